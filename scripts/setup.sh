@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what Rastrum needs on a fresh Debian 12 machine, skipping what is already there:
+# Debian's GDAL, a .venv with the pinned ONNX Runtime wheel (its libonnxruntime.so is what the
+# library loads), and the real cloud-mask model from the ukis-csmask wheel. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for pkg in libgdal-dev gdal-bin pkg-config python3-venv unzip; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! .venv/bin/python -c "import onnxruntime" >/dev/null 2>&1 || ! cmp -s requirements.txt .venv/.requirements; then
+  echo "setup: creating .venv with requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  cp requirements.txt .venv/.requirements
+fi
+lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* | head -n 1)
+ln -sf "$PWD/$lib" .venv/libonnxruntime.so
+
+model=models/cloud_mask/model_6b_l1c.onnx
+if [ ! -f "$model" ]; then
+  echo "setup: fetching the cloud-mask model from the ukis-csmask==1.0.0 wheel"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps ukis-csmask==1.0.0 -d "$tmp"
+  mkdir -p models/cloud_mask
+  unzip -q -o -j "$tmp"/ukis_csmask-1.0.0-*.whl \
+    ukis_csmask/model_6b_l1c.onnx ukis_csmask/model_6b_l1c.json \
+    'ukis_csmask-1.0.0.dist-info/licenses/LICENSE' -d "$tmp/x"
+  mv "$tmp/x/model_6b_l1c.json" "$tmp/x/LICENSE" models/cloud_mask/
+  mv "$tmp/x/model_6b_l1c.onnx" "$model"
+  rm -rf "$tmp"
+fi

@@ -1,0 +1,387 @@
+//! `rastrum`: the command line over the engine, for GDAL-style scripts. Errors go to stderr with
+//! a non-zero exit; `--json` puts a machine-readable summary on stdout; a progress bar is drawn
+//! only when stderr is a terminal.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use rastrum::card::{self, Activation, OutputSelector, Redistribute, StitchMode, Task};
+use rastrum::inference::{Device, Model, SessionOptions};
+use rastrum::raster::output::WriteOptions;
+use rastrum::run::{resolve, Resolution, RunOptions};
+use rastrum::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "rastrum",
+    version,
+    about = "Tiled ONNX inference over georeferenced rasters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the resolved model card, the model's inputs and outputs, and the bound provider.
+    Info(InfoArgs),
+    /// Run a model over a raster and write the stitched, georeferenced result.
+    Run(Box<RunArgs>),
+    /// Write a PNG quicklook: the input's RGB beside a class raster's colours.
+    Quicklook(QuicklookArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Execution provider: cpu, cuda or tensorrt.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// Fall back to the CPU when the requested provider cannot be bound.
+    #[arg(long)]
+    allow_fallback: bool,
+    /// Intra-op threads of ONNX Runtime (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override a model card key: KEY=VALUE, VALUE as JSON text (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    model: PathBuf,
+    #[command(flatten)]
+    model_args: ModelArgs,
+    /// Tile size to resolve the card with (for models with dynamic height and width).
+    #[arg(long)]
+    tile_size: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    model: PathBuf,
+    input: PathBuf,
+    output: PathBuf,
+    #[command(flatten)]
+    model_args: ModelArgs,
+    /// segmentation, classification, regression or super_resolution.
+    #[arg(long)]
+    task: Option<Task>,
+    /// 1-based input bands, e.g. 4,3,2.
+    #[arg(long, value_delimiter = ',')]
+    bands: Option<Vec<usize>>,
+    /// Input scale, one value or one per band: x = raw * scale + offset.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    scale: Option<Vec<f64>>,
+    /// Input offset, one value or one per band.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    offset: Option<Vec<f64>>,
+    /// Standardisation mean, one value or one per band (after scale and offset).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    mean: Option<Vec<f64>>,
+    /// Standardisation std, one value or one per band.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    std: Option<Vec<f64>>,
+    /// Input nodata value, overriding the raster's.
+    #[arg(long, allow_negative_numbers = true)]
+    nodata: Option<f64>,
+    /// Model input size in pixels (fixed by models with static height and width).
+    #[arg(long)]
+    tile_size: Option<usize>,
+    /// Overlap between tiles, in input pixels.
+    #[arg(long)]
+    overlap: Option<usize>,
+    /// Context margin cropped from tile sides facing a neighbour, in input pixels.
+    #[arg(long)]
+    margin: Option<usize>,
+    /// blend (weighted, seam-free) or crop (each pixel from one tile).
+    #[arg(long)]
+    stitch: Option<StitchMode>,
+    /// Tiles per model call.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Also write per-class probabilities to OUTPUT_probabilities.tif.
+    #[arg(long)]
+    probabilities: bool,
+    /// Model output to use, by name.
+    #[arg(long, conflicts_with = "output_index")]
+    output_name: Option<String>,
+    /// Model output to use, by 0-based index.
+    #[arg(long)]
+    output_index: Option<usize>,
+    /// Class head: softmax, sigmoid or none.
+    #[arg(long)]
+    activation: Option<Activation>,
+    /// Per-tile regression: none (stride grid), uniform or weight.
+    #[arg(long)]
+    redistribute: Option<Redistribute>,
+    /// 1-based band whose values weight the redistribution (w = exp(L / max L) - 1).
+    #[arg(long)]
+    weight_band: Option<usize>,
+    /// Output scale of super-resolution models.
+    #[arg(long)]
+    scale_factor: Option<usize>,
+    /// Nodata value of float outputs.
+    #[arg(long, allow_negative_numbers = true)]
+    output_nodata: Option<f64>,
+    /// Resample the input to this resolution (cm per pixel), or 'native' to never resample.
+    #[arg(long)]
+    resolution: Option<String>,
+    /// GDAL resampling used with --resolution (average, bilinear, cubic, mode, ...).
+    #[arg(long, default_value = "average")]
+    resampling: String,
+    /// GDAL creation option KEY=VALUE (repeatable).
+    #[arg(long = "co", value_name = "KEY=VALUE")]
+    co: Vec<String>,
+    /// Write a Cloud Optimized GeoTIFF.
+    #[arg(long)]
+    cog: bool,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct QuicklookArgs {
+    /// Raster whose bands give the RGB background.
+    input: PathBuf,
+    /// PNG to write.
+    output: PathBuf,
+    /// 1-based red, green, blue bands of the input.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    rgb: Vec<usize>,
+    /// Class raster (a `rastrum run` output) shown beside the RGB.
+    #[arg(long)]
+    classes: Option<PathBuf>,
+}
+
+fn session_options(a: &ModelArgs) -> SessionOptions {
+    SessionOptions {
+        device: a.device,
+        allow_fallback: a.allow_fallback,
+        threads: a.threads,
+        ort_lib: None,
+    }
+}
+
+fn overrides(a: &ModelArgs) -> rastrum::Result<Vec<(String, String)>> {
+    a.set.iter().map(|s| card::parse_override(s)).collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(a) => info(a),
+        Command::Run(a) => run(*a),
+        Command::Quicklook(a) => {
+            rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rastrum: error: {e}");
+            ExitCode::from(match e {
+                Error::Cancelled => 130,
+                Error::InvalidArgument(_) => 2,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn info(a: InfoArgs) -> rastrum::Result<()> {
+    let model = Model::load(&a.model, &session_options(&a.model_args))?;
+    let opts = RunOptions {
+        tile_size: a.tile_size,
+        card_overrides: overrides(&a.model_args)?,
+        ..Default::default()
+    };
+    let resolved = resolve(&model, &opts, None);
+    if a.json {
+        let v = serde_json::json!({
+            "model": model.path,
+            "provider": model.provider,
+            "inputs": [model.input.clone()],
+            "outputs": model.outputs,
+            "metadata": model.metadata,
+            "resolved": resolved.as_ref().ok(),
+            "error": resolved.as_ref().err().map(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return resolved.map(|_| ());
+    }
+    println!("model      {}", model.path.display());
+    println!("provider   {}", model.provider);
+    println!(
+        "input      {} {} {:?}",
+        model.input.name, model.input.dtype, model.input.shape
+    );
+    for (i, o) in model.outputs.iter().enumerate() {
+        println!(
+            "output {i}   {} {} {:?} (declared)",
+            o.name, o.dtype, o.shape
+        );
+    }
+    if model.metadata.is_empty() {
+        println!("card       (no metadata_props: defaults apply)");
+    }
+    for (k, v) in &model.metadata {
+        println!("card       {k} = {v}");
+    }
+    let r = resolved?;
+    println!("resolved:");
+    println!(
+        "  task           {} ({:?} output '{}', {} channel(s))",
+        r.task, r.output_kind, r.output_name, r.out_channels
+    );
+    println!(
+        "  tile size      {} (model output {} px, crop {}, scale x{})",
+        r.tile_size, r.out_size, r.model_crop, r.scale_factor
+    );
+    println!("  bands          {:?}", r.bands);
+    println!("  scale/offset   {:?} / {:?}", r.scale, r.offset);
+    println!("  mean/std       {:?} / {:?}", r.mean, r.std);
+    println!(
+        "  overlap/margin {} / {} px, stitch {:?}",
+        r.overlap, r.margin, r.stitch
+    );
+    println!(
+        "  batch          {}{}",
+        r.batch,
+        if r.static_batch {
+            " (fixed by the model)"
+        } else {
+            ""
+        }
+    );
+    println!("  activation     {}", r.activation);
+    if matches!(r.task, Task::Segmentation | Task::Classification) {
+        println!("  classes        {}", r.class_names.join(", "));
+    }
+    if r.redistribute != Redistribute::None {
+        println!(
+            "  redistribute   {} (weight band {:?})",
+            r.redistribute, r.weight_band
+        );
+    }
+    if let Some(cm) = r.resolution_cm {
+        println!("  resolution     {cm} cm/px");
+    }
+    Ok(())
+}
+
+fn run(a: RunArgs) -> rastrum::Result<()> {
+    // Bound GDAL's block cache unless the user chose one: memory must not grow with the raster.
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "64");
+    }
+    let resolution = match a.resolution.as_deref() {
+        None => Resolution::FromCard,
+        Some("native") => Resolution::Native,
+        Some(cm) => Resolution::Cm(
+            cm.parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0 && v.is_finite())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "--resolution takes centimetres per pixel or 'native', found '{cm}'"
+                    ))
+                })?,
+        ),
+    };
+    let output = match (a.output_name, a.output_index) {
+        (Some(n), _) => Some(OutputSelector::Name(n)),
+        (None, Some(i)) => Some(OutputSelector::Index(i)),
+        _ => None,
+    };
+    let opts = RunOptions {
+        task: a.task,
+        bands: a.bands,
+        scale: a.scale,
+        offset: a.offset,
+        mean: a.mean,
+        std: a.std,
+        nodata: a.nodata,
+        tile_size: a.tile_size,
+        overlap: a.overlap,
+        margin: a.margin,
+        stitch: a.stitch,
+        batch: a.batch,
+        probabilities: a.probabilities,
+        output,
+        activation: a.activation,
+        redistribute: a.redistribute,
+        weight_band: a.weight_band,
+        scale_factor: a.scale_factor,
+        output_nodata: a.output_nodata,
+        resolution,
+        resampling: a.resampling,
+        write: WriteOptions {
+            creation_options: a.co,
+            cog: a.cog,
+        },
+        card_overrides: overrides(&a.model_args)?,
+    };
+    let model = Model::load(&a.model, &session_options(&a.model_args))?;
+    let show_bar = !a.quiet && std::io::stderr().is_terminal();
+    let bar = if show_bar {
+        let pb = indicatif::ProgressBar::new(1000);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {msg} [{elapsed_precise} < {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let mut progress = |frac: f64, msg: &str| {
+        if let Some(pb) = &bar {
+            pb.set_position((frac * 1000.0) as u64);
+            pb.set_message(msg.to_string());
+        }
+        true
+    };
+    let summary = rastrum::run(&model, &a.input, &a.output, &opts, &mut progress);
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    let summary = summary?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else if !a.quiet {
+        eprintln!(
+            "rastrum: {} on {} ({}x{} -> {}x{}{}): {} tiles run, {} skipped (all nodata), {:.2} s, {:.2} Mpx/s, provider {}",
+            summary.task,
+            a.input.display(),
+            summary.input_width,
+            summary.input_height,
+            summary.width,
+            summary.height,
+            if summary.resampled { ", resampled" } else { "" },
+            summary.tiles_run,
+            summary.tiles_skipped,
+            summary.seconds,
+            summary.megapixels_per_second,
+            summary.provider
+        );
+        for o in &summary.outputs {
+            eprintln!("rastrum: wrote {}", o.display());
+        }
+    }
+    Ok(())
+}

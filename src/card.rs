@@ -1,0 +1,540 @@
+//! The model card: the contract between trainer, runtime and hosts, read from the ONNX
+//! `metadata_props`. Deepness's keys are read as Deepness writes them (so its zoo runs unchanged);
+//! what Deepness cannot express lives under `rastrum_*` keys. Every value is JSON text; every key
+//! can be overridden (`--set KEY=VALUE`, the typed CLI flags, the C API). The keys are documented
+//! in docs/model-card.md: keep that file and `KEYS` below in step.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// What a model's output means, and so how tiles are stitched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Per-pixel classes: class band (u8) plus optional probability bands.
+    Segmentation,
+    /// One class per tile, written on the stride grid.
+    Classification,
+    /// Per-pixel values, or one value per tile (optionally redistributed over the tile's pixels).
+    Regression,
+    /// Per-pixel values on a grid `scale_factor` times finer.
+    SuperResolution,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StitchMode {
+    Blend,
+    Crop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Softmax,
+    Sigmoid,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redistribute {
+    /// Per-tile values written on the stride grid.
+    None,
+    /// The tile value spread evenly over the tile's valid pixels.
+    Uniform,
+    /// The tile value spread by w = exp(L / max L) - 1 of a weight band (night lights).
+    Weight,
+}
+
+macro_rules! named_enum {
+    ($t:ty, $what:literal, [$($name:literal => $v:path),+ $(,)?]) => {
+        impl FromStr for $t {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+                    $($name => Ok($v),)+
+                    other => Err(Error::invalid(format!(
+                        concat!("unknown ", $what, " '{}': expected one of {}"),
+                        other,
+                        [$($name),+].join(", ")
+                    ))),
+                }
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let name = match self { $($v => $name,)+ };
+                f.write_str(name)
+            }
+        }
+    };
+}
+
+named_enum!(Task, "task", [
+    "segmentation" => Task::Segmentation,
+    "classification" => Task::Classification,
+    "regression" => Task::Regression,
+    "super_resolution" => Task::SuperResolution,
+]);
+named_enum!(StitchMode, "stitch mode", ["blend" => StitchMode::Blend, "crop" => StitchMode::Crop]);
+named_enum!(Activation, "activation", [
+    "softmax" => Activation::Softmax,
+    "sigmoid" => Activation::Sigmoid,
+    "none" => Activation::None,
+]);
+named_enum!(Redistribute, "redistribution", [
+    "none" => Redistribute::None,
+    "uniform" => Redistribute::Uniform,
+    "weight" => Redistribute::Weight,
+]);
+
+/// Every key the runtime understands, with a one-line meaning (printed by `rastrum info`).
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "model_type",
+        "Deepness: \"Segmentor\", \"Regressor\", \"Superresolution\" (or \"Classifier\")",
+    ),
+    ("class_names", "Deepness: {\"0\": \"name\", ...}"),
+    (
+        "resolution",
+        "Deepness: ground resolution the model expects, cm per pixel",
+    ),
+    (
+        "tiles_size",
+        "Deepness: tile size in pixels (also read as tile_size)",
+    ),
+    (
+        "tiles_overlap",
+        "Deepness: overlap between tiles, percent of the tile size",
+    ),
+    (
+        "standardization_mean",
+        "Deepness: per-band mean, applied after scaling",
+    ),
+    (
+        "standardization_std",
+        "Deepness: per-band std, applied after scaling",
+    ),
+    (
+        "seg_thresh",
+        "Deepness: minimum winning probability, else class 0",
+    ),
+    (
+        "reg_output_scaling",
+        "Deepness: factor applied to regression outputs",
+    ),
+    (
+        "rastrum_task",
+        "segmentation | classification | regression | super_resolution",
+    ),
+    ("rastrum_bands", "1-based input bands, e.g. [4, 3, 2]"),
+    (
+        "rastrum_scale",
+        "per-band (or one) input scale: x = raw * scale + offset",
+    ),
+    ("rastrum_offset", "per-band (or one) input offset"),
+    (
+        "rastrum_nodata",
+        "input nodata value, overriding the raster's",
+    ),
+    (
+        "rastrum_margin",
+        "context margin in input pixels, cropped from tile edges",
+    ),
+    (
+        "rastrum_overlap",
+        "overlap between tiles in input pixels (wins over tiles_overlap)",
+    ),
+    ("rastrum_stitch", "blend | crop"),
+    (
+        "rastrum_activation",
+        "softmax | sigmoid | none, applied to class outputs",
+    ),
+    (
+        "rastrum_scale_factor",
+        "integer output scale for super-resolution",
+    ),
+    (
+        "rastrum_redistribute",
+        "none | uniform | weight, for per-tile regression",
+    ),
+    (
+        "rastrum_weight_band",
+        "1-based input band giving the redistribution weight",
+    ),
+    (
+        "rastrum_output",
+        "model output to use: its name or 0-based index",
+    ),
+    (
+        "rastrum_output_nodata",
+        "nodata value written into float outputs",
+    ),
+];
+
+/// The resolved card. `None` means "not said": the run falls back to the model's shapes and
+/// documented defaults.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Card {
+    pub model_type: Option<String>,
+    pub task: Option<Task>,
+    pub class_names: BTreeMap<usize, String>,
+    pub resolution_cm: Option<f64>,
+    pub tile_size: Option<usize>,
+    pub overlap_percent: Option<f64>,
+    pub overlap: Option<usize>,
+    pub margin: Option<usize>,
+    pub mean: Option<Vec<f64>>,
+    pub std: Option<Vec<f64>>,
+    pub scale: Option<Vec<f64>>,
+    pub offset: Option<Vec<f64>>,
+    pub nodata: Option<f64>,
+    pub bands: Option<Vec<usize>>,
+    pub seg_thresh: Option<f64>,
+    pub reg_output_scaling: Option<f64>,
+    pub scale_factor: Option<usize>,
+    pub redistribute: Option<Redistribute>,
+    pub weight_band: Option<usize>,
+    pub activation: Option<Activation>,
+    pub stitch: Option<StitchMode>,
+    pub output: Option<OutputSelector>,
+    pub output_nodata: Option<f64>,
+    /// Keys present in the metadata that the runtime does not read (kept for `info`).
+    pub other: BTreeMap<String, String>,
+}
+
+/// Which model output carries the result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum OutputSelector {
+    Index(usize),
+    Name(String),
+}
+
+impl Card {
+    /// Parses a metadata map (key -> JSON text). Unknown keys are kept, wrong types are errors
+    /// that name the key, the expected type and what was found.
+    pub fn from_metadata(map: &BTreeMap<String, String>) -> Result<Card> {
+        let mut card = Card::default();
+        for (key, raw) in map {
+            card.apply(key, raw)?;
+        }
+        Ok(card)
+    }
+
+    /// Sets one key from its JSON text (a bare word is taken as a string).
+    pub fn apply(&mut self, key: &str, raw: &str) -> Result<()> {
+        let v = parse_json_lenient(raw);
+        let k = KeyValue { key, raw, v: &v };
+        match key {
+            "model_type" => {
+                let s = k.string()?;
+                self.model_type = Some(s.clone());
+                if let Some(task) = deepness_task(&s) {
+                    self.task.get_or_insert(task);
+                }
+            }
+            "class_names" => self.class_names = k.class_names()?,
+            "resolution" => self.resolution_cm = Some(k.positive_f64()?),
+            "tiles_size" | "tile_size" => self.tile_size = Some(k.positive_usize()?),
+            "tiles_overlap" => {
+                let p = k.f64()?;
+                if !(0.0..100.0).contains(&p) {
+                    return Err(k.wrong("a percentage in [0, 100)"));
+                }
+                self.overlap_percent = Some(p);
+            }
+            "standardization_mean" => self.mean = Some(k.f64_list()?),
+            "standardization_std" => {
+                let std = k.f64_list()?;
+                if std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
+                    return Err(k.wrong("finite non-zero standard deviations"));
+                }
+                self.std = Some(std);
+            }
+            "seg_thresh" => self.seg_thresh = Some(k.f64()?),
+            "reg_output_scaling" => self.reg_output_scaling = Some(k.f64()?),
+            "rastrum_task" => self.task = Some(k.parsed()?),
+            "rastrum_bands" => {
+                let bands = k.usize_list()?;
+                if bands.is_empty() || bands.contains(&0) {
+                    return Err(k.wrong("a non-empty list of 1-based band numbers"));
+                }
+                self.bands = Some(bands);
+            }
+            "rastrum_scale" => self.scale = Some(k.f64_list()?),
+            "rastrum_offset" => self.offset = Some(k.f64_list()?),
+            "rastrum_nodata" => self.nodata = Some(k.f64()?),
+            "rastrum_margin" => self.margin = Some(k.usize()?),
+            "rastrum_overlap" => self.overlap = Some(k.usize()?),
+            "rastrum_stitch" => self.stitch = Some(k.parsed()?),
+            "rastrum_activation" => self.activation = Some(k.parsed()?),
+            "rastrum_scale_factor" => self.scale_factor = Some(k.positive_usize()?),
+            "rastrum_redistribute" => self.redistribute = Some(k.parsed()?),
+            "rastrum_weight_band" => self.weight_band = Some(k.positive_usize()?),
+            "rastrum_output" => {
+                self.output = Some(match &v {
+                    Value::Number(n) => OutputSelector::Index(
+                        n.as_u64()
+                            .ok_or_else(|| k.wrong("a 0-based index or a name"))?
+                            as usize,
+                    ),
+                    Value::String(s) => OutputSelector::Name(s.clone()),
+                    _ => return Err(k.wrong("a 0-based index or a name")),
+                })
+            }
+            "rastrum_output_nodata" => self.output_nodata = Some(k.f64()?),
+            other => {
+                self.other.insert(other.to_string(), raw.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the card comes from Deepness conventions (inputs divided by 255 by default).
+    pub fn is_deepness(&self) -> bool {
+        self.model_type.is_some()
+    }
+
+    pub fn class_name(&self, class: usize) -> String {
+        self.class_names
+            .get(&class)
+            .cloned()
+            .unwrap_or_else(|| format!("class {class}"))
+    }
+}
+
+fn deepness_task(model_type: &str) -> Option<Task> {
+    match model_type.to_ascii_lowercase().as_str() {
+        "segmentor" => Some(Task::Segmentation),
+        "regressor" => Some(Task::Regression),
+        "superresolution" => Some(Task::SuperResolution),
+        "classifier" | "recognition" => Some(Task::Classification),
+        _ => None,
+    }
+}
+
+fn parse_json_lenient(raw: &str) -> Value {
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.trim().to_string()))
+}
+
+/// One key being parsed: typed accessors whose errors name the key and what was found.
+struct KeyValue<'a> {
+    key: &'a str,
+    raw: &'a str,
+    v: &'a Value,
+}
+
+impl KeyValue<'_> {
+    fn wrong(&self, expected: &str) -> Error {
+        Error::invalid(format!(
+            "model card key '{}': expected {expected}, found {}",
+            self.key,
+            truncate(self.raw, 80)
+        ))
+    }
+    fn string(&self) -> Result<String> {
+        match self.v {
+            Value::String(s) => Ok(s.clone()),
+            _ => Err(self.wrong("a string")),
+        }
+    }
+    fn parsed<T: FromStr<Err = Error>>(&self) -> Result<T> {
+        self.string()?.parse().map_err(|e: Error| {
+            Error::invalid(format!(
+                "model card key '{}': {}",
+                self.key,
+                strip_prefix(&e)
+            ))
+        })
+    }
+    fn f64(&self) -> Result<f64> {
+        let x = match self.v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        x.filter(|x| x.is_finite())
+            .ok_or_else(|| self.wrong("a number"))
+    }
+    fn positive_f64(&self) -> Result<f64> {
+        self.f64()
+            .ok()
+            .filter(|x| *x > 0.0)
+            .ok_or_else(|| self.wrong("a positive number"))
+    }
+    fn usize(&self) -> Result<usize> {
+        let x = self
+            .f64()
+            .map_err(|_| self.wrong("a non-negative integer"))?;
+        if x < 0.0 || x.fract() != 0.0 || x > 1e9 {
+            return Err(self.wrong("a non-negative integer"));
+        }
+        Ok(x as usize)
+    }
+    fn positive_usize(&self) -> Result<usize> {
+        self.usize()
+            .ok()
+            .filter(|x| *x > 0)
+            .ok_or_else(|| self.wrong("a positive integer"))
+    }
+    fn f64_list(&self) -> Result<Vec<f64>> {
+        let items = match self.v {
+            Value::Array(a) => a.clone(),
+            Value::Number(_) => vec![self.v.clone()],
+            _ => return Err(self.wrong("a list of numbers")),
+        };
+        items
+            .iter()
+            .map(|x| x.as_f64().filter(|x| x.is_finite()))
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| self.wrong("a list of numbers"))
+    }
+    fn usize_list(&self) -> Result<Vec<usize>> {
+        let list = self
+            .f64_list()
+            .map_err(|_| self.wrong("a list of integers"))?;
+        list.iter()
+            .map(|x| (*x >= 0.0 && x.fract() == 0.0).then_some(*x as usize))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| self.wrong("a list of integers"))
+    }
+    fn class_names(&self) -> Result<BTreeMap<usize, String>> {
+        let expected = "an object {\"0\": \"name\", ...} or a list of names";
+        match self.v {
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let idx = k
+                        .trim()
+                        .parse::<usize>()
+                        .map_err(|_| self.wrong(expected))?;
+                    let name = v.as_str().ok_or_else(|| self.wrong(expected))?;
+                    Ok((idx, name.to_string()))
+                })
+                .collect(),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    Ok((
+                        i,
+                        v.as_str().ok_or_else(|| self.wrong(expected))?.to_string(),
+                    ))
+                })
+                .collect(),
+            _ => Err(self.wrong(expected)),
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        format!("'{s}'")
+    } else {
+        format!("'{}...'", s.chars().take(n).collect::<String>())
+    }
+}
+
+fn strip_prefix(e: &Error) -> String {
+    match e {
+        Error::InvalidArgument(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses a `KEY=VALUE` override as given on the command line.
+pub fn parse_override(s: &str) -> Result<(String, String)> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| Error::invalid(format!("expected KEY=VALUE, found '{s}'")))?;
+    if k.trim().is_empty() {
+        return Err(Error::invalid(format!("expected KEY=VALUE, found '{s}'")));
+    }
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_deepness_keys_as_deepness_writes_them() {
+        let card = Card::from_metadata(&map(&[
+            ("model_type", "\"Segmentor\""),
+            ("class_names", "{\"0\": \"background\", \"1\": \"road\"}"),
+            ("resolution", "20"),
+            ("tiles_size", "512"),
+            ("tiles_overlap", "15"),
+            ("standardization_mean", "[0.485, 0.456, 0.406]"),
+            ("standardization_std", "[0.229, 0.224, 0.225]"),
+            ("seg_thresh", "0.5"),
+        ]))
+        .unwrap();
+        assert_eq!(card.task, Some(Task::Segmentation));
+        assert_eq!(card.class_name(1), "road");
+        assert_eq!(card.tile_size, Some(512));
+        assert_eq!(card.overlap_percent, Some(15.0));
+        assert_eq!(card.mean.as_ref().unwrap().len(), 3);
+        assert!(card.is_deepness());
+    }
+
+    #[test]
+    fn rastrum_task_wins_over_model_type_in_either_order() {
+        let card = Card::from_metadata(&map(&[
+            ("model_type", "\"Regressor\""),
+            ("rastrum_task", "\"super_resolution\""),
+        ]))
+        .unwrap();
+        assert_eq!(card.task, Some(Task::SuperResolution));
+    }
+
+    #[test]
+    fn wrong_types_name_the_key_and_the_value() {
+        let err = Card::from_metadata(&map(&[("tiles_size", "\"big\"")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("tiles_size") && msg.contains("big"), "{msg}");
+        let err = Card::from_metadata(&map(&[("rastrum_bands", "[1, 0]")])).unwrap_err();
+        assert!(err.to_string().contains("rastrum_bands"));
+        let err = Card::from_metadata(&map(&[("rastrum_task", "\"detect\"")])).unwrap_err();
+        assert!(err.to_string().contains("detect") && err.to_string().contains("segmentation"));
+        let err = Card::from_metadata(&map(&[("standardization_std", "[1, 0]")])).unwrap_err();
+        assert!(err.to_string().contains("standardization_std"));
+    }
+
+    #[test]
+    fn bare_words_and_scalars_are_accepted() {
+        let mut card = Card::default();
+        card.apply("rastrum_stitch", "crop").unwrap();
+        card.apply("rastrum_scale", "0.0001").unwrap();
+        card.apply("rastrum_output", "1").unwrap();
+        assert_eq!(card.stitch, Some(StitchMode::Crop));
+        assert_eq!(card.scale, Some(vec![0.0001]));
+        assert_eq!(card.output, Some(OutputSelector::Index(1)));
+    }
+
+    #[test]
+    fn every_known_key_is_documented() {
+        let doc = include_str!("../docs/model-card.md");
+        for (key, _) in KEYS {
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "docs/model-card.md lacks `{key}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! ONNX Runtime: finding and loading its shared library, opening a model as a reusable session on
+//! the requested execution provider, and running batches of tiles. Shapes are taken from the
+//! session's inputs (ONNX Runtime already leaves out initialisers listed as graph inputs) and from
+//! real outputs, never from declared output dims, which real models get wrong.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::card::Card;
+use crate::error::{Error, Result};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda,
+    TensorRt,
+}
+
+impl FromStr for Device {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            "tensorrt" | "trt" => Ok(Device::TensorRt),
+            other => Err(Error::invalid(format!(
+                "unknown device '{other}': expected cpu, cuda or tensorrt"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+            Device::TensorRt => "tensorrt",
+        })
+    }
+}
+
+/// How to open a model.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub device: Device,
+    /// Fall back to the CPU when the requested provider cannot be bound (else: an error).
+    pub allow_fallback: bool,
+    /// Intra-op threads; `None` lets the library pick the number of cores.
+    pub threads: Option<usize>,
+    /// Explicit path of libonnxruntime.so (wins over RASTRUM_ORT_LIB and the search).
+    pub ort_lib: Option<PathBuf>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            device: Device::Cpu,
+            allow_fallback: false,
+            threads: None,
+            ort_lib: None,
+        }
+    }
+}
+
+/// Name, element type and declared shape (-1 for symbolic dims) of a model input or output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<i64>,
+}
+
+/// One output tensor of a run, copied out of ONNX Runtime's memory.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// A loaded model: one ONNX Runtime session, reusable across runs. `run` takes a lock: calls
+/// from several threads on one `Model` are safe and serialised.
+pub struct Model {
+    pub path: PathBuf,
+    pub metadata: BTreeMap<String, String>,
+    pub input: TensorInfo,
+    pub outputs: Vec<TensorInfo>,
+    /// The provider actually bound ("cpu", "cuda", "tensorrt"), with a note on fallback.
+    pub provider: String,
+    session: Mutex<Session>,
+}
+
+static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mutex::new(None);
+
+const LIB_NAMES: &[&str] = &[
+    "libonnxruntime.so",
+    "libonnxruntime.so.1",
+    "libonnxruntime.so.1.31.1",
+];
+
+/// The directory holding the code of this library (the cdylib, or the executable it is linked
+/// into), found with dladdr on one of our own functions.
+fn own_dir() -> Option<PathBuf> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let addr = own_dir as *const libc::c_void;
+    // SAFETY: dladdr only reads the address; info is a plain out-struct.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }
+        .to_string_lossy()
+        .into_owned();
+    let path = std::fs::canonicalize(name).ok()?;
+    path.parent().map(Path::to_path_buf)
+}
+
+/// Finds libonnxruntime: the explicit path, then `RASTRUM_ORT_LIB`, then next to this library
+/// (or executable). The error lists every place looked at.
+pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(Error::Runtime(format!(
+                "the ONNX Runtime library {} does not exist",
+                p.display()
+            )))
+        };
+    }
+    if let Some(p) = std::env::var_os("RASTRUM_ORT_LIB").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::Runtime(format!(
+                "RASTRUM_ORT_LIB={} does not exist",
+                p.display()
+            )))
+        };
+    }
+    let mut tried = Vec::new();
+    let mut dirs: Vec<PathBuf> = own_dir().into_iter().collect();
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        if !dirs.contains(&exe_dir) {
+            dirs.push(exe_dir);
+        }
+    }
+    for dir in dirs {
+        for name in LIB_NAMES {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+            tried.push(p.display().to_string());
+        }
+    }
+    Err(Error::Runtime(format!(
+        "libonnxruntime.so not found: set RASTRUM_ORT_LIB to its path (pip's onnxruntime==1.31.1 \
+         ships it as onnxruntime/capi/libonnxruntime.so.1.31.1) or place it next to librastrum; looked at: {}",
+        tried.join(", ")
+    )))
+}
+
+/// Loads ONNX Runtime once per process and hands out its environment.
+fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environment> {
+    let mut guard = ENVIRONMENT
+        .lock()
+        .map_err(|_| Error::Internal("ONNX Runtime lock poisoned".into()))?;
+    if let Some((_, env)) = guard.as_ref() {
+        return Ok(env.clone());
+    }
+    let lib = locate_ort_library(explicit)?;
+    let built = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
+        let builder = ort::init_from(&lib).map_err(|e| e.to_string())?;
+        builder
+            .with_name("rastrum")
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .map_err(|_| Error::Runtime(format!("loading {} panicked", lib.display())))?
+    .map_err(|e| Error::Runtime(format!("cannot load {}: {e}", lib.display())))?;
+    *guard = Some((lib, built.clone()));
+    Ok(built)
+}
+
+fn describe(dtype: &ValueType) -> (String, Vec<i64>) {
+    match dtype {
+        ValueType::Tensor { ty, shape, .. } => (format!("{ty}"), shape.iter().copied().collect()),
+        other => (format!("{other}"), Vec::new()),
+    }
+}
+
+impl Model {
+    /// Opens `path` on the requested provider. Errors name the file and what is wrong with it.
+    pub fn load(path: impl AsRef<Path>, opts: &SessionOptions) -> Result<Model> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::io(&path, "model file does not exist"));
+        }
+        let env = environment(opts.ort_lib.as_deref())?;
+        let threads = opts
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 || threads > 1024 {
+            return Err(Error::invalid(format!(
+                "threads must be in 1..=1024, found {threads}"
+            )));
+        }
+
+        let (session, provider) = match opts.device {
+            Device::Cpu => (commit(&env, &path, threads, None)?, "cpu".to_string()),
+            device => match commit(&env, &path, threads, Some(device)) {
+                Ok(s) => (s, device.to_string()),
+                Err(e @ Error::Provider(_)) if opts.allow_fallback => (
+                    commit(&env, &path, threads, None)?,
+                    format!("cpu (fallback: {e})"),
+                ),
+                Err(e) => return Err(e),
+            },
+        };
+
+        let inputs = session.inputs();
+        if inputs.len() != 1 {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+            return Err(Error::model(
+                &path,
+                format!(
+                    "has {} inputs ({}); Rastrum runs models with exactly one image input",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let (dtype, shape) = describe(inputs[0].dtype());
+        if inputs[0].dtype().tensor_type() != Some(TensorElementType::Float32) || shape.len() != 4 {
+            return Err(Error::model(
+                &path,
+                format!("input '{}' is {dtype} {shape:?}; expected a float32 tensor [batch, channels, height, width]", inputs[0].name()),
+            ));
+        }
+        let input = TensorInfo {
+            name: inputs[0].name().to_string(),
+            dtype,
+            shape,
+        };
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| {
+                let (dtype, shape) = describe(o.dtype());
+                TensorInfo {
+                    name: o.name().to_string(),
+                    dtype,
+                    shape,
+                }
+            })
+            .collect();
+
+        let mut metadata = BTreeMap::new();
+        let meta = session.metadata()?;
+        for key in meta.custom_keys()? {
+            if let Some(v) = meta.custom(&key) {
+                metadata.insert(key, v);
+            }
+        }
+        drop(meta);
+        Ok(Model {
+            path,
+            metadata,
+            input,
+            outputs,
+            provider,
+            session: Mutex::new(session),
+        })
+    }
+
+    /// The card as stored in the file (before any override).
+    pub fn card(&self) -> Result<Card> {
+        Card::from_metadata(&self.metadata).map_err(|e| Error::model(&self.path, e))
+    }
+
+    /// Runs one batch `[n, c, h, w]` and returns output `index`.
+    pub fn run(&self, data: &[f32], shape: [usize; 4], index: usize) -> Result<Tensor> {
+        let out_name = &self
+            .outputs
+            .get(index)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "model has {} outputs, no output {index}",
+                    self.outputs.len()
+                ))
+            })?
+            .name;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| Error::Internal("session lock poisoned".into()))?;
+        let tensor = TensorRef::from_array_view((shape.map(|d| d as i64), data))?;
+        let outputs = session.run(ort::inputs![self.input.name.as_str() => tensor])?;
+        let value = outputs
+            .get(out_name)
+            .ok_or_else(|| Error::Runtime(format!("output '{out_name}' missing from the run")))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
+            Error::model(
+                &self.path,
+                format!("output '{out_name}' is not a float32 tensor: {e}"),
+            )
+        })?;
+        Ok(Tensor {
+            shape: shape.iter().map(|d| (*d).max(0) as usize).collect(),
+            data: data.to_vec(),
+        })
+    }
+
+    /// Index of an output by name.
+    pub fn output_index(&self, name: &str) -> Result<usize> {
+        self.outputs
+            .iter()
+            .position(|o| o.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+                Error::model(
+                    &self.path,
+                    format!("has no output '{name}' (outputs: {})", names.join(", ")),
+                )
+            })
+    }
+}
+
+fn commit(
+    env: &ort::environment::Environment,
+    path: &Path,
+    threads: usize,
+    device: Option<Device>,
+) -> Result<Session> {
+    let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
+    let mut builder = Session::builder(env)?
+        .with_intra_threads(threads)
+        .map_err(rt)?;
+    if let Some(device) = device {
+        let ep = match device {
+            Device::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
+            Device::TensorRt => ort::ep::TensorRT::default().build().error_on_failure(),
+            Device::Cpu => unreachable!("cpu needs no provider"),
+        };
+        builder = builder.with_execution_providers([ep]).map_err(|e| {
+            Error::Provider(format!(
+                "{device} was requested but cannot be bound ({e}); it needs the onnxruntime-gpu library \
+                 (RASTRUM_ORT_LIB) and a visible GPU, or allow the CPU fallback"
+            ))
+        })?;
+    }
+    builder.commit_from_file(path).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("Protobuf parsing failed")
+            || msg.contains("INVALID_PROTOBUF")
+            || msg.contains("protobuf")
+        {
+            Error::model(path, format!("is not a valid ONNX file ({msg})"))
+        } else {
+            Error::model(path, msg)
+        }
+    })
+}

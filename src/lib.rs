@@ -1,0 +1,27 @@
+//! Rastrum: tiled ONNX inference over georeferenced rasters, streamed, stitched without seams.
+//!
+//! Module map (the flow of one run, top to bottom):
+//! - `card`: the model card (Deepness keys and ours) and its overrides;
+//! - `inference`: ONNX Runtime loading, sessions, providers, batches;
+//! - `raster`: GDAL input tiles (validity, scaling, padding), resampling, atomic outputs;
+//! - `tiling`: the tile grid and what each tile contributes;
+//! - `stitch`: streaming accumulation of tile outputs into finished rows;
+//! - `tasks`: class heads and the output rasters of each task;
+//! - `run`: options, resolution against card and model, the concurrent pipeline;
+//! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
+//! - `error`: the error type.
+
+pub mod card;
+pub mod error;
+pub mod inference;
+pub mod onnx;
+pub mod raster;
+pub mod run;
+pub mod stitch;
+pub mod tasks;
+pub mod tiling;
+
+pub use card::{Activation, Card, Redistribute, StitchMode, Task};
+pub use error::{Error, Result};
+pub use inference::{Device, Model, SessionOptions};
+pub use run::{run, Resolution, RunOptions, RunSummary};

@@ -1,0 +1,296 @@
+//! Reading model input tiles from any GDAL raster: band selection, per-pixel validity (nodata,
+//! alpha or mask band, non-finite values), scaling and standardisation, reflect padding where a
+//! window reaches past the raster.
+
+use std::path::{Path, PathBuf};
+
+use gdal::raster::GdalDataType;
+use gdal::Dataset;
+
+use crate::error::{Error, Result};
+use crate::tiling::reflect;
+
+/// How the validity of one band's pixels is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Validity {
+    AllValid,
+    NoData(f64),
+    /// GDAL's mask band (alpha band, per-dataset or explicit .msk mask).
+    MaskBand,
+}
+
+/// Per-band preprocessing: `x = ((raw * scale + offset) - mean) / std`, in f64, then f32.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocess {
+    pub scale: Vec<f64>,
+    pub offset: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Preprocess {
+    #[inline]
+    pub fn apply(&self, band: usize, raw: f64) -> f32 {
+        (((raw * self.scale[band] + self.offset[band]) - self.mean[band]) / self.std[band]) as f32
+    }
+}
+
+/// One tile as the model sees it.
+#[derive(Debug, Clone)]
+pub struct TileData {
+    /// `[bands, size, size]`, invalid pixels set to 0 (the band mean after standardisation).
+    pub data: Vec<f32>,
+    /// `[size, size]`: 1 where the pixel lies in the raster and is valid.
+    pub valid: Vec<u8>,
+    /// Raw values of the weight band, `[size, size]`, when redistribution asks for one.
+    pub weight: Option<Vec<f64>>,
+    /// True when at least one pixel in the raster part of the window is valid.
+    pub any_valid: bool,
+}
+
+/// Facts about a raster that planning needs, without keeping it open.
+#[derive(Debug, Clone)]
+pub struct RasterInfo {
+    pub width: usize,
+    pub height: usize,
+    pub band_count: usize,
+    pub geo_transform: Option<[f64; 6]>,
+    pub projection: String,
+}
+
+pub fn open(path: &Path) -> Result<Dataset> {
+    let s = path.to_string_lossy();
+    if !s.starts_with("/vsi") && !path.exists() && !s.contains(':') {
+        return Err(Error::io(path, "input raster does not exist"));
+    }
+    Dataset::open(path).map_err(|e| Error::raster(path, format!("GDAL cannot open it: {e}")))
+}
+
+pub fn info(ds: &Dataset) -> RasterInfo {
+    let (width, height) = ds.raster_size();
+    RasterInfo {
+        width,
+        height,
+        band_count: ds.raster_count(),
+        geo_transform: ds.geo_transform().ok(),
+        projection: ds.projection(),
+    }
+}
+
+/// An open input raster with its band selection resolved.
+pub struct InputRaster {
+    pub path: PathBuf,
+    ds: Dataset,
+    pub info: RasterInfo,
+    bands: Vec<usize>,
+    validity: Vec<Validity>,
+    weight_band: Option<usize>,
+    pre: Preprocess,
+}
+
+impl InputRaster {
+    /// Opens `path` (or uses an already opened dataset) and checks the band selection.
+    pub fn new(
+        path: &Path,
+        ds: Dataset,
+        bands: &[usize],
+        nodata: Option<f64>,
+        weight_band: Option<usize>,
+        pre: Preprocess,
+    ) -> Result<InputRaster> {
+        let info = info(&ds);
+        if info.width == 0 || info.height == 0 {
+            return Err(Error::raster(path, "has zero size"));
+        }
+        for &b in bands.iter().chain(weight_band.iter()) {
+            if b == 0 || b > info.band_count {
+                return Err(Error::raster(
+                    path,
+                    format!(
+                        "band {b} is out of range: the raster has {} band(s), numbered from 1",
+                        info.band_count
+                    ),
+                ));
+            }
+        }
+        let mut validity = Vec::with_capacity(bands.len());
+        for &b in bands {
+            let band = ds
+                .rasterband(b)
+                .map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
+            if band.band_type() == GdalDataType::Unknown {
+                return Err(Error::raster(
+                    path,
+                    format!("band {b} has a data type Rastrum cannot read"),
+                ));
+            }
+            let v = if let Some(nd) = nodata {
+                Validity::NoData(nd)
+            } else {
+                let flags = band
+                    .mask_flags()
+                    .map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
+                if flags.is_all_valid() {
+                    Validity::AllValid
+                } else if flags.is_nodata() {
+                    band.no_data_value()
+                        .map_or(Validity::AllValid, Validity::NoData)
+                } else {
+                    Validity::MaskBand
+                }
+            };
+            validity.push(v);
+        }
+        Ok(InputRaster {
+            path: path.to_path_buf(),
+            ds,
+            info,
+            bands: bands.to_vec(),
+            validity,
+            weight_band,
+            pre,
+        })
+    }
+
+    pub fn band_count(&self) -> usize {
+        self.bands.len()
+    }
+
+    fn read_window(
+        &self,
+        band: usize,
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+        out: &mut [f64],
+    ) -> Result<()> {
+        let b = self
+            .ds
+            .rasterband(band)
+            .map_err(|e| Error::raster(&self.path, format!("band {band}: {e}")))?;
+        b.read_into_slice::<f64>((x as isize, y as isize), (w, h), (w, h), out, None)
+            .map_err(|e| {
+                Error::raster(
+                    &self.path,
+                    format!("reading band {band} at ({x}, {y}) size {w}x{h}: {e}"),
+                )
+            })
+    }
+
+    fn read_mask(
+        &self,
+        band: usize,
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let b = self
+            .ds
+            .rasterband(band)
+            .map_err(|e| Error::raster(&self.path, format!("band {band}: {e}")))?;
+        let m = b
+            .open_mask_band()
+            .map_err(|e| Error::raster(&self.path, format!("mask of band {band}: {e}")))?;
+        m.read_into_slice::<u8>((x as isize, y as isize), (w, h), (w, h), out, None)
+            .map_err(|e| Error::raster(&self.path, format!("reading the mask of band {band}: {e}")))
+    }
+
+    /// Reads the `size` x `size` window whose top-left input pixel is (`x0`, `y0`).
+    pub fn read_tile(&self, x0: i64, y0: i64, size: usize) -> Result<TileData> {
+        let (w, h) = (self.info.width, self.info.height);
+        // Source pixels each tile row / column maps to (identity inside the raster).
+        let xs: Vec<usize> = (0..size as i64).map(|j| reflect(x0 + j, w)).collect();
+        let ys: Vec<usize> = (0..size as i64).map(|i| reflect(y0 + i, h)).collect();
+        let (rx0, rx1) = (
+            *xs.iter().min().unwrap_or(&0),
+            *xs.iter().max().unwrap_or(&0) + 1,
+        );
+        let (ry0, ry1) = (
+            *ys.iter().min().unwrap_or(&0),
+            *ys.iter().max().unwrap_or(&0) + 1,
+        );
+        let (rw, rh) = (rx1 - rx0, ry1 - ry0);
+
+        // Validity of the read region: every selected band valid and finite.
+        let nb = self.bands.len();
+        let mut raw = vec![0f64; nb * rw * rh];
+        let mut ok = vec![1u8; rw * rh];
+        let mut mask = Vec::new();
+        for (i, &band) in self.bands.iter().enumerate() {
+            let buf = &mut raw[i * rw * rh..(i + 1) * rw * rh];
+            self.read_window(band, rx0, ry0, rw, rh, buf)?;
+            match self.validity[i] {
+                Validity::AllValid => {}
+                Validity::NoData(nd) => {
+                    for (o, v) in ok.iter_mut().zip(buf.iter()) {
+                        if *v == nd || (nd.is_nan() && v.is_nan()) {
+                            *o = 0;
+                        }
+                    }
+                }
+                Validity::MaskBand => {
+                    mask.resize(rw * rh, 0);
+                    self.read_mask(band, rx0, ry0, rw, rh, &mut mask)?;
+                    for (o, m) in ok.iter_mut().zip(mask.iter()) {
+                        if *m == 0 {
+                            *o = 0;
+                        }
+                    }
+                }
+            }
+            for (o, v) in ok.iter_mut().zip(buf.iter()) {
+                if !v.is_finite() {
+                    *o = 0;
+                }
+            }
+        }
+
+        let mut data = vec![0f32; nb * size * size];
+        let mut valid = vec![0u8; size * size];
+        let mut any_valid = false;
+        for (ti, &sy) in ys.iter().enumerate() {
+            let in_raster_y = (0..h as i64).contains(&(y0 + ti as i64));
+            let row = (sy - ry0) * rw;
+            for (tj, &sx) in xs.iter().enumerate() {
+                let src = row + sx - rx0;
+                let good = ok[src] == 1;
+                let inside = in_raster_y && (0..w as i64).contains(&(x0 + tj as i64));
+                if good && inside {
+                    valid[ti * size + tj] = 1;
+                    any_valid = true;
+                }
+                if good {
+                    for b in 0..nb {
+                        data[(b * size + ti) * size + tj] =
+                            self.pre.apply(b, raw[b * rw * rh + src]);
+                    }
+                }
+            }
+        }
+
+        let weight = match self.weight_band {
+            None => None,
+            Some(band) => {
+                let mut buf = vec![0f64; rw * rh];
+                self.read_window(band, rx0, ry0, rw, rh, &mut buf)?;
+                let mut out = vec![0f64; size * size];
+                for (ti, &sy) in ys.iter().enumerate() {
+                    for (tj, &sx) in xs.iter().enumerate() {
+                        let v = buf[(sy - ry0) * rw + sx - rx0];
+                        out[ti * size + tj] = if v.is_finite() { v } else { 0.0 };
+                    }
+                }
+                Some(out)
+            }
+        };
+        Ok(TileData {
+            data,
+            valid,
+            weight,
+            any_valid,
+        })
+    }
+}

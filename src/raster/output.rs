@@ -1,0 +1,404 @@
+//! Writing output GeoTIFFs so that they appear complete or not at all: the raster is written to
+//! a hidden temporary name in the target folder and renamed when finished; dropping an unfinished
+//! `OutputRaster` (error, cancel, panic) deletes the temporary file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gdal::raster::{
+    Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions,
+};
+use gdal::{Dataset, DriverManager};
+
+use crate::error::{Error, Result};
+
+/// Where and how outputs are written.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// GDAL creation options `KEY=VALUE`, over the defaults (tiled, DEFLATE, BIGTIFF=IF_SAFER).
+    pub creation_options: Vec<String>,
+    /// Convert to a Cloud Optimized GeoTIFF before the final rename.
+    pub cog: bool,
+}
+
+/// Georeferencing of an output grid.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub width: usize,
+    pub height: usize,
+    pub geo_transform: Option<[f64; 6]>,
+    pub projection: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Checks that `output` can be written: its folder exists, it is not a folder, not the input.
+pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
+    if output.as_os_str().is_empty() {
+        return Err(Error::invalid("the output path is empty"));
+    }
+    if output.is_dir() {
+        return Err(Error::io(output, "output path is a directory"));
+    }
+    let parent = parent_dir(output);
+    if !parent.is_dir() {
+        return Err(Error::io(
+            output,
+            format!("output folder {} does not exist", parent.display()),
+        ));
+    }
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(output), std::fs::canonicalize(input)) {
+        if a == b {
+            return Err(Error::io(
+                output,
+                "output path is the input raster: refusing to overwrite the input",
+            ));
+        }
+    }
+    let meta = std::fs::metadata(&parent).map_err(|e| Error::io(&parent, e))?;
+    if meta.permissions().readonly() {
+        return Err(Error::io(
+            output,
+            format!("output folder {} is not writable", parent.display()),
+        ));
+    }
+    Ok(())
+}
+
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn temp_name(target: &Path, tag: &str) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    parent_dir(target).join(format!(
+        ".{name}.rastrum-tmp-{}-{n}{tag}.tif",
+        std::process::id()
+    ))
+}
+
+/// Creation options with our defaults, user keys replacing defaults of the same name.
+fn merged_options(user: &[String], defaults: &[&str]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for u in user {
+        let (k, _) = u
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("creation option '{u}' is not KEY=VALUE")))?;
+        if k.trim().is_empty() {
+            return Err(Error::invalid(format!(
+                "creation option '{u}' is not KEY=VALUE"
+            )));
+        }
+    }
+    for d in defaults {
+        let key = d.split('=').next().unwrap_or_default().to_ascii_uppercase();
+        if !user.iter().any(|u| {
+            u.split('=')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_uppercase()
+                == key
+        }) {
+            out.push(d.to_string());
+        }
+    }
+    out.extend(user.iter().cloned());
+    Ok(out)
+}
+
+/// One output GeoTIFF under construction. Rows arrive top to bottom and are buffered up to the
+/// next block-row boundary, so that every (compressed) block is written once, whole.
+pub struct OutputRaster<T: GdalType + Copy> {
+    target: PathBuf,
+    temp: PathBuf,
+    ds: Option<Dataset>,
+    cog: bool,
+    cog_options: Vec<String>,
+    pub width: usize,
+    pub height: usize,
+    block_rows: usize,
+    /// Buffered rows per band, starting at `pending_y0`.
+    pending: Vec<Vec<T>>,
+    pending_y0: usize,
+}
+
+impl<T: GdalType + Copy> OutputRaster<T> {
+    pub fn create(
+        target: &Path,
+        grid: &Grid,
+        bands: usize,
+        opts: &WriteOptions,
+    ) -> Result<OutputRaster<T>> {
+        let driver = DriverManager::get_driver_by_name("GTiff")
+            .map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
+        let temp = temp_name(target, "");
+        // With --cog the user's options go to the COG driver; the intermediate file uses ours.
+        let (gtiff_user, cog_options) = if opts.cog {
+            (
+                Vec::new(),
+                merged_options(
+                    &opts.creation_options,
+                    &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"],
+                )?,
+            )
+        } else {
+            (opts.creation_options.clone(), Vec::new())
+        };
+        let co = merged_options(
+            &gtiff_user,
+            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"],
+        )?;
+        let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
+        let mut ds = driver
+            .create_with_band_type_with_options::<T, _>(&temp, grid.width, grid.height, bands, &co)
+            .map_err(|e| Error::io(target, format!("cannot create the output: {e}")))?;
+        if let Some(gt) = grid.geo_transform {
+            ds.set_geo_transform(&gt)
+                .map_err(|e| Error::io(target, format!("setting the geotransform: {e}")))?;
+        }
+        if !grid.projection.is_empty() {
+            ds.set_projection(&grid.projection)
+                .map_err(|e| Error::io(target, format!("setting the CRS: {e}")))?;
+        }
+        let block_rows = ds
+            .rasterband(1)
+            .map(|b| b.block_size().1)
+            .unwrap_or(1)
+            .max(1);
+        Ok(OutputRaster {
+            target: target.to_path_buf(),
+            temp,
+            ds: Some(ds),
+            cog: opts.cog,
+            cog_options,
+            width: grid.width,
+            height: grid.height,
+            block_rows,
+            pending: vec![Vec::new(); bands],
+            pending_y0: 0,
+        })
+    }
+
+    fn ds(&mut self) -> Result<&mut Dataset> {
+        self.ds
+            .as_mut()
+            .ok_or_else(|| Error::Internal("output already closed".into()))
+    }
+
+    fn with_band<R>(
+        &mut self,
+        band: usize,
+        f: impl FnOnce(&mut gdal::raster::RasterBand) -> gdal::errors::Result<R>,
+    ) -> Result<R> {
+        let target = self.target.clone();
+        let ds = self.ds()?;
+        let mut b = ds
+            .rasterband(band)
+            .map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
+        f(&mut b).map_err(|e| Error::io(&target, format!("writing band {band}: {e}")))
+    }
+
+    pub fn set_nodata(&mut self, band: usize, value: f64) -> Result<()> {
+        self.with_band(band, |b| b.set_no_data_value(Some(value)))
+    }
+
+    pub fn set_description(&mut self, band: usize, text: &str) -> Result<()> {
+        use gdal::Metadata;
+        self.with_band(band, |b| b.set_description(text))
+    }
+
+    /// Class names as GDAL category names, and a colour table, on a class band.
+    pub fn set_classes(&mut self, band: usize, names: &[String]) -> Result<()> {
+        let mut table = ColorTable::new(PaletteInterpretation::Rgba);
+        for (i, _) in names.iter().enumerate() {
+            let (r, g, b) = class_colour(i);
+            table.set_color_entry(i as u16, &ColorEntry::rgba(r, g, b, 255));
+        }
+        self.with_band(band, |b| {
+            b.set_color_table(&table);
+            Ok(())
+        })?;
+        let c_names: Vec<std::ffi::CString> = names
+            .iter()
+            .map(|n| std::ffi::CString::new(n.replace('\0', " ")).unwrap_or_default())
+            .collect();
+        let mut ptrs: Vec<*mut libc::c_char> =
+            c_names.iter().map(|c| c.as_ptr() as *mut _).collect();
+        ptrs.push(std::ptr::null_mut());
+        let target = self.target.clone();
+        let ds = self.ds()?;
+        let b = ds
+            .rasterband(band)
+            .map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
+        // SAFETY: the band handle is live for this call; GDAL copies the NULL-terminated list.
+        let err =
+            unsafe { gdal_sys::GDALSetRasterCategoryNames(b.c_rasterband(), ptrs.as_mut_ptr()) };
+        if err != gdal_sys::CPLErr::CE_None {
+            return Err(Error::io(&target, "cannot set the class names"));
+        }
+        Ok(())
+    }
+
+    /// Takes the next `rows` full-width rows (they must start at row `y0`, right below the
+    /// previous ones), one vector per band.
+    pub fn write_rows(&mut self, y0: usize, rows: usize, bands: Vec<Vec<T>>) -> Result<()> {
+        let buffered = self.pending[0].len() / self.width.max(1);
+        if y0 != self.pending_y0 + buffered || bands.len() != self.pending.len() {
+            return Err(Error::Internal(format!(
+                "rows {y0}.. arrived out of order for {}",
+                self.target.display()
+            )));
+        }
+        for (p, b) in self.pending.iter_mut().zip(bands) {
+            debug_assert_eq!(b.len(), rows * self.width);
+            p.extend_from_slice(&b);
+        }
+        let end = y0 + rows;
+        // Write everything up to the last complete block row (or the raster's end).
+        let flush_to = if end == self.height {
+            end
+        } else {
+            end / self.block_rows * self.block_rows
+        };
+        if flush_to > self.pending_y0 {
+            self.flush(flush_to)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, to: usize) -> Result<()> {
+        let (y0, width) = (self.pending_y0, self.width);
+        let n = to - y0;
+        for band in 0..self.pending.len() {
+            let rest = self.pending[band].split_off(n * width);
+            let data = std::mem::replace(&mut self.pending[band], rest);
+            let mut buf = Buffer::new((width, n), data);
+            self.with_band(band + 1, |b| {
+                b.write((0, y0 as isize), (width, n), &mut buf)
+            })?;
+        }
+        self.pending_y0 = to;
+        Ok(())
+    }
+
+    /// Closes the dataset, converts to COG if asked, and renames into place.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        if self.pending_y0 != self.height || !self.pending[0].is_empty() {
+            return Err(Error::Internal(format!(
+                "{}: {} of {} rows were written",
+                self.target.display(),
+                self.pending_y0,
+                self.height
+            )));
+        }
+        let ds = self
+            .ds
+            .take()
+            .ok_or_else(|| Error::Internal("output already closed".into()))?;
+        ds.close()
+            .map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
+        if self.cog {
+            let cog_temp = temp_name(&self.target, "-cog");
+            let result = (|| -> Result<()> {
+                let src = Dataset::open(&self.temp).map_err(|e| Error::io(&self.target, e))?;
+                let driver = DriverManager::get_driver_by_name("COG")
+                    .map_err(|e| Error::io(&self.target, e))?;
+                let co =
+                    RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
+                let out = src
+                    .create_copy(&driver, &cog_temp, &co)
+                    .map_err(|e| Error::io(&self.target, format!("writing the COG: {e}")))?;
+                out.close().map_err(|e| Error::io(&self.target, e))?;
+                Ok(())
+            })();
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(aux_path(&self.temp));
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&cog_temp);
+                return Err(e);
+            }
+            self.temp = cog_temp;
+        }
+        // GDAL keeps what GeoTIFF tags cannot hold (category names) in a PAM sidecar: it moves
+        // with the raster, and a stale sidecar of an older output must not survive.
+        let (temp_aux, target_aux) = (aux_path(&self.temp), aux_path(&self.target));
+        let _ = std::fs::remove_file(&target_aux);
+        std::fs::rename(&self.temp, &self.target).map_err(|e| {
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(&temp_aux);
+            Error::io(
+                &self.target,
+                format!("cannot move the finished output into place: {e}"),
+            )
+        })?;
+        if temp_aux.exists() {
+            std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
+        }
+        // Nothing left to delete on drop.
+        self.temp = PathBuf::new();
+        Ok(self.target.clone())
+    }
+}
+
+impl<T: GdalType + Copy> Drop for OutputRaster<T> {
+    fn drop(&mut self) {
+        drop(self.ds.take());
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(aux_path(&self.temp));
+        }
+    }
+}
+
+fn aux_path(p: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.aux.xml", p.display()))
+}
+
+/// A fixed, distinguishable palette for class ids (first entries from ColorBrewer Set1/Set3).
+pub fn class_colour(i: usize) -> (i16, i16, i16) {
+    const P: [(i16, i16, i16); 12] = [
+        (31, 120, 180),
+        (227, 26, 28),
+        (51, 160, 44),
+        (255, 127, 0),
+        (106, 61, 154),
+        (177, 89, 40),
+        (166, 206, 227),
+        (251, 154, 153),
+        (178, 223, 138),
+        (253, 191, 111),
+        (202, 178, 214),
+        (255, 255, 153),
+    ];
+    if i < P.len() {
+        P[i]
+    } else {
+        // Golden-ratio hue walk for the rest.
+        let h = (i as f64 * 0.618_033_988_75).fract();
+        let (r, g, b) = hsv(h, 0.65, 0.9);
+        (r, g, b)
+    }
+}
+
+fn hsv(h: f64, s: f64, v: f64) -> (i16, i16, i16) {
+    let i = (h * 6.0).floor();
+    let f = h * 6.0 - i;
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - f * s), v * (1.0 - (1.0 - f) * s));
+    let (r, g, b) = match i as i32 % 6 {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    };
+    ((r * 255.0) as i16, (g * 255.0) as i16, (b * 255.0) as i16)
+}

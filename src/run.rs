@@ -1,0 +1,894 @@
+//! One run: resolve the options against the model card and the model's real shapes, plan the
+//! tiles, then read, infer and write concurrently. The reader and writer run on their own threads
+//! with bounded queues (one batch each) between them and the inference on the calling thread,
+//! which also reports progress, so memory is bounded by the queues and the stitching window.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
+use crate::error::{Error, Result};
+use crate::inference::Model;
+use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
+use crate::raster::output::{check_destination, Grid, WriteOptions};
+use crate::raster::resample;
+use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
+use crate::tasks::{activate, probabilities_path, Sink};
+use crate::tiling::{pixel_axis, tile_axis, PixelGeometry, TilePlan};
+
+/// Resampling of the input to the model's ground resolution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Resolution {
+    /// Follow the card's `resolution` when the input is in a metric CRS.
+    FromCard,
+    /// Never resample.
+    Native,
+    /// Resample to this many centimetres per pixel.
+    Cm(f64),
+}
+
+/// Every option of a run. `None` means: from the card, else from the model, else the default.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub task: Option<Task>,
+    pub bands: Option<Vec<usize>>,
+    pub scale: Option<Vec<f64>>,
+    pub offset: Option<Vec<f64>>,
+    pub mean: Option<Vec<f64>>,
+    pub std: Option<Vec<f64>>,
+    pub nodata: Option<f64>,
+    pub tile_size: Option<usize>,
+    pub overlap: Option<usize>,
+    pub margin: Option<usize>,
+    pub stitch: Option<StitchMode>,
+    pub batch: Option<usize>,
+    pub probabilities: bool,
+    pub output: Option<OutputSelector>,
+    pub activation: Option<Activation>,
+    pub redistribute: Option<Redistribute>,
+    pub weight_band: Option<usize>,
+    pub scale_factor: Option<usize>,
+    pub output_nodata: Option<f64>,
+    pub resolution: Resolution,
+    pub resampling: String,
+    pub write: WriteOptions,
+    /// Raw card overrides `KEY=VALUE` (JSON text), applied before the typed options above.
+    pub card_overrides: Vec<(String, String)>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            task: None,
+            bands: None,
+            scale: None,
+            offset: None,
+            mean: None,
+            std: None,
+            nodata: None,
+            tile_size: None,
+            overlap: None,
+            margin: None,
+            stitch: None,
+            batch: None,
+            probabilities: false,
+            output: None,
+            activation: None,
+            redistribute: None,
+            weight_band: None,
+            scale_factor: None,
+            output_nodata: None,
+            resolution: Resolution::FromCard,
+            resampling: "average".into(),
+            write: WriteOptions::default(),
+            card_overrides: Vec::new(),
+        }
+    }
+}
+
+/// How the model's output maps onto the raster.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// `[n, channels, h, w]` per tile.
+    Pixels,
+    /// `[n, channels]` per tile.
+    PerTile,
+}
+
+/// The settings a run actually uses, after card, overrides and the model's shapes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub task: Task,
+    pub output_kind: OutputKind,
+    pub output_index: usize,
+    pub output_name: String,
+    pub tile_size: usize,
+    pub bands: Vec<usize>,
+    pub scale: Vec<f64>,
+    pub offset: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub nodata: Option<f64>,
+    pub overlap: usize,
+    pub margin: usize,
+    pub stitch: StitchMode,
+    pub batch: usize,
+    pub static_batch: bool,
+    pub activation: Activation,
+    pub out_channels: usize,
+    pub out_size: usize,
+    pub scale_factor: usize,
+    pub model_crop: usize,
+    pub redistribute: Redistribute,
+    pub weight_band: Option<usize>,
+    pub class_names: Vec<String>,
+    pub seg_thresh: Option<f64>,
+    pub reg_output_scaling: f64,
+    pub output_nodata: f64,
+    pub resolution_cm: Option<f64>,
+    pub card: Card,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub outputs: Vec<PathBuf>,
+    pub task: Task,
+    pub provider: String,
+    pub tiles_total: usize,
+    pub tiles_run: usize,
+    pub tiles_skipped: usize,
+    pub seconds: f64,
+    pub width: usize,
+    pub height: usize,
+    pub input_width: usize,
+    pub input_height: usize,
+    pub resampled: bool,
+    pub tile_size: usize,
+    pub overlap: usize,
+    pub margin: usize,
+    pub stitch: StitchMode,
+    pub batch: usize,
+    pub megapixels_per_second: f64,
+    /// Output pixels per class name (class tasks).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub class_counts: BTreeMap<String, u64>,
+}
+
+fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>> {
+    match v {
+        None => Ok(vec![default; n]),
+        Some(v) if v.len() == 1 => Ok(vec![v[0]; n]),
+        Some(v) if v.len() == n => Ok(v),
+        Some(v) => Err(Error::invalid(format!(
+            "{what} has {} values but {n} bands are selected: give one value or one per band",
+            v.len()
+        ))),
+    }
+}
+
+fn dim(d: i64) -> Option<usize> {
+    (d > 0).then_some(d as usize)
+}
+
+/// Resolves options against the card and the model's shapes; runs one probe batch of zeros to
+/// learn the real output shape.
+pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
+    let mut card = model.card()?;
+    for (k, v) in &opts.card_overrides {
+        card.apply(k, v)?;
+    }
+    let shape = &model.input.shape;
+    let (in_batch, in_c, in_h, in_w) = (dim(shape[0]), dim(shape[1]), dim(shape[2]), dim(shape[3]));
+    if let (Some(h), Some(w)) = (in_h, in_w) {
+        if h != w {
+            return Err(Error::model(
+                &model.path,
+                format!("input is {h}x{w}; Rastrum runs square tiles"),
+            ));
+        }
+    }
+    let tile = match (in_h.or(in_w), opts.tile_size) {
+        (Some(fixed), Some(asked)) if fixed != asked => {
+            return Err(Error::invalid(format!(
+                "tile size {asked} asked, but the model's input is fixed at {fixed}x{fixed}"
+            )))
+        }
+        (Some(fixed), _) => fixed,
+        (None, asked) => asked.or(card.tile_size).unwrap_or(256),
+    };
+    if !(1..=16384).contains(&tile) {
+        return Err(Error::invalid(format!(
+            "tile size must be in 1..=16384, found {tile}"
+        )));
+    }
+
+    let bands = match opts.bands.clone().or(card.bands.clone()) {
+        Some(b) => b,
+        None => (1..=in_c.or(raster_bands).unwrap_or(1)).collect(),
+    };
+    if bands.is_empty() || bands.contains(&0) {
+        return Err(Error::invalid("bands are numbered from 1"));
+    }
+    if let Some(c) = in_c {
+        if c != bands.len() {
+            return Err(Error::invalid(format!(
+                "channel count mismatch: the model takes {c} channel(s) but {} band(s) are selected ({})",
+                bands.len(),
+                bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")
+            )));
+        }
+    }
+    let nb = bands.len();
+    let default_scale = if card.is_deepness() && card.scale.is_none() {
+        1.0 / 255.0
+    } else {
+        1.0
+    };
+    let scale = per_band(
+        "scale",
+        opts.scale.clone().or(card.scale.clone()),
+        nb,
+        default_scale,
+    )?;
+    let offset = per_band(
+        "offset",
+        opts.offset.clone().or(card.offset.clone()),
+        nb,
+        0.0,
+    )?;
+    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
+    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
+    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+        return Err(Error::invalid(format!(
+            "std must be finite and non-zero, found {s}"
+        )));
+    }
+    if scale
+        .iter()
+        .chain(&offset)
+        .chain(&mean)
+        .any(|v| !v.is_finite())
+    {
+        return Err(Error::invalid("scale, offset and mean must be finite"));
+    }
+
+    let (batch, static_batch) = match (in_batch, opts.batch) {
+        (Some(b), Some(asked)) if b != asked => {
+            return Err(Error::invalid(format!(
+                "batch {asked} asked, but the model's batch is fixed at {b}"
+            )))
+        }
+        (Some(b), _) => (b, true),
+        (None, asked) => (asked.unwrap_or(4), false),
+    };
+    if !(1..=4096).contains(&batch) {
+        return Err(Error::invalid(format!(
+            "batch must be in 1..=4096, found {batch}"
+        )));
+    }
+
+    let output_index = match opts.output.clone().or(card.output.clone()) {
+        None => 0,
+        Some(OutputSelector::Index(i)) if i < model.outputs.len() => i,
+        Some(OutputSelector::Index(i)) => {
+            return Err(Error::invalid(format!(
+                "output index {i} asked, but the model has {} output(s)",
+                model.outputs.len()
+            )))
+        }
+        Some(OutputSelector::Name(n)) => model.output_index(&n)?,
+    };
+
+    // The probe: real output shapes, whatever the file declares.
+    let probe_n = if static_batch { batch } else { 1 };
+    let zeros = vec![0f32; probe_n * nb * tile * tile];
+    let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
+    let oshape = out.shape.clone();
+    let bad_shape = || {
+        Error::model(
+            &model.path,
+            format!("output '{}' has shape {oshape:?} for a {tile}x{tile} tile; expected [n, classes], [n, channels, h, w] or [n, h, w]", model.outputs[output_index].name),
+        )
+    };
+    if oshape.first() != Some(&probe_n) {
+        return Err(bad_shape());
+    }
+    let (kind, out_channels, out_size) = match oshape.len() {
+        1 => (OutputKind::PerTile, 1, 1),
+        2 => (OutputKind::PerTile, oshape[1], 1),
+        3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
+        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => {
+            (OutputKind::PerTile, oshape[1], 1)
+        }
+        4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
+        _ => return Err(bad_shape()),
+    };
+    if out_channels == 0 || out_size == 0 {
+        return Err(bad_shape());
+    }
+
+    let task = opts.task.or(card.task).unwrap_or(match kind {
+        OutputKind::PerTile => Task::Classification,
+        OutputKind::Pixels if out_size > tile => Task::SuperResolution,
+        OutputKind::Pixels => Task::Segmentation,
+    });
+    match (task, kind) {
+        (Task::Classification, OutputKind::Pixels) => {
+            return Err(Error::model(&model.path, format!("classification needs one value per class and tile, but the output is per pixel {oshape:?}")))
+        }
+        (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
+            return Err(Error::model(&model.path, format!("{task} needs per-pixel outputs, but the output is per tile {oshape:?}")))
+        }
+        _ => {}
+    }
+
+    // Output scale and the model's own crop, from the real output size.
+    let scale_factor = opts.scale_factor.or(card.scale_factor).unwrap_or(
+        if task == Task::SuperResolution && out_size % tile == 0 {
+            out_size / tile
+        } else {
+            1
+        },
+    );
+    if scale_factor == 0 {
+        return Err(Error::invalid("scale factor must be at least 1"));
+    }
+    if task != Task::SuperResolution && scale_factor != 1 {
+        return Err(Error::invalid(format!(
+            "scale factor {scale_factor} applies to super_resolution only, not {task}"
+        )));
+    }
+    let (model_crop, out_size) = if kind == OutputKind::Pixels {
+        if out_size % scale_factor != 0
+            || out_size / scale_factor > tile
+            || (tile - out_size / scale_factor) % 2 != 0
+        {
+            return Err(Error::model(
+                &model.path,
+                format!("output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"),
+            ));
+        }
+        ((tile - out_size / scale_factor) / 2, out_size)
+    } else {
+        (0, 1)
+    };
+
+    let redistribute = match (task, kind) {
+        (Task::Regression, OutputKind::PerTile) => opts
+            .redistribute
+            .or(card.redistribute)
+            .unwrap_or(Redistribute::None),
+        _ => Redistribute::None,
+    };
+    let weight_band = opts.weight_band.or(card.weight_band);
+    if redistribute == Redistribute::Weight && weight_band.is_none() {
+        return Err(Error::invalid(
+            "redistribution by weight needs a weight band (--weight-band / rastrum_weight_band)",
+        ));
+    }
+
+    let default_overlap = match kind {
+        OutputKind::PerTile => 0,
+        OutputKind::Pixels => card
+            .overlap_percent
+            .map_or(tile / 8, |p| (tile as f64 * p / 100.0).round() as usize),
+    };
+    let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
+    let margin = opts.margin.or(card.margin).unwrap_or(0);
+    if kind == OutputKind::PerTile && (overlap >= tile) {
+        return Err(Error::invalid(format!(
+            "overlap {overlap} must be smaller than the tile size {tile}"
+        )));
+    }
+    if redistribute != Redistribute::None && overlap != 0 {
+        return Err(Error::invalid(
+            "redistribution spreads each tile over its own pixels: overlap must be 0",
+        ));
+    }
+    let stitch = opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend);
+
+    let is_class = matches!(task, Task::Segmentation | Task::Classification);
+    let activation = if is_class {
+        opts.activation
+            .or(card.activation)
+            .unwrap_or(if card.is_deepness() {
+                Activation::None
+            } else if out_channels == 1 {
+                Activation::Sigmoid
+            } else {
+                Activation::Softmax
+            })
+    } else {
+        opts.activation
+            .or(card.activation)
+            .unwrap_or(Activation::None)
+    };
+    let n_classes = if out_channels == 1 { 2 } else { out_channels };
+    if is_class && n_classes > 255 {
+        return Err(Error::model(
+            &model.path,
+            format!("{n_classes} classes do not fit a u8 class band (at most 255)"),
+        ));
+    }
+    let class_names = (0..n_classes).map(|c| card.class_name(c)).collect();
+
+    Ok(Resolved {
+        task,
+        output_kind: kind,
+        output_index,
+        output_name: model.outputs[output_index].name.clone(),
+        tile_size: tile,
+        bands,
+        scale,
+        offset,
+        mean,
+        std,
+        nodata: opts.nodata.or(card.nodata),
+        overlap,
+        margin,
+        stitch,
+        batch,
+        static_batch,
+        activation,
+        out_channels,
+        out_size,
+        scale_factor,
+        model_crop,
+        redistribute,
+        weight_band,
+        class_names,
+        seg_thresh: card.seg_thresh,
+        reg_output_scaling: card.reg_output_scaling.unwrap_or(1.0),
+        output_nodata: opts.output_nodata.or(card.output_nodata).unwrap_or(-9999.0),
+        resolution_cm: match opts.resolution {
+            Resolution::FromCard => card.resolution_cm,
+            Resolution::Native => None,
+            Resolution::Cm(cm) => Some(cm),
+        },
+        card,
+    })
+}
+
+/// The tile plan and output grid of a resolved run over a raster.
+pub fn plan(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
+    let t = r.tile_size;
+    let (plan, gt) = match (r.output_kind, r.redistribute) {
+        (OutputKind::Pixels, _) => {
+            let g = PixelGeometry {
+                tile: t,
+                crop: r.model_crop,
+                scale: r.scale_factor,
+                margin: r.margin,
+                overlap: r.overlap,
+            };
+            let plan = TilePlan {
+                tile: t,
+                x: pixel_axis(info.width, g)?,
+                y: pixel_axis(info.height, g)?,
+            };
+            let s = r.scale_factor as f64;
+            let gt = info
+                .geo_transform
+                .map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
+            (plan, gt)
+        }
+        (OutputKind::PerTile, Redistribute::None) => {
+            let stride = t - r.overlap;
+            let plan = TilePlan {
+                tile: t,
+                x: tile_axis(info.width, t, stride)?,
+                y: tile_axis(info.height, t, stride)?,
+            };
+            // Each cell is the stride x stride block centred on its tile.
+            let (d, s) = ((t - stride) as f64 / 2.0, stride as f64);
+            let gt = info.geo_transform.map(|g| {
+                [
+                    g[0] + d * g[1] + d * g[2],
+                    g[1] * s,
+                    g[2] * s,
+                    g[3] + d * g[4] + d * g[5],
+                    g[4] * s,
+                    g[5] * s,
+                ]
+            });
+            (plan, gt)
+        }
+        (OutputKind::PerTile, _) => {
+            let plan = TilePlan {
+                tile: t,
+                x: tile_axis(info.width, t, t)?,
+                y: tile_axis(info.height, t, t)?,
+            };
+            let mut plan = plan;
+            plan.x.out_len = info.width;
+            plan.y.out_len = info.height;
+            (plan, info.geo_transform)
+        }
+    };
+    let grid = Grid {
+        width: plan.x.out_len,
+        height: plan.y.out_len,
+        geo_transform: gt,
+        projection: info.projection.clone(),
+    };
+    Ok((plan, grid))
+}
+
+/// Progress: fraction done and a message; return false to cancel.
+pub type Progress<'a> = &'a mut dyn FnMut(f64, &str) -> bool;
+
+struct Batch {
+    /// (tile index, tile data) in plan order; `None` data: skipped (all nodata).
+    tiles: Vec<(usize, Option<TileData>)>,
+}
+
+struct Done {
+    index: usize,
+    output: Option<Vec<f32>>,
+    tile: Option<TileData>,
+}
+
+/// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
+/// probability raster beside it). On error or cancel no output file is left.
+pub fn run(
+    model: &Model,
+    input: &Path,
+    output: &Path,
+    opts: &RunOptions,
+    progress: Progress,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let ds = input::open(input)?;
+    let source_info = input::info(&ds);
+    check_destination(output, input)?;
+    let r = resolve(model, opts, Some(source_info.band_count))?;
+    if opts.probabilities {
+        if r.task != Task::Segmentation && r.task != Task::Classification {
+            return Err(Error::invalid(
+                "probabilities are written for segmentation and classification only",
+            ));
+        }
+        check_destination(&probabilities_path(output), input)?;
+    }
+
+    // Resample to the model's resolution when asked and meaningful.
+    let mut resampled = false;
+    let ds = match r.resolution_cm {
+        Some(cm) => match resample::metric_resolution(&ds) {
+            Some(res) if (res - cm / 100.0).abs() / (cm / 100.0) > 0.01 => {
+                resampled = true;
+                resample::resample(&ds, input, cm / 100.0, &opts.resampling)?
+            }
+            _ => ds,
+        },
+        None => ds,
+    };
+    let info = input::info(&ds);
+    let (plan, grid) = plan(&r, &info)?;
+    let pre = Preprocess {
+        scale: r.scale.clone(),
+        offset: r.offset.clone(),
+        mean: r.mean.clone(),
+        std: r.std.clone(),
+    };
+    let weight_band = (r.redistribute == Redistribute::Weight)
+        .then_some(r.weight_band)
+        .flatten();
+    let reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
+
+    let total = plan.count();
+    let cancel = AtomicBool::new(false);
+    // One batch waiting on each side of the model: enough to hide I/O, and memory stays at a
+    // handful of batches whatever the raster's size.
+    let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(1);
+    let (done_tx, done_rx) = sync_channel::<Vec<Done>>(1);
+    let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
+
+    let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
+        let reader_handle = scope.spawn(|| read_tiles(reader, &plan, r.batch, &cancel, batch_tx));
+        let writer_handle = scope.spawn(|| write_tiles(&r, &plan, &grid, output, opts, done_rx));
+
+        let mut result: Result<()> = Ok(());
+        let mut seen = 0usize;
+        let mut done_tx = Some(done_tx);
+        for msg in batch_rx.iter() {
+            let batch = match msg {
+                Ok(b) => b,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let done = match infer_batch(model, &r, batch) {
+                Ok(d) => d,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            seen += done.len();
+            tiles_run += done.iter().filter(|d| d.output.is_some()).count();
+            tiles_skipped += done.iter().filter(|d| d.output.is_none()).count();
+            if done_tx
+                .as_ref()
+                .map(|tx| tx.send(done))
+                .is_none_or(|s| s.is_err())
+            {
+                // The writer stopped: its own error is reported below.
+                break;
+            }
+            let frac = seen as f64 / total as f64;
+            if !progress(frac, &format!("{seen} of {total} tiles")) {
+                result = Err(Error::Cancelled);
+                break;
+            }
+        }
+        if result.is_err() {
+            cancel.store(true, Ordering::SeqCst);
+            done_tx = None; // the writer sees an unfinished stream and deletes its outputs
+        }
+        drop(batch_rx);
+        drop(done_tx);
+        let read = reader_handle
+            .join()
+            .map_err(|_| Error::Internal("the reader thread panicked".into()))?;
+        let written = writer_handle
+            .join()
+            .map_err(|_| Error::Internal("the writer thread panicked".into()))?;
+        result?;
+        read?;
+        let outputs = written?;
+        if seen != total {
+            return Err(Error::Internal(format!(
+                "{seen} of {total} tiles were processed"
+            )));
+        }
+        Ok(outputs)
+    })?;
+
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RunSummary {
+        outputs,
+        task: r.task,
+        provider: model.provider.clone(),
+        tiles_total: total,
+        tiles_run,
+        tiles_skipped,
+        seconds,
+        width: grid.width,
+        height: grid.height,
+        input_width: source_info.width,
+        input_height: source_info.height,
+        resampled,
+        tile_size: r.tile_size,
+        overlap: r.overlap,
+        margin: r.margin,
+        stitch: r.stitch,
+        batch: r.batch,
+        megapixels_per_second: (info.width * info.height) as f64 / 1e6 / seconds.max(1e-9),
+        class_counts: counts
+            .iter()
+            .enumerate()
+            .map(|(c, n)| (r.class_names[c].clone(), *n))
+            .collect(),
+    })
+}
+
+/// Reader stage: tiles in plan order, all-nodata tiles marked skipped, grouped so that each
+/// batch holds up to `batch` tiles to run.
+fn read_tiles(
+    reader: InputRaster,
+    plan: &TilePlan,
+    batch: usize,
+    cancel: &AtomicBool,
+    tx: SyncSender<Result<Batch>>,
+) -> Result<()> {
+    let mut current = Batch { tiles: Vec::new() };
+    let mut to_run = 0;
+    for i in 0..plan.count() {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (row, col) = plan.position(i);
+        let (tx_, ty_) = (&plan.x.tiles[col], &plan.y.tiles[row]);
+        let tile = match reader.read_tile(tx_.start, ty_.start, plan.tile) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return Ok(());
+            }
+        };
+        if tile.any_valid {
+            to_run += 1;
+            current.tiles.push((i, Some(tile)));
+        } else {
+            current.tiles.push((i, None));
+        }
+        if to_run == batch || i + 1 == plan.count() {
+            if tx
+                .send(Ok(std::mem::replace(
+                    &mut current,
+                    Batch { tiles: Vec::new() },
+                )))
+                .is_err()
+            {
+                return Ok(());
+            }
+            to_run = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Inference stage: one model call per batch (zero-padded to a fixed batch size).
+fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Vec<Done>> {
+    let n_run = batch.tiles.iter().filter(|(_, t)| t.is_some()).count();
+    let mut outputs: Vec<Option<Vec<f32>>> = Vec::new();
+    if n_run > 0 {
+        let n = if r.static_batch { r.batch } else { n_run };
+        let per_in = r.bands.len() * r.tile_size * r.tile_size;
+        let mut data = Vec::with_capacity(n * per_in);
+        // The writer needs only validity and weights: the pixels are dropped once batched.
+        for t in batch.tiles.iter_mut().filter_map(|(_, t)| t.as_mut()) {
+            data.extend_from_slice(&std::mem::take(&mut t.data));
+        }
+        data.resize(n * per_in, 0.0);
+        let out = model.run(
+            &data,
+            [n, r.bands.len(), r.tile_size, r.tile_size],
+            r.output_index,
+        )?;
+        let per_out = r.out_channels * r.out_size * r.out_size;
+        if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
+            return Err(Error::model(
+                &model.path,
+                format!(
+                    "output shape changed between batches: {:?}, expected {} values per tile",
+                    out.shape, per_out
+                ),
+            ));
+        }
+        outputs = out
+            .data
+            .chunks_exact(per_out)
+            .take(n_run)
+            .map(|c| Some(c.to_vec()))
+            .collect();
+    }
+    let mut outs = outputs.into_iter();
+    Ok(batch
+        .tiles
+        .into_iter()
+        .map(|(index, tile)| {
+            let output = if tile.is_some() {
+                outs.next().flatten()
+            } else {
+                None
+            };
+            Done {
+                index,
+                output,
+                tile,
+            }
+        })
+        .collect())
+}
+
+enum Stitcher {
+    Pixels(PixelStitcher),
+    Grid(GridStitcher),
+    Redistribute(RedistributeStitcher),
+}
+
+/// Writer stage: activation, stitching, and rows to the output rasters. Outputs are renamed into
+/// place only when every tile has arrived; otherwise they are deleted on drop.
+fn write_tiles(
+    r: &Resolved,
+    plan: &TilePlan,
+    grid: &Grid,
+    output: &Path,
+    opts: &RunOptions,
+    rx: Receiver<Vec<Done>>,
+) -> Result<(Vec<PathBuf>, Vec<u64>)> {
+    let mut sink = match r.task {
+        Task::Segmentation | Task::Classification => Sink::classes(
+            output,
+            grid,
+            r.out_channels,
+            &r.class_names,
+            opts.probabilities,
+            r.seg_thresh,
+            r.output_nodata,
+            &opts.write,
+        )?,
+        Task::Regression | Task::SuperResolution => Sink::values(
+            output,
+            grid,
+            r.out_channels,
+            r.reg_output_scaling,
+            r.output_nodata,
+            &opts.write,
+        )?,
+    };
+    let mut stitcher = match (r.output_kind, r.redistribute) {
+        (OutputKind::Pixels, _) => Stitcher::Pixels(PixelStitcher::new(
+            plan,
+            r.out_channels,
+            r.scale_factor,
+            r.stitch,
+        )),
+        (OutputKind::PerTile, Redistribute::None) => {
+            Stitcher::Grid(GridStitcher::new(grid.width, r.out_channels))
+        }
+        (OutputKind::PerTile, rule) => Stitcher::Redistribute(RedistributeStitcher::new(
+            grid.width,
+            grid.height,
+            r.tile_size,
+            rule == Redistribute::Weight,
+        )),
+    };
+    let nx = plan.x.tiles.len();
+    let mut expected = 0usize;
+    for msgs in rx.iter() {
+        for mut d in msgs {
+            if d.index != expected {
+                return Err(Error::Internal(format!(
+                    "tile {} arrived, expected {expected}",
+                    d.index
+                )));
+            }
+            expected += 1;
+            let (row, col) = plan.position(d.index);
+            let (tx, ty) = (&plan.x.tiles[col], &plan.y.tiles[row]);
+            if let Some(values) = d.output.as_mut() {
+                activate(values, r.out_channels, r.activation);
+            }
+            if let (Some(values), Some(tile)) = (d.output.as_deref(), d.tile.as_ref()) {
+                let out = TileOutput {
+                    values,
+                    out_size: r.out_size,
+                    valid: &tile.valid,
+                    tile: r.tile_size,
+                    weight: tile.weight.as_deref(),
+                };
+                match &mut stitcher {
+                    Stitcher::Pixels(s) => s.add(tx, ty, &out),
+                    Stitcher::Grid(s) => s.add(col, Some(values)),
+                    Stitcher::Redistribute(s) => {
+                        s.add(tx.start as usize, values.first().copied(), &out)
+                    }
+                }
+            }
+            if col + 1 == nx {
+                let last = row + 1 == plan.y.tiles.len();
+                match &mut stitcher {
+                    Stitcher::Pixels(s) => {
+                        let limit = if last {
+                            grid.height
+                        } else {
+                            s.first_row(&plan.y.tiles[row + 1])
+                        };
+                        if let Some(rows) = s.take_ready(limit, last) {
+                            sink.write(rows)?;
+                        }
+                    }
+                    Stitcher::Grid(s) => sink.write(s.take_row(row))?,
+                    Stitcher::Redistribute(s) => sink.write(s.take_rows(row))?,
+                }
+            }
+        }
+    }
+    if expected != plan.count() {
+        // Cancelled or failed upstream: dropping the sink deletes the temporary files.
+        return Err(Error::Cancelled);
+    }
+    let counts = sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
+    Ok((sink.finish()?, counts))
+}

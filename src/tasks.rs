@@ -1,0 +1,281 @@
+//! What each task makes of stitched values: class heads (activation per tile before blending,
+//! argmax after), class rasters with names and colours, probability and value rasters with nodata.
+
+use std::path::{Path, PathBuf};
+
+use crate::card::Activation;
+use crate::error::Result;
+use crate::raster::output::{Grid, OutputRaster, WriteOptions};
+use crate::stitch::Rows;
+
+/// Nodata of class bands (u8): class ids are 0..=254.
+pub const CLASS_NODATA: u8 = 255;
+
+/// Applies the class head in place over `[channels, pixels]` values.
+pub fn activate(values: &mut [f32], channels: usize, activation: Activation) {
+    if channels == 0 || values.is_empty() {
+        return;
+    }
+    let pixels = values.len() / channels;
+    match activation {
+        Activation::None => {}
+        Activation::Sigmoid => {
+            for v in values.iter_mut() {
+                *v = 1.0 / (1.0 + (-*v).exp());
+            }
+        }
+        Activation::Softmax => {
+            for p in 0..pixels {
+                let mut max = f32::NEG_INFINITY;
+                for c in 0..channels {
+                    max = max.max(values[c * pixels + p]);
+                }
+                let mut sum = 0.0;
+                for c in 0..channels {
+                    let e = (values[c * pixels + p] - max).exp();
+                    values[c * pixels + p] = e;
+                    sum += e;
+                }
+                for c in 0..channels {
+                    values[c * pixels + p] /= sum;
+                }
+            }
+        }
+    }
+}
+
+/// Class of one pixel from its probabilities: argmax (first wins ties); one channel means
+/// foreground when p >= threshold (default 0.5); with a threshold, a winner below it is class 0.
+#[inline]
+pub fn class_of(probs: impl Iterator<Item = f32>, channels: usize, thresh: Option<f64>) -> u8 {
+    if channels == 1 {
+        let p = probs.into_iter().next().unwrap_or(0.0);
+        return (p as f64 >= thresh.unwrap_or(0.5)) as u8;
+    }
+    let (mut best, mut best_p) = (0usize, f32::NEG_INFINITY);
+    for (c, p) in probs.enumerate() {
+        if p > best_p {
+            best = c;
+            best_p = p;
+        }
+    }
+    match thresh {
+        Some(t) if (best_p as f64) < t => 0,
+        _ => best as u8,
+    }
+}
+
+/// Where stitched rows go.
+pub enum Sink {
+    /// Class band (u8) with names and colours; optionally the probabilities beside it.
+    Classes {
+        classes: OutputRaster<u8>,
+        probs: Option<OutputRaster<f32>>,
+        channels: usize,
+        thresh: Option<f64>,
+        nodata: f64,
+        /// Pixels per class written so far (for the run summary).
+        counts: Vec<u64>,
+    },
+    /// Float bands, multiplied by `scaling`.
+    Values {
+        raster: OutputRaster<f32>,
+        channels: usize,
+        scaling: f64,
+        nodata: f64,
+    },
+}
+
+/// The path of the probability raster written beside a class raster.
+pub fn probabilities_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!("{stem}_probabilities.tif"))
+}
+
+impl Sink {
+    #[allow(clippy::too_many_arguments)]
+    pub fn classes(
+        output: &Path,
+        grid: &Grid,
+        channels: usize,
+        names: &[String],
+        probabilities: bool,
+        thresh: Option<f64>,
+        nodata: f64,
+        opts: &WriteOptions,
+    ) -> Result<Sink> {
+        let mut classes = OutputRaster::<u8>::create(output, grid, 1, opts)?;
+        classes.set_nodata(1, CLASS_NODATA as f64)?;
+        classes.set_classes(1, names)?;
+        classes.set_description(1, "class")?;
+        let probs = if probabilities {
+            let mut p =
+                OutputRaster::<f32>::create(&probabilities_path(output), grid, channels, opts)?;
+            for c in 0..channels {
+                p.set_nodata(c + 1, nodata)?;
+                let name = names
+                    .get(if channels == 1 { 1 } else { c })
+                    .cloned()
+                    .unwrap_or_default();
+                p.set_description(c + 1, &format!("probability of {name}"))?;
+            }
+            Some(p)
+        } else {
+            None
+        };
+        let counts = vec![0; names.len()];
+        Ok(Sink::Classes {
+            classes,
+            probs,
+            channels,
+            thresh,
+            nodata,
+            counts,
+        })
+    }
+
+    pub fn values(
+        output: &Path,
+        grid: &Grid,
+        channels: usize,
+        scaling: f64,
+        nodata: f64,
+        opts: &WriteOptions,
+    ) -> Result<Sink> {
+        let mut raster = OutputRaster::<f32>::create(output, grid, channels, opts)?;
+        for c in 0..channels {
+            raster.set_nodata(c + 1, nodata)?;
+        }
+        Ok(Sink::Values {
+            raster,
+            channels,
+            scaling,
+            nodata,
+        })
+    }
+
+    pub fn write(&mut self, rows: Rows) -> Result<()> {
+        let n = rows.rows * rows.width;
+        match self {
+            Sink::Classes {
+                classes,
+                probs,
+                channels,
+                thresh,
+                nodata,
+                counts,
+            } => {
+                let cls: Vec<u8> = (0..n)
+                    .map(|i| {
+                        if rows.valid[i] == 0 {
+                            CLASS_NODATA
+                        } else {
+                            class_of(
+                                (0..*channels).map(|c| rows.values[c * n + i]),
+                                *channels,
+                                *thresh,
+                            )
+                        }
+                    })
+                    .collect();
+                for c in &cls {
+                    if let Some(n) = counts.get_mut(*c as usize) {
+                        *n += 1;
+                    }
+                }
+                classes.write_rows(rows.y0, rows.rows, vec![cls])?;
+                if let Some(p) = probs {
+                    let bands = (0..*channels)
+                        .map(|c| {
+                            (0..n)
+                                .map(|i| {
+                                    if rows.valid[i] == 0 {
+                                        *nodata as f32
+                                    } else {
+                                        rows.values[c * n + i]
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    p.write_rows(rows.y0, rows.rows, bands)?;
+                }
+            }
+            Sink::Values {
+                raster,
+                channels,
+                scaling,
+                nodata,
+            } => {
+                let bands = (0..*channels)
+                    .map(|c| {
+                        (0..n)
+                            .map(|i| {
+                                if rows.valid[i] == 0 {
+                                    *nodata as f32
+                                } else if *scaling == 1.0 {
+                                    rows.values[c * n + i]
+                                } else {
+                                    (rows.values[c * n + i] as f64 * *scaling) as f32
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                raster.write_rows(rows.y0, rows.rows, bands)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pixels per class id so far (class tasks only).
+    pub fn class_counts(&self) -> Option<&[u64]> {
+        match self {
+            Sink::Classes { counts, .. } => Some(counts),
+            Sink::Values { .. } => None,
+        }
+    }
+
+    /// Renames every output into place; returns their paths.
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
+        match self {
+            Sink::Classes { classes, probs, .. } => {
+                let mut out = vec![classes.finish()?];
+                if let Some(p) = probs {
+                    out.push(p.finish()?);
+                }
+                Ok(out)
+            }
+            Sink::Values { raster, .. } => Ok(vec![raster.finish()?]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_is_normalised_and_order_preserving() {
+        let mut v = vec![1.0, -2.0, 3.0, 0.5, 0.5, 0.5];
+        activate(&mut v, 3, Activation::Softmax);
+        // pixel 0: channels (1.0, 3.0, 0.5); pixel 1: (-2.0, 0.5, 0.5)
+        let p0 = [v[0], v[2], v[4]];
+        assert!((p0.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(class_of(p0.into_iter(), 3, None), 1);
+        let e = [1f64.exp(), 3f64.exp(), 0.5f64.exp()];
+        assert!((v[0] as f64 - e[0] / e.iter().sum::<f64>()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn thresholds_follow_deepness() {
+        assert_eq!(class_of([0.7f32].into_iter(), 1, None), 1);
+        assert_eq!(class_of([0.3f32].into_iter(), 1, None), 0);
+        assert_eq!(class_of([0.3f32].into_iter(), 1, Some(0.2)), 1);
+        assert_eq!(class_of([0.2f32, 0.45, 0.35].into_iter(), 3, Some(0.5)), 0);
+        assert_eq!(class_of([0.2f32, 0.45, 0.35].into_iter(), 3, None), 1);
+    }
+}

@@ -1,0 +1,356 @@
+//! The tile grid over a raster, one axis at a time (the 2-D plan is the product of two axes).
+//!
+//! Pixel tasks (segmentation, per-pixel regression, super-resolution): a tile's model output
+//! covers input pixels `[p, p + e)` where `e = tile - 2 * crop` (`crop` is what the model itself
+//! trims from each side, e.g. 512 in / 484 out) and its input window starts at `p - crop`.
+//! Positions step by `stride = e - 2 * margin - overlap`; the last tile is clamped to the raster's
+//! end so that no tile reaches past it unless the raster is smaller than one tile (then the window
+//! is reflect-padded). Each tile's *valid* interval leaves out `margin` pixels on sides that face
+//! a neighbour (never at the raster border, where the model's own padding is the whole-image
+//! pass's padding). In `crop` mode every output pixel belongs to exactly one tile (cut at the
+//! middle of the neighbours' valid overlap); in `blend` mode tiles are weighted by a window that
+//! ramps linearly across the overlap with each neighbour and is flat elsewhere.
+//!
+//! Per-tile tasks: windows at `k * stride`, overhanging ones reflect-padded; tile `k` is output
+//! pixel `k` on the stride grid.
+//!
+//! All coordinates of `AxisTile::valid` / `own` are in output pixels (input pixels times the
+//! output scale for super-resolution; stride-grid cells for per-tile tasks).
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxisTile {
+    /// First input pixel of the model's input window (negative: reflect-padded).
+    pub start: i64,
+    /// Output pixels this tile contributes to in blend mode, `[0, 1)`.
+    pub valid: (usize, usize),
+    /// Output pixels this tile alone writes in crop mode.
+    pub own: (usize, usize),
+    /// Length of the ramp towards the previous / next tile (0: none).
+    pub ramp: (usize, usize),
+    /// Output coordinate of the tile's first output pixel.
+    pub out_origin: i64,
+}
+
+impl AxisTile {
+    /// Blend weight at output coordinate `x` (0 outside `valid`).
+    #[inline]
+    pub fn weight(&self, x: usize) -> f64 {
+        if x < self.valid.0 || x >= self.valid.1 {
+            return 0.0;
+        }
+        let mut w: f64 = 1.0;
+        if self.ramp.0 > 0 {
+            w = w.min(((x - self.valid.0) as f64 + 0.5) / self.ramp.0 as f64);
+        }
+        if self.ramp.1 > 0 {
+            w = w.min(((self.valid.1 - x) as f64 - 0.5) / self.ramp.1 as f64);
+        }
+        w
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Input raster length along this axis.
+    pub len: usize,
+    /// Output length along this axis.
+    pub out_len: usize,
+    pub tiles: Vec<AxisTile>,
+}
+
+/// Geometry of one pixel-task axis.
+#[derive(Debug, Clone, Copy)]
+pub struct PixelGeometry {
+    /// Model input size.
+    pub tile: usize,
+    /// Pixels the model trims from each side of its input.
+    pub crop: usize,
+    /// Output pixels per input pixel (super-resolution factor; 1 otherwise).
+    pub scale: usize,
+    /// Context pixels dropped on sides facing a neighbour.
+    pub margin: usize,
+    /// Extra overlap between neighbouring valid intervals.
+    pub overlap: usize,
+}
+
+impl PixelGeometry {
+    pub fn extent(&self) -> usize {
+        self.tile - 2 * self.crop
+    }
+
+    pub fn stride(&self) -> Result<usize> {
+        let e = self.extent();
+        let used = 2 * self.margin + self.overlap;
+        if used >= e {
+            return Err(Error::invalid(format!(
+                "tile size {} leaves {} output pixels, which 2 x margin ({}) + overlap ({}) = {} uses up: \
+                 lower the margin or the overlap, or raise the tile size",
+                self.tile, e, self.margin, self.overlap, used
+            )));
+        }
+        Ok(e - used)
+    }
+}
+
+/// Plans one axis of a pixel task.
+pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
+    if len == 0 {
+        return Err(Error::invalid("the raster has zero size"));
+    }
+    if g.tile == 0 || 2 * g.crop >= g.tile || g.scale == 0 {
+        return Err(Error::invalid(format!(
+            "tile size {} with model crop {} is impossible",
+            g.tile, g.crop
+        )));
+    }
+    let e = g.extent();
+    let stride = g.stride()?;
+    let mut pos: Vec<usize> = Vec::new();
+    if len <= e {
+        pos.push(0);
+    } else {
+        let mut p = 0;
+        while p + e < len {
+            pos.push(p);
+            p += stride;
+        }
+        pos.push(len - e);
+        pos.dedup();
+    }
+    let n = pos.len();
+    let v0 = |k: usize| if k == 0 { 0 } else { pos[k] + g.margin };
+    let v1 = |k: usize| {
+        if k + 1 == n {
+            len
+        } else {
+            pos[k] + e - g.margin
+        }
+    };
+    let s = g.scale;
+    let tiles = (0..n)
+        .map(|k| {
+            let cut_before = if k == 0 { 0 } else { (v0(k) + v1(k - 1)) / 2 };
+            let cut_after = if k + 1 == n {
+                len
+            } else {
+                (v0(k + 1) + v1(k)) / 2
+            };
+            let ramp_before = if k == 0 {
+                0
+            } else {
+                v1(k - 1).saturating_sub(v0(k))
+            };
+            let ramp_after = if k + 1 == n {
+                0
+            } else {
+                v1(k).saturating_sub(v0(k + 1))
+            };
+            AxisTile {
+                start: pos[k] as i64 - g.crop as i64,
+                valid: (v0(k) * s, v1(k) * s),
+                own: (cut_before * s, cut_after * s),
+                ramp: (ramp_before * s, ramp_after * s),
+                out_origin: (pos[k] * s) as i64,
+            }
+        })
+        .collect();
+    Ok(Axis {
+        len,
+        out_len: len * s,
+        tiles,
+    })
+}
+
+/// Plans one axis of a per-tile task: windows of `tile` at `k * stride`.
+pub fn tile_axis(len: usize, tile: usize, stride: usize) -> Result<Axis> {
+    if len == 0 {
+        return Err(Error::invalid("the raster has zero size"));
+    }
+    if tile == 0 || stride == 0 {
+        return Err(Error::invalid(format!(
+            "tile size ({tile}) and stride ({stride}) must be positive"
+        )));
+    }
+    let n = if len <= tile {
+        1
+    } else {
+        (len - tile).div_ceil(stride) + 1
+    };
+    let tiles = (0..n)
+        .map(|k| AxisTile {
+            start: (k * stride) as i64,
+            valid: (k, k + 1),
+            own: (k, k + 1),
+            ramp: (0, 0),
+            out_origin: k as i64,
+        })
+        .collect();
+    Ok(Axis {
+        len,
+        out_len: n,
+        tiles,
+    })
+}
+
+/// The 2-D plan: tiles in row-major order (all tiles of tile row 0, then row 1, ...).
+#[derive(Debug, Clone)]
+pub struct TilePlan {
+    pub tile: usize,
+    pub x: Axis,
+    pub y: Axis,
+}
+
+impl TilePlan {
+    pub fn count(&self) -> usize {
+        self.x.tiles.len() * self.y.tiles.len()
+    }
+
+    /// (tile row, tile column) of the i-th tile.
+    pub fn position(&self, i: usize) -> (usize, usize) {
+        (i / self.x.tiles.len(), i % self.x.tiles.len())
+    }
+}
+
+/// Index into `[0, n)` for any integer, mirroring at the edges without repeating the edge pixel
+/// (numpy's "reflect"), periodic for windows larger than twice the raster.
+#[inline]
+pub fn reflect(i: i64, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as i64 - 1);
+    let m = i.rem_euclid(period);
+    if m < n as i64 {
+        m as usize
+    } else {
+        (period - m) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo(tile: usize, crop: usize, margin: usize, overlap: usize) -> PixelGeometry {
+        PixelGeometry {
+            tile,
+            crop,
+            scale: 1,
+            margin,
+            overlap,
+        }
+    }
+
+    /// Every output pixel is owned by exactly one tile, inside that tile's valid interval, and
+    /// valid intervals lie inside the model's output coverage.
+    fn check_axis(len: usize, g: PixelGeometry) {
+        if g.stride().is_err() {
+            assert!(pixel_axis(len, g).is_err());
+            return;
+        }
+        let axis = pixel_axis(len, g).unwrap();
+        let mut owners = vec![0; len];
+        let e = g.extent();
+        for t in &axis.tiles {
+            assert!(
+                t.own.0 >= t.valid.0 && t.own.1 <= t.valid.1,
+                "{len} {g:?} {t:?}"
+            );
+            let cover0 = (t.start + g.crop as i64).max(0) as usize;
+            let cover1 = (t.start + (g.crop + e) as i64) as usize;
+            assert!(
+                t.valid.0 >= cover0 && t.valid.1 <= cover1,
+                "{len} {g:?} {t:?}"
+            );
+            for o in owners.iter_mut().take(t.own.1).skip(t.own.0) {
+                *o += 1;
+            }
+            // the blend window is positive on the whole valid interval
+            for x in t.valid.0..t.valid.1 {
+                assert!(t.weight(x) > 0.0);
+            }
+        }
+        assert!(owners.iter().all(|&o| o == 1), "{len} {g:?}");
+        // interior tiles never reach past the raster (no padding unless the raster is small)
+        if len >= e {
+            for t in &axis.tiles {
+                assert!(
+                    t.start + g.crop as i64 >= 0 && (t.start + (g.crop + e) as i64) as usize <= len
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ownership_partitions_every_axis() {
+        for len in [1, 2, 5, 63, 64, 65, 100, 127, 128, 129, 300, 627, 791, 1000] {
+            for (tile, margin, overlap) in [
+                (64, 0, 0),
+                (64, 8, 0),
+                (64, 0, 16),
+                (64, 4, 32),
+                (128, 16, 8),
+                (16, 0, 15),
+            ] {
+                check_axis(len, geo(tile, 0, margin, overlap));
+                check_axis(len, geo(tile, 6, margin.min(4), overlap.min(4)));
+            }
+        }
+    }
+
+    #[test]
+    fn blend_weights_sum_to_one_between_regular_neighbours() {
+        let axis = pixel_axis(1000, geo(100, 0, 0, 20)).unwrap();
+        for x in 0..1000 {
+            let s: f64 = axis.tiles.iter().map(|t| t.weight(x)).sum();
+            assert!((s - 1.0).abs() < 1e-12, "x={x} sum={s}");
+        }
+        // no ramp at the raster border
+        assert_eq!(axis.tiles[0].weight(0), 1.0);
+        assert_eq!(axis.tiles.last().unwrap().weight(999), 1.0);
+    }
+
+    #[test]
+    fn impossible_geometry_is_an_error() {
+        let err = pixel_axis(100, geo(16, 0, 4, 8)).unwrap_err().to_string();
+        assert!(err.contains("margin") && err.contains("overlap"), "{err}");
+        assert!(pixel_axis(0, geo(16, 0, 0, 0)).is_err());
+        assert!(tile_axis(10, 0, 1).is_err());
+    }
+
+    #[test]
+    fn super_resolution_scales_output_coordinates() {
+        let axis = pixel_axis(
+            500,
+            PixelGeometry {
+                tile: 224,
+                crop: 0,
+                scale: 3,
+                margin: 8,
+                overlap: 16,
+            },
+        )
+        .unwrap();
+        assert_eq!(axis.out_len, 1500);
+        assert_eq!(axis.tiles.last().unwrap().own.1, 1500);
+    }
+
+    #[test]
+    fn per_tile_axis_covers_the_raster() {
+        let axis = tile_axis(791, 32, 10).unwrap();
+        let last = axis.tiles.last().unwrap();
+        assert!(last.start as usize + 32 >= 791 && (last.start as usize) < 791);
+        assert_eq!(axis.out_len, axis.tiles.len());
+        assert_eq!(tile_axis(20, 32, 10).unwrap().tiles.len(), 1);
+    }
+
+    #[test]
+    fn reflect_mirrors_without_repeating_the_edge() {
+        let got: Vec<usize> = (-3..8).map(|i| reflect(i, 5)).collect();
+        assert_eq!(got, vec![3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]);
+        assert_eq!(reflect(17, 5), reflect(17 - 8, 5));
+        assert_eq!(reflect(-7, 1), 0);
+    }
+}
