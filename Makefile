@@ -21,7 +21,7 @@ test: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
 
 bench: build
-	@bench/overhead.sh
+	$(CARGO_ENV) cargo bench --bench overhead
 
 clean:
 	cargo clean
