@@ -38,11 +38,7 @@ fn mosaic(dir: &Path, nx: usize, ny: usize) -> PathBuf {
     );
     for (i, b) in [2, 3, 4, 5, 6, 7].iter().enumerate() {
         let src = root().join(format!("data/landsat8_l1_b2_b7/l8_B{b}.tif"));
-        let _ = writeln!(
-            xml,
-            "<VRTRasterBand dataType=\"UInt16\" band=\"{}\">",
-            i + 1
-        );
+        let _ = writeln!(xml, "<VRTRasterBand dataType=\"UInt16\" band=\"{}\">", i + 1);
         for ty in 0..ny {
             for tx in 0..nx {
                 let _ = writeln!(
@@ -64,17 +60,11 @@ fn mosaic(dir: &Path, nx: usize, ny: usize) -> PathBuf {
 }
 
 fn cloud_stats() -> (Vec<f64>, Vec<f64>) {
-    let text = std::fs::read_to_string(root().join("models/cloud_mask/model_6b_l1c.json"))
-        .expect("run scripts/setup.sh");
+    let text =
+        std::fs::read_to_string(root().join("models/cloud_mask/model_6b_l1c.json")).expect("run scripts/setup.sh");
     let v: serde_json::Value = serde_json::from_str(&text).expect("model JSON");
     let img = &v["data"]["dataset_statistics"]["img"];
-    let list = |a: &serde_json::Value| {
-        a.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect()
-    };
+    let list = |a: &serde_json::Value| a.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     (list(&img[0]), list(&img[1]))
 }
 
@@ -88,14 +78,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let input = mosaic(dir.path(), 4, 4);
     let model_path = root().join("models/cloud_mask/model_6b_l1c.onnx");
-    let model = Model::load(
-        &model_path,
-        &SessionOptions {
-            threads: Some(threads),
-            ..Default::default()
-        },
-    )
-    .expect("load the cloud-mask model (RASTRUM_ORT_LIB set? scripts/setup.sh run?)");
+    let model = Model::load(&model_path, &SessionOptions { threads: Some(threads), ..Default::default() })
+        .expect("load the cloud-mask model (RASTRUM_ORT_LIB set? scripts/setup.sh run?)");
     let (mean, std) = cloud_stats();
     let opts = RunOptions {
         scale: Some(vec![2e-5]),
@@ -114,24 +98,12 @@ fn main() {
     let info = input::info(&ds);
     let r = resolve(&model, &opts, Some(info.band_count)).expect("resolve");
     let (tile_plan, _) = plan(&r, &info).expect("plan");
-    let pre = Preprocess {
-        scale: r.scale.clone(),
-        offset: r.offset.clone(),
-        mean: r.mean.clone(),
-        std: r.std.clone(),
-    };
+    let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
     let reader = InputRaster::new(&input, ds, &r.bands, None, None, pre).expect("reader");
     let tiles: Vec<Vec<f32>> = (0..tile_plan.count())
         .map(|i| {
             let (row, col) = tile_plan.position(i);
-            reader
-                .read_tile(
-                    tile_plan.x.tiles[col].start,
-                    tile_plan.y.tiles[row].start,
-                    256,
-                )
-                .expect("read")
-                .data
+            reader.read_tile(tile_plan.x.tiles[col].start, tile_plan.y.tiles[row].start, 256).expect("read").data
         })
         .collect();
     drop(reader);
@@ -164,42 +136,17 @@ fn main() {
     let mpx = (info.width * info.height) as f64 / 1e6;
 
     // The command line, once: wall time and peak RSS of the whole process.
-    let join = |v: &[f64]| {
-        v.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let bin = root()
-        .join(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
-        .join("release/rastrum");
+    let join = |v: &[f64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+    let bin =
+        root().join(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("release/rastrum");
     let t = Instant::now();
     let mut child = std::process::Command::new(&bin)
         .args(["run"])
         .arg(&model_path)
         .arg(&input)
         .arg(dir.path().join("cli.tif"))
-        .args([
-            "--scale",
-            "2e-5",
-            "--offset",
-            "-0.1",
-            "--mean",
-            &join(&mean),
-            "--std",
-            &join(&std),
-        ])
-        .args([
-            "--tile-size",
-            "256",
-            "--overlap",
-            "51",
-            "--batch",
-            "4",
-            "--threads",
-            &threads.to_string(),
-            "-q",
-        ])
+        .args(["--scale", "2e-5", "--offset", "-0.1", "--mean", &join(&mean), "--std", &join(&std)])
+        .args(["--tile-size", "256", "--overlap", "51", "--batch", "4", "--threads", &threads.to_string(), "-q"])
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e} (make bench builds it)", bin.display()));
     let mut status = 0;
@@ -208,25 +155,19 @@ fn main() {
     assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
     let cli_s = t.elapsed().as_secs_f64();
     let _ = child.try_wait();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rastrum run failed"
-    );
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "rastrum run failed");
     let rss_mb = usage.ru_maxrss as f64 / 1024.0;
 
-    println!("Rastrum overhead benchmark: cloud-mask model (U-Net/EfficientNet-B4), {}x{}x6 uint16 VRT mosaic", info.width, info.height);
     println!(
-        "  tiles: {} of 256 px, overlap 51, blend, batch 4, {threads} threads, median of {REPS}",
-        tiles.len()
+        "Rastrum overhead benchmark: cloud-mask model (U-Net/EfficientNet-B4), {}x{}x6 uint16 VRT mosaic",
+        info.width, info.height
     );
+    println!("  tiles: {} of 256 px, overlap 51, blend, batch 4, {threads} threads, median of {REPS}", tiles.len());
     println!(
         "  ONNX Runtime alone (same tiles, same session): {ort_s:.2} s ({:.3} s/tile)",
         ort_s / tiles.len() as f64
     );
-    println!(
-        "  rastrum::run end to end (read, infer, stitch, write): {ras_s:.2} s, {:.2} Mpx/s",
-        mpx / ras_s
-    );
+    println!("  rastrum::run end to end (read, infer, stitch, write): {ras_s:.2} s, {:.2} Mpx/s", mpx / ras_s);
     println!("  overhead ratio: {:.3} (target <= 1.10)", ras_s / ort_s);
     println!("  rastrum CLI (process start and model load included): {cli_s:.2} s, peak RSS {rss_mb:.0} MiB");
 }

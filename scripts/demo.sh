@@ -19,7 +19,8 @@ mean=${stats% *}; std=${stats#* }
 "$bin" run models/cloud_mask/model_6b_l1c.onnx "$scene" "$out/cloud_mask.tif" \
   --scale 2.0e-5 --offset -0.1 --mean "$mean" --std "$std" \
   --tile-size 256 --overlap 51 --stitch blend --probabilities \
-  --set 'class_names={"0": "clear", "1": "cloud", "2": "cloud shadow"}' --json > "$out/summary.json"
+  --set 'class_names={"0": "clear", "1": "cloud", "2": "cloud shadow"}' \
+  --set 'rastrum_class_colors={"0": "#3c8c3c", "1": "#ffffff", "2": "#3c3c50"}' --json > "$out/summary.json"
 
 "$bin" quicklook "$scene" "$out/cloud_mask.png" --rgb 3,2,1 --classes "$out/cloud_mask.tif"
 

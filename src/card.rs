@@ -97,86 +97,30 @@ named_enum!(Redistribute, "redistribution", [
 
 /// Every key the runtime understands, with a one-line meaning (printed by `rastrum info`).
 pub const KEYS: &[(&str, &str)] = &[
-    (
-        "model_type",
-        "Deepness: \"Segmentor\", \"Regressor\", \"Superresolution\" (or \"Classifier\")",
-    ),
+    ("model_type", "Deepness: \"Segmentor\", \"Regressor\", \"Superresolution\" (or \"Classifier\")"),
     ("class_names", "Deepness: {\"0\": \"name\", ...}"),
-    (
-        "resolution",
-        "Deepness: ground resolution the model expects, cm per pixel",
-    ),
-    (
-        "tiles_size",
-        "Deepness: tile size in pixels (also read as tile_size)",
-    ),
-    (
-        "tiles_overlap",
-        "Deepness: overlap between tiles, percent of the tile size",
-    ),
-    (
-        "standardization_mean",
-        "Deepness: per-band mean, applied after scaling",
-    ),
-    (
-        "standardization_std",
-        "Deepness: per-band std, applied after scaling",
-    ),
-    (
-        "seg_thresh",
-        "Deepness: minimum winning probability, else class 0",
-    ),
-    (
-        "reg_output_scaling",
-        "Deepness: factor applied to regression outputs",
-    ),
-    (
-        "rastrum_task",
-        "segmentation | classification | regression | super_resolution",
-    ),
+    ("resolution", "Deepness: ground resolution the model expects, cm per pixel"),
+    ("tiles_size", "Deepness: tile size in pixels (also read as tile_size)"),
+    ("tiles_overlap", "Deepness: overlap between tiles, percent of the tile size"),
+    ("standardization_mean", "Deepness: per-band mean, applied after scaling"),
+    ("standardization_std", "Deepness: per-band std, applied after scaling"),
+    ("seg_thresh", "Deepness: minimum winning probability, else class 0"),
+    ("reg_output_scaling", "Deepness: factor applied to regression outputs"),
+    ("rastrum_class_colors", "class colours {\"0\": \"#rrggbb\", ...} for the colour table"),
+    ("rastrum_task", "segmentation | classification | regression | super_resolution"),
     ("rastrum_bands", "1-based input bands, e.g. [4, 3, 2]"),
-    (
-        "rastrum_scale",
-        "per-band (or one) input scale: x = raw * scale + offset",
-    ),
+    ("rastrum_scale", "per-band (or one) input scale: x = raw * scale + offset"),
     ("rastrum_offset", "per-band (or one) input offset"),
-    (
-        "rastrum_nodata",
-        "input nodata value, overriding the raster's",
-    ),
-    (
-        "rastrum_margin",
-        "context margin in input pixels, cropped from tile edges",
-    ),
-    (
-        "rastrum_overlap",
-        "overlap between tiles in input pixels (wins over tiles_overlap)",
-    ),
+    ("rastrum_nodata", "input nodata value, overriding the raster's"),
+    ("rastrum_margin", "context margin in input pixels, cropped from tile edges"),
+    ("rastrum_overlap", "overlap between tiles in input pixels (wins over tiles_overlap)"),
     ("rastrum_stitch", "blend | crop"),
-    (
-        "rastrum_activation",
-        "softmax | sigmoid | none, applied to class outputs",
-    ),
-    (
-        "rastrum_scale_factor",
-        "integer output scale for super-resolution",
-    ),
-    (
-        "rastrum_redistribute",
-        "none | uniform | weight, for per-tile regression",
-    ),
-    (
-        "rastrum_weight_band",
-        "1-based input band giving the redistribution weight",
-    ),
-    (
-        "rastrum_output",
-        "model output to use: its name or 0-based index",
-    ),
-    (
-        "rastrum_output_nodata",
-        "nodata value written into float outputs",
-    ),
+    ("rastrum_activation", "softmax | sigmoid | none, applied to class outputs"),
+    ("rastrum_scale_factor", "integer output scale for super-resolution"),
+    ("rastrum_redistribute", "none | uniform | weight, for per-tile regression"),
+    ("rastrum_weight_band", "1-based input band giving the redistribution weight"),
+    ("rastrum_output", "model output to use: its name or 0-based index"),
+    ("rastrum_output_nodata", "nodata value written into float outputs"),
 ];
 
 /// The resolved card. `None` means "not said": the run falls back to the model's shapes and
@@ -186,6 +130,7 @@ pub struct Card {
     pub model_type: Option<String>,
     pub task: Option<Task>,
     pub class_names: BTreeMap<usize, String>,
+    pub class_colors: BTreeMap<usize, [u8; 3]>,
     pub resolution_cm: Option<f64>,
     pub tile_size: Option<usize>,
     pub overlap_percent: Option<f64>,
@@ -242,6 +187,15 @@ impl Card {
                 }
             }
             "class_names" => self.class_names = k.class_names()?,
+            "rastrum_class_colors" => {
+                self.class_colors = k
+                    .class_names()?
+                    .into_iter()
+                    .map(|(c, hex)| {
+                        parse_hex_colour(&hex).map(|rgb| (c, rgb)).ok_or_else(|| k.wrong("colours as \"#rrggbb\""))
+                    })
+                    .collect::<Result<_>>()?
+            }
             "resolution" => self.resolution_cm = Some(k.positive_f64()?),
             "tiles_size" | "tile_size" => self.tile_size = Some(k.positive_usize()?),
             "tiles_overlap" => {
@@ -281,11 +235,9 @@ impl Card {
             "rastrum_weight_band" => self.weight_band = Some(k.positive_usize()?),
             "rastrum_output" => {
                 self.output = Some(match &v {
-                    Value::Number(n) => OutputSelector::Index(
-                        n.as_u64()
-                            .ok_or_else(|| k.wrong("a 0-based index or a name"))?
-                            as usize,
-                    ),
+                    Value::Number(n) => {
+                        OutputSelector::Index(n.as_u64().ok_or_else(|| k.wrong("a 0-based index or a name"))? as usize)
+                    }
                     Value::String(s) => OutputSelector::Name(s.clone()),
                     _ => return Err(k.wrong("a 0-based index or a name")),
                 })
@@ -304,11 +256,17 @@ impl Card {
     }
 
     pub fn class_name(&self, class: usize) -> String {
-        self.class_names
-            .get(&class)
-            .cloned()
-            .unwrap_or_else(|| format!("class {class}"))
+        self.class_names.get(&class).cloned().unwrap_or_else(|| format!("class {class}"))
     }
+}
+
+fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
+    let h = s.trim().strip_prefix('#')?;
+    if h.len() != 6 {
+        return None;
+    }
+    let v = u32::from_str_radix(h, 16).ok()?;
+    Some([(v >> 16) as u8, (v >> 8) as u8, v as u8])
 }
 
 fn deepness_task(model_type: &str) -> Option<Task> {
@@ -334,11 +292,7 @@ struct KeyValue<'a> {
 
 impl KeyValue<'_> {
     fn wrong(&self, expected: &str) -> Error {
-        Error::invalid(format!(
-            "model card key '{}': expected {expected}, found {}",
-            self.key,
-            truncate(self.raw, 80)
-        ))
+        Error::invalid(format!("model card key '{}': expected {expected}, found {}", self.key, truncate(self.raw, 80)))
     }
     fn string(&self) -> Result<String> {
         match self.v {
@@ -347,13 +301,9 @@ impl KeyValue<'_> {
         }
     }
     fn parsed<T: FromStr<Err = Error>>(&self) -> Result<T> {
-        self.string()?.parse().map_err(|e: Error| {
-            Error::invalid(format!(
-                "model card key '{}': {}",
-                self.key,
-                strip_prefix(&e)
-            ))
-        })
+        self.string()?
+            .parse()
+            .map_err(|e: Error| Error::invalid(format!("model card key '{}': {}", self.key, strip_prefix(&e))))
     }
     fn f64(&self) -> Result<f64> {
         let x = match self.v {
@@ -361,29 +311,20 @@ impl KeyValue<'_> {
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         };
-        x.filter(|x| x.is_finite())
-            .ok_or_else(|| self.wrong("a number"))
+        x.filter(|x| x.is_finite()).ok_or_else(|| self.wrong("a number"))
     }
     fn positive_f64(&self) -> Result<f64> {
-        self.f64()
-            .ok()
-            .filter(|x| *x > 0.0)
-            .ok_or_else(|| self.wrong("a positive number"))
+        self.f64().ok().filter(|x| *x > 0.0).ok_or_else(|| self.wrong("a positive number"))
     }
     fn usize(&self) -> Result<usize> {
-        let x = self
-            .f64()
-            .map_err(|_| self.wrong("a non-negative integer"))?;
+        let x = self.f64().map_err(|_| self.wrong("a non-negative integer"))?;
         if x < 0.0 || x.fract() != 0.0 || x > 1e9 {
             return Err(self.wrong("a non-negative integer"));
         }
         Ok(x as usize)
     }
     fn positive_usize(&self) -> Result<usize> {
-        self.usize()
-            .ok()
-            .filter(|x| *x > 0)
-            .ok_or_else(|| self.wrong("a positive integer"))
+        self.usize().ok().filter(|x| *x > 0).ok_or_else(|| self.wrong("a positive integer"))
     }
     fn f64_list(&self) -> Result<Vec<f64>> {
         let items = match self.v {
@@ -398,9 +339,7 @@ impl KeyValue<'_> {
             .ok_or_else(|| self.wrong("a list of numbers"))
     }
     fn usize_list(&self) -> Result<Vec<usize>> {
-        let list = self
-            .f64_list()
-            .map_err(|_| self.wrong("a list of integers"))?;
+        let list = self.f64_list().map_err(|_| self.wrong("a list of integers"))?;
         list.iter()
             .map(|x| (*x >= 0.0 && x.fract() == 0.0).then_some(*x as usize))
             .collect::<Option<Vec<usize>>>()
@@ -412,10 +351,7 @@ impl KeyValue<'_> {
             Value::Object(m) => m
                 .iter()
                 .map(|(k, v)| {
-                    let idx = k
-                        .trim()
-                        .parse::<usize>()
-                        .map_err(|_| self.wrong(expected))?;
+                    let idx = k.trim().parse::<usize>().map_err(|_| self.wrong(expected))?;
                     let name = v.as_str().ok_or_else(|| self.wrong(expected))?;
                     Ok((idx, name.to_string()))
                 })
@@ -423,12 +359,7 @@ impl KeyValue<'_> {
             Value::Array(a) => a
                 .iter()
                 .enumerate()
-                .map(|(i, v)| {
-                    Ok((
-                        i,
-                        v.as_str().ok_or_else(|| self.wrong(expected))?.to_string(),
-                    ))
-                })
+                .map(|(i, v)| Ok((i, v.as_str().ok_or_else(|| self.wrong(expected))?.to_string())))
                 .collect(),
             _ => Err(self.wrong(expected)),
         }
@@ -452,9 +383,7 @@ fn strip_prefix(e: &Error) -> String {
 
 /// Parses a `KEY=VALUE` override as given on the command line.
 pub fn parse_override(s: &str) -> Result<(String, String)> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| Error::invalid(format!("expected KEY=VALUE, found '{s}'")))?;
+    let (k, v) = s.split_once('=').ok_or_else(|| Error::invalid(format!("expected KEY=VALUE, found '{s}'")))?;
     if k.trim().is_empty() {
         return Err(Error::invalid(format!("expected KEY=VALUE, found '{s}'")));
     }
@@ -466,10 +395,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -495,11 +421,9 @@ mod tests {
 
     #[test]
     fn rastrum_task_wins_over_model_type_in_either_order() {
-        let card = Card::from_metadata(&map(&[
-            ("model_type", "\"Regressor\""),
-            ("rastrum_task", "\"super_resolution\""),
-        ]))
-        .unwrap();
+        let card =
+            Card::from_metadata(&map(&[("model_type", "\"Regressor\""), ("rastrum_task", "\"super_resolution\"")]))
+                .unwrap();
         assert_eq!(card.task, Some(Task::SuperResolution));
     }
 
@@ -517,6 +441,15 @@ mod tests {
     }
 
     #[test]
+    fn class_colours_are_hex_triplets() {
+        let mut card = Card::default();
+        card.apply("rastrum_class_colors", r##"{"0": "#ff8000", "2": "#000000"}"##).unwrap();
+        assert_eq!(card.class_colors.get(&0), Some(&[255, 128, 0]));
+        let err = card.apply("rastrum_class_colors", r#"{"0": "orange"}"#).unwrap_err().to_string();
+        assert!(err.contains("rastrum_class_colors") && err.contains("#rrggbb"), "{err}");
+    }
+
+    #[test]
     fn bare_words_and_scalars_are_accepted() {
         let mut card = Card::default();
         card.apply("rastrum_stitch", "crop").unwrap();
@@ -531,10 +464,7 @@ mod tests {
     fn every_known_key_is_documented() {
         let doc = include_str!("../docs/model-card.md");
         for (key, _) in KEYS {
-            assert!(
-                doc.contains(&format!("`{key}`")),
-                "docs/model-card.md lacks `{key}`"
-            );
+            assert!(doc.contains(&format!("`{key}`")), "docs/model-card.md lacks `{key}`");
         }
     }
 }

@@ -38,22 +38,13 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
     pub fn io(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::Io {
-            path: path.into(),
-            message: msg.to_string(),
-        }
+        Error::Io { path: path.into(), message: msg.to_string() }
     }
     pub fn raster(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::Raster {
-            path: path.into(),
-            message: msg.to_string(),
-        }
+        Error::Raster { path: path.into(), message: msg.to_string() }
     }
     pub fn model(path: impl Into<PathBuf>, msg: impl std::fmt::Display) -> Self {
-        Error::Model {
-            path: path.into(),
-            message: msg.to_string(),
-        }
+        Error::Model { path: path.into(), message: msg.to_string() }
     }
 }
 

@@ -30,9 +30,7 @@ impl FromStr for Device {
             "cpu" => Ok(Device::Cpu),
             "cuda" | "gpu" => Ok(Device::Cuda),
             "tensorrt" | "trt" => Ok(Device::TensorRt),
-            other => Err(Error::invalid(format!(
-                "unknown device '{other}': expected cpu, cuda or tensorrt"
-            ))),
+            other => Err(Error::invalid(format!("unknown device '{other}': expected cpu, cuda or tensorrt"))),
         }
     }
 }
@@ -61,12 +59,7 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions {
-            device: Device::Cpu,
-            allow_fallback: false,
-            threads: None,
-            ort_lib: None,
-        }
+        SessionOptions { device: Device::Cpu, allow_fallback: false, threads: None, ort_lib: None }
     }
 }
 
@@ -99,11 +92,7 @@ pub struct Model {
 
 static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mutex::new(None);
 
-const LIB_NAMES: &[&str] = &[
-    "libonnxruntime.so",
-    "libonnxruntime.so.1",
-    "libonnxruntime.so.1.31.1",
-];
+const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so.1.31.1"];
 
 /// The directory holding the code of this library (the cdylib, or the executable it is linked
 /// into), found with dladdr on one of our own functions.
@@ -114,9 +103,7 @@ fn own_dir() -> Option<PathBuf> {
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
         return None;
     }
-    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }
-        .to_string_lossy()
-        .into_owned();
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
     let path = std::fs::canonicalize(name).ok()?;
     path.parent().map(Path::to_path_buf)
 }
@@ -128,10 +115,7 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(Error::Runtime(format!(
-                "the ONNX Runtime library {} does not exist",
-                p.display()
-            )))
+            Err(Error::Runtime(format!("the ONNX Runtime library {} does not exist", p.display())))
         };
     }
     if let Some(p) = std::env::var_os("RASTRUM_ORT_LIB").filter(|p| !p.is_empty()) {
@@ -139,18 +123,12 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Runtime(format!(
-                "RASTRUM_ORT_LIB={} does not exist",
-                p.display()
-            )))
+            Err(Error::Runtime(format!("RASTRUM_ORT_LIB={} does not exist", p.display())))
         };
     }
     let mut tried = Vec::new();
     let mut dirs: Vec<PathBuf> = own_dir().into_iter().collect();
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         if !dirs.contains(&exe_dir) {
             dirs.push(exe_dir);
         }
@@ -173,19 +151,14 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
 
 /// Loads ONNX Runtime once per process and hands out its environment.
 fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environment> {
-    let mut guard = ENVIRONMENT
-        .lock()
-        .map_err(|_| Error::Internal("ONNX Runtime lock poisoned".into()))?;
+    let mut guard = ENVIRONMENT.lock().map_err(|_| Error::Internal("ONNX Runtime lock poisoned".into()))?;
     if let Some((_, env)) = guard.as_ref() {
         return Ok(env.clone());
     }
     let lib = locate_ort_library(explicit)?;
     let built = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
         let builder = ort::init_from(&lib).map_err(|e| e.to_string())?;
-        builder
-            .with_name("rastrum")
-            .build()
-            .map_err(|e| e.to_string())
+        builder.with_name("rastrum").build().map_err(|e| e.to_string())
     })
     .map_err(|_| Error::Runtime(format!("loading {} panicked", lib.display())))?
     .map_err(|e| Error::Runtime(format!("cannot load {}: {e}", lib.display())))?;
@@ -208,23 +181,18 @@ impl Model {
             return Err(Error::io(&path, "model file does not exist"));
         }
         let env = environment(opts.ort_lib.as_deref())?;
-        let threads = opts
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if threads == 0 || threads > 1024 {
-            return Err(Error::invalid(format!(
-                "threads must be in 1..=1024, found {threads}"
-            )));
+            return Err(Error::invalid(format!("threads must be in 1..=1024, found {threads}")));
         }
 
         let (session, provider) = match opts.device {
             Device::Cpu => (commit(&env, &path, threads, None)?, "cpu".to_string()),
             device => match commit(&env, &path, threads, Some(device)) {
                 Ok(s) => (s, device.to_string()),
-                Err(e @ Error::Provider(_)) if opts.allow_fallback => (
-                    commit(&env, &path, threads, None)?,
-                    format!("cpu (fallback: {e})"),
-                ),
+                Err(e @ Error::Provider(_)) if opts.allow_fallback => {
+                    (commit(&env, &path, threads, None)?, format!("cpu (fallback: {e})"))
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -245,24 +213,19 @@ impl Model {
         if inputs[0].dtype().tensor_type() != Some(TensorElementType::Float32) || shape.len() != 4 {
             return Err(Error::model(
                 &path,
-                format!("input '{}' is {dtype} {shape:?}; expected a float32 tensor [batch, channels, height, width]", inputs[0].name()),
+                format!(
+                    "input '{}' is {dtype} {shape:?}; expected a float32 tensor [batch, channels, height, width]",
+                    inputs[0].name()
+                ),
             ));
         }
-        let input = TensorInfo {
-            name: inputs[0].name().to_string(),
-            dtype,
-            shape,
-        };
+        let input = TensorInfo { name: inputs[0].name().to_string(), dtype, shape };
         let outputs = session
             .outputs()
             .iter()
             .map(|o| {
                 let (dtype, shape) = describe(o.dtype());
-                TensorInfo {
-                    name: o.name().to_string(),
-                    dtype,
-                    shape,
-                }
+                TensorInfo { name: o.name().to_string(), dtype, shape }
             })
             .collect();
 
@@ -274,14 +237,7 @@ impl Model {
             }
         }
         drop(meta);
-        Ok(Model {
-            path,
-            metadata,
-            input,
-            outputs,
-            provider,
-            session: Mutex::new(session),
-        })
+        Ok(Model { path, metadata, input, outputs, provider, session: Mutex::new(session) })
     }
 
     /// The card as stored in the file (before any override).
@@ -294,59 +250,31 @@ impl Model {
         let out_name = &self
             .outputs
             .get(index)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "model has {} outputs, no output {index}",
-                    self.outputs.len()
-                ))
-            })?
+            .ok_or_else(|| Error::invalid(format!("model has {} outputs, no output {index}", self.outputs.len())))?
             .name;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| Error::Internal("session lock poisoned".into()))?;
+        let mut session = self.session.lock().map_err(|_| Error::Internal("session lock poisoned".into()))?;
         let tensor = TensorRef::from_array_view((shape.map(|d| d as i64), data))?;
         let outputs = session.run(ort::inputs![self.input.name.as_str() => tensor])?;
-        let value = outputs
-            .get(out_name)
-            .ok_or_else(|| Error::Runtime(format!("output '{out_name}' missing from the run")))?;
-        let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
-            Error::model(
-                &self.path,
-                format!("output '{out_name}' is not a float32 tensor: {e}"),
-            )
-        })?;
-        Ok(Tensor {
-            shape: shape.iter().map(|d| (*d).max(0) as usize).collect(),
-            data: data.to_vec(),
-        })
+        let value =
+            outputs.get(out_name).ok_or_else(|| Error::Runtime(format!("output '{out_name}' missing from the run")))?;
+        let (shape, data) = value
+            .try_extract_tensor::<f32>()
+            .map_err(|e| Error::model(&self.path, format!("output '{out_name}' is not a float32 tensor: {e}")))?;
+        Ok(Tensor { shape: shape.iter().map(|d| (*d).max(0) as usize).collect(), data: data.to_vec() })
     }
 
     /// Index of an output by name.
     pub fn output_index(&self, name: &str) -> Result<usize> {
-        self.outputs
-            .iter()
-            .position(|o| o.name == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
-                Error::model(
-                    &self.path,
-                    format!("has no output '{name}' (outputs: {})", names.join(", ")),
-                )
-            })
+        self.outputs.iter().position(|o| o.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.outputs.iter().map(|o| o.name.as_str()).collect();
+            Error::model(&self.path, format!("has no output '{name}' (outputs: {})", names.join(", ")))
+        })
     }
 }
 
-fn commit(
-    env: &ort::environment::Environment,
-    path: &Path,
-    threads: usize,
-    device: Option<Device>,
-) -> Result<Session> {
+fn commit(env: &ort::environment::Environment, path: &Path, threads: usize, device: Option<Device>) -> Result<Session> {
     let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
-    let mut builder = Session::builder(env)?
-        .with_intra_threads(threads)
-        .map_err(rt)?;
+    let mut builder = Session::builder(env)?.with_intra_threads(threads).map_err(rt)?;
     if let Some(device) = device {
         let ep = match device {
             Device::Cuda => ort::ep::CUDA::default().build().error_on_failure(),
@@ -362,10 +290,7 @@ fn commit(
     }
     builder.commit_from_file(path).map_err(|e| {
         let msg = e.to_string();
-        if msg.contains("Protobuf parsing failed")
-            || msg.contains("INVALID_PROTOBUF")
-            || msg.contains("protobuf")
-        {
+        if msg.contains("Protobuf parsing failed") || msg.contains("INVALID_PROTOBUF") || msg.contains("protobuf") {
             Error::model(path, format!("is not a valid ONNX file ({msg})"))
         } else {
             Error::model(path, msg)

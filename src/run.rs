@@ -188,10 +188,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     let (in_batch, in_c, in_h, in_w) = (dim(shape[0]), dim(shape[1]), dim(shape[2]), dim(shape[3]));
     if let (Some(h), Some(w)) = (in_h, in_w) {
         if h != w {
-            return Err(Error::model(
-                &model.path,
-                format!("input is {h}x{w}; Rastrum runs square tiles"),
-            ));
+            return Err(Error::model(&model.path, format!("input is {h}x{w}; Rastrum runs square tiles")));
         }
     }
     let tile = match (in_h.or(in_w), opts.tile_size) {
@@ -204,9 +201,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         (None, asked) => asked.or(card.tile_size).unwrap_or(256),
     };
     if !(1..=16384).contains(&tile) {
-        return Err(Error::invalid(format!(
-            "tile size must be in 1..=16384, found {tile}"
-        )));
+        return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
     }
 
     let bands = match opts.bands.clone().or(card.bands.clone()) {
@@ -226,52 +221,27 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         }
     }
     let nb = bands.len();
-    let default_scale = if card.is_deepness() && card.scale.is_none() {
-        1.0 / 255.0
-    } else {
-        1.0
-    };
-    let scale = per_band(
-        "scale",
-        opts.scale.clone().or(card.scale.clone()),
-        nb,
-        default_scale,
-    )?;
-    let offset = per_band(
-        "offset",
-        opts.offset.clone().or(card.offset.clone()),
-        nb,
-        0.0,
-    )?;
+    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
+    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
+    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
     let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
     let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
     if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
-        return Err(Error::invalid(format!(
-            "std must be finite and non-zero, found {s}"
-        )));
+        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
     }
-    if scale
-        .iter()
-        .chain(&offset)
-        .chain(&mean)
-        .any(|v| !v.is_finite())
-    {
+    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
         return Err(Error::invalid("scale, offset and mean must be finite"));
     }
 
     let (batch, static_batch) = match (in_batch, opts.batch) {
         (Some(b), Some(asked)) if b != asked => {
-            return Err(Error::invalid(format!(
-                "batch {asked} asked, but the model's batch is fixed at {b}"
-            )))
+            return Err(Error::invalid(format!("batch {asked} asked, but the model's batch is fixed at {b}")))
         }
         (Some(b), _) => (b, true),
         (None, asked) => (asked.unwrap_or(4), false),
     };
     if !(1..=4096).contains(&batch) {
-        return Err(Error::invalid(format!(
-            "batch must be in 1..=4096, found {batch}"
-        )));
+        return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
     }
 
     let output_index = match opts.output.clone().or(card.output.clone()) {
@@ -304,9 +274,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         1 => (OutputKind::PerTile, 1, 1),
         2 => (OutputKind::PerTile, oshape[1], 1),
         3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
-        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => {
-            (OutputKind::PerTile, oshape[1], 1)
-        }
+        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => (OutputKind::PerTile, oshape[1], 1),
         4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
         _ => return Err(bad_shape()),
     };
@@ -321,22 +289,25 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     });
     match (task, kind) {
         (Task::Classification, OutputKind::Pixels) => {
-            return Err(Error::model(&model.path, format!("classification needs one value per class and tile, but the output is per pixel {oshape:?}")))
+            return Err(Error::model(
+                &model.path,
+                format!("classification needs one value per class and tile, but the output is per pixel {oshape:?}"),
+            ))
         }
         (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
-            return Err(Error::model(&model.path, format!("{task} needs per-pixel outputs, but the output is per tile {oshape:?}")))
+            return Err(Error::model(
+                &model.path,
+                format!("{task} needs per-pixel outputs, but the output is per tile {oshape:?}"),
+            ))
         }
         _ => {}
     }
 
     // Output scale and the model's own crop, from the real output size.
-    let scale_factor = opts.scale_factor.or(card.scale_factor).unwrap_or(
-        if task == Task::SuperResolution && out_size % tile == 0 {
-            out_size / tile
-        } else {
-            1
-        },
-    );
+    let scale_factor = opts
+        .scale_factor
+        .or(card.scale_factor)
+        .unwrap_or(if task == Task::SuperResolution && out_size % tile == 0 { out_size / tile } else { 1 });
     if scale_factor == 0 {
         return Err(Error::invalid("scale factor must be at least 1"));
     }
@@ -346,10 +317,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         )));
     }
     let (model_crop, out_size) = if kind == OutputKind::Pixels {
-        if out_size % scale_factor != 0
-            || out_size / scale_factor > tile
-            || (tile - out_size / scale_factor) % 2 != 0
-        {
+        if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
             return Err(Error::model(
                 &model.path,
                 format!("output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"),
@@ -361,10 +329,9 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     };
 
     let redistribute = match (task, kind) {
-        (Task::Regression, OutputKind::PerTile) => opts
-            .redistribute
-            .or(card.redistribute)
-            .unwrap_or(Redistribute::None),
+        (Task::Regression, OutputKind::PerTile) => {
+            opts.redistribute.or(card.redistribute).unwrap_or(Redistribute::None)
+        }
         _ => Redistribute::None,
     };
     let weight_band = opts.weight_band.or(card.weight_band);
@@ -376,46 +343,33 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
 
     let default_overlap = match kind {
         OutputKind::PerTile => 0,
-        OutputKind::Pixels => card
-            .overlap_percent
-            .map_or(tile / 8, |p| (tile as f64 * p / 100.0).round() as usize),
+        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).round() as usize),
     };
     let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
     let margin = opts.margin.or(card.margin).unwrap_or(0);
     if kind == OutputKind::PerTile && (overlap >= tile) {
-        return Err(Error::invalid(format!(
-            "overlap {overlap} must be smaller than the tile size {tile}"
-        )));
+        return Err(Error::invalid(format!("overlap {overlap} must be smaller than the tile size {tile}")));
     }
     if redistribute != Redistribute::None && overlap != 0 {
-        return Err(Error::invalid(
-            "redistribution spreads each tile over its own pixels: overlap must be 0",
-        ));
+        return Err(Error::invalid("redistribution spreads each tile over its own pixels: overlap must be 0"));
     }
     let stitch = opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend);
 
     let is_class = matches!(task, Task::Segmentation | Task::Classification);
     let activation = if is_class {
-        opts.activation
-            .or(card.activation)
-            .unwrap_or(if card.is_deepness() {
-                Activation::None
-            } else if out_channels == 1 {
-                Activation::Sigmoid
-            } else {
-                Activation::Softmax
-            })
+        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
+            Activation::None
+        } else if out_channels == 1 {
+            Activation::Sigmoid
+        } else {
+            Activation::Softmax
+        })
     } else {
-        opts.activation
-            .or(card.activation)
-            .unwrap_or(Activation::None)
+        opts.activation.or(card.activation).unwrap_or(Activation::None)
     };
     let n_classes = if out_channels == 1 { 2 } else { out_channels };
     if is_class && n_classes > 255 {
-        return Err(Error::model(
-            &model.path,
-            format!("{n_classes} classes do not fit a u8 class band (at most 255)"),
-        ));
+        return Err(Error::model(&model.path, format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
     }
     let class_names = (0..n_classes).map(|c| card.class_name(c)).collect();
 
@@ -468,56 +422,32 @@ pub fn plan(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
                 margin: r.margin,
                 overlap: r.overlap,
             };
-            let plan = TilePlan {
-                tile: t,
-                x: pixel_axis(info.width, g)?,
-                y: pixel_axis(info.height, g)?,
-            };
+            let plan = TilePlan { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
             let s = r.scale_factor as f64;
-            let gt = info
-                .geo_transform
-                .map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
+            let gt = info.geo_transform.map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
             (plan, gt)
         }
         (OutputKind::PerTile, Redistribute::None) => {
             let stride = t - r.overlap;
-            let plan = TilePlan {
-                tile: t,
-                x: tile_axis(info.width, t, stride)?,
-                y: tile_axis(info.height, t, stride)?,
-            };
+            let plan =
+                TilePlan { tile: t, x: tile_axis(info.width, t, stride)?, y: tile_axis(info.height, t, stride)? };
             // Each cell is the stride x stride block centred on its tile.
             let (d, s) = ((t - stride) as f64 / 2.0, stride as f64);
             let gt = info.geo_transform.map(|g| {
-                [
-                    g[0] + d * g[1] + d * g[2],
-                    g[1] * s,
-                    g[2] * s,
-                    g[3] + d * g[4] + d * g[5],
-                    g[4] * s,
-                    g[5] * s,
-                ]
+                [g[0] + d * g[1] + d * g[2], g[1] * s, g[2] * s, g[3] + d * g[4] + d * g[5], g[4] * s, g[5] * s]
             });
             (plan, gt)
         }
         (OutputKind::PerTile, _) => {
-            let plan = TilePlan {
-                tile: t,
-                x: tile_axis(info.width, t, t)?,
-                y: tile_axis(info.height, t, t)?,
-            };
+            let plan = TilePlan { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
             let mut plan = plan;
             plan.x.out_len = info.width;
             plan.y.out_len = info.height;
             (plan, info.geo_transform)
         }
     };
-    let grid = Grid {
-        width: plan.x.out_len,
-        height: plan.y.out_len,
-        geo_transform: gt,
-        projection: info.projection.clone(),
-    };
+    let grid =
+        Grid { width: plan.x.out_len, height: plan.y.out_len, geo_transform: gt, projection: info.projection.clone() };
     Ok((plan, grid))
 }
 
@@ -537,13 +467,7 @@ struct Done {
 
 /// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
 /// probability raster beside it). On error or cancel no output file is left.
-pub fn run(
-    model: &Model,
-    input: &Path,
-    output: &Path,
-    opts: &RunOptions,
-    progress: Progress,
-) -> Result<RunSummary> {
+pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progress: Progress) -> Result<RunSummary> {
     let started = Instant::now();
     let ds = input::open(input)?;
     let source_info = input::info(&ds);
@@ -551,9 +475,7 @@ pub fn run(
     let r = resolve(model, opts, Some(source_info.band_count))?;
     if opts.probabilities {
         if r.task != Task::Segmentation && r.task != Task::Classification {
-            return Err(Error::invalid(
-                "probabilities are written for segmentation and classification only",
-            ));
+            return Err(Error::invalid("probabilities are written for segmentation and classification only"));
         }
         check_destination(&probabilities_path(output), input)?;
     }
@@ -572,15 +494,8 @@ pub fn run(
     };
     let info = input::info(&ds);
     let (plan, grid) = plan(&r, &info)?;
-    let pre = Preprocess {
-        scale: r.scale.clone(),
-        offset: r.offset.clone(),
-        mean: r.mean.clone(),
-        std: r.std.clone(),
-    };
-    let weight_band = (r.redistribute == Redistribute::Weight)
-        .then_some(r.weight_band)
-        .flatten();
+    let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
+    let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
     let reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
 
     let total = plan.count();
@@ -616,11 +531,7 @@ pub fn run(
             seen += done.len();
             tiles_run += done.iter().filter(|d| d.output.is_some()).count();
             tiles_skipped += done.iter().filter(|d| d.output.is_none()).count();
-            if done_tx
-                .as_ref()
-                .map(|tx| tx.send(done))
-                .is_none_or(|s| s.is_err())
-            {
+            if done_tx.as_ref().map(|tx| tx.send(done)).is_none_or(|s| s.is_err()) {
                 // The writer stopped: its own error is reported below.
                 break;
             }
@@ -636,19 +547,13 @@ pub fn run(
         }
         drop(batch_rx);
         drop(done_tx);
-        let read = reader_handle
-            .join()
-            .map_err(|_| Error::Internal("the reader thread panicked".into()))?;
-        let written = writer_handle
-            .join()
-            .map_err(|_| Error::Internal("the writer thread panicked".into()))?;
+        let read = reader_handle.join().map_err(|_| Error::Internal("the reader thread panicked".into()))?;
+        let written = writer_handle.join().map_err(|_| Error::Internal("the writer thread panicked".into()))?;
         result?;
         read?;
         let outputs = written?;
         if seen != total {
-            return Err(Error::Internal(format!(
-                "{seen} of {total} tiles were processed"
-            )));
+            return Err(Error::Internal(format!("{seen} of {total} tiles were processed")));
         }
         Ok(outputs)
     })?;
@@ -673,11 +578,7 @@ pub fn run(
         stitch: r.stitch,
         batch: r.batch,
         megapixels_per_second: (info.width * info.height) as f64 / 1e6 / seconds.max(1e-9),
-        class_counts: counts
-            .iter()
-            .enumerate()
-            .map(|(c, n)| (r.class_names[c].clone(), *n))
-            .collect(),
+        class_counts: counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
     })
 }
 
@@ -712,13 +613,7 @@ fn read_tiles(
             current.tiles.push((i, None));
         }
         if to_run == batch || i + 1 == plan.count() {
-            if tx
-                .send(Ok(std::mem::replace(
-                    &mut current,
-                    Batch { tiles: Vec::new() },
-                )))
-                .is_err()
-            {
+            if tx.send(Ok(std::mem::replace(&mut current, Batch { tiles: Vec::new() }))).is_err() {
                 return Ok(());
             }
             to_run = 0;
@@ -740,43 +635,23 @@ fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Vec<Done
             data.extend_from_slice(&std::mem::take(&mut t.data));
         }
         data.resize(n * per_in, 0.0);
-        let out = model.run(
-            &data,
-            [n, r.bands.len(), r.tile_size, r.tile_size],
-            r.output_index,
-        )?;
+        let out = model.run(&data, [n, r.bands.len(), r.tile_size, r.tile_size], r.output_index)?;
         let per_out = r.out_channels * r.out_size * r.out_size;
         if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
             return Err(Error::model(
                 &model.path,
-                format!(
-                    "output shape changed between batches: {:?}, expected {} values per tile",
-                    out.shape, per_out
-                ),
+                format!("output shape changed between batches: {:?}, expected {} values per tile", out.shape, per_out),
             ));
         }
-        outputs = out
-            .data
-            .chunks_exact(per_out)
-            .take(n_run)
-            .map(|c| Some(c.to_vec()))
-            .collect();
+        outputs = out.data.chunks_exact(per_out).take(n_run).map(|c| Some(c.to_vec())).collect();
     }
     let mut outs = outputs.into_iter();
     Ok(batch
         .tiles
         .into_iter()
         .map(|(index, tile)| {
-            let output = if tile.is_some() {
-                outs.next().flatten()
-            } else {
-                None
-            };
-            Done {
-                index,
-                output,
-                tile,
-            }
+            let output = if tile.is_some() { outs.next().flatten() } else { None };
+            Done { index, output, tile }
         })
         .collect())
 }
@@ -803,30 +678,19 @@ fn write_tiles(
             grid,
             r.out_channels,
             &r.class_names,
+            &r.card.class_colors,
             opts.probabilities,
             r.seg_thresh,
             r.output_nodata,
             &opts.write,
         )?,
-        Task::Regression | Task::SuperResolution => Sink::values(
-            output,
-            grid,
-            r.out_channels,
-            r.reg_output_scaling,
-            r.output_nodata,
-            &opts.write,
-        )?,
+        Task::Regression | Task::SuperResolution => {
+            Sink::values(output, grid, r.out_channels, r.reg_output_scaling, r.output_nodata, &opts.write)?
+        }
     };
     let mut stitcher = match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => Stitcher::Pixels(PixelStitcher::new(
-            plan,
-            r.out_channels,
-            r.scale_factor,
-            r.stitch,
-        )),
-        (OutputKind::PerTile, Redistribute::None) => {
-            Stitcher::Grid(GridStitcher::new(grid.width, r.out_channels))
-        }
+        (OutputKind::Pixels, _) => Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch)),
+        (OutputKind::PerTile, Redistribute::None) => Stitcher::Grid(GridStitcher::new(grid.width, r.out_channels)),
         (OutputKind::PerTile, rule) => Stitcher::Redistribute(RedistributeStitcher::new(
             grid.width,
             grid.height,
@@ -839,10 +703,7 @@ fn write_tiles(
     for msgs in rx.iter() {
         for mut d in msgs {
             if d.index != expected {
-                return Err(Error::Internal(format!(
-                    "tile {} arrived, expected {expected}",
-                    d.index
-                )));
+                return Err(Error::Internal(format!("tile {} arrived, expected {expected}", d.index)));
             }
             expected += 1;
             let (row, col) = plan.position(d.index);
@@ -861,20 +722,14 @@ fn write_tiles(
                 match &mut stitcher {
                     Stitcher::Pixels(s) => s.add(tx, ty, &out),
                     Stitcher::Grid(s) => s.add(col, Some(values)),
-                    Stitcher::Redistribute(s) => {
-                        s.add(tx.start as usize, values.first().copied(), &out)
-                    }
+                    Stitcher::Redistribute(s) => s.add(tx.start as usize, values.first().copied(), &out),
                 }
             }
             if col + 1 == nx {
                 let last = row + 1 == plan.y.tiles.len();
                 match &mut stitcher {
                     Stitcher::Pixels(s) => {
-                        let limit = if last {
-                            grid.height
-                        } else {
-                            s.first_row(&plan.y.tiles[row + 1])
-                        };
+                        let limit = if last { grid.height } else { s.first_row(&plan.y.tiles[row + 1]) };
                         if let Some(rows) = s.take_ready(limit, last) {
                             sink.write(rows)?;
                         }

@@ -23,14 +23,7 @@ pub struct Rows {
 
 impl Rows {
     fn new(y0: usize, rows: usize, width: usize, channels: usize) -> Rows {
-        Rows {
-            y0,
-            rows,
-            width,
-            channels,
-            values: vec![0.0; channels * rows * width],
-            valid: vec![0; rows * width],
-        }
+        Rows { y0, rows, width, channels, values: vec![0.0; channels * rows * width], valid: vec![0; rows * width] }
     }
 
     #[inline]
@@ -75,15 +68,7 @@ impl PixelStitcher {
     pub fn new(plan: &TilePlan, channels: usize, scale: usize, mode: StitchMode) -> PixelStitcher {
         // Rows above a tile row's first row are handed out before it starts, so the window
         // needs the tallest tile row only.
-        let cap = plan
-            .y
-            .tiles
-            .iter()
-            .map(|t| region(t, mode))
-            .map(|(y0, y1)| y1 - y0)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let cap = plan.y.tiles.iter().map(|t| region(t, mode)).map(|(y0, y1)| y1 - y0).max().unwrap_or(1).max(1);
         let width = plan.x.out_len;
         PixelStitcher {
             width,
@@ -111,10 +96,7 @@ impl PixelStitcher {
         let (w, c_n, o) = (self.width, self.channels, out.out_size);
         let wx: Vec<f64> = (x0..x1).map(|x| tx.weight(x)).collect();
         for y in y0..y1 {
-            debug_assert!(
-                y >= self.top && y - self.top < self.cap,
-                "row {y} outside the window"
-            );
+            debug_assert!(y >= self.top && y - self.top < self.cap, "row {y} outside the window");
             let r = y - self.top;
             let ly = (y as i64 - ty.out_origin) as usize;
             let iy = ((y / s) as i64 - ty.start) as usize;
@@ -127,16 +109,14 @@ impl PixelStitcher {
                     StitchMode::Crop => {
                         self.weight[r * w + x] = 1.0;
                         for c in 0..c_n {
-                            self.sum[(r * c_n + c) * w + x] =
-                                out.values[(c * o + ly) * o + lx] as f64;
+                            self.sum[(r * c_n + c) * w + x] = out.values[(c * o + ly) * o + lx] as f64;
                         }
                     }
                     StitchMode::Blend => {
                         let wt = wx[i] * wy;
                         self.weight[r * w + x] += wt;
                         for c in 0..c_n {
-                            self.sum[(r * c_n + c) * w + x] +=
-                                wt * out.values[(c * o + ly) * o + lx] as f64;
+                            self.sum[(r * c_n + c) * w + x] += wt * out.values[(c * o + ly) * o + lx] as f64;
                         }
                     }
                 }
@@ -146,11 +126,7 @@ impl PixelStitcher {
 
     /// Takes the rows that no later tile can touch: all rows above `limit` (all rows if `last`).
     pub fn take_ready(&mut self, limit: usize, last: bool) -> Option<Rows> {
-        let end = if last {
-            self.height
-        } else {
-            limit.min(self.height)
-        };
+        let end = if last { self.height } else { limit.min(self.height) };
         if end <= self.top {
             return None;
         }
@@ -164,8 +140,7 @@ impl PixelStitcher {
                 rows.valid[r * w + x] = ok as u8;
                 if ok {
                     for c in 0..c_n {
-                        rows.values[(c * n + r) * w + x] =
-                            (self.sum[(r * c_n + c) * w + x] / wt) as f32;
+                        rows.values[(c * n + r) * w + x] = (self.sum[(r * c_n + c) * w + x] / wt) as f32;
                     }
                 }
             }
@@ -195,9 +170,7 @@ pub struct GridStitcher {
 
 impl GridStitcher {
     pub fn new(width: usize, channels: usize) -> GridStitcher {
-        GridStitcher {
-            row: Rows::new(0, 1, width, channels),
-        }
+        GridStitcher { row: Rows::new(0, 1, width, channels) }
     }
 
     pub fn add(&mut self, col: usize, values: Option<&[f32]>) {
@@ -230,12 +203,7 @@ pub struct RedistributeStitcher {
 impl RedistributeStitcher {
     pub fn new(width: usize, height: usize, tile: usize, by_weight: bool) -> RedistributeStitcher {
         let rows = Rows::new(0, tile.min(height), width, 1);
-        RedistributeStitcher {
-            rows,
-            tile,
-            height,
-            by_weight,
-        }
+        RedistributeStitcher { rows, tile, height, by_weight }
     }
 
     /// Spreads `value` over the tile whose top-left input pixel is (`x0`, `y0`).

@@ -78,20 +78,12 @@ pub enum Sink {
         counts: Vec<u64>,
     },
     /// Float bands, multiplied by `scaling`.
-    Values {
-        raster: OutputRaster<f32>,
-        channels: usize,
-        scaling: f64,
-        nodata: f64,
-    },
+    Values { raster: OutputRaster<f32>, channels: usize, scaling: f64, nodata: f64 },
 }
 
 /// The path of the probability raster written beside a class raster.
 pub fn probabilities_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     output.with_file_name(format!("{stem}_probabilities.tif"))
 }
 
@@ -102,6 +94,7 @@ impl Sink {
         grid: &Grid,
         channels: usize,
         names: &[String],
+        colours: &std::collections::BTreeMap<usize, [u8; 3]>,
         probabilities: bool,
         thresh: Option<f64>,
         nodata: f64,
@@ -109,17 +102,13 @@ impl Sink {
     ) -> Result<Sink> {
         let mut classes = OutputRaster::<u8>::create(output, grid, 1, opts)?;
         classes.set_nodata(1, CLASS_NODATA as f64)?;
-        classes.set_classes(1, names)?;
+        classes.set_classes(1, names, colours)?;
         classes.set_description(1, "class")?;
         let probs = if probabilities {
-            let mut p =
-                OutputRaster::<f32>::create(&probabilities_path(output), grid, channels, opts)?;
+            let mut p = OutputRaster::<f32>::create(&probabilities_path(output), grid, channels, opts)?;
             for c in 0..channels {
                 p.set_nodata(c + 1, nodata)?;
-                let name = names
-                    .get(if channels == 1 { 1 } else { c })
-                    .cloned()
-                    .unwrap_or_default();
+                let name = names.get(if channels == 1 { 1 } else { c }).cloned().unwrap_or_default();
                 p.set_description(c + 1, &format!("probability of {name}"))?;
             }
             Some(p)
@@ -127,14 +116,7 @@ impl Sink {
             None
         };
         let counts = vec![0; names.len()];
-        Ok(Sink::Classes {
-            classes,
-            probs,
-            channels,
-            thresh,
-            nodata,
-            counts,
-        })
+        Ok(Sink::Classes { classes, probs, channels, thresh, nodata, counts })
     }
 
     pub fn values(
@@ -149,35 +131,19 @@ impl Sink {
         for c in 0..channels {
             raster.set_nodata(c + 1, nodata)?;
         }
-        Ok(Sink::Values {
-            raster,
-            channels,
-            scaling,
-            nodata,
-        })
+        Ok(Sink::Values { raster, channels, scaling, nodata })
     }
 
     pub fn write(&mut self, rows: Rows) -> Result<()> {
         let n = rows.rows * rows.width;
         match self {
-            Sink::Classes {
-                classes,
-                probs,
-                channels,
-                thresh,
-                nodata,
-                counts,
-            } => {
+            Sink::Classes { classes, probs, channels, thresh, nodata, counts } => {
                 let cls: Vec<u8> = (0..n)
                     .map(|i| {
                         if rows.valid[i] == 0 {
                             CLASS_NODATA
                         } else {
-                            class_of(
-                                (0..*channels).map(|c| rows.values[c * n + i]),
-                                *channels,
-                                *thresh,
-                            )
+                            class_of((0..*channels).map(|c| rows.values[c * n + i]), *channels, *thresh)
                         }
                     })
                     .collect();
@@ -191,25 +157,14 @@ impl Sink {
                     let bands = (0..*channels)
                         .map(|c| {
                             (0..n)
-                                .map(|i| {
-                                    if rows.valid[i] == 0 {
-                                        *nodata as f32
-                                    } else {
-                                        rows.values[c * n + i]
-                                    }
-                                })
+                                .map(|i| if rows.valid[i] == 0 { *nodata as f32 } else { rows.values[c * n + i] })
                                 .collect()
                         })
                         .collect();
                     p.write_rows(rows.y0, rows.rows, bands)?;
                 }
             }
-            Sink::Values {
-                raster,
-                channels,
-                scaling,
-                nodata,
-            } => {
+            Sink::Values { raster, channels, scaling, nodata } => {
                 let bands = (0..*channels)
                     .map(|c| {
                         (0..n)

@@ -100,10 +100,7 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
         return Err(Error::invalid("the raster has zero size"));
     }
     if g.tile == 0 || 2 * g.crop >= g.tile || g.scale == 0 {
-        return Err(Error::invalid(format!(
-            "tile size {} with model crop {} is impossible",
-            g.tile, g.crop
-        )));
+        return Err(Error::invalid(format!("tile size {} with model crop {} is impossible", g.tile, g.crop)));
     }
     let e = g.extent();
     let stride = g.stride()?;
@@ -132,21 +129,9 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
     let tiles = (0..n)
         .map(|k| {
             let cut_before = if k == 0 { 0 } else { (v0(k) + v1(k - 1)) / 2 };
-            let cut_after = if k + 1 == n {
-                len
-            } else {
-                (v0(k + 1) + v1(k)) / 2
-            };
-            let ramp_before = if k == 0 {
-                0
-            } else {
-                v1(k - 1).saturating_sub(v0(k))
-            };
-            let ramp_after = if k + 1 == n {
-                0
-            } else {
-                v1(k).saturating_sub(v0(k + 1))
-            };
+            let cut_after = if k + 1 == n { len } else { (v0(k + 1) + v1(k)) / 2 };
+            let ramp_before = if k == 0 { 0 } else { v1(k - 1).saturating_sub(v0(k)) };
+            let ramp_after = if k + 1 == n { 0 } else { v1(k).saturating_sub(v0(k + 1)) };
             AxisTile {
                 start: pos[k] as i64 - g.crop as i64,
                 valid: (v0(k) * s, v1(k) * s),
@@ -156,11 +141,7 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
             }
         })
         .collect();
-    Ok(Axis {
-        len,
-        out_len: len * s,
-        tiles,
-    })
+    Ok(Axis { len, out_len: len * s, tiles })
 }
 
 /// Plans one axis of a per-tile task: windows of `tile` at `k * stride`.
@@ -169,15 +150,9 @@ pub fn tile_axis(len: usize, tile: usize, stride: usize) -> Result<Axis> {
         return Err(Error::invalid("the raster has zero size"));
     }
     if tile == 0 || stride == 0 {
-        return Err(Error::invalid(format!(
-            "tile size ({tile}) and stride ({stride}) must be positive"
-        )));
+        return Err(Error::invalid(format!("tile size ({tile}) and stride ({stride}) must be positive")));
     }
-    let n = if len <= tile {
-        1
-    } else {
-        (len - tile).div_ceil(stride) + 1
-    };
+    let n = if len <= tile { 1 } else { (len - tile).div_ceil(stride) + 1 };
     let tiles = (0..n)
         .map(|k| AxisTile {
             start: (k * stride) as i64,
@@ -187,11 +162,7 @@ pub fn tile_axis(len: usize, tile: usize, stride: usize) -> Result<Axis> {
             out_origin: k as i64,
         })
         .collect();
-    Ok(Axis {
-        len,
-        out_len: n,
-        tiles,
-    })
+    Ok(Axis { len, out_len: n, tiles })
 }
 
 /// The 2-D plan: tiles in row-major order (all tiles of tile row 0, then row 1, ...).
@@ -234,13 +205,7 @@ mod tests {
     use super::*;
 
     fn geo(tile: usize, crop: usize, margin: usize, overlap: usize) -> PixelGeometry {
-        PixelGeometry {
-            tile,
-            crop,
-            scale: 1,
-            margin,
-            overlap,
-        }
+        PixelGeometry { tile, crop, scale: 1, margin, overlap }
     }
 
     /// Every output pixel is owned by exactly one tile, inside that tile's valid interval, and
@@ -254,16 +219,10 @@ mod tests {
         let mut owners = vec![0; len];
         let e = g.extent();
         for t in &axis.tiles {
-            assert!(
-                t.own.0 >= t.valid.0 && t.own.1 <= t.valid.1,
-                "{len} {g:?} {t:?}"
-            );
+            assert!(t.own.0 >= t.valid.0 && t.own.1 <= t.valid.1, "{len} {g:?} {t:?}");
             let cover0 = (t.start + g.crop as i64).max(0) as usize;
             let cover1 = (t.start + (g.crop + e) as i64) as usize;
-            assert!(
-                t.valid.0 >= cover0 && t.valid.1 <= cover1,
-                "{len} {g:?} {t:?}"
-            );
+            assert!(t.valid.0 >= cover0 && t.valid.1 <= cover1, "{len} {g:?} {t:?}");
             for o in owners.iter_mut().take(t.own.1).skip(t.own.0) {
                 *o += 1;
             }
@@ -276,9 +235,7 @@ mod tests {
         // interior tiles never reach past the raster (no padding unless the raster is small)
         if len >= e {
             for t in &axis.tiles {
-                assert!(
-                    t.start + g.crop as i64 >= 0 && (t.start + (g.crop + e) as i64) as usize <= len
-                );
+                assert!(t.start + g.crop as i64 >= 0 && (t.start + (g.crop + e) as i64) as usize <= len);
             }
         }
     }
@@ -286,14 +243,8 @@ mod tests {
     #[test]
     fn ownership_partitions_every_axis() {
         for len in [1, 2, 5, 63, 64, 65, 100, 127, 128, 129, 300, 627, 791, 1000] {
-            for (tile, margin, overlap) in [
-                (64, 0, 0),
-                (64, 8, 0),
-                (64, 0, 16),
-                (64, 4, 32),
-                (128, 16, 8),
-                (16, 0, 15),
-            ] {
+            for (tile, margin, overlap) in [(64, 0, 0), (64, 8, 0), (64, 0, 16), (64, 4, 32), (128, 16, 8), (16, 0, 15)]
+            {
                 check_axis(len, geo(tile, 0, margin, overlap));
                 check_axis(len, geo(tile, 6, margin.min(4), overlap.min(4)));
             }
@@ -322,17 +273,7 @@ mod tests {
 
     #[test]
     fn super_resolution_scales_output_coordinates() {
-        let axis = pixel_axis(
-            500,
-            PixelGeometry {
-                tile: 224,
-                crop: 0,
-                scale: 3,
-                margin: 8,
-                overlap: 16,
-            },
-        )
-        .unwrap();
+        let axis = pixel_axis(500, PixelGeometry { tile: 224, crop: 0, scale: 3, margin: 8, overlap: 16 }).unwrap();
         assert_eq!(axis.out_len, 1500);
         assert_eq!(axis.tiles.last().unwrap().own.1, 1500);
     }

@@ -19,10 +19,7 @@ fn fails(args: &[&std::ffi::OsStr]) -> String {
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 #[test]
@@ -35,102 +32,38 @@ fn cli_errors_name_the_problem_and_leave_nothing() {
     let os = |s: &str| std::ffi::OsString::from(s);
 
     let missing = dir.path().join("nope.tif");
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        missing.as_os_str(),
-        out.as_os_str(),
-    ]);
-    assert!(
-        err.contains("nope.tif") && err.contains("does not exist"),
-        "{err}"
-    );
+    let err = fails(&[&os("run"), model.as_os_str(), missing.as_os_str(), out.as_os_str()]);
+    assert!(err.contains("nope.tif") && err.contains("does not exist"), "{err}");
 
     let not_onnx = dir.path().join("model.onnx");
     std::fs::write(&not_onnx, "this is not a model").unwrap();
-    let err = fails(&[
-        &os("run"),
-        not_onnx.as_os_str(),
-        rgb.as_os_str(),
-        out.as_os_str(),
-    ]);
-    assert!(
-        err.contains("model.onnx") && err.contains("not a valid ONNX"),
-        "{err}"
-    );
+    let err = fails(&[&os("run"), not_onnx.as_os_str(), rgb.as_os_str(), out.as_os_str()]);
+    assert!(err.contains("model.onnx") && err.contains("not a valid ONNX"), "{err}");
 
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        rgb.as_os_str(),
-        out.as_os_str(),
-        &os("--bands"),
-        &os("1,2,9"),
-    ]);
-    assert!(
-        err.contains("band 9 is out of range") && err.contains("3 band(s)"),
-        "{err}"
-    );
+    let err = fails(&[&os("run"), model.as_os_str(), rgb.as_os_str(), out.as_os_str(), &os("--bands"), &os("1,2,9")]);
+    assert!(err.contains("band 9 is out of range") && err.contains("3 band(s)"), "{err}");
 
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        rgb.as_os_str(),
-        out.as_os_str(),
-        &os("--bands"),
-        &os("1,2"),
-    ]);
+    let err = fails(&[&os("run"), model.as_os_str(), rgb.as_os_str(), out.as_os_str(), &os("--bands"), &os("1,2")]);
     assert!(
-        err.contains("channel count mismatch")
-            && err.contains("3 channel(s)")
-            && err.contains("2 band(s)"),
+        err.contains("channel count mismatch") && err.contains("3 channel(s)") && err.contains("2 band(s)"),
         "{err}"
     );
 
     let no_dir = dir.path().join("no/such/folder/out.tif");
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        rgb.as_os_str(),
-        no_dir.as_os_str(),
-    ]);
-    assert!(
-        err.contains("does not exist") && err.contains("folder"),
-        "{err}"
-    );
+    let err = fails(&[&os("run"), model.as_os_str(), rgb.as_os_str(), no_dir.as_os_str()]);
+    assert!(err.contains("does not exist") && err.contains("folder"), "{err}");
 
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        rgb.as_os_str(),
-        dir.path().as_os_str(),
-    ]);
+    let err = fails(&[&os("run"), model.as_os_str(), rgb.as_os_str(), dir.path().as_os_str()]);
     assert!(err.contains("is a directory"), "{err}");
 
     let copy = dir.path().join("input.tif");
     std::fs::copy(&rgb, &copy).unwrap();
     let before = std::fs::read(&copy).unwrap();
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        copy.as_os_str(),
-        copy.as_os_str(),
-    ]);
+    let err = fails(&[&os("run"), model.as_os_str(), copy.as_os_str(), copy.as_os_str()]);
     assert!(err.contains("is the input"), "{err}");
-    assert_eq!(
-        std::fs::read(&copy).unwrap(),
-        before,
-        "the input must be untouched"
-    );
+    assert_eq!(std::fs::read(&copy).unwrap(), before, "the input must be untouched");
 
-    let err = fails(&[
-        &os("run"),
-        model.as_os_str(),
-        rgb.as_os_str(),
-        out.as_os_str(),
-        &os("--tile-size"),
-        &os("0"),
-    ]);
+    let err = fails(&[&os("run"), model.as_os_str(), rgb.as_os_str(), out.as_os_str(), &os("--tile-size"), &os("0")]);
     assert!(err.contains("tile size"), "{err}");
 
     let err = fails(&[
@@ -145,11 +78,7 @@ fn cli_errors_name_the_problem_and_leave_nothing() {
 
     let mut left = entries(dir.path());
     left.sort();
-    assert_eq!(
-        left,
-        vec!["input.tif", "model.onnx", "pointwise.onnx"],
-        "no output or temporary file may remain"
-    );
+    assert_eq!(left, vec!["input.tif", "model.onnx", "pointwise.onnx"], "no output or temporary file may remain");
 }
 
 #[test]
@@ -157,18 +86,11 @@ fn a_missing_onnx_runtime_is_named() {
     let dir = tmp();
     let model = dir.path().join("pointwise.onnx");
     pointwise_model(&model);
-    let out = cli()
-        .env("RASTRUM_ORT_LIB", "/nonexistent/libonnxruntime.so")
-        .args(["info"])
-        .arg(&model)
-        .output()
-        .unwrap();
+    let out =
+        cli().env("RASTRUM_ORT_LIB", "/nonexistent/libonnxruntime.so").args(["info"]).arg(&model).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/nonexistent/libonnxruntime.so") && err.contains("does not exist"),
-        "{err}"
-    );
+    assert!(err.contains("/nonexistent/libonnxruntime.so") && err.contains("does not exist"), "{err}");
 }
 
 #[test]
@@ -176,27 +98,16 @@ fn cuda_without_a_gpu_is_an_error_unless_fallback_is_allowed() {
     let dir = tmp();
     let path = dir.path().join("pointwise.onnx");
     pointwise_model(&path);
-    let strict = SessionOptions {
-        device: Device::Cuda,
-        ..Default::default()
-    };
+    let strict = SessionOptions { device: Device::Cuda, ..Default::default() };
     match Model::load(&path, &strict) {
         Err(Error::Provider(msg)) => assert!(msg.contains("cuda"), "{msg}"),
         Err(other) => panic!("expected a provider error, got {other}"),
         // A machine with onnxruntime-gpu and a GPU binds CUDA: then the provider says so.
         Ok(m) => assert_eq!(m.provider, "cuda"),
     }
-    let lenient = SessionOptions {
-        device: Device::Cuda,
-        allow_fallback: true,
-        ..Default::default()
-    };
+    let lenient = SessionOptions { device: Device::Cuda, allow_fallback: true, ..Default::default() };
     let m = Model::load(&path, &lenient).unwrap();
-    assert!(
-        m.provider == "cuda" || m.provider.starts_with("cpu (fallback"),
-        "{}",
-        m.provider
-    );
+    assert!(m.provider == "cuda" || m.provider.starts_with("cpu (fallback"), "{}", m.provider);
 }
 
 #[test]
@@ -206,22 +117,12 @@ fn cancelling_leaves_no_output() {
     pointwise_model(&path);
     let model = load(&path);
     let out = dir.path().join("out.tif");
-    let opts = RunOptions {
-        tile_size: Some(64),
-        batch: Some(1),
-        ..Default::default()
-    };
+    let opts = RunOptions { tile_size: Some(64), batch: Some(1), ..Default::default() };
     let mut calls = 0;
-    let result = run(
-        &model,
-        &data("rasterio/rasterio_RGB.byte.tif"),
-        &out,
-        &opts,
-        &mut |frac, _| {
-            calls += 1;
-            frac < 0.3
-        },
-    );
+    let result = run(&model, &data("rasterio/rasterio_RGB.byte.tif"), &out, &opts, &mut |frac, _| {
+        calls += 1;
+        frac < 0.3
+    });
     assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     assert!(calls > 1);
     let mut left = entries(dir.path());
@@ -246,13 +147,6 @@ fn cog_and_creation_options_are_honoured() {
     assert!(status.success());
     let ds = gdal::Dataset::open(&out).unwrap();
     use gdal::Metadata;
-    assert_eq!(
-        ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(),
-        Some("COG")
-    );
-    assert_eq!(
-        ds.metadata_item("COMPRESSION", "IMAGE_STRUCTURE")
-            .as_deref(),
-        Some("LZW")
-    );
+    assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
+    assert_eq!(ds.metadata_item("COMPRESSION", "IMAGE_STRUCTURE").as_deref(), Some("LZW"));
 }

@@ -8,34 +8,13 @@ use std::path::Path;
 use common::*;
 use gdal::raster::{Buffer, GdalType, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
-use rastrum::onnx::GraphBuilder;
 use rastrum::run::{run, RunOptions};
 
-/// y = x for `channels` channels (regression, per pixel).
-fn identity_model(path: &Path, channels: i64) {
-    GraphBuilder::new("identity")
-        .input("x", &["n".into(), channels.into(), "h".into(), "w".into()])
-        .node("Identity", &["x"], &["y"], &[])
-        .output("y", &["n".into(), channels.into(), "h".into(), "w".into()])
-        .meta("rastrum_task", "\"regression\"")
-        .save(path)
-        .unwrap();
-}
-
-fn write_raster<T: GdalType + Copy>(
-    path: &Path,
-    w: usize,
-    h: usize,
-    bands: &[Vec<T>],
-    options: &[&str],
-) {
+fn write_raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<T>], options: &[&str]) {
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
     let co = RasterCreationOptions::from_iter(options.iter().copied());
-    let mut ds = driver
-        .create_with_band_type_with_options::<T, _>(path, w, h, bands.len(), &co)
-        .unwrap();
-    ds.set_geo_transform(&[1000.0, 10.0, 0.0, 5000.0, 0.0, -10.0])
-        .unwrap();
+    let mut ds = driver.create_with_band_type_with_options::<T, _>(path, w, h, bands.len(), &co).unwrap();
+    ds.set_geo_transform(&[1000.0, 10.0, 0.0, 5000.0, 0.0, -10.0]).unwrap();
     for (i, data) in bands.iter().enumerate() {
         let mut b = ds.rasterband(i + 1).unwrap();
         let mut buf = Buffer::new((w, h), data.clone());
@@ -63,23 +42,13 @@ macro_rules! dtype_case {
         let vals = extremes(<$t>::MIN as f64, <$t>::MAX as f64, w * h);
         let data: Vec<$t> = vals.iter().map(|v| *v as $t).collect();
         let path = $dir.join(format!("{}.tif", stringify!($t)));
-        write_raster::<$t>(&path, w, h, &[data.clone()], &[]);
+        write_raster::<$t>(&path, w, h, std::slice::from_ref(&data), &[]);
         let out = $dir.join(format!("{}_out.tif", stringify!($t)));
-        let opts = RunOptions {
-            tile_size: Some(32),
-            overlap: Some(5),
-            ..Default::default()
-        };
-        run($model, &path, &out, &opts, &mut |_, _| true)
-            .unwrap_or_else(|e| panic!("{}: {e}", stringify!($t)));
+        let opts = RunOptions { tile_size: Some(32), overlap: Some(5), ..Default::default() };
+        run($model, &path, &out, &opts, &mut |_, _| true).unwrap_or_else(|e| panic!("{}: {e}", stringify!($t)));
         let (_, _, got) = read_band(&out, 1);
         for (i, v) in data.iter().enumerate() {
-            assert_eq!(
-                got[i],
-                (*v as f64) as f32 as f64,
-                "{} pixel {i}",
-                stringify!($t)
-            );
+            assert_eq!(got[i], (*v as f64) as f32 as f64, "{} pixel {i}", stringify!($t));
         }
     }};
 }
@@ -88,7 +57,7 @@ macro_rules! dtype_case {
 fn every_data_type_is_read_at_its_extremes() {
     let dir = tmp();
     let model_path = dir.path().join("identity.onnx");
-    identity_model(&model_path, 1);
+    identity_model(&model_path, 1, &[]);
     let model = load(&model_path);
     let d = dir.path();
     dtype_case!(u8, d, &model);
@@ -104,7 +73,7 @@ fn every_data_type_is_read_at_its_extremes() {
 fn non_finite_input_pixels_are_nodata() {
     let dir = tmp();
     let model_path = dir.path().join("identity.onnx");
-    identity_model(&model_path, 1);
+    identity_model(&model_path, 1, &[]);
     let model = load(&model_path);
     let (w, h) = (40, 30);
     let mut data: Vec<f32> = (0..w * h).map(|i| i as f32).collect();
@@ -112,19 +81,9 @@ fn non_finite_input_pixels_are_nodata() {
     data[77] = f32::INFINITY;
     data[300] = f32::NEG_INFINITY;
     let path = dir.path().join("nan.tif");
-    write_raster::<f32>(&path, w, h, &[data.clone()], &[]);
+    write_raster::<f32>(&path, w, h, std::slice::from_ref(&data), &[]);
     let out = dir.path().join("out.tif");
-    run(
-        &model,
-        &path,
-        &out,
-        &RunOptions {
-            tile_size: Some(16),
-            ..Default::default()
-        },
-        &mut |_, _| true,
-    )
-    .unwrap();
+    run(&model, &path, &out, &RunOptions { tile_size: Some(16), ..Default::default() }, &mut |_, _| true).unwrap();
     let (_, _, got) = read_band(&out, 1);
     for (i, v) in data.iter().enumerate() {
         let want = if v.is_finite() { *v as f64 } else { -9999.0 };
@@ -136,22 +95,14 @@ fn non_finite_input_pixels_are_nodata() {
 fn alpha_band_and_mask_band_mark_invalid_pixels() {
     let dir = tmp();
     let model_path = dir.path().join("identity.onnx");
-    identity_model(&model_path, 3);
+    identity_model(&model_path, 3, &[]);
     let model = load(&model_path);
     let (w, h) = (70, 50);
-    let rgb: Vec<Vec<u8>> = (0..3)
-        .map(|b| {
-            (0..w * h)
-                .map(|i| ((i * (b + 3)) % 250 + 1) as u8)
-                .collect()
-        })
-        .collect();
+    let rgb: Vec<Vec<u8>> = (0..3).map(|b| (0..w * h).map(|i| ((i * (b + 3)) % 250 + 1) as u8).collect()).collect();
     let transparent = |i: usize| (i % w) < 20 && (i / w) < 25;
 
     // RGBA with an alpha band.
-    let alpha: Vec<u8> = (0..w * h)
-        .map(|i| if transparent(i) { 0 } else { 255 })
-        .collect();
+    let alpha: Vec<u8> = (0..w * h).map(|i| if transparent(i) { 0 } else { 255 }).collect();
     let rgba = dir.path().join("rgba.tif");
     let mut bands = rgb.clone();
     bands.push(alpha);
@@ -163,38 +114,25 @@ fn alpha_band_and_mask_band_mark_invalid_pixels() {
     {
         let ds = Dataset::open_ex(
             &masked,
-            gdal::DatasetOptions {
-                open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE,
-                ..Default::default()
-            },
+            gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE, ..Default::default() },
         )
         .unwrap();
         let mut band = ds.rasterband(1).unwrap();
         band.create_mask_band(true).unwrap();
         let mut mask = band.open_mask_band().unwrap();
-        let m: Vec<u8> = (0..w * h)
-            .map(|i| if transparent(i) { 0 } else { 255 })
-            .collect();
+        let m: Vec<u8> = (0..w * h).map(|i| if transparent(i) { 0 } else { 255 }).collect();
         let mut buf = Buffer::new((w, h), m);
         mask.write((0, 0), (w, h), &mut buf).unwrap();
     }
 
     for input in [&rgba, &masked] {
         let out = dir.path().join("out.tif");
-        let opts = RunOptions {
-            bands: Some(vec![1, 2, 3]),
-            tile_size: Some(32),
-            ..Default::default()
-        };
+        let opts = RunOptions { bands: Some(vec![1, 2, 3]), tile_size: Some(32), ..Default::default() };
         run(&model, input, &out, &opts, &mut |_, _| true).unwrap();
-        for b in 0..3 {
+        for (b, band) in rgb.iter().enumerate() {
             let (_, _, got) = read_band(&out, b + 1);
             for i in 0..w * h {
-                let want = if transparent(i) {
-                    -9999.0
-                } else {
-                    rgb[b][i] as f64
-                };
+                let want = if transparent(i) { -9999.0 } else { band[i] as f64 };
                 assert_eq!(got[i], want, "{} band {b} pixel {i}", input.display());
             }
         }
@@ -211,22 +149,10 @@ fn gdal_virtual_file_systems_are_inputs() {
     let src = Dataset::open(data("rasterio/rasterio_RGB.byte.tif")).unwrap();
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
     let vsi = Path::new("/vsimem/rastrum-test/rgb.tif");
-    src.create_copy(&driver, vsi, &RasterCreationOptions::new())
-        .unwrap()
-        .close()
-        .unwrap();
+    src.create_copy(&driver, vsi, &RasterCreationOptions::new()).unwrap().close().unwrap();
     let out = dir.path().join("out.tif");
-    let summary = run(
-        &model,
-        vsi,
-        &out,
-        &RunOptions {
-            tile_size: Some(256),
-            ..Default::default()
-        },
-        &mut |_, _| true,
-    )
-    .unwrap();
+    let summary =
+        run(&model, vsi, &out, &RunOptions { tile_size: Some(256), ..Default::default() }, &mut |_, _| true).unwrap();
     assert_eq!((summary.width, summary.height), (791, 718));
     let (_, _, a) = read_band(&data("rasterio/rasterio_RGB.byte.tif"), 1);
     let (_, _, b) = read_band(&data("rasterio/rasterio_RGB.byte.tif"), 2);
@@ -234,10 +160,7 @@ fn gdal_virtual_file_systems_are_inputs() {
     let (_, _, got) = read_band(&out, 2);
     for i in 0..a.len() {
         if a[i] != 0.0 && b[i] != 0.0 && c[i] != 0.0 {
-            assert_eq!(
-                got[i],
-                pointwise(a[i] as f32, b[i] as f32, c[i] as f32)[1] as f64
-            );
+            assert_eq!(got[i], pointwise(a[i] as f32, b[i] as f32, c[i] as f32)[1] as f64);
         }
     }
 }
@@ -246,28 +169,13 @@ fn gdal_virtual_file_systems_are_inputs() {
 fn input_is_resampled_to_the_cards_resolution() {
     let dir = tmp();
     let model_path = dir.path().join("identity.onnx");
-    GraphBuilder::new("identity")
-        .input("x", &["n".into(), 3.into(), "h".into(), "w".into()])
-        .node("Identity", &["x"], &["y"], &[])
-        .output("y", &["n".into(), 3.into(), "h".into(), "w".into()])
-        .meta("rastrum_task", "\"regression\"")
-        .meta("resolution", "60000")
-        .save(&model_path)
-        .unwrap();
+    identity_model(&model_path, 3, &[("resolution", "60000")]);
     let model = load(&model_path);
     let input = data("rasterio/rasterio_RGB.byte.tif");
     let out = dir.path().join("out.tif");
-    let summary = run(
-        &model,
-        &input,
-        &out,
-        &RunOptions {
-            tile_size: Some(128),
-            ..Default::default()
-        },
-        &mut |_, _| true,
-    )
-    .unwrap();
+    let summary =
+        run(&model, &input, &out, &RunOptions { tile_size: Some(128), ..Default::default() }, &mut |_, _| true)
+            .unwrap();
     assert!(summary.resampled);
 
     // The same resampling by GDAL's own gdal_translate.
@@ -292,11 +200,7 @@ fn input_is_resampled_to_the_cards_resolution() {
         }
     }
     // --resolution native turns it off.
-    let opts = RunOptions {
-        tile_size: Some(128),
-        resolution: rastrum::Resolution::Native,
-        ..Default::default()
-    };
+    let opts = RunOptions { tile_size: Some(128), resolution: rastrum::Resolution::Native, ..Default::default() };
     let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
     assert!(!summary.resampled && summary.width == 791);
 }

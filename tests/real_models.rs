@@ -13,12 +13,7 @@ fn cloud_stats() -> (String, String) {
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let img = &v["data"]["dataset_statistics"]["img"];
     let join = |a: &serde_json::Value| {
-        a.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
+        a.as_array().unwrap().iter().map(|x| x.as_f64().unwrap().to_string()).collect::<Vec<_>>().join(",")
     };
     (join(&img[0]), join(&img[1]))
 }
@@ -51,19 +46,7 @@ fn cloud_mask_reaches_the_upstream_kappa_on_sentinel2_hand_labels() {
         .arg(cloud_model())
         .arg(data("sentinel2_sample/sentinel2_img_6band_toa.tif"))
         .arg(&out)
-        .args([
-            "--mean",
-            &mean,
-            "--std",
-            &std,
-            "--tile-size",
-            "256",
-            "--overlap",
-            "51",
-            "--stitch",
-            "blend",
-            "-q",
-        ])
+        .args(["--mean", &mean, "--std", &std, "--tile-size", "256", "--overlap", "51", "--stitch", "blend", "-q"])
         .status()
         .unwrap();
     assert!(status.success());
@@ -92,24 +75,15 @@ fn super_resolution_reproduces_its_golden_output() {
     let model = load(&data("super_resolution/super-resolution-10.onnx"));
     // The initialisers listed as graph inputs are not inputs.
     assert_eq!(model.input.name, "input");
-    let input =
-        read_tensor(&std::fs::read(data("super_resolution/test_data_set_0/input_0.pb")).unwrap())
-            .unwrap();
-    let golden =
-        read_tensor(&std::fs::read(data("super_resolution/test_data_set_0/output_0.pb")).unwrap())
-            .unwrap();
+    let input = read_tensor(&std::fs::read(data("super_resolution/test_data_set_0/input_0.pb")).unwrap()).unwrap();
+    let golden = read_tensor(&std::fs::read(data("super_resolution/test_data_set_0/output_0.pb")).unwrap()).unwrap();
     let x = input.floats().unwrap();
     assert_eq!(x.len(), 224 * 224);
     let out = model.run(&x, [1, 1, 224, 224], 0).unwrap();
     assert_eq!(out.shape, vec![1, 1, 672, 672]);
     let want = golden.floats().unwrap();
     assert_eq!(want.len(), out.data.len());
-    let worst = out
-        .data
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let worst = out.data.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-5, "max abs diff to the golden output: {worst}");
 }
 
@@ -123,24 +97,10 @@ fn super_resolution_gives_a_3x_grid_on_a_real_landsat_band() {
         .arg(data("super_resolution/super-resolution-10.onnx"))
         .arg(&input)
         .arg(&out)
-        .args([
-            "--task",
-            "super_resolution",
-            "--scale",
-            "2e-5",
-            "--offset",
-            "-0.1",
-            "--overlap",
-            "16",
-            "--json",
-        ])
+        .args(["--task", "super_resolution", "--scale", "2e-5", "--offset", "-0.1", "--overlap", "16", "--json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["task"], "super_resolution");
     let (w, h, _) = read_band(&input, 1);
@@ -155,8 +115,5 @@ fn super_resolution_gives_a_3x_grid_on_a_real_landsat_band() {
     let mean: f64 = values.iter().sum::<f64>() / values.len() as f64;
     let (_, _, raw) = read_band(&input, 1);
     let in_mean: f64 = raw.iter().map(|v| v * 2e-5 - 0.1).sum::<f64>() / raw.len() as f64;
-    assert!(
-        (mean - in_mean).abs() < 0.05 * in_mean.abs().max(0.01),
-        "output mean {mean}, input mean {in_mean}"
-    );
+    assert!((mean - in_mean).abs() < 0.05 * in_mean.abs().max(0.01), "output mean {mean}, input mean {in_mean}");
 }

@@ -16,11 +16,7 @@ const NODATA: f64 = -9999.0;
 /// Runs the pointwise model over `input` in many geometries and compares every pixel with the
 /// value computed here from the raw bands.
 fn check_pointwise(input: &Path, nodata_in: Option<f64>) {
-    let declared = gdal::Dataset::open(input)
-        .unwrap()
-        .rasterband(1)
-        .unwrap()
-        .no_data_value();
+    let declared = gdal::Dataset::open(input).unwrap().rasterband(1).unwrap().no_data_value();
     let dir = tmp();
     let model_path = dir.path().join("pointwise.onnx");
     pointwise_model(&model_path);
@@ -39,9 +35,7 @@ fn check_pointwise(input: &Path, nodata_in: Option<f64>) {
                     continue;
                 }
                 for stitch in [StitchMode::Blend, StitchMode::Crop] {
-                    let out = dir
-                        .path()
-                        .join(format!("out_{tile}_{overlap}_{margin}_{stitch}.tif"));
+                    let out = dir.path().join(format!("out_{tile}_{overlap}_{margin}_{stitch}.tif"));
                     let opts = RunOptions {
                         tile_size: Some(tile),
                         overlap: Some(overlap),
@@ -51,10 +45,8 @@ fn check_pointwise(input: &Path, nodata_in: Option<f64>) {
                         nodata: if declared.is_none() { nodata_in } else { None },
                         ..Default::default()
                     };
-                    let summary =
-                        run(&model, input, &out, &opts, &mut |_, _| true).unwrap_or_else(|e| {
-                            panic!("tile {tile} overlap {overlap} margin {margin} {stitch}: {e}")
-                        });
+                    let summary = run(&model, input, &out, &opts, &mut |_, _| true)
+                        .unwrap_or_else(|e| panic!("tile {tile} overlap {overlap} margin {margin} {stitch}: {e}"));
                     assert_eq!((summary.width, summary.height), (w, h));
                     for band in 0..2 {
                         let (_, _, got) = read_band(&out, band + 1);
@@ -110,17 +102,8 @@ fn pointwise_model_is_exact_on_a_uint16_vrt_stack() {
 fn whole_image_pass(input: &Path) -> (usize, usize, Vec<f32>, Vec<bool>) {
     let (w, h, raw) = read_band(input, 1);
     let valid: Vec<bool> = raw.iter().map(|v| *v != 0.0).collect();
-    let x: Vec<f32> = raw
-        .iter()
-        .zip(&valid)
-        .map(|(v, ok)| {
-            if *ok {
-                (*v * (1.0 / 255.0)) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let x: Vec<f32> =
+        raw.iter().zip(&valid).map(|(v, ok)| if *ok { (*v * (1.0 / 255.0)) as f32 } else { 0.0 }).collect();
     let dir = tmp();
     let model_path = dir.path().join("conv.onnx");
     conv_model(&model_path);
@@ -165,10 +148,7 @@ fn crop_with_margin_at_least_the_receptive_radius_equals_one_pass() {
     let input = data("rasterio/rasterio_RGB.byte.tif");
     for (tile, overlap, margin) in [(64, 0, 2), (100, 3, 2), (128, 0, 8), (256, 16, 4)] {
         let d = max_diff(&input, StitchMode::Crop, tile, overlap, margin);
-        assert!(
-            d <= 1e-5,
-            "crop tile {tile} overlap {overlap} margin {margin}: max diff {d}"
-        );
+        assert!(d <= 1e-5, "crop tile {tile} overlap {overlap} margin {margin}: max diff {d}");
     }
 }
 

@@ -40,28 +40,16 @@ fn mosaic_vrt(dir: &Path, tiles_x: usize, tiles_y: usize) -> (std::path::PathBuf
 /// Child::wait) because wait4 is what reports the child's resource usage.
 #[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&std::ffi::OsStr]) -> (String, u64) {
-    let mut child = cli()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cli().args(args).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut stdout = String::new();
     use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(rc, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "rastrum failed: status {status}"
-    );
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "rastrum failed: status {status}");
     (stdout, usage.ru_maxrss as u64 * 1024)
 }
 
@@ -94,10 +82,7 @@ fn memory_stays_bounded_over_a_20000_pixel_raster() {
         summary["seconds"].as_f64().unwrap(),
         summary["megapixels_per_second"].as_f64().unwrap()
     );
-    assert!(
-        rss < LIMIT_BYTES,
-        "peak RSS {rss} bytes exceeds the 1 GiB bound"
-    );
+    assert!(rss < LIMIT_BYTES, "peak RSS {rss} bytes exceeds the 1 GiB bound");
     assert_eq!(summary["width"].as_u64().unwrap() as usize, w);
     assert_eq!(summary["height"].as_u64().unwrap() as usize, h);
 
@@ -105,16 +90,9 @@ fn memory_stays_bounded_over_a_20000_pixel_raster() {
     let (_, _, src) = read_band(&data("rasterio/rasterio_RGB.byte.tif"), 1);
     let ds = gdal::Dataset::open(&out).unwrap();
     let band = ds.rasterband(1).unwrap();
-    for (x0, y0) in [
-        (0usize, 0usize),
-        (12345, 6789),
-        (w - 300, h - 200),
-        (7000, h - 1),
-    ] {
+    for (x0, y0) in [(0usize, 0usize), (12345, 6789), (w - 300, h - 200), (7000, h - 1)] {
         let (cw, ch) = (300.min(w - x0), 200.min(h - y0));
-        let got = band
-            .read_as::<u8>((x0 as isize, y0 as isize), (cw, ch), (cw, ch), None)
-            .unwrap();
+        let got = band.read_as::<u8>((x0 as isize, y0 as isize), (cw, ch), (cw, ch), None).unwrap();
         for i in 0..ch {
             for j in 0..cw {
                 let (x, y) = (x0 + j, y0 + i);

@@ -18,11 +18,7 @@ fn classification_writes_one_class_per_tile_on_the_stride_grid() {
     tile_mean_model(&model_path, tile as i64);
     let model = load(&model_path);
     let out = dir.path().join("classes.tif");
-    let opts = RunOptions {
-        overlap: Some(tile - stride),
-        probabilities: true,
-        ..Default::default()
-    };
+    let opts = RunOptions { overlap: Some(tile - stride), probabilities: true, ..Default::default() };
     let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
 
     let (w, h, _) = read_band(&input, 1);
@@ -34,19 +30,9 @@ fn classification_writes_one_class_per_tile_on_the_stride_grid() {
     let gt_in = geo_transform(&input);
     let gt = geo_transform(&out);
     let d = (tile - stride) as f64 / 2.0;
-    let want = [
-        gt_in[0] + d * gt_in[1],
-        gt_in[1] * 10.0,
-        0.0,
-        gt_in[3] + d * gt_in[5],
-        0.0,
-        gt_in[5] * 10.0,
-    ];
+    let want = [gt_in[0] + d * gt_in[1], gt_in[1] * 10.0, 0.0, gt_in[3] + d * gt_in[5], 0.0, gt_in[5] * 10.0];
     for k in 0..6 {
-        assert!(
-            (gt[k] - want[k]).abs() < 1e-6,
-            "geotransform {gt:?} expected {want:?}"
-        );
+        assert!((gt[k] - want[k]).abs() < 1e-6, "geotransform {gt:?} expected {want:?}");
     }
 
     // Expected classes: argmax of the band means over each (reflect-padded) window; tiles whose
@@ -80,9 +66,7 @@ fn classification_writes_one_class_per_tile_on_the_stride_grid() {
                 assert_eq!(g, 255.0, "cell ({c}, {r}) should be nodata");
                 continue;
             }
-            let best = (0..3)
-                .max_by(|a, b| sums[*a].partial_cmp(&sums[*b]).unwrap())
-                .unwrap();
+            let best = (0..3).max_by(|a, b| sums[*a].partial_cmp(&sums[*b]).unwrap()).unwrap();
             assert_eq!(g as usize, best, "cell ({c}, {r}): sums {sums:?}");
             let mean_green = sums[1] / (tile * tile) as f64;
             assert!((prob_green[r * nx + c] - mean_green).abs() < 1e-3);
@@ -134,9 +118,8 @@ fn redistribution_by_light_preserves_each_tile_total() {
                     predicted += if v != 0.0 { v * 0.01 } else { 0.0 };
                 }
             }
-            let cells: Vec<usize> = (y0..(y0 + tile).min(h))
-                .flat_map(|y| (x0..(x0 + tile).min(w)).map(move |x| y * w + x))
-                .collect();
+            let cells: Vec<usize> =
+                (y0..(y0 + tile).min(h)).flat_map(|y| (x0..(x0 + tile).min(w)).map(move |x| y * w + x)).collect();
             let valid: Vec<usize> = cells.iter().copied().filter(|&i| light[i] != 0.0).collect();
             if valid.is_empty() {
                 skipped += 1;
@@ -145,20 +128,13 @@ fn redistribution_by_light_preserves_each_tile_total() {
             }
             let total: f64 = valid.iter().map(|&i| got[i]).sum();
             let rel = (total - predicted).abs() / predicted.abs().max(1e-12);
-            assert!(
-                rel <= 1e-5,
-                "tile ({c}, {r}): written total {total}, prediction {predicted}"
-            );
+            assert!(rel <= 1e-5, "tile ({c}, {r}): written total {total}, prediction {predicted}");
             // The exp rule, pixel by pixel.
             let max = valid.iter().map(|&i| light[i]).fold(0.0, f64::max);
             let wsum: f64 = valid.iter().map(|&i| (light[i] / max).exp() - 1.0).sum();
             for &i in &valid {
                 let want = predicted * ((light[i] / max).exp() - 1.0) / wsum;
-                assert!(
-                    (got[i] - want).abs() <= 1e-4 * want.abs().max(1.0),
-                    "pixel {i}: {} vs {want}",
-                    got[i]
-                );
+                assert!((got[i] - want).abs() <= 1e-4 * want.abs().max(1.0), "pixel {i}: {} vs {want}", got[i]);
             }
             for &i in cells.iter().filter(|&&i| light[i] == 0.0) {
                 assert_eq!(got[i], -9999.0);
@@ -180,12 +156,7 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
     let model = load(&model_path);
     let out = dir.path().join("seg.tif");
     // Deepness convention: inputs divided by 255 unless the card says otherwise.
-    let opts = RunOptions {
-        bands: Some(vec![1]),
-        tile_size: Some(200),
-        probabilities: true,
-        ..Default::default()
-    };
+    let opts = RunOptions { bands: Some(vec![1]), tile_size: Some(200), probabilities: true, ..Default::default() };
     let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
     let (w, h, raw) = read_band(&input, 1);
     let (_, _, got) = read_band(&out, 1);
@@ -207,16 +178,9 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
     assert!(table.entry_count() >= 2);
     let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
     assert!(!names.is_null());
-    let first = unsafe { std::ffi::CStr::from_ptr(*names) }
-        .to_string_lossy()
-        .into_owned();
-    let second = unsafe { std::ffi::CStr::from_ptr(*names.add(1)) }
-        .to_string_lossy()
-        .into_owned();
+    let first = unsafe { std::ffi::CStr::from_ptr(*names) }.to_string_lossy().into_owned();
+    let second = unsafe { std::ffi::CStr::from_ptr(*names.add(1)) }.to_string_lossy().into_owned();
     assert_eq!((first.as_str(), second.as_str()), ("bright", "dark"));
-    let dark = raw
-        .iter()
-        .filter(|v| **v != 0.0 && (**v * (1.0 / 255.0)) < 0.5)
-        .count() as u64;
+    let dark = raw.iter().filter(|v| **v != 0.0 && (**v * (1.0 / 255.0)) < 0.5).count() as u64;
     assert_eq!(summary.class_counts.get("dark"), Some(&dark));
 }

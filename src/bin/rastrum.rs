@@ -14,11 +14,7 @@ use rastrum::run::{resolve, Resolution, RunOptions};
 use rastrum::Error;
 
 #[derive(Parser)]
-#[command(
-    name = "rastrum",
-    version,
-    about = "Tiled ONNX inference over georeferenced rasters"
-)]
+#[command(name = "rastrum", version, about = "Tiled ONNX inference over georeferenced rasters")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -165,12 +161,7 @@ struct QuicklookArgs {
 }
 
 fn session_options(a: &ModelArgs) -> SessionOptions {
-    SessionOptions {
-        device: a.device,
-        allow_fallback: a.allow_fallback,
-        threads: a.threads,
-        ort_lib: None,
-    }
+    SessionOptions { device: a.device, allow_fallback: a.allow_fallback, threads: a.threads, ort_lib: None }
 }
 
 fn overrides(a: &ModelArgs) -> rastrum::Result<Vec<(String, String)>> {
@@ -182,9 +173,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => info(a),
         Command::Run(a) => run(*a),
-        Command::Quicklook(a) => {
-            rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref())
-        }
+        Command::Quicklook(a) => rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -201,11 +190,7 @@ fn main() -> ExitCode {
 
 fn info(a: InfoArgs) -> rastrum::Result<()> {
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
-    let opts = RunOptions {
-        tile_size: a.tile_size,
-        card_overrides: overrides(&a.model_args)?,
-        ..Default::default()
-    };
+    let opts = RunOptions { tile_size: a.tile_size, card_overrides: overrides(&a.model_args)?, ..Default::default() };
     let resolved = resolve(&model, &opts, None);
     if a.json {
         let v = serde_json::json!({
@@ -222,15 +207,9 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     }
     println!("model      {}", model.path.display());
     println!("provider   {}", model.provider);
-    println!(
-        "input      {} {} {:?}",
-        model.input.name, model.input.dtype, model.input.shape
-    );
+    println!("input      {} {} {:?}", model.input.name, model.input.dtype, model.input.shape);
     for (i, o) in model.outputs.iter().enumerate() {
-        println!(
-            "output {i}   {} {} {:?} (declared)",
-            o.name, o.dtype, o.shape
-        );
+        println!("output {i}   {} {} {:?} (declared)", o.name, o.dtype, o.shape);
     }
     if model.metadata.is_empty() {
         println!("card       (no metadata_props: defaults apply)");
@@ -251,28 +230,14 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     println!("  bands          {:?}", r.bands);
     println!("  scale/offset   {:?} / {:?}", r.scale, r.offset);
     println!("  mean/std       {:?} / {:?}", r.mean, r.std);
-    println!(
-        "  overlap/margin {} / {} px, stitch {:?}",
-        r.overlap, r.margin, r.stitch
-    );
-    println!(
-        "  batch          {}{}",
-        r.batch,
-        if r.static_batch {
-            " (fixed by the model)"
-        } else {
-            ""
-        }
-    );
+    println!("  overlap/margin {} / {} px, stitch {:?}", r.overlap, r.margin, r.stitch);
+    println!("  batch          {}{}", r.batch, if r.static_batch { " (fixed by the model)" } else { "" });
     println!("  activation     {}", r.activation);
     if matches!(r.task, Task::Segmentation | Task::Classification) {
         println!("  classes        {}", r.class_names.join(", "));
     }
     if r.redistribute != Redistribute::None {
-        println!(
-            "  redistribute   {} (weight band {:?})",
-            r.redistribute, r.weight_band
-        );
+        println!("  redistribute   {} (weight band {:?})", r.redistribute, r.weight_band);
     }
     if let Some(cm) = r.resolution_cm {
         println!("  resolution     {cm} cm/px");
@@ -288,16 +253,9 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     let resolution = match a.resolution.as_deref() {
         None => Resolution::FromCard,
         Some("native") => Resolution::Native,
-        Some(cm) => Resolution::Cm(
-            cm.parse::<f64>()
-                .ok()
-                .filter(|v| *v > 0.0 && v.is_finite())
-                .ok_or_else(|| {
-                    Error::invalid(format!(
-                        "--resolution takes centimetres per pixel or 'native', found '{cm}'"
-                    ))
-                })?,
-        ),
+        Some(cm) => Resolution::Cm(cm.parse::<f64>().ok().filter(|v| *v > 0.0 && v.is_finite()).ok_or_else(|| {
+            Error::invalid(format!("--resolution takes centimetres per pixel or 'native', found '{cm}'"))
+        })?),
     };
     let output = match (a.output_name, a.output_index) {
         (Some(n), _) => Some(OutputSelector::Name(n)),
@@ -326,10 +284,7 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         output_nodata: a.output_nodata,
         resolution,
         resampling: a.resampling,
-        write: WriteOptions {
-            creation_options: a.co,
-            cog: a.cog,
-        },
+        write: WriteOptions { creation_options: a.co, cog: a.cog },
         card_overrides: overrides(&a.model_args)?,
     };
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
@@ -337,10 +292,8 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     let bar = if show_bar {
         let pb = indicatif::ProgressBar::new(1000);
         pb.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {percent:>3}% {msg} [{elapsed_precise} < {eta}]",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise} < {eta}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         Some(pb)
     } else {
@@ -359,10 +312,7 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     }
     let summary = summary?;
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     } else if !a.quiet {
         eprintln!(
             "rastrum: {} on {} ({}x{} -> {}x{}{}): {} tiles run, {} skipped (all nodata), {:.2} s, {:.2} Mpx/s, provider {}",

@@ -45,23 +45,14 @@ fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| match d {
-            Dim::Fixed(v) => TensorShapeDimension {
-                dim_value: Some(*v),
-                dim_param: None,
-            },
-            Dim::Param(p) => TensorShapeDimension {
-                dim_value: None,
-                dim_param: Some(p.clone()),
-            },
+            Dim::Fixed(v) => TensorShapeDimension { dim_value: Some(*v), dim_param: None },
+            Dim::Param(p) => TensorShapeDimension { dim_value: None, dim_param: Some(p.clone()) },
         })
         .collect();
     ValueInfoProto {
         name: name.to_string(),
         r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor {
-                elem_type: data_type::FLOAT,
-                shape: Some(TensorShapeProto { dim }),
-            }),
+            tensor_type: Some(TypeProtoTensor { elem_type: data_type::FLOAT, shape: Some(TensorShapeProto { dim }) }),
         }),
     }
 }
@@ -69,10 +60,7 @@ fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
 impl GraphBuilder {
     pub fn new(name: &str) -> Self {
         GraphBuilder {
-            graph: GraphProto {
-                name: name.to_string(),
-                ..Default::default()
-            },
+            graph: GraphProto { name: name.to_string(), ..Default::default() },
             metadata: Vec::new(),
             opset: 13,
         }
@@ -94,11 +82,7 @@ impl GraphBuilder {
     /// A float32 initialiser. With `also_input`, it is listed among the graph inputs as well
     /// (as old exporters did), which must not make it a model input.
     pub fn initializer(mut self, name: &str, dims: &[i64], data: &[f32], also_input: bool) -> Self {
-        assert_eq!(
-            dims.iter().product::<i64>() as usize,
-            data.len(),
-            "initializer {name}"
-        );
+        assert_eq!(dims.iter().product::<i64>() as usize, data.len(), "initializer {name}");
         let raw = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.graph.initializer.push(TensorProto {
             dims: dims.to_vec(),
@@ -126,20 +110,11 @@ impl GraphBuilder {
         self
     }
 
-    pub fn node(
-        mut self,
-        op: &str,
-        inputs: &[&str],
-        outputs: &[&str],
-        attrs: &[(&str, Attr)],
-    ) -> Self {
+    pub fn node(mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> Self {
         let attribute = attrs
             .iter()
             .map(|(name, a)| {
-                let mut p = AttributeProto {
-                    name: name.to_string(),
-                    ..Default::default()
-                };
+                let mut p = AttributeProto { name: name.to_string(), ..Default::default() };
                 match a {
                     Attr::Int(v) => {
                         p.i = *v;
@@ -189,17 +164,11 @@ impl GraphBuilder {
             producer_name: "rastrum".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             graph: Some(self.graph.clone()),
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: self.opset,
-            }],
+            opset_import: vec![OperatorSetIdProto { domain: String::new(), version: self.opset }],
             metadata_props: self
                 .metadata
                 .iter()
-                .map(|(k, v)| StringStringEntryProto {
-                    key: k.clone(),
-                    value: v.clone(),
-                })
+                .map(|(k, v)| StringStringEntryProto { key: k.clone(), value: v.clone() })
                 .collect(),
             ..Default::default()
         };

@@ -138,12 +138,7 @@ impl TensorProto {
             if self.raw_data.len() % 4 != 0 {
                 return None;
             }
-            Some(
-                self.raw_data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            )
+            Some(self.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         } else {
             Some(self.float_data.clone())
         }

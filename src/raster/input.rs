@@ -106,96 +106,58 @@ impl InputRaster {
             if b == 0 || b > info.band_count {
                 return Err(Error::raster(
                     path,
-                    format!(
-                        "band {b} is out of range: the raster has {} band(s), numbered from 1",
-                        info.band_count
-                    ),
+                    format!("band {b} is out of range: the raster has {} band(s), numbered from 1", info.band_count),
                 ));
             }
         }
         let mut validity = Vec::with_capacity(bands.len());
         for &b in bands {
-            let band = ds
-                .rasterband(b)
-                .map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
+            let band = ds.rasterband(b).map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
             if band.band_type() == GdalDataType::Unknown {
-                return Err(Error::raster(
-                    path,
-                    format!("band {b} has a data type Rastrum cannot read"),
-                ));
+                return Err(Error::raster(path, format!("band {b} has a data type Rastrum cannot read")));
             }
             let v = if let Some(nd) = nodata {
                 Validity::NoData(nd)
             } else {
-                let flags = band
-                    .mask_flags()
-                    .map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
+                let flags = band.mask_flags().map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
                 if flags.is_all_valid() {
                     Validity::AllValid
                 } else if flags.is_nodata() {
-                    band.no_data_value()
-                        .map_or(Validity::AllValid, Validity::NoData)
+                    band.no_data_value().map_or(Validity::AllValid, Validity::NoData)
                 } else {
                     Validity::MaskBand
                 }
             };
             validity.push(v);
         }
-        Ok(InputRaster {
-            path: path.to_path_buf(),
-            ds,
-            info,
-            bands: bands.to_vec(),
-            validity,
-            weight_band,
-            pre,
-        })
+        Ok(InputRaster { path: path.to_path_buf(), ds, info, bands: bands.to_vec(), validity, weight_band, pre })
     }
 
     pub fn band_count(&self) -> usize {
         self.bands.len()
     }
 
-    fn read_window(
+    /// Reads a window of `band` (its data, or with `mask` its GDAL mask band) into `out`.
+    fn read_window<T: Copy + gdal::raster::GdalType>(
         &self,
         band: usize,
-        x: usize,
-        y: usize,
-        w: usize,
-        h: usize,
-        out: &mut [f64],
+        mask: bool,
+        (x, y, w, h): (usize, usize, usize, usize),
+        out: &mut [T],
     ) -> Result<()> {
-        let b = self
-            .ds
-            .rasterband(band)
-            .map_err(|e| Error::raster(&self.path, format!("band {band}: {e}")))?;
-        b.read_into_slice::<f64>((x as isize, y as isize), (w, h), (w, h), out, None)
-            .map_err(|e| {
-                Error::raster(
-                    &self.path,
-                    format!("reading band {band} at ({x}, {y}) size {w}x{h}: {e}"),
-                )
+        let what = if mask { "the mask of band" } else { "band" };
+        let fail = |e: gdal::errors::GdalError| Error::raster(&self.path, format!("{what} {band}: {e}"));
+        let b = self.ds.rasterband(band).map_err(fail)?;
+        let mut read = |b: &gdal::raster::RasterBand| {
+            b.read_into_slice::<T>((x as isize, y as isize), (w, h), (w, h), out, None).map_err(|e| {
+                Error::raster(&self.path, format!("reading {what} {band} at ({x}, {y}) size {w}x{h}: {e}"))
             })
-    }
-
-    fn read_mask(
-        &self,
-        band: usize,
-        x: usize,
-        y: usize,
-        w: usize,
-        h: usize,
-        out: &mut [u8],
-    ) -> Result<()> {
-        let b = self
-            .ds
-            .rasterband(band)
-            .map_err(|e| Error::raster(&self.path, format!("band {band}: {e}")))?;
-        let m = b
-            .open_mask_band()
-            .map_err(|e| Error::raster(&self.path, format!("mask of band {band}: {e}")))?;
-        m.read_into_slice::<u8>((x as isize, y as isize), (w, h), (w, h), out, None)
-            .map_err(|e| Error::raster(&self.path, format!("reading the mask of band {band}: {e}")))
+        };
+        if mask {
+            read(&b.open_mask_band().map_err(fail)?)
+        } else {
+            read(&b)
+        }
     }
 
     /// Reads the `size` x `size` window whose top-left input pixel is (`x0`, `y0`).
@@ -204,14 +166,8 @@ impl InputRaster {
         // Source pixels each tile row / column maps to (identity inside the raster).
         let xs: Vec<usize> = (0..size as i64).map(|j| reflect(x0 + j, w)).collect();
         let ys: Vec<usize> = (0..size as i64).map(|i| reflect(y0 + i, h)).collect();
-        let (rx0, rx1) = (
-            *xs.iter().min().unwrap_or(&0),
-            *xs.iter().max().unwrap_or(&0) + 1,
-        );
-        let (ry0, ry1) = (
-            *ys.iter().min().unwrap_or(&0),
-            *ys.iter().max().unwrap_or(&0) + 1,
-        );
+        let (rx0, rx1) = (*xs.iter().min().unwrap_or(&0), *xs.iter().max().unwrap_or(&0) + 1);
+        let (ry0, ry1) = (*ys.iter().min().unwrap_or(&0), *ys.iter().max().unwrap_or(&0) + 1);
         let (rw, rh) = (rx1 - rx0, ry1 - ry0);
 
         // Validity of the read region: every selected band valid and finite.
@@ -221,7 +177,7 @@ impl InputRaster {
         let mut mask = Vec::new();
         for (i, &band) in self.bands.iter().enumerate() {
             let buf = &mut raw[i * rw * rh..(i + 1) * rw * rh];
-            self.read_window(band, rx0, ry0, rw, rh, buf)?;
+            self.read_window(band, false, (rx0, ry0, rw, rh), buf)?;
             match self.validity[i] {
                 Validity::AllValid => {}
                 Validity::NoData(nd) => {
@@ -233,7 +189,7 @@ impl InputRaster {
                 }
                 Validity::MaskBand => {
                     mask.resize(rw * rh, 0);
-                    self.read_mask(band, rx0, ry0, rw, rh, &mut mask)?;
+                    self.read_window(band, true, (rx0, ry0, rw, rh), &mut mask)?;
                     for (o, m) in ok.iter_mut().zip(mask.iter()) {
                         if *m == 0 {
                             *o = 0;
@@ -264,8 +220,7 @@ impl InputRaster {
                 }
                 if good {
                     for b in 0..nb {
-                        data[(b * size + ti) * size + tj] =
-                            self.pre.apply(b, raw[b * rw * rh + src]);
+                        data[(b * size + ti) * size + tj] = self.pre.apply(b, raw[b * rw * rh + src]);
                     }
                 }
             }
@@ -275,7 +230,7 @@ impl InputRaster {
             None => None,
             Some(band) => {
                 let mut buf = vec![0f64; rw * rh];
-                self.read_window(band, rx0, ry0, rw, rh, &mut buf)?;
+                self.read_window(band, false, (rx0, ry0, rw, rh), &mut buf)?;
                 let mut out = vec![0f64; size * size];
                 for (ti, &sy) in ys.iter().enumerate() {
                     for (tj, &sx) in xs.iter().enumerate() {
@@ -286,11 +241,6 @@ impl InputRaster {
                 Some(out)
             }
         };
-        Ok(TileData {
-            data,
-            valid,
-            weight,
-            any_valid,
-        })
+        Ok(TileData { data, valid, weight, any_valid })
     }
 }

@@ -2,12 +2,11 @@
 //! a hidden temporary name in the target folder and renamed when finished; dropping an unfinished
 //! `OutputRaster` (error, cancel, panic) deletes the temporary file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gdal::raster::{
-    Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions,
-};
+use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
 
 use crate::error::{Error, Result};
@@ -42,25 +41,16 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     }
     let parent = parent_dir(output);
     if !parent.is_dir() {
-        return Err(Error::io(
-            output,
-            format!("output folder {} does not exist", parent.display()),
-        ));
+        return Err(Error::io(output, format!("output folder {} does not exist", parent.display())));
     }
     if let (Ok(a), Ok(b)) = (std::fs::canonicalize(output), std::fs::canonicalize(input)) {
         if a == b {
-            return Err(Error::io(
-                output,
-                "output path is the input raster: refusing to overwrite the input",
-            ));
+            return Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"));
         }
     }
     let meta = std::fs::metadata(&parent).map_err(|e| Error::io(&parent, e))?;
     if meta.permissions().readonly() {
-        return Err(Error::io(
-            output,
-            format!("output folder {} is not writable", parent.display()),
-        ));
+        return Err(Error::io(output, format!("output folder {} is not writable", parent.display())));
     }
     Ok(())
 }
@@ -73,40 +63,24 @@ fn parent_dir(p: &Path) -> PathBuf {
 }
 
 fn temp_name(target: &Path, tag: &str) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(
-        ".{name}.rastrum-tmp-{}-{n}{tag}.tif",
-        std::process::id()
-    ))
+    parent_dir(target).join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.tif", std::process::id()))
 }
 
 /// Creation options with our defaults, user keys replacing defaults of the same name.
 fn merged_options(user: &[String], defaults: &[&str]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for u in user {
-        let (k, _) = u
-            .split_once('=')
-            .ok_or_else(|| Error::invalid(format!("creation option '{u}' is not KEY=VALUE")))?;
+        let (k, _) =
+            u.split_once('=').ok_or_else(|| Error::invalid(format!("creation option '{u}' is not KEY=VALUE")))?;
         if k.trim().is_empty() {
-            return Err(Error::invalid(format!(
-                "creation option '{u}' is not KEY=VALUE"
-            )));
+            return Err(Error::invalid(format!("creation option '{u}' is not KEY=VALUE")));
         }
     }
     for d in defaults {
         let key = d.split('=').next().unwrap_or_default().to_ascii_uppercase();
-        if !user.iter().any(|u| {
-            u.split('=')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_uppercase()
-                == key
-        }) {
+        if !user.iter().any(|u| u.split('=').next().unwrap_or_default().trim().to_ascii_uppercase() == key) {
             out.push(d.to_string());
         }
     }
@@ -131,48 +105,28 @@ pub struct OutputRaster<T: GdalType + Copy> {
 }
 
 impl<T: GdalType + Copy> OutputRaster<T> {
-    pub fn create(
-        target: &Path,
-        grid: &Grid,
-        bands: usize,
-        opts: &WriteOptions,
-    ) -> Result<OutputRaster<T>> {
-        let driver = DriverManager::get_driver_by_name("GTiff")
-            .map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
+    pub fn create(target: &Path, grid: &Grid, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
+        let driver =
+            DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
         let temp = temp_name(target, "");
         // With --cog the user's options go to the COG driver; the intermediate file uses ours.
         let (gtiff_user, cog_options) = if opts.cog {
-            (
-                Vec::new(),
-                merged_options(
-                    &opts.creation_options,
-                    &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"],
-                )?,
-            )
+            (Vec::new(), merged_options(&opts.creation_options, &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])?)
         } else {
             (opts.creation_options.clone(), Vec::new())
         };
-        let co = merged_options(
-            &gtiff_user,
-            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"],
-        )?;
+        let co = merged_options(&gtiff_user, &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])?;
         let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
         let mut ds = driver
             .create_with_band_type_with_options::<T, _>(&temp, grid.width, grid.height, bands, &co)
             .map_err(|e| Error::io(target, format!("cannot create the output: {e}")))?;
         if let Some(gt) = grid.geo_transform {
-            ds.set_geo_transform(&gt)
-                .map_err(|e| Error::io(target, format!("setting the geotransform: {e}")))?;
+            ds.set_geo_transform(&gt).map_err(|e| Error::io(target, format!("setting the geotransform: {e}")))?;
         }
         if !grid.projection.is_empty() {
-            ds.set_projection(&grid.projection)
-                .map_err(|e| Error::io(target, format!("setting the CRS: {e}")))?;
+            ds.set_projection(&grid.projection).map_err(|e| Error::io(target, format!("setting the CRS: {e}")))?;
         }
-        let block_rows = ds
-            .rasterband(1)
-            .map(|b| b.block_size().1)
-            .unwrap_or(1)
-            .max(1);
+        let block_rows = ds.rasterband(1).map(|b| b.block_size().1).unwrap_or(1).max(1);
         Ok(OutputRaster {
             target: target.to_path_buf(),
             temp,
@@ -188,9 +142,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     }
 
     fn ds(&mut self) -> Result<&mut Dataset> {
-        self.ds
-            .as_mut()
-            .ok_or_else(|| Error::Internal("output already closed".into()))
+        self.ds.as_mut().ok_or_else(|| Error::Internal("output already closed".into()))
     }
 
     fn with_band<R>(
@@ -200,9 +152,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     ) -> Result<R> {
         let target = self.target.clone();
         let ds = self.ds()?;
-        let mut b = ds
-            .rasterband(band)
-            .map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
+        let mut b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
         f(&mut b).map_err(|e| Error::io(&target, format!("writing band {band}: {e}")))
     }
 
@@ -215,32 +165,28 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         self.with_band(band, |b| b.set_description(text))
     }
 
-    /// Class names as GDAL category names, and a colour table, on a class band.
-    pub fn set_classes(&mut self, band: usize, names: &[String]) -> Result<()> {
+    /// Class names as GDAL category names, and a colour table (the given colours, else a
+    /// fixed palette), on a class band.
+    pub fn set_classes(&mut self, band: usize, names: &[String], colours: &BTreeMap<usize, [u8; 3]>) -> Result<()> {
         let mut table = ColorTable::new(PaletteInterpretation::Rgba);
         for (i, _) in names.iter().enumerate() {
-            let (r, g, b) = class_colour(i);
+            let (r, g, b) =
+                colours.get(&i).map_or_else(|| class_colour(i), |c| (c[0] as i16, c[1] as i16, c[2] as i16));
             table.set_color_entry(i as u16, &ColorEntry::rgba(r, g, b, 255));
         }
         self.with_band(band, |b| {
             b.set_color_table(&table);
             Ok(())
         })?;
-        let c_names: Vec<std::ffi::CString> = names
-            .iter()
-            .map(|n| std::ffi::CString::new(n.replace('\0', " ")).unwrap_or_default())
-            .collect();
-        let mut ptrs: Vec<*mut libc::c_char> =
-            c_names.iter().map(|c| c.as_ptr() as *mut _).collect();
+        let c_names: Vec<std::ffi::CString> =
+            names.iter().map(|n| std::ffi::CString::new(n.replace('\0', " ")).unwrap_or_default()).collect();
+        let mut ptrs: Vec<*mut libc::c_char> = c_names.iter().map(|c| c.as_ptr() as *mut _).collect();
         ptrs.push(std::ptr::null_mut());
         let target = self.target.clone();
         let ds = self.ds()?;
-        let b = ds
-            .rasterband(band)
-            .map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
+        let b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
         // SAFETY: the band handle is live for this call; GDAL copies the NULL-terminated list.
-        let err =
-            unsafe { gdal_sys::GDALSetRasterCategoryNames(b.c_rasterband(), ptrs.as_mut_ptr()) };
+        let err = unsafe { gdal_sys::GDALSetRasterCategoryNames(b.c_rasterband(), ptrs.as_mut_ptr()) };
         if err != gdal_sys::CPLErr::CE_None {
             return Err(Error::io(&target, "cannot set the class names"));
         }
@@ -252,10 +198,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     pub fn write_rows(&mut self, y0: usize, rows: usize, bands: Vec<Vec<T>>) -> Result<()> {
         let buffered = self.pending[0].len() / self.width.max(1);
         if y0 != self.pending_y0 + buffered || bands.len() != self.pending.len() {
-            return Err(Error::Internal(format!(
-                "rows {y0}.. arrived out of order for {}",
-                self.target.display()
-            )));
+            return Err(Error::Internal(format!("rows {y0}.. arrived out of order for {}", self.target.display())));
         }
         for (p, b) in self.pending.iter_mut().zip(bands) {
             debug_assert_eq!(b.len(), rows * self.width);
@@ -263,11 +206,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         }
         let end = y0 + rows;
         // Write everything up to the last complete block row (or the raster's end).
-        let flush_to = if end == self.height {
-            end
-        } else {
-            end / self.block_rows * self.block_rows
-        };
+        let flush_to = if end == self.height { end } else { end / self.block_rows * self.block_rows };
         if flush_to > self.pending_y0 {
             self.flush(flush_to)?;
         }
@@ -281,9 +220,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             let rest = self.pending[band].split_off(n * width);
             let data = std::mem::replace(&mut self.pending[band], rest);
             let mut buf = Buffer::new((width, n), data);
-            self.with_band(band + 1, |b| {
-                b.write((0, y0 as isize), (width, n), &mut buf)
-            })?;
+            self.with_band(band + 1, |b| b.write((0, y0 as isize), (width, n), &mut buf))?;
         }
         self.pending_y0 = to;
         Ok(())
@@ -299,20 +236,14 @@ impl<T: GdalType + Copy> OutputRaster<T> {
                 self.height
             )));
         }
-        let ds = self
-            .ds
-            .take()
-            .ok_or_else(|| Error::Internal("output already closed".into()))?;
-        ds.close()
-            .map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
+        let ds = self.ds.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
+        ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
         if self.cog {
             let cog_temp = temp_name(&self.target, "-cog");
             let result = (|| -> Result<()> {
                 let src = Dataset::open(&self.temp).map_err(|e| Error::io(&self.target, e))?;
-                let driver = DriverManager::get_driver_by_name("COG")
-                    .map_err(|e| Error::io(&self.target, e))?;
-                let co =
-                    RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
+                let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
+                let co = RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
                 let out = src
                     .create_copy(&driver, &cog_temp, &co)
                     .map_err(|e| Error::io(&self.target, format!("writing the COG: {e}")))?;
@@ -334,10 +265,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         std::fs::rename(&self.temp, &self.target).map_err(|e| {
             let _ = std::fs::remove_file(&self.temp);
             let _ = std::fs::remove_file(&temp_aux);
-            Error::io(
-                &self.target,
-                format!("cannot move the finished output into place: {e}"),
-            )
+            Error::io(&self.target, format!("cannot move the finished output into place: {e}"))
         })?;
         if temp_aux.exists() {
             std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;

@@ -20,32 +20,21 @@ fn stretch(values: &[f64]) -> Vec<u8> {
     let lo = sorted[sorted.len() * 2 / 100];
     let hi = sorted[(sorted.len() * 98 / 100).min(sorted.len() - 1)];
     let span = if hi > lo { hi - lo } else { 1.0 };
-    values
-        .iter()
-        .map(|v| (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect()
+    values.iter().map(|v| (((v - lo) / span).clamp(0.0, 1.0) * 255.0).round() as u8).collect()
 }
 
 /// Writes `output` (PNG): `input`'s `rgb` bands, and beside them the classes of `classes`.
 pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>) -> Result<()> {
     if rgb.len() != 3 {
-        return Err(Error::invalid(format!(
-            "--rgb takes three bands, found {}",
-            rgb.len()
-        )));
+        return Err(Error::invalid(format!("--rgb takes three bands, found {}", rgb.len())));
     }
     let ds = open(input)?;
     let (w, h) = ds.raster_size();
     let f = (w.max(h) as f64 / MAX_SIDE as f64).max(1.0);
-    let (qw, qh) = (
-        ((w as f64 / f).round() as usize).max(1),
-        ((h as f64 / f).round() as usize).max(1),
-    );
+    let (qw, qh) = (((w as f64 / f).round() as usize).max(1), ((h as f64 / f).round() as usize).max(1));
     let mut planes = Vec::new();
     for &b in rgb {
-        let band = ds
-            .rasterband(b)
-            .map_err(|e| Error::raster(input, format!("band {b}: {e}")))?;
+        let band = ds.rasterband(b).map_err(|e| Error::raster(input, format!("band {b}: {e}")))?;
         let buf = band
             .read_as::<f64>((0, 0), (w, h), (qw, qh), Some(ResampleAlg::Average))
             .map_err(|e| Error::raster(input, e))?;
@@ -57,9 +46,7 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
             let cds = open(path)?;
             let band = cds.rasterband(1).map_err(|e| Error::raster(path, e))?;
             let (cw, ch) = cds.raster_size();
-            let buf = band
-                .read_as::<u8>((0, 0), (cw, ch), (qw, qh), None)
-                .map_err(|e| Error::raster(path, e))?;
+            let buf = band.read_as::<u8>((0, 0), (cw, ch), (qw, qh), None).map_err(|e| Error::raster(path, e))?;
             let table = band.color_table();
             let mut out = vec![vec![0u8; qw * qh]; 3];
             for (i, c) in buf.data().iter().enumerate() {
@@ -74,33 +61,21 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
         }
     };
     let gap = 8;
-    let total_w = if class_rgb.is_some() {
-        2 * qw + gap
-    } else {
-        qw
-    };
-    let mem =
-        DriverManager::get_driver_by_name("MEM").map_err(|e| Error::Internal(e.to_string()))?;
-    let canvas: Dataset = mem
-        .create_with_band_type::<u8, _>("", total_w, qh, 3)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let total_w = if class_rgb.is_some() { 2 * qw + gap } else { qw };
+    let mem = DriverManager::get_driver_by_name("MEM").map_err(|e| Error::Internal(e.to_string()))?;
+    let canvas: Dataset =
+        mem.create_with_band_type::<u8, _>("", total_w, qh, 3).map_err(|e| Error::Internal(e.to_string()))?;
     for c in 0..3 {
-        let mut band = canvas
-            .rasterband(c + 1)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        band.fill(255.0, None)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut band = canvas.rasterband(c + 1).map_err(|e| Error::Internal(e.to_string()))?;
+        band.fill(200.0, None).map_err(|e| Error::Internal(e.to_string()))?;
         let mut b = Buffer::new((qw, qh), planes[c].clone());
-        band.write((0, 0), (qw, qh), &mut b)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        band.write((0, 0), (qw, qh), &mut b).map_err(|e| Error::Internal(e.to_string()))?;
         if let Some(cls) = &class_rgb {
             let mut b = Buffer::new((qw, qh), cls[c].clone());
-            band.write(((qw + gap) as isize, 0), (qw, qh), &mut b)
-                .map_err(|e| Error::Internal(e.to_string()))?;
+            band.write(((qw + gap) as isize, 0), (qw, qh), &mut b).map_err(|e| Error::Internal(e.to_string()))?;
         }
     }
-    let png =
-        DriverManager::get_driver_by_name("PNG").map_err(|e| Error::Internal(e.to_string()))?;
+    let png = DriverManager::get_driver_by_name("PNG").map_err(|e| Error::Internal(e.to_string()))?;
     let temp = output.with_extension("rastrum-tmp.png");
     let result = canvas
         .create_copy(&png, &temp, &RasterCreationOptions::new())

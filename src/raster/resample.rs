@@ -21,19 +21,8 @@ pub fn metric_resolution(ds: &Dataset) -> Option<f64> {
 
 /// A lazily resampled view of `ds` with pixels of `res` map units (GDAL resampling `alg`).
 pub fn resample(ds: &Dataset, path: &Path, res: f64, alg: &str) -> Result<Dataset> {
-    let args = [
-        "-of",
-        "VRT",
-        "-tr",
-        &res.to_string(),
-        &res.to_string(),
-        "-r",
-        alg,
-    ];
-    let c_args: Vec<CString> = args
-        .iter()
-        .map(|a| CString::new(*a).unwrap_or_default())
-        .collect();
+    let args = ["-of", "VRT", "-tr", &res.to_string(), &res.to_string(), "-r", alg];
+    let c_args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap_or_default()).collect();
     let mut argv: Vec<*mut libc::c_char> = c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
     argv.push(std::ptr::null_mut());
     let empty = CString::default();
@@ -41,19 +30,13 @@ pub fn resample(ds: &Dataset, path: &Path, res: f64, alg: &str) -> Result<Datase
     unsafe {
         let opts = gdal_sys::GDALTranslateOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
         if opts.is_null() {
-            return Err(Error::raster(
-                path,
-                format!("invalid resampling options {args:?}"),
-            ));
+            return Err(Error::raster(path, format!("invalid resampling options {args:?}")));
         }
         let mut usage_error: libc::c_int = 0;
         let out = gdal_sys::GDALTranslate(empty.as_ptr(), ds.c_dataset(), opts, &mut usage_error);
         gdal_sys::GDALTranslateOptionsFree(opts);
         if out.is_null() {
-            return Err(Error::raster(
-                path,
-                format!("GDAL could not resample to {res} map units per pixel"),
-            ));
+            return Err(Error::raster(path, format!("GDAL could not resample to {res} map units per pixel")));
         }
         Ok(Dataset::from_c_dataset(out))
     }

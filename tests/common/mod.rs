@@ -20,11 +20,7 @@ pub fn data(p: &str) -> PathBuf {
 
 pub fn cloud_model() -> PathBuf {
     let p = root().join("models/cloud_mask/model_6b_l1c.onnx");
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/setup.sh (make test does)",
-        p.display()
-    );
+    assert!(p.is_file(), "{} is missing: run scripts/setup.sh (make test does)", p.display());
     p
 }
 
@@ -33,19 +29,8 @@ pub fn tmp() -> tempfile::TempDir {
 }
 
 pub fn load(path: &Path) -> Model {
-    Model::load(
-        path,
-        &SessionOptions {
-            threads: Some(2),
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| {
-        panic!(
-            "loading {}: {e} (make test sets RASTRUM_ORT_LIB)",
-            path.display()
-        )
-    })
+    Model::load(path, &SessionOptions { threads: Some(2), ..Default::default() })
+        .unwrap_or_else(|e| panic!("loading {}: {e} (make test sets RASTRUM_ORT_LIB)", path.display()))
 }
 
 pub fn cli() -> Command {
@@ -86,12 +71,10 @@ fn nchw(c: i64) -> Vec<Dim> {
     vec!["n".into(), c.into(), "h".into(), "w".into()]
 }
 
-/// A pointwise model over 3 bands a, b, c: y0 = (a - b) / ((a + b) + 1), y1 = c * 0.5 + a.
-/// Its declared output shape is deliberately wrong.
-pub fn pointwise_model(path: &Path) {
-    GraphBuilder::new("pointwise")
-        .input("x", &nchw(3))
-        .initializer("one", &[1], &[1.0], false)
+/// The pointwise graph over input `x` with 3 bands a, b, c: y0 = (a - b) / ((a + b) + 1) and
+/// y1 = c * 0.5 + a, concatenated as `y` (y1 alone stays available as `y1`).
+pub fn pointwise_nodes(g: GraphBuilder) -> GraphBuilder {
+    g.initializer("one", &[1], &[1.0], false)
         .initializer("half", &[1], &[0.5], false)
         .node("Split", &["x"], &["a", "b", "c"], &[("axis", Attr::Int(1))])
         .node("Sub", &["a", "b"], &["d"], &[])
@@ -101,10 +84,29 @@ pub fn pointwise_model(path: &Path) {
         .node("Mul", &["c", "half"], &["c2"], &[])
         .node("Add", &["c2", "a"], &["y1"], &[])
         .node("Concat", &["y0", "y1"], &["y"], &[("axis", Attr::Int(1))])
+}
+
+/// The pointwise graph with dynamic batch and size. Its declared output shape is deliberately
+/// wrong.
+pub fn pointwise_model(path: &Path) {
+    pointwise_nodes(GraphBuilder::new("pointwise").input("x", &nchw(3)))
         .output("y", &["n".into(), 7.into(), "n".into(), 1.into()])
         .meta("rastrum_task", "\"regression\"")
         .save(path)
         .unwrap();
+}
+
+/// y = x for `channels` channels (per-pixel regression), with extra card keys.
+pub fn identity_model(path: &Path, channels: i64, meta: &[(&str, &str)]) {
+    let mut g = GraphBuilder::new("identity")
+        .input("x", &nchw(channels))
+        .node("Identity", &["x"], &["y"], &[])
+        .output("y", &nchw(channels))
+        .meta("rastrum_task", "\"regression\"");
+    for (k, v) in meta {
+        g = g.meta(k, v);
+    }
+    g.save(path).unwrap();
 }
 
 /// The pointwise model's answer for one pixel, computed in f32 like the graph.
@@ -114,14 +116,10 @@ pub fn pointwise(a: f32, b: f32, c: f32) -> [f32; 2] {
 
 /// Deterministic pseudo-random weights in [-0.5, 0.5).
 pub fn weights(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         })
         .collect()
@@ -139,20 +137,14 @@ pub fn conv_model(path: &Path) {
             "Conv",
             &["x", "w1", "b1"],
             &["h1"],
-            &[
-                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
-                ("kernel_shape", Attr::Ints(vec![3, 3])),
-            ],
+            &[("pads", Attr::Ints(vec![1, 1, 1, 1])), ("kernel_shape", Attr::Ints(vec![3, 3]))],
         )
         .node("Relu", &["h1"], &["r1"], &[])
         .node(
             "Conv",
             &["r1", "w2", "b2"],
             &["y"],
-            &[
-                ("pads", Attr::Ints(vec![1, 1, 1, 1])),
-                ("kernel_shape", Attr::Ints(vec![3, 3])),
-            ],
+            &[("pads", Attr::Ints(vec![1, 1, 1, 1])), ("kernel_shape", Attr::Ints(vec![3, 3]))],
         )
         .output("y", &nchw(1))
         .meta("rastrum_task", "\"regression\"")
@@ -169,10 +161,7 @@ pub fn tile_mean_model(path: &Path, tile: i64) {
         .output("y", &["n".into(), 3.into()])
         .meta("rastrum_task", "\"classification\"")
         .meta("rastrum_activation", "\"none\"")
-        .meta(
-            "class_names",
-            "{\"0\": \"red\", \"1\": \"green\", \"2\": \"blue\"}",
-        )
+        .meta("class_names", "{\"0\": \"red\", \"1\": \"green\", \"2\": \"blue\"}")
         .save(path)
         .unwrap();
 }
@@ -182,12 +171,7 @@ pub fn tile_sum_model(path: &Path, tile: i64) {
     GraphBuilder::new("tile_sum")
         .input("x", &["n".into(), 1.into(), tile.into(), tile.into()])
         .initializer_i64("axes", &[3], &[1, 2, 3])
-        .node(
-            "ReduceSum",
-            &["x", "axes"],
-            &["y"],
-            &[("keepdims", Attr::Int(0))],
-        )
+        .node("ReduceSum", &["x", "axes"], &["y"], &[("keepdims", Attr::Int(0))])
         .output("y", &["n".into()])
         .meta("rastrum_task", "\"regression\"")
         .save(path)
@@ -201,12 +185,7 @@ pub fn threshold_model(path: &Path) {
         .input("x", &nchw(1))
         .initializer("w", &[2, 1, 1, 1], &[1.0, 0.0], false)
         .initializer("b", &[2], &[0.0, 0.5], false)
-        .node(
-            "Conv",
-            &["x", "w", "b"],
-            &["y"],
-            &[("kernel_shape", Attr::Ints(vec![1, 1]))],
-        )
+        .node("Conv", &["x", "w", "b"], &["y"], &[("kernel_shape", Attr::Ints(vec![1, 1]))])
         .output("y", &nchw(2))
         .meta("model_type", "\"Segmentor\"")
         .meta("class_names", "{\"0\": \"bright\", \"1\": \"dark\"}")
