@@ -166,6 +166,25 @@ fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environment>
     Ok(built)
 }
 
+/// Loads ONNX Runtime now (from `explicit`, else RASTRUM_ORT_LIB, else next to the library). It
+/// is an error to ask for a different library once one is loaded.
+pub fn init_runtime(explicit: Option<&Path>) -> Result<PathBuf> {
+    environment(explicit)?;
+    let guard = ENVIRONMENT.lock().map_err(|_| Error::Internal("ONNX Runtime lock poisoned".into()))?;
+    let loaded = guard.as_ref().map(|(p, _)| p.clone()).unwrap_or_default();
+    if let Some(asked) = explicit {
+        let same = std::fs::canonicalize(asked).ok() == std::fs::canonicalize(&loaded).ok();
+        if !same {
+            return Err(Error::Runtime(format!(
+                "ONNX Runtime is already loaded from {}; cannot switch to {} in the same process",
+                loaded.display(),
+                asked.display()
+            )));
+        }
+    }
+    Ok(loaded)
+}
+
 fn describe(dtype: &ValueType) -> (String, Vec<i64>) {
     match dtype {
         ValueType::Tensor { ty, shape, .. } => (format!("{ty}"), shape.iter().copied().collect()),

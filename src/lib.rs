@@ -9,10 +9,12 @@
 //! - `tasks`: class heads and the output rasters of each task;
 //! - `run`: options, resolution against card and model, the concurrent pipeline;
 //! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
-//! - `error`: the error type.
+//! - `error`: the error type;
+//! - `ffi`: the C API (the only module with `#[no_mangle]` and raw pointers).
 
 pub mod card;
 pub mod error;
+pub mod ffi;
 pub mod inference;
 pub mod onnx;
 pub mod raster;

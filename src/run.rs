@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
@@ -59,6 +60,8 @@ pub struct RunOptions {
     pub write: WriteOptions,
     /// Raw card overrides `KEY=VALUE` (JSON text), applied before the typed options above.
     pub card_overrides: Vec<(String, String)>,
+    /// Set from any thread to cancel the run (checked after every batch).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for RunOptions {
@@ -87,7 +90,93 @@ impl Default for RunOptions {
             resampling: "average".into(),
             write: WriteOptions::default(),
             card_overrides: Vec::new(),
+            cancel: None,
         }
+    }
+}
+
+fn parse_list<T: std::str::FromStr>(key: &str, value: &str) -> Result<Vec<T>> {
+    value
+        .split(',')
+        .map(|v| v.trim().parse::<T>())
+        .collect::<std::result::Result<Vec<T>, _>>()
+        .map_err(|_| Error::invalid(format!("option '{key}': expected a comma-separated list of numbers, found '{value}'")))
+}
+
+fn parse_one<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result<T> {
+    value.trim().parse::<T>().map_err(|_| Error::invalid(format!("option '{key}': expected {what}, found '{value}'")))
+}
+
+fn parse_named<T: std::str::FromStr<Err = Error>>(key: &str, value: &str) -> Result<T> {
+    value.parse::<T>().map_err(|e| Error::invalid(format!("option '{key}': {}", e.to_string().trim_start_matches("invalid argument: "))))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(format!("option '{key}': expected true or false, found '{value}'"))),
+    }
+}
+
+impl RunOptions {
+    /// Every option name `set` accepts: the long names of `rastrum run`'s options.
+    pub const KEYS: &'static [&'static str] = &[
+        "task", "bands", "scale", "offset", "mean", "std", "nodata", "tile-size", "overlap", "margin", "stitch",
+        "batch", "probabilities", "output-name", "output-index", "activation", "redistribute", "weight-band",
+        "scale-factor", "output-nodata", "resolution", "resampling", "co", "cog", "set",
+    ];
+
+    /// Sets one option from text, by the name of its `rastrum run` flag (`tile-size`, `bands`,
+    /// ...): the one parser behind the C API and the Python binding. `co` and `set` append.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let k = key.trim().trim_start_matches("--").replace('_', "-");
+        match k.as_str() {
+            "task" => self.task = Some(parse_named(&k, value)?),
+            "bands" => self.bands = Some(parse_list(&k, value)?),
+            "scale" => self.scale = Some(parse_list(&k, value)?),
+            "offset" => self.offset = Some(parse_list(&k, value)?),
+            "mean" => self.mean = Some(parse_list(&k, value)?),
+            "std" => self.std = Some(parse_list(&k, value)?),
+            "nodata" => self.nodata = Some(parse_one(&k, value, "a number")?),
+            "tile-size" => self.tile_size = Some(parse_one(&k, value, "a positive integer")?),
+            "overlap" => self.overlap = Some(parse_one(&k, value, "a non-negative integer")?),
+            "margin" => self.margin = Some(parse_one(&k, value, "a non-negative integer")?),
+            "stitch" => self.stitch = Some(parse_named(&k, value)?),
+            "batch" => self.batch = Some(parse_one(&k, value, "a positive integer")?),
+            "probabilities" => self.probabilities = parse_bool(&k, value)?,
+            "output-name" => self.output = Some(OutputSelector::Name(value.to_string())),
+            "output-index" => self.output = Some(OutputSelector::Index(parse_one(&k, value, "a 0-based index")?)),
+            "activation" => self.activation = Some(parse_named(&k, value)?),
+            "redistribute" => self.redistribute = Some(parse_named(&k, value)?),
+            "weight-band" => self.weight_band = Some(parse_one(&k, value, "a 1-based band number")?),
+            "scale-factor" => self.scale_factor = Some(parse_one(&k, value, "a positive integer")?),
+            "output-nodata" => self.output_nodata = Some(parse_one(&k, value, "a number")?),
+            "resolution" => {
+                self.resolution = match value.trim() {
+                    "native" => Resolution::Native,
+                    "card" | "" => Resolution::FromCard,
+                    cm => Resolution::Cm(
+                        cm.parse::<f64>().ok().filter(|v| *v > 0.0 && v.is_finite()).ok_or_else(|| {
+                            Error::invalid(format!("option 'resolution': expected centimetres per pixel or 'native', found '{cm}'"))
+                        })?,
+                    ),
+                }
+            }
+            "resampling" => self.resampling = value.trim().to_string(),
+            "co" => {
+                if !value.contains('=') {
+                    return Err(Error::invalid(format!("option 'co': expected KEY=VALUE, found '{value}'")));
+                }
+                self.write.creation_options.push(value.to_string())
+            }
+            "cog" => self.write.cog = parse_bool(&k, value)?,
+            "set" => self.card_overrides.push(crate::card::parse_override(value)?),
+            _ => {
+                return Err(Error::invalid(format!("unknown option '{key}': expected one of {}", Self::KEYS.join(", "))))
+            }
+        }
+        Ok(())
     }
 }
 
@@ -469,6 +558,9 @@ struct Done {
 /// probability raster beside it). On error or cancel no output file is left.
 pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progress: Progress) -> Result<RunSummary> {
     let started = Instant::now();
+    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+        return Err(Error::Cancelled);
+    }
     let ds = input::open(input)?;
     let source_info = input::info(&ds);
     check_destination(output, input)?;
@@ -536,7 +628,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
                 break;
             }
             let frac = seen as f64 / total as f64;
-            if !progress(frac, &format!("{seen} of {total} tiles")) {
+            let cancelled = opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
+            if cancelled || !progress(frac, &format!("{seen} of {total} tiles")) {
                 result = Err(Error::Cancelled);
                 break;
             }

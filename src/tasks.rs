@@ -9,7 +9,7 @@ use crate::raster::output::{Grid, OutputRaster, WriteOptions};
 use crate::stitch::Rows;
 
 /// Nodata of class bands (u8): class ids are 0..=254.
-pub const CLASS_NODATA: u8 = 255;
+pub(crate) const CLASS_NODATA: u8 = 255;
 
 /// Applies the class head in place over `[channels, pixels]` values.
 pub fn activate(values: &mut [f32], channels: usize, activation: Activation) {

@@ -286,6 +286,7 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         resampling: a.resampling,
         write: WriteOptions { creation_options: a.co, cog: a.cog },
         card_overrides: overrides(&a.model_args)?,
+        cancel: None,
     };
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
     let show_bar = !a.quiet && std::io::stderr().is_terminal();

@@ -1,0 +1,227 @@
+//! C API: run options (a builder keyed by the command line's option names), cancel tokens,
+//! runs from an input path to an output path with a GDAL-style progress callback, and results.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::model::rastrum_model;
+use super::*;
+use crate::run::{RunOptions, RunSummary};
+
+/// Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
+/// the calling thread with the fraction done (0..1) and a message; return 0 to cancel.
+pub type rastrum_progress_fn =
+    Option<unsafe extern "C" fn(complete: f64, message: *const c_char, user_data: *mut c_void) -> c_int>;
+
+/// Options of one run. Not thread-safe: build it on one thread; a finished options object may
+/// then be read by any number of concurrent runs.
+pub struct rastrum_options {
+    pub(crate) options: RunOptions,
+}
+
+/// A cancel token: rastrum_cancel_set from any thread cancels every run using it.
+pub struct rastrum_cancel {
+    flag: Arc<AtomicBool>,
+}
+
+/// What a finished run reports.
+pub struct rastrum_result {
+    summary: RunSummary,
+}
+
+/// New options, all defaults (from the model card, else the model's shapes).
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_new(out: *mut *mut rastrum_options) -> i32 {
+    boundary("rastrum_options_new", || {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(rastrum_options { options: RunOptions::default() })) };
+        Ok(())
+    })
+}
+
+/// Frees options. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_free(options: *mut rastrum_options) {
+    if !options.is_null() {
+        let _ = boundary("rastrum_options_free", || {
+            // SAFETY: came from Box::into_raw in rastrum_options_new.
+            drop(unsafe { Box::from_raw(options) });
+            Ok(())
+        });
+    }
+}
+
+/// Sets one option by the long name of its `rastrum run` flag, value as text:
+/// task, bands ("4,3,2"), scale, offset, mean, std (one value or one per band), nodata,
+/// tile-size, overlap, margin, stitch (blend|crop), batch, probabilities (true|false),
+/// output-name, output-index, activation, redistribute, weight-band, scale-factor,
+/// output-nodata, resolution (cm per pixel | native), resampling, co (KEY=VALUE, appends),
+/// cog (true|false), set (card KEY=VALUE, appends). Unknown keys and bad values return
+/// INVALID_ARGUMENT with a message naming them.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_set(options: *mut rastrum_options, key: *const c_char, value: *const c_char) -> i32 {
+    boundary("rastrum_options_set", || {
+        let o = unsafe { arg_mut(options, "options") }?;
+        let key = unsafe { c_str(key, "key") }?;
+        let value = unsafe { c_str(value, "value") }?;
+        o.options.set(key, value)?;
+        Ok(())
+    })
+}
+
+/// Makes runs with these options cancellable through `cancel` (which must outlive the runs).
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_set_cancel(options: *mut rastrum_options, cancel: *const rastrum_cancel) -> i32 {
+    boundary("rastrum_options_set_cancel", || {
+        let o = unsafe { arg_mut(options, "options") }?;
+        let c = unsafe { arg(cancel, "cancel") }?;
+        o.options.cancel = Some(c.flag.clone());
+        Ok(())
+    })
+}
+
+/// A new, untriggered cancel token.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_cancel_new(out: *mut *mut rastrum_cancel) -> i32 {
+    boundary("rastrum_cancel_new", || {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(rastrum_cancel { flag: Arc::new(AtomicBool::new(false)) })) };
+        Ok(())
+    })
+}
+
+/// Triggers (`cancelled` non-zero) or resets (0) a cancel token. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_cancel_set(cancel: *const rastrum_cancel, cancelled: i32) -> i32 {
+    boundary("rastrum_cancel_set", || {
+        let c = unsafe { arg(cancel, "cancel") }?;
+        c.flag.store(cancelled != 0, Ordering::SeqCst);
+        Ok(())
+    })
+}
+
+/// Frees a cancel token. NULL is a no-op. Options that hold it keep their own reference.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_cancel_free(cancel: *mut rastrum_cancel) {
+    if !cancel.is_null() {
+        let _ = boundary("rastrum_cancel_free", || {
+            // SAFETY: came from Box::into_raw in rastrum_cancel_new.
+            drop(unsafe { Box::from_raw(cancel) });
+            Ok(())
+        });
+    }
+}
+
+/// Runs `model` over the raster at `input` (any GDAL path) and writes `output` (GeoTIFF), as
+/// `rastrum run` does. `options`, `progress`, `user_data` and `out_result` may be NULL. On error
+/// or cancel no output file is left. On success, when `out_result` is not NULL, writes a result
+/// to free with rastrum_result_free. Concurrent runs may share one model handle.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_run(
+    model: *const rastrum_model,
+    input: *const c_char,
+    output: *const c_char,
+    options: *const rastrum_options,
+    progress: rastrum_progress_fn,
+    user_data: *mut c_void,
+    out_result: *mut *mut rastrum_result,
+) -> i32 {
+    boundary("rastrum_run", || {
+        let m = unsafe { arg(model, "model") }?;
+        let input = unsafe { c_path(input, "input") }?;
+        let output = unsafe { c_path(output, "output") }?;
+        let default = RunOptions::default();
+        let opts = match unsafe { options.as_ref() } {
+            Some(o) => &o.options,
+            None => &default,
+        };
+        let mut report = |frac: f64, message: &str| -> bool {
+            match progress {
+                None => true,
+                Some(f) => {
+                    let msg = CString::new(message).unwrap_or_default();
+                    // SAFETY: the caller's callback, called as GDALProgressFunc is.
+                    unsafe { f(frac, msg.as_ptr(), user_data) != 0 }
+                }
+            }
+        };
+        let summary = crate::run::run(&m.model, input, output, opts, &mut report)?;
+        if !out_result.is_null() {
+            // SAFETY: checked non-NULL.
+            unsafe { *out_result = Box::into_raw(Box::new(rastrum_result { summary })) };
+        }
+        Ok(())
+    })
+}
+
+/// Frees a result. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_result_free(result: *mut rastrum_result) {
+    if !result.is_null() {
+        let _ = boundary("rastrum_result_free", || {
+            // SAFETY: came from Box::into_raw in rastrum_run.
+            drop(unsafe { Box::from_raw(result) });
+            Ok(())
+        });
+    }
+}
+
+/// Tiles in the plan, tiles run through the model, and tiles skipped (all nodata).
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_result_tiles(
+    result: *const rastrum_result,
+    out_total: *mut u64,
+    out_run: *mut u64,
+    out_skipped: *mut u64,
+) -> i32 {
+    boundary("rastrum_result_tiles", || {
+        let r = unsafe { arg(result, "result") }?;
+        let (t, n, s) = (out_ptr(out_total, "out_total")?, out_ptr(out_run, "out_run")?, out_ptr(out_skipped, "out_skipped")?);
+        // SAFETY: all checked non-NULL.
+        unsafe {
+            *t = r.summary.tiles_total as u64;
+            *n = r.summary.tiles_run as u64;
+            *s = r.summary.tiles_skipped as u64;
+        }
+        Ok(())
+    })
+}
+
+/// Wall-clock seconds of the run.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_result_seconds(result: *const rastrum_result, out_seconds: *mut f64) -> i32 {
+    boundary("rastrum_result_seconds", || {
+        let r = unsafe { arg(result, "result") }?;
+        let out = out_ptr(out_seconds, "out_seconds")?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out = r.summary.seconds };
+        Ok(())
+    })
+}
+
+/// The whole summary as JSON (outputs, task, provider, tiles, seconds, sizes, class counts), as
+/// `rastrum run --json` prints it. Free with rastrum_string_free.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_result_json(result: *const rastrum_result, out_json: *mut *mut c_char) -> i32 {
+    boundary("rastrum_result_json", || {
+        let r = unsafe { arg(result, "result") }?;
+        let out = out_ptr(out_json, "out_json")?;
+        let json = serde_json::to_string(&r.summary).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
+        give_string(&json, out);
+        Ok(())
+    })
+}
+
+/// The execution provider the run used. Free with rastrum_string_free.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_result_provider(result: *const rastrum_result, out: *mut *mut c_char) -> i32 {
+    boundary("rastrum_result_provider", || {
+        let r = unsafe { arg(result, "result") }?;
+        let out = out_ptr(out, "out")?;
+        give_string(&r.summary.provider, out);
+        Ok(())
+    })
+}

@@ -1,0 +1,60 @@
+//! The checked-in C header is what the pinned cbindgen generates from src/ffi (set
+//! RASTRUM_UPDATE_HEADER=1 to rewrite it), and its version macros agree with Cargo.toml and the
+//! library's SONAME.
+
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn generate() -> String {
+    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).expect("cbindgen.toml");
+    let bindings = cbindgen::Builder::new()
+        .with_crate(root())
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate the header");
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    String::from_utf8(out).expect("UTF-8 header")
+}
+
+#[test]
+fn checked_in_header_matches_the_generated_one() {
+    let generated = generate();
+    let path = root().join("include/rastrum.h");
+    if std::env::var_os("RASTRUM_UPDATE_HEADER").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "include/rastrum.h differs from what cbindgen generates from src/ffi: run `make header` and commit it"
+    );
+}
+
+fn define(header: &str, name: &str) -> String {
+    header
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from the header"))
+        .trim()
+        .trim_matches('"')
+        .to_string()
+}
+
+#[test]
+fn version_macros_match_cargo_toml_and_the_soname() {
+    let header = std::fs::read_to_string(root().join("include/rastrum.h")).unwrap();
+    assert_eq!(define(&header, "RASTRUM_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MAJOR"));
+    assert_eq!(define(&header, "RASTRUM_VERSION_MINOR"), env!("CARGO_PKG_VERSION_MINOR"));
+    assert_eq!(define(&header, "RASTRUM_VERSION_PATCH"), env!("CARGO_PKG_VERSION_PATCH"));
+    assert_eq!(define(&header, "RASTRUM_VERSION_STRING"), env!("CARGO_PKG_VERSION"));
+    let abi = define(&header, "RASTRUM_ABI_VERSION");
+    assert_eq!(abi, rastrum::ffi::RASTRUM_ABI_VERSION.to_string());
+    let build_rs = std::fs::read_to_string(root().join("build.rs")).unwrap();
+    assert!(build_rs.contains(&format!("librastrum.so.{abi}")), "build.rs SONAME must be librastrum.so.{abi}");
+    let version = unsafe { std::ffi::CStr::from_ptr(rastrum::ffi::rastrum_version_string()) };
+    assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
