@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 ORT_LIB := $(CURDIR)/.venv/libonnxruntime.so
 CARGO_ENV := RASTRUM_ORT_LIB=$(ORT_LIB)
-RELEASE := $(or $(CARGO_TARGET_DIR),target)/release
+TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE := $(TARGET)/release
+STAGE := $(TARGET)/stage
+PREFIX ?= /usr/local
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test test-rust test-c test-python install stage header bench clean
 
 setup:
 	@scripts/setup.sh
@@ -17,8 +20,34 @@ build: setup
 demo: build
 	@scripts/demo.sh
 
-test: setup
+# Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
+# C/C++ hosts against a staged install, then the Python binding.
+test: test-rust test-c test-python
+
+test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
+
+install: build
+	scripts/install.sh $(PREFIX) $(RELEASE)
+
+stage: build
+	rm -rf $(STAGE)
+	scripts/install.sh $(STAGE) $(RELEASE)
+	cargo run --release --quiet --example make_models -- $(TARGET)/test-models
+
+test-c: stage
+	cmake -S tests/c -B $(TARGET)/ctest -DCMAKE_PREFIX_PATH=$(STAGE) -DRASTRUM_PREFIX=$(STAGE) \
+	  -DRASTRUM_SOURCE_DIR=$(CURDIR) -DRASTRUM_CLI=$(STAGE)/bin/rastrum -DRASTRUM_TEST_MODELS=$(TARGET)/test-models
+	cmake --build $(TARGET)/ctest -j 2
+	ctest --test-dir $(TARGET)/ctest --output-on-failure
+
+test-python: stage
+	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.1 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
+	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+
+# Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
+header:
+	RASTRUM_UPDATE_HEADER=1 cargo test --release --test header
 
 bench: build
 	$(CARGO_ENV) cargo bench --bench overhead

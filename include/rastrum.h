@@ -161,7 +161,8 @@ const char *rastrum_status_str(int32_t status);
 const char *rastrum_last_error_message(void);
 
 /*
- Frees a string the library returned through an out-parameter. NULL is a no-op.
+ Frees a string the library returned through an out-parameter. NULL is a no-op. Like every
+ _free function, it leaves the thread's last error message as it was.
  */
 void rastrum_string_free(char *s);
 
@@ -207,7 +208,8 @@ int32_t rastrum_model_card_json(const rastrum_model *model,
 
 /*
  Size query for rastrum_model_run_buffer: the shape of output `output_index` for an input of
- shape [n, c, h, w]. Writes up to `shape_capacity` dims to `out_shape`, the rank to
+ shape [n, c, h, w]. The first query of a shape runs the model once on zeros (declared output
+ shapes of real models cannot be trusted); later ones are answered from a cache. Writes up to `shape_capacity` dims to `out_shape`, the rank to
  `*out_rank` and the number of floats to `*out_len`. BUFFER_TOO_SMALL when the rank exceeds
  `shape_capacity` (`*out_rank` and `*out_len` are still written).
  */
@@ -248,6 +250,18 @@ int32_t rastrum_options_new(rastrum_options **out);
  Frees options. NULL is a no-op.
  */
 void rastrum_options_free(rastrum_options *options);
+
+/*
+ A copy of `options` (with the same cancel token, if any), e.g. to change one setting per run.
+ */
+int32_t rastrum_options_clone(const rastrum_options *options,
+                              rastrum_options **out);
+
+/*
+ Removes the cancel token from `options` (runs with them can then only be cancelled from the
+ progress callback).
+ */
+int32_t rastrum_options_clear_cancel(rastrum_options *options);
 
 /*
  Sets one option by the long name of its `rastrum run` flag, value as text:

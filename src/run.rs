@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -96,11 +96,9 @@ impl Default for RunOptions {
 }
 
 fn parse_list<T: std::str::FromStr>(key: &str, value: &str) -> Result<Vec<T>> {
-    value
-        .split(',')
-        .map(|v| v.trim().parse::<T>())
-        .collect::<std::result::Result<Vec<T>, _>>()
-        .map_err(|_| Error::invalid(format!("option '{key}': expected a comma-separated list of numbers, found '{value}'")))
+    value.split(',').map(|v| v.trim().parse::<T>()).collect::<std::result::Result<Vec<T>, _>>().map_err(|_| {
+        Error::invalid(format!("option '{key}': expected a comma-separated list of numbers, found '{value}'"))
+    })
 }
 
 fn parse_one<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result<T> {
@@ -108,7 +106,9 @@ fn parse_one<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result
 }
 
 fn parse_named<T: std::str::FromStr<Err = Error>>(key: &str, value: &str) -> Result<T> {
-    value.parse::<T>().map_err(|e| Error::invalid(format!("option '{key}': {}", e.to_string().trim_start_matches("invalid argument: "))))
+    value.parse::<T>().map_err(|e| {
+        Error::invalid(format!("option '{key}': {}", e.to_string().trim_start_matches("invalid argument: ")))
+    })
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
@@ -122,9 +122,31 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 impl RunOptions {
     /// Every option name `set` accepts: the long names of `rastrum run`'s options.
     pub const KEYS: &'static [&'static str] = &[
-        "task", "bands", "scale", "offset", "mean", "std", "nodata", "tile-size", "overlap", "margin", "stitch",
-        "batch", "probabilities", "output-name", "output-index", "activation", "redistribute", "weight-band",
-        "scale-factor", "output-nodata", "resolution", "resampling", "co", "cog", "set",
+        "task",
+        "bands",
+        "scale",
+        "offset",
+        "mean",
+        "std",
+        "nodata",
+        "tile-size",
+        "overlap",
+        "margin",
+        "stitch",
+        "batch",
+        "probabilities",
+        "output-name",
+        "output-index",
+        "activation",
+        "redistribute",
+        "weight-band",
+        "scale-factor",
+        "output-nodata",
+        "resolution",
+        "resampling",
+        "co",
+        "cog",
+        "set",
     ];
 
     /// Sets one option from text, by the name of its `rastrum run` flag (`tile-size`, `bands`,
@@ -156,11 +178,13 @@ impl RunOptions {
                 self.resolution = match value.trim() {
                     "native" => Resolution::Native,
                     "card" | "" => Resolution::FromCard,
-                    cm => Resolution::Cm(
-                        cm.parse::<f64>().ok().filter(|v| *v > 0.0 && v.is_finite()).ok_or_else(|| {
-                            Error::invalid(format!("option 'resolution': expected centimetres per pixel or 'native', found '{cm}'"))
-                        })?,
-                    ),
+                    cm => Resolution::Cm(cm.parse::<f64>().ok().filter(|v| *v > 0.0 && v.is_finite()).ok_or_else(
+                        || {
+                            Error::invalid(format!(
+                                "option 'resolution': expected centimetres per pixel or 'native', found '{cm}'"
+                            ))
+                        },
+                    )?),
                 }
             }
             "resampling" => self.resampling = value.trim().to_string(),
@@ -173,7 +197,10 @@ impl RunOptions {
             "cog" => self.write.cog = parse_bool(&k, value)?,
             "set" => self.card_overrides.push(crate::card::parse_override(value)?),
             _ => {
-                return Err(Error::invalid(format!("unknown option '{key}': expected one of {}", Self::KEYS.join(", "))))
+                return Err(Error::invalid(format!(
+                    "unknown option '{key}': expected one of {}",
+                    Self::KEYS.join(", ")
+                )))
             }
         }
         Ok(())

@@ -93,6 +93,19 @@ fn inject_panic(name: &str) -> bool {
 /// Runs an entry point's body: resets the last error, maps errors and panics to statuses.
 pub(crate) fn boundary(name: &'static str, body: impl FnOnce() -> FfiResult) -> i32 {
     set_last_error("");
+    guarded(name, body)
+}
+
+/// Runs a `_free` function's body under the same panic guard, keeping the last error: hosts
+/// free temporaries before they read the message of a failed call.
+pub(crate) fn release(name: &'static str, body: impl FnOnce()) {
+    let _ = guarded(name, || {
+        body();
+        Ok(())
+    });
+}
+
+fn guarded(name: &'static str, body: impl FnOnce() -> FfiResult) -> i32 {
     let result = catch_unwind(AssertUnwindSafe(|| {
         if inject_panic(name) {
             panic!("panic injected into {name} by RASTRUM_INJECT_PANIC");
@@ -203,12 +216,13 @@ pub extern "C" fn rastrum_last_error_message() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// Frees a string the library returned through an out-parameter. NULL is a no-op.
+/// Frees a string the library returned through an out-parameter. NULL is a no-op. Like every
+/// _free function, it leaves the thread's last error message as it was.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: every string handed out came from CString::into_raw.
-        drop(unsafe { CString::from_raw(s) });
+        release("rastrum_string_free", || drop(unsafe { CString::from_raw(s) }));
     }
 }
 

@@ -54,11 +54,8 @@ pub unsafe extern "C" fn rastrum_model_open(
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_free(model: *mut rastrum_model) {
     if !model.is_null() {
-        let _ = boundary("rastrum_model_free", || {
-            // SAFETY: the handle came from Box::into_raw in rastrum_model_open.
-            drop(unsafe { Box::from_raw(model) });
-            Ok(())
-        });
+        // SAFETY: the handle came from Box::into_raw in rastrum_model_open.
+        release("rastrum_model_free", || drop(unsafe { Box::from_raw(model) }));
     }
 }
 
@@ -105,9 +102,20 @@ pub unsafe extern "C" fn rastrum_model_card_json(
     })
 }
 
-fn batch_shape(n: usize, c: usize, h: usize, w: usize) -> FfiResult<[usize; 4]> {
+/// Checks a caller's batch shape against the model's declared input (fixed dims must match).
+fn batch_shape(model: &Model, n: usize, c: usize, h: usize, w: usize) -> FfiResult<[usize; 4]> {
     if n == 0 || c == 0 || h == 0 || w == 0 {
         return Err(invalid(format!("input shape [{n}, {c}, {h}, {w}] has a zero dimension")));
+    }
+    for (name, (asked, declared)) in
+        ["batch", "channels", "height", "width"].iter().zip([n, c, h, w].iter().zip(&model.input.shape))
+    {
+        if *declared > 0 && *asked as i64 != *declared {
+            return Err(invalid(format!(
+                "input {name} {asked} given, but the model's input is fixed at {declared} ({:?})",
+                model.input.shape
+            )));
+        }
     }
     n.checked_mul(c)
         .and_then(|v| v.checked_mul(h))
@@ -126,6 +134,10 @@ impl rastrum_model {
         let zeros = vec![0f32; shape.iter().product()];
         let out = self.model.run(&zeros, shape, index)?;
         if let Ok(mut m) = self.shapes.lock() {
+            // Hosts with ever-changing shapes must not grow this without bound.
+            if m.len() >= 64 {
+                m.clear();
+            }
             m.insert(key, out.shape.clone());
         }
         Ok(out.shape)
@@ -133,7 +145,8 @@ impl rastrum_model {
 }
 
 /// Size query for rastrum_model_run_buffer: the shape of output `output_index` for an input of
-/// shape [n, c, h, w]. Writes up to `shape_capacity` dims to `out_shape`, the rank to
+/// shape [n, c, h, w]. The first query of a shape runs the model once on zeros (declared output
+/// shapes of real models cannot be trusted); later ones are answered from a cache. Writes up to `shape_capacity` dims to `out_shape`, the rank to
 /// `*out_rank` and the number of floats to `*out_len`. BUFFER_TOO_SMALL when the rank exceeds
 /// `shape_capacity` (`*out_rank` and `*out_len` are still written).
 #[no_mangle]
@@ -154,7 +167,7 @@ pub unsafe extern "C" fn rastrum_model_output_shape(
         let out_shape = out_ptr(out_shape, "out_shape")?;
         let out_rank = out_ptr(out_rank, "out_rank")?;
         let out_len = out_ptr(out_len, "out_len")?;
-        let shape = m.output_shape(batch_shape(n, c, h, w)?, output_index)?;
+        let shape = m.output_shape(batch_shape(&m.model, n, c, h, w)?, output_index)?;
         // SAFETY: the pointers were checked; out_shape holds shape_capacity values.
         unsafe {
             *out_rank = shape.len();
@@ -197,7 +210,7 @@ pub unsafe extern "C" fn rastrum_model_run_buffer(
         }
         let output = out_ptr(output, "output")?;
         let out_written = out_ptr(out_written, "out_written")?;
-        let shape = batch_shape(n, c, h, w)?;
+        let shape = batch_shape(&m.model, n, c, h, w)?;
         // SAFETY: the caller promises n*c*h*w readable floats at `input`.
         let data = unsafe { std::slice::from_raw_parts(input, shape.iter().product()) };
         let out = m.model.run(data, shape, output_index)?;

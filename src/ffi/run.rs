@@ -45,12 +45,31 @@ pub unsafe extern "C" fn rastrum_options_new(out: *mut *mut rastrum_options) -> 
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_free(options: *mut rastrum_options) {
     if !options.is_null() {
-        let _ = boundary("rastrum_options_free", || {
-            // SAFETY: came from Box::into_raw in rastrum_options_new.
-            drop(unsafe { Box::from_raw(options) });
-            Ok(())
-        });
+        // SAFETY: came from Box::into_raw in rastrum_options_new.
+        release("rastrum_options_free", || drop(unsafe { Box::from_raw(options) }));
     }
+}
+
+/// A copy of `options` (with the same cancel token, if any), e.g. to change one setting per run.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_clone(options: *const rastrum_options, out: *mut *mut rastrum_options) -> i32 {
+    boundary("rastrum_options_clone", || {
+        let o = unsafe { arg(options, "options") }?;
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(rastrum_options { options: o.options.clone() })) };
+        Ok(())
+    })
+}
+
+/// Removes the cancel token from `options` (runs with them can then only be cancelled from the
+/// progress callback).
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_options) -> i32 {
+    boundary("rastrum_options_clear_cancel", || {
+        unsafe { arg_mut(options, "options") }?.options.cancel = None;
+        Ok(())
+    })
 }
 
 /// Sets one option by the long name of its `rastrum run` flag, value as text:
@@ -61,7 +80,11 @@ pub unsafe extern "C" fn rastrum_options_free(options: *mut rastrum_options) {
 /// cog (true|false), set (card KEY=VALUE, appends). Unknown keys and bad values return
 /// INVALID_ARGUMENT with a message naming them.
 #[no_mangle]
-pub unsafe extern "C" fn rastrum_options_set(options: *mut rastrum_options, key: *const c_char, value: *const c_char) -> i32 {
+pub unsafe extern "C" fn rastrum_options_set(
+    options: *mut rastrum_options,
+    key: *const c_char,
+    value: *const c_char,
+) -> i32 {
     boundary("rastrum_options_set", || {
         let o = unsafe { arg_mut(options, "options") }?;
         let key = unsafe { c_str(key, "key") }?;
@@ -73,7 +96,10 @@ pub unsafe extern "C" fn rastrum_options_set(options: *mut rastrum_options, key:
 
 /// Makes runs with these options cancellable through `cancel` (which must outlive the runs).
 #[no_mangle]
-pub unsafe extern "C" fn rastrum_options_set_cancel(options: *mut rastrum_options, cancel: *const rastrum_cancel) -> i32 {
+pub unsafe extern "C" fn rastrum_options_set_cancel(
+    options: *mut rastrum_options,
+    cancel: *const rastrum_cancel,
+) -> i32 {
     boundary("rastrum_options_set_cancel", || {
         let o = unsafe { arg_mut(options, "options") }?;
         let c = unsafe { arg(cancel, "cancel") }?;
@@ -107,11 +133,8 @@ pub unsafe extern "C" fn rastrum_cancel_set(cancel: *const rastrum_cancel, cance
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_cancel_free(cancel: *mut rastrum_cancel) {
     if !cancel.is_null() {
-        let _ = boundary("rastrum_cancel_free", || {
-            // SAFETY: came from Box::into_raw in rastrum_cancel_new.
-            drop(unsafe { Box::from_raw(cancel) });
-            Ok(())
-        });
+        // SAFETY: came from Box::into_raw in rastrum_cancel_new.
+        release("rastrum_cancel_free", || drop(unsafe { Box::from_raw(cancel) }));
     }
 }
 
@@ -161,11 +184,8 @@ pub unsafe extern "C" fn rastrum_run(
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_free(result: *mut rastrum_result) {
     if !result.is_null() {
-        let _ = boundary("rastrum_result_free", || {
-            // SAFETY: came from Box::into_raw in rastrum_run.
-            drop(unsafe { Box::from_raw(result) });
-            Ok(())
-        });
+        // SAFETY: came from Box::into_raw in rastrum_run.
+        release("rastrum_result_free", || drop(unsafe { Box::from_raw(result) }));
     }
 }
 
@@ -179,7 +199,8 @@ pub unsafe extern "C" fn rastrum_result_tiles(
 ) -> i32 {
     boundary("rastrum_result_tiles", || {
         let r = unsafe { arg(result, "result") }?;
-        let (t, n, s) = (out_ptr(out_total, "out_total")?, out_ptr(out_run, "out_run")?, out_ptr(out_skipped, "out_skipped")?);
+        let (t, n, s) =
+            (out_ptr(out_total, "out_total")?, out_ptr(out_run, "out_run")?, out_ptr(out_skipped, "out_skipped")?);
         // SAFETY: all checked non-NULL.
         unsafe {
             *t = r.summary.tiles_total as u64;
@@ -209,7 +230,8 @@ pub unsafe extern "C" fn rastrum_result_json(result: *const rastrum_result, out_
     boundary("rastrum_result_json", || {
         let r = unsafe { arg(result, "result") }?;
         let out = out_ptr(out_json, "out_json")?;
-        let json = serde_json::to_string(&r.summary).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
+        let json =
+            serde_json::to_string(&r.summary).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
         give_string(&json, out);
         Ok(())
     })

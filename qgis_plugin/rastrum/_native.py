@@ -1,0 +1,677 @@
+"""Pure-ctypes binding of librastrum's C API (include/rastrum.h).
+
+Every ctypes declaration of the binding lives here, so that plain GDAL scripts and the QGIS
+plugin share one module; it imports nothing from QGIS and needs only the standard library and
+numpy. The library is loaded on first use (or by an explicit ``load_library(path)``) from, in
+order: the path given, ``$RASTRUM_LIBRARY``, ``librastrum.so.1``/``librastrum.so`` next to this
+file, the same in ``../lib/``, then the dynamic loader's own search.
+
+    import _native as rastrum
+    with rastrum.Model("model.onnx") as model:
+        summary = rastrum.run(model, "in.tif", "out.tif", rastrum.Options(tile_size=256),
+                              progress=lambda fraction, message: print(fraction, message))
+
+Thread safety follows the C API: a Model may be used by any number of threads at once (ctypes
+releases the GIL during each call), Options are built on one thread, a CancelToken may be
+triggered from any thread.
+"""
+
+import contextlib
+import ctypes
+import json
+import os
+import threading
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    byref,
+    c_char_p,
+    c_double,
+    c_float,
+    c_int,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+import numpy as np
+
+__all__ = [
+    "ABI_VERSION", "load_library", "library_path", "init", "version", "abi_version",
+    "status_name", "status_description", "Model", "Options", "CancelToken", "run",
+    "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
+    "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
+    "InternalError", "BufferTooSmallError",
+]
+
+#: The C ABI this module is written against (RASTRUM_ABI_VERSION, also the SONAME's number).
+ABI_VERSION = 1
+
+# Status codes, as numbered in rastrum.h (append-only there, so fixed here).
+OK = 0
+INVALID_ARGUMENT = 1
+IO = 2
+RASTER = 3
+MODEL = 4
+RUNTIME = 5
+PROVIDER = 6
+CANCELLED = 7
+PANIC = 8
+INTERNAL = 9
+BUFFER_TOO_SMALL = 10
+
+_STATUS_NAMES = {
+    OK: "OK",
+    INVALID_ARGUMENT: "INVALID_ARGUMENT",
+    IO: "IO",
+    RASTER: "RASTER",
+    MODEL: "MODEL",
+    RUNTIME: "RUNTIME",
+    PROVIDER: "PROVIDER",
+    CANCELLED: "CANCELLED",
+    PANIC: "PANIC",
+    INTERNAL: "INTERNAL",
+    BUFFER_TOO_SMALL: "BUFFER_TOO_SMALL",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Exceptions
+
+
+class LibraryLoadError(ImportError):
+    """librastrum could not be found or loaded, or its ABI is not the one this module needs."""
+
+
+class RastrumError(Exception):
+    """A non-zero status from librastrum: ``status`` (int), ``status_name`` ("IO", ...) and
+    ``message`` (the library's own message, from rastrum_last_error_message)."""
+
+    def __init__(self, status, message):
+        self.status = status
+        self.status_name = status_name(status)
+        self.message = message
+        super().__init__(f"{message or status_description(status)} [{self.status_name}]")
+
+
+class InvalidArgumentError(RastrumError, ValueError):
+    """RASTRUM_INVALID_ARGUMENT: a bad argument, an unknown option, an impossible setting."""
+
+
+class RastrumIOError(RastrumError, OSError):
+    """RASTRUM_IO: a file could not be found, read or written."""
+
+
+class RasterError(RastrumError):
+    """RASTRUM_RASTER: the raster is unusable (bands, types, size)."""
+
+
+class ModelError(RastrumError):
+    """RASTRUM_MODEL: the model file, graph or card is unusable."""
+
+
+class RastrumRuntimeError(RastrumError):
+    """RASTRUM_RUNTIME: ONNX Runtime could not be loaded or failed while running."""
+
+
+class ProviderError(RastrumError):
+    """RASTRUM_PROVIDER: the requested execution provider is not available."""
+
+
+class CancelledError(RastrumError):
+    """RASTRUM_CANCELLED: the progress callback or a cancel token stopped the run."""
+
+
+class PanicError(RastrumError):
+    """RASTRUM_PANIC: a bug inside the library, caught at the API boundary; the host goes on."""
+
+
+class InternalError(RastrumError):
+    """RASTRUM_INTERNAL: an internal error of the library (a bug)."""
+
+
+class BufferTooSmallError(RastrumError):
+    """RASTRUM_BUFFER_TOO_SMALL: a caller buffer is smaller than needed."""
+
+
+_ERRORS = {
+    INVALID_ARGUMENT: InvalidArgumentError,
+    IO: RastrumIOError,
+    RASTER: RasterError,
+    MODEL: ModelError,
+    RUNTIME: RastrumRuntimeError,
+    PROVIDER: ProviderError,
+    CANCELLED: CancelledError,
+    PANIC: PanicError,
+    INTERNAL: InternalError,
+    BUFFER_TOO_SMALL: BufferTooSmallError,
+}
+
+
+def status_name(status):
+    """The name of a status code without its RASTRUM_ prefix ("IO"), or "UNKNOWN(n)"."""
+    return _STATUS_NAMES.get(status, f"UNKNOWN({status})")
+
+
+def status_description(status):
+    """The library's static description of a status code ("input/output error")."""
+    return _lib().rastrum_status_str(status).decode("utf-8", "replace")
+
+
+def _error(status):
+    """The exception for a status, or None for OK. Must be called right after the failing call:
+    any later rastrum_ call on this thread (even a free) clears the last error message."""
+    if status == OK:
+        return None
+    raw = _lib().rastrum_last_error_message()
+    message = raw.decode("utf-8", "replace") if raw else ""
+    return _ERRORS.get(status, RastrumError)(status, message)
+
+
+def _check(status):
+    error = _error(status)
+    if error is not None:
+        raise error
+
+
+# --------------------------------------------------------------------------------------------
+# Library loading and declarations
+
+
+class _ModelHandle(Structure):
+    pass
+
+
+class _OptionsHandle(Structure):
+    pass
+
+
+class _CancelHandle(Structure):
+    pass
+
+
+class _ResultHandle(Structure):
+    pass
+
+
+# int (*)(double complete, const char *message, void *user_data): GDALProgressFunc's shape.
+PROGRESS_FN = CFUNCTYPE(c_int, c_double, c_char_p, c_void_p)
+
+_ModelP = POINTER(_ModelHandle)
+_OptionsP = POINTER(_OptionsHandle)
+_CancelP = POINTER(_CancelHandle)
+_ResultP = POINTER(_ResultHandle)
+
+# Strings handed to the caller are declared c_void_p (not c_char_p) so that the pointer itself
+# survives and can be given back to rastrum_string_free.
+_OutString = POINTER(c_void_p)
+
+_SIGNATURES = {
+    "rastrum_version_string": (c_char_p, []),
+    "rastrum_abi_version": (c_uint32, []),
+    "rastrum_status_str": (c_char_p, [c_int32]),
+    "rastrum_last_error_message": (c_char_p, []),
+    "rastrum_string_free": (None, [c_void_p]),
+    "rastrum_init": (c_int32, [c_char_p]),
+    "rastrum_model_open": (c_int32, [c_char_p, c_char_p, c_int32, c_int32, POINTER(_ModelP)]),
+    "rastrum_model_free": (None, [_ModelP]),
+    "rastrum_model_provider": (c_int32, [_ModelP, _OutString]),
+    "rastrum_model_card_json": (c_int32, [_ModelP, _OptionsP, _OutString]),
+    "rastrum_model_output_shape": (
+        c_int32,
+        [_ModelP, c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
+         POINTER(c_int64), c_size_t, POINTER(c_size_t), POINTER(c_size_t)],
+    ),
+    "rastrum_model_run_buffer": (
+        c_int32,
+        [_ModelP, POINTER(c_float), c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
+         POINTER(c_float), c_size_t, POINTER(c_size_t)],
+    ),
+    "rastrum_options_new": (c_int32, [POINTER(_OptionsP)]),
+    "rastrum_options_free": (None, [_OptionsP]),
+    "rastrum_options_set": (c_int32, [_OptionsP, c_char_p, c_char_p]),
+    "rastrum_options_set_cancel": (c_int32, [_OptionsP, _CancelP]),
+    "rastrum_cancel_new": (c_int32, [POINTER(_CancelP)]),
+    "rastrum_cancel_set": (c_int32, [_CancelP, c_int32]),
+    "rastrum_cancel_free": (None, [_CancelP]),
+    "rastrum_run": (
+        c_int32,
+        [_ModelP, c_char_p, c_char_p, _OptionsP, PROGRESS_FN, c_void_p, POINTER(_ResultP)],
+    ),
+    "rastrum_result_free": (None, [_ResultP]),
+    "rastrum_result_tiles": (
+        c_int32, [_ResultP, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)]
+    ),
+    "rastrum_result_seconds": (c_int32, [_ResultP, POINTER(c_double)]),
+    "rastrum_result_json": (c_int32, [_ResultP, _OutString]),
+    "rastrum_result_provider": (c_int32, [_ResultP, _OutString]),
+}
+
+_NAMES = ("librastrum.so.1", "librastrum.so")
+
+_loaded = None  # (CDLL, path it was loaded from)
+_load_lock = threading.Lock()
+
+
+def _candidates(path):
+    """Where to look, in order, as (what to pass to CDLL, must exist as a file first)."""
+    if path is not None:
+        return [(os.fspath(path), True)]
+    env = os.environ.get("RASTRUM_LIBRARY")
+    if env:
+        # An explicit choice: falling through to another copy would hide a broken setting.
+        return [(env, True)]
+    here = os.path.dirname(os.path.abspath(__file__))
+    folders = [here, os.path.normpath(os.path.join(here, os.pardir, "lib"))]
+    found = [(os.path.join(folder, name), True) for folder in folders for name in _NAMES]
+    return found + [(_NAMES[0], False)]
+
+
+def _check_abi(lib, where):
+    found = lib.rastrum_abi_version()
+    if found != ABI_VERSION:
+        raise LibraryLoadError(
+            f"librastrum at {where} has ABI version {found}, this binding needs ABI version "
+            f"{ABI_VERSION}: install a matching librastrum.so.{ABI_VERSION}"
+        )
+
+
+def _declare(lib, where):
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        try:
+            function = getattr(lib, name)
+        except AttributeError:
+            raise LibraryLoadError(f"{where} is not a complete librastrum: {name} is missing") from None
+        function.restype = restype
+        function.argtypes = argtypes
+
+
+def _open(path=None):
+    """Finds, loads, ABI-checks and declares librastrum, without caching."""
+    tried = []
+    for candidate, is_file in _candidates(path):
+        if is_file and not os.path.isfile(candidate):
+            tried.append(f"{candidate} (no such file)")
+            continue
+        try:
+            lib = ctypes.CDLL(candidate)
+        except OSError as e:
+            what = candidate if is_file else f"{candidate} (dynamic loader search)"
+            tried.append(f"{what} ({e})")
+            continue
+        try:
+            abi = lib.rastrum_abi_version
+        except AttributeError:
+            raise LibraryLoadError(f"{candidate} is not librastrum (no rastrum_abi_version)") from None
+        # Checked before anything else is declared: another ABI may lack or change symbols.
+        abi.restype, abi.argtypes = c_uint32, []
+        _check_abi(lib, candidate)
+        _declare(lib, candidate)
+        return lib, candidate
+    raise LibraryLoadError(
+        "librastrum could not be loaded; looked in:\n  " + "\n  ".join(tried)
+        + "\nSet RASTRUM_LIBRARY to the path of librastrum.so, or pass it to load_library()."
+    )
+
+
+def load_library(path=None):
+    """Loads librastrum now (see the module's docstring for where it looks) and returns the
+    ctypes library. Later calls return the same library; asking for another path then is an
+    error, since one process can hold only one ONNX Runtime."""
+    global _loaded
+    with _load_lock:
+        if _loaded is None:
+            _loaded = _open(path)
+        elif path is not None and os.path.realpath(os.fspath(path)) != os.path.realpath(_loaded[1]):
+            raise LibraryLoadError(f"librastrum is already loaded from {_loaded[1]}, not {path}")
+        return _loaded[0]
+
+
+def _lib():
+    loaded = _loaded
+    return loaded[0] if loaded is not None else load_library()
+
+
+def library_path():
+    """The path (or loader name) librastrum was loaded from."""
+    _lib()
+    return _loaded[1]
+
+
+def version():
+    """The library's version string, e.g. "0.1.0"."""
+    return _lib().rastrum_version_string().decode("ascii")
+
+
+def abi_version():
+    """The ABI version the loaded library was built with (equal to ABI_VERSION once loaded)."""
+    return int(_lib().rastrum_abi_version())
+
+
+def init(ort_library_path):
+    """Loads ONNX Runtime from this libonnxruntime.so before any model is opened (otherwise
+    RASTRUM_ORT_LIB, then the copy next to librastrum, is used at the first model)."""
+    _check(_lib().rastrum_init(os.fsencode(ort_library_path)))
+
+
+def _take_string(pointer):
+    """Decodes and frees a string the library handed out."""
+    try:
+        return ctypes.string_at(pointer.value).decode("utf-8", "replace")
+    finally:
+        _lib().rastrum_string_free(pointer)
+
+
+def _string_call(function, *args):
+    out = c_void_p()
+    _check(function(*args, byref(out)))
+    return _take_string(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Handles
+
+
+class _Owner:
+    """Owns one library handle. close() frees it, and refuses while a call is using it, since
+    freeing a handle in use is undefined behaviour in the C API (and would crash the host)."""
+
+    _what = "handle"
+
+    def __init__(self, handle, free):
+        self._handle = handle
+        self._free = free
+        self._users = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _use(self):
+        with self._lock:
+            if self._handle is None:
+                raise ValueError(f"the {self._what} is closed")
+            self._users += 1
+        try:
+            yield self._handle
+        finally:
+            with self._lock:
+                self._users -= 1
+
+    @property
+    def closed(self):
+        return self._handle is None
+
+    def close(self):
+        """Frees the handle now (it is also freed when the object is garbage-collected)."""
+        with self._lock:
+            if self._users:
+                raise RuntimeError(f"the {self._what} is in use by {self._users} call(s)")
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            self._free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        # At interpreter shutdown the module's globals may already be gone.
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+class Model(_Owner):
+    """An ONNX model opened by librastrum: one ONNX Runtime session, reusable across runs and
+    threads. ``device`` is "cpu", "cuda" or "tensorrt"; ``threads`` 0 uses every core;
+    ``allow_fallback`` falls back to the CPU when the device cannot be bound."""
+
+    _what = "model"
+
+    def __init__(self, path, device="cpu", threads=0, allow_fallback=False):
+        lib = _lib()
+        self.path = os.fspath(path)
+        handle = _ModelP()
+        _check(lib.rastrum_model_open(
+            os.fsencode(self.path),
+            None if device is None else device.encode("utf-8"),
+            int(threads),
+            1 if allow_fallback else 0,
+            byref(handle),
+        ))
+        super().__init__(handle, lib.rastrum_model_free)
+
+    def __repr__(self):
+        state = "closed" if self.closed else "open"
+        return f"<rastrum Model {self.path!r} ({state})>"
+
+    @property
+    def provider(self):
+        """The execution provider bound: "cpu", "cuda", or "cpu (fallback: ...)"."""
+        with self._use() as handle:
+            return _string_call(_lib().rastrum_model_provider, handle)
+
+    def card(self, options=None):
+        """The model card resolved against ``options`` (Options, a dict of them, or None) and
+        the model's real shapes, as a dict. Runs the model once on zeros."""
+        options, made_here = _as_options(options)
+        try:
+            with self._use() as handle, _using(options) as opts:
+                return json.loads(_string_call(_lib().rastrum_model_card_json, handle, opts))
+        finally:
+            if made_here:
+                options.close()
+
+    def output_shape(self, shape_nchw, output_index=0):
+        """The shape of output ``output_index`` for an input of shape (n, c, h, w). The first
+        query for a given shape runs the model once on zeros; the library caches the answer."""
+        n, c, h, w = _nchw(shape_nchw)
+        capacity = 8
+        while True:
+            dims = (c_int64 * capacity)()
+            rank, length = c_size_t(), c_size_t()
+            with self._use() as handle:
+                status = _lib().rastrum_model_output_shape(
+                    handle, n, c, h, w, int(output_index), dims, capacity, byref(rank), byref(length)
+                )
+            if status == BUFFER_TOO_SMALL and rank.value > capacity:
+                capacity = rank.value
+                continue
+            _check(status)
+            return tuple(int(d) for d in dims[: rank.value])
+
+    def run_array(self, array, output_index=0):
+        """Runs the model on a float32 NCHW batch, already scaled and standardised as the model
+        expects, and returns output ``output_index`` as a new float32 array. A C-contiguous
+        float32 array is passed without a copy; anything else is converted once."""
+        x = np.require(array, dtype=np.float32, requirements=["C_CONTIGUOUS", "ALIGNED"])
+        if x.ndim != 4:
+            raise InvalidArgumentError(
+                INVALID_ARGUMENT, f"run_array expects an NCHW array (4 dimensions), found shape {x.shape}"
+            )
+        out = np.empty(self.output_shape(x.shape, output_index), dtype=np.float32)
+        written = c_size_t()
+        with self._use() as handle:
+            status = _lib().rastrum_model_run_buffer(
+                handle, x.ctypes.data_as(POINTER(c_float)), *x.shape, int(output_index),
+                out.ctypes.data_as(POINTER(c_float)), out.size, byref(written),
+            )
+        _check(status)
+        if written.value != out.size:
+            raise InternalError(
+                INTERNAL, f"the model wrote {written.value} values, its output shape {out.shape} holds {out.size}"
+            )
+        return out
+
+
+def _nchw(shape):
+    dims = tuple(int(d) for d in shape)
+    if len(dims) != 4 or min(dims) < 0:
+        raise InvalidArgumentError(INVALID_ARGUMENT, f"expected a shape (n, c, h, w), found {tuple(shape)}")
+    return dims
+
+
+def _option_text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ",".join(_option_text(v) for v in value)
+    return str(value)
+
+
+class Options(_Owner):
+    """Options of a run, keyed by the long names of ``rastrum run``'s flags. Keyword arguments
+    take underscores (``tile_size=256``); lists become comma-separated (``bands=[4, 3, 2]``),
+    bools "true"/"false"; ``co`` and ``set`` take a list and append each item; None skips the
+    option (so optional settings can be passed through)."""
+
+    _what = "options"
+
+    def __init__(self, **kwargs):
+        lib = _lib()
+        handle = _OptionsP()
+        _check(lib.rastrum_options_new(byref(handle)))
+        super().__init__(handle, lib.rastrum_options_free)
+        # Replayed by copy(): the C API has no way to clone options or to detach a cancel token.
+        self._settings = []
+        self._cancel = None
+        try:
+            for key, value in kwargs.items():
+                if value is not None:
+                    self.set(key.replace("_", "-"), value)
+        except BaseException:
+            self.close()
+            raise
+
+    def set(self, key, value):
+        """Sets one option (``"tile-size", 256``); returns self. Unknown keys and bad values
+        raise InvalidArgumentError naming them."""
+        values = value if key in ("co", "set") and isinstance(value, (list, tuple)) else [value]
+        lib = _lib()
+        for v in values:
+            text = _option_text(v)
+            with self._use() as handle:
+                _check(lib.rastrum_options_set(handle, key.encode("utf-8"), text.encode("utf-8")))
+            self._settings.append((key, text))
+        return self
+
+    def set_cancel(self, token):
+        """Makes runs with these options cancellable through ``token`` (a CancelToken)."""
+        with self._use() as handle, token._use() as cancel:
+            _check(_lib().rastrum_options_set_cancel(handle, cancel))
+        self._cancel = token
+        return self
+
+    def copy(self):
+        """Independent options with the same settings (and cancel token)."""
+        other = Options()
+        for key, text in self._settings:
+            other.set(key, text)
+        if self._cancel is not None and not self._cancel.closed:
+            other.set_cancel(self._cancel)
+        return other
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v!r}" for k, v in self._settings)
+        return f"<rastrum Options {settings}>"
+
+
+def _as_options(options):
+    """(Options or None, whether it was made here and must be closed)."""
+    if options is None or isinstance(options, Options):
+        return options, False
+    return Options(**options), True
+
+
+@contextlib.contextmanager
+def _using(options):
+    if options is None:
+        yield None
+    else:
+        with options._use() as handle:
+            yield handle
+
+
+class CancelToken(_Owner):
+    """Cancels every run whose options hold it; cancel() may be called from any thread."""
+
+    _what = "cancel token"
+
+    def __init__(self):
+        lib = _lib()
+        handle = _CancelP()
+        _check(lib.rastrum_cancel_new(byref(handle)))
+        super().__init__(handle, lib.rastrum_cancel_free)
+
+    def cancel(self):
+        with self._use() as handle:
+            _check(_lib().rastrum_cancel_set(handle, 1))
+
+    def reset(self):
+        with self._use() as handle:
+            _check(_lib().rastrum_cancel_set(handle, 0))
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+def run(model, input_path, output_path, options=None, progress=None, cancel=None):
+    """Runs ``model`` over the raster at ``input_path`` (any GDAL path) and writes the GeoTIFF
+    ``output_path``, as ``rastrum run`` does; returns the run's summary as a dict.
+
+    ``options``: Options, a dict of them, or None. ``progress``: a callable(fraction, message)
+    called after every batch on this thread; returning False (or any falsy value but None)
+    cancels the run. An exception raised by it cancels the run and is re-raised here.
+    ``cancel``: a CancelToken for this run. On error or cancel (Ctrl-C included) no output
+    file is left.
+    """
+    lib = _lib()
+    options, made_here = _as_options(options)
+    if cancel is not None:
+        # A copy, so that the caller's options (perhaps shared with other runs) keep no token.
+        per_run = options.copy() if options is not None else Options()
+        if made_here:
+            options.close()
+        options, made_here = per_run.set_cancel(cancel), True
+
+    raised = []
+
+    def report(fraction, message, _user_data):
+        # Nothing may propagate through C: the exception is kept and re-raised after the run.
+        # Also installed without a progress callable so that Ctrl-C stops a long run at its next
+        # batch: Python raises KeyboardInterrupt on entering this function, ctypes reports it as
+        # unraisable and returns 0, and the run ends in CancelledError with no output left.
+        try:
+            if progress is None:
+                return 1
+            text = message.decode("utf-8", "replace") if message else ""
+            answer = progress(fraction, text)
+            return 0 if answer is not None and not answer else 1
+        except BaseException as e:
+            raised.append(e)
+            return 0
+
+    callback = PROGRESS_FN(report)  # referenced until rastrum_run returns
+    result = _ResultP()
+    try:
+        with model._use() as handle, _using(options) as opts:
+            status = lib.rastrum_run(
+                handle, os.fsencode(input_path), os.fsencode(output_path), opts, callback, None, byref(result)
+            )
+        error = _error(status)  # read before any other call clears the message
+        try:
+            if raised:
+                raise raised[0]
+            if error is not None:
+                raise error
+            return json.loads(_string_call(lib.rastrum_result_json, result))
+        finally:
+            lib.rastrum_result_free(result)
+    finally:
+        if made_here:
+            options.close()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Lays out an install of librastrum under PREFIX (relocatable, no build paths inside):
+#   lib/librastrum.so.<version> (+ .so.<ABI> and .so links), lib/libonnxruntime.so.* (found next
+#   to librastrum at run time), include/rastrum.h, lib/cmake/Rastrum/, lib/pkgconfig/rastrum.pc,
+#   bin/rastrum.
+# Usage: scripts/install.sh PREFIX TARGET_RELEASE_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix=${1:?usage: install.sh PREFIX RELEASE_DIR}
+release=${2:?usage: install.sh PREFIX RELEASE_DIR}
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+abi=$(sed -n 's/^#define RASTRUM_ABI_VERSION \([0-9]*\)$/\1/p' include/rastrum.h)
+major=${version%%.*}; rest=${version#*.}; minor=${rest%%.*}
+[ -n "$abi" ] || { echo "install: no RASTRUM_ABI_VERSION in include/rastrum.h" >&2; exit 1; }
+
+mkdir -p "$prefix"/{bin,lib/cmake/Rastrum,lib/pkgconfig,include}
+install -m 755 "$release/librastrum.so" "$prefix/lib/librastrum.so.$version"
+ln -sf "librastrum.so.$version" "$prefix/lib/librastrum.so.$abi"
+ln -sf "librastrum.so.$abi" "$prefix/lib/librastrum.so"
+ort=$(readlink -f "$release/libonnxruntime.so")
+install -m 755 "$ort" "$prefix/lib/$(basename "$ort")"
+ln -sf "$(basename "$ort")" "$prefix/lib/libonnxruntime.so"
+install -m 755 "$release/rastrum" "$prefix/bin/rastrum"
+ln -sf "../lib/$(basename "$ort")" "$prefix/bin/libonnxruntime.so"
+install -m 644 include/rastrum.h "$prefix/include/rastrum.h"
+subst() { sed -e "s/@VERSION@/$version/g" -e "s/@ABI@/$abi/g" -e "s/@MAJOR@/$major/g" -e "s/@MINOR@/$minor/g" "$1" > "$2"; }
+subst cmake/RastrumConfig.cmake.in "$prefix/lib/cmake/Rastrum/RastrumConfig.cmake"
+subst cmake/RastrumConfigVersion.cmake.in "$prefix/lib/cmake/Rastrum/RastrumConfigVersion.cmake"
+subst cmake/rastrum.pc.in "$prefix/lib/pkgconfig/rastrum.pc"
+echo "install: librastrum $version (ABI $abi) in $prefix"

@@ -1,0 +1,534 @@
+"""The ctypes binding (qgis_plugin/rastrum/_native.py) against the real librastrum: loading and
+ABI, statuses and exceptions, buffer inference against the ONNX Model Zoo's golden output, full
+runs of the real cloud mask scored against hand labels, progress and cancellation, a panic
+caught at the boundary, and the run_window.py example."""
+
+import ctypes
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from conftest import NATIVE_DIR, ROOT
+
+gdal.UseExceptions()
+
+SR_DATA = ROOT / "data/super_resolution"
+S2_IMAGE = ROOT / "data/sentinel2_sample/sentinel2_img_6band_toa.tif"
+S2_LABELS = ROOT / "data/sentinel2_sample/sentinel2_msk_label.tif"
+LANDSAT_B4 = ROOT / "data/landsat8_l1_b2_b7/l8_B4.tif"
+
+
+def header_defines():
+    """Every `#define RASTRUM_NAME value` of the authoritative header."""
+    text = (ROOT / "include/rastrum.h").read_text()
+    return {m[1]: m[2] for m in re.finditer(r"^#define RASTRUM_(\w+) (\S+)$", text, re.M)}
+
+
+def subprocess_env(**changes):
+    env = dict(os.environ)
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_python(code, env):
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+# --- TensorProto, read by hand (no onnx package): the fields an ONNX test set uses.
+
+
+def _varint(buf, pos):
+    value = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def read_tensor_proto(path):
+    """A float TensorProto as a numpy array: dims (field 1, int64, packed or not), data_type
+    (field 2, 1 = FLOAT), float_data (field 4, packed or not) or raw_data (field 9, LE f32)."""
+    buf = path.read_bytes()
+    dims, data_type, raw, floats = [], None, None, []
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos : pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value, pos = buf[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = buf[pos : pos + 4], pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire} in {path}")
+        if field == 1 and wire == 0:
+            dims.append(value)
+        elif field == 1 and wire == 2:
+            p = 0
+            while p < len(value):
+                d, p = _varint(value, p)
+                dims.append(d)
+        elif field == 2:
+            data_type = value
+        elif field == 4 and wire == 5:
+            floats.append(struct.unpack("<f", value)[0])
+        elif field == 4 and wire == 2:
+            floats.extend(np.frombuffer(value, "<f4"))
+        elif field == 9:
+            raw = value
+    assert data_type == 1, f"{path}: data_type {data_type} is not FLOAT"
+    dims = [d - (1 << 64) if d >= 1 << 63 else d for d in dims]
+    data = np.frombuffer(raw, "<f4") if raw is not None else np.asarray(floats, np.float32)
+    return data.astype(np.float32).reshape(dims)
+
+
+def read_band(path, band=1):
+    ds = gdal.Open(str(path))
+    try:
+        return ds.GetRasterBand(band).ReadAsArray()
+    finally:
+        ds = None
+
+
+def kappa(pred, truth, classes):
+    m = np.zeros((classes, classes))
+    np.add.at(m, (truth.ravel(), pred.ravel()), 1)
+    n = m.sum()
+    po = np.trace(m) / n
+    pe = (m.sum(axis=1) * m.sum(axis=0)).sum() / n**2
+    return (po - pe) / (1 - pe)
+
+
+# --- Library, versions, statuses
+
+
+def test_version_and_abi_match_the_header_and_cargo(native):
+    defines = header_defines()
+    cargo = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M)[1]
+    assert native.version() == defines["VERSION_STRING"].strip('"') == cargo
+    assert native.abi_version() == native.ABI_VERSION == int(defines["ABI_VERSION"])
+    assert os.path.realpath(native.library_path()) == os.path.realpath(os.environ["RASTRUM_LIBRARY"])
+
+
+def test_status_constants_names_and_exception_classes(native):
+    statuses = {
+        name: int(value)
+        for name, value in header_defines().items()
+        if not name.startswith("VERSION") and name != "ABI_VERSION"
+    }
+    assert len(statuses) == 11 and statuses["OK"] == 0
+    for name, code in statuses.items():
+        assert getattr(native, name) == code, name
+        assert native.status_name(code) == name
+    assert native.status_description(native.CANCELLED) == "cancelled"
+    assert native.status_description(native.IO) == "input/output error"
+    assert native.status_description(99) == "unknown status"
+    assert native.status_name(99) == "UNKNOWN(99)"
+
+    expected = {
+        "INVALID_ARGUMENT": native.InvalidArgumentError,
+        "IO": native.RastrumIOError,
+        "RASTER": native.RasterError,
+        "MODEL": native.ModelError,
+        "RUNTIME": native.RastrumRuntimeError,
+        "PROVIDER": native.ProviderError,
+        "CANCELLED": native.CancelledError,
+        "PANIC": native.PanicError,
+        "INTERNAL": native.InternalError,
+        "BUFFER_TOO_SMALL": native.BufferTooSmallError,
+    }
+    assert set(expected) == set(statuses) - {"OK"}
+    for name, cls in expected.items():
+        error = native._error(statuses[name])
+        assert type(error) is cls and isinstance(error, native.RastrumError)
+        assert (error.status, error.status_name) == (statuses[name], name)
+    assert native._error(native.OK) is None
+    assert issubclass(native.InvalidArgumentError, ValueError)
+    assert issubclass(native.RastrumIOError, OSError)
+
+
+def test_missing_model_raises_the_io_error_naming_the_path(native, tmp_path):
+    missing = tmp_path / "absent-model.onnx"
+    with pytest.raises(native.RastrumIOError) as info:
+        native.Model(missing)
+    assert isinstance(info.value, OSError)
+    assert info.value.status == native.IO and info.value.status_name == "IO"
+    assert str(missing) in info.value.message and str(missing) in str(info.value)
+
+
+def test_unknown_option_key_and_bad_value_raise_invalid_argument_naming_them(native):
+    options = native.Options()
+    with pytest.raises(native.InvalidArgumentError) as info:
+        options.set("tile-sise", 64)
+    assert isinstance(info.value, ValueError)
+    assert info.value.status == native.INVALID_ARGUMENT
+    assert "tile-sise" in info.value.message
+    with pytest.raises(native.InvalidArgumentError, match="no-such-option"):
+        native.Options(no_such_option=1)
+    with pytest.raises(native.InvalidArgumentError, match="tile-size.*'big'"):
+        native.Options(tile_size="big")
+    # A failed set leaves the options usable.
+    assert options.set("tile-size", 64) is options
+
+
+def test_option_values_are_converted_to_the_cli_text(native, sr_model):
+    assert native._option_text(True) == "true" and native._option_text(False) == "false"
+    assert native._option_text([4, 3, 2]) == "4,3,2"
+    assert native._option_text(np.array([0.5, 1.5])) == "0.5,1.5"
+    # The library's resolved settings show that each conversion was parsed as meant.
+    options = native.Options(bands=[1], scale=2e-5, offset=-0.1, overlap=16, stitch="crop", nodata=None)
+    resolved = sr_model.card(options)["resolved"]
+    assert resolved["bands"] == [1]
+    assert resolved["scale"] == [2e-5] and resolved["offset"] == [-0.1]
+    assert resolved["overlap"] == 16 and resolved["stitch"] == "crop"
+    assert resolved["nodata"] is None
+    # A dict works where Options do.
+    assert sr_model.card({"overlap": 20})["resolved"]["overlap"] == 20
+
+
+def test_abi_mismatch_names_both_versions(native):
+    class OtherAbi:
+        def rastrum_abi_version(self):
+            return 2
+
+    with pytest.raises(native.LibraryLoadError, match=r"other\.so.*ABI version 2.*ABI version 1"):
+        native._check_abi(OtherAbi(), "/x/other.so")
+
+
+def test_library_search_order_and_the_error_listing_where_it_looked(native, tmp_path):
+    # The module alone, in a folder with nothing next to it and no ../lib: every place fails.
+    lone = tmp_path / "lone" / "plugin"
+    lone.mkdir(parents=True)
+    shutil.copy(NATIVE_DIR / "_native.py", lone)
+    code = f"import sys; sys.path.insert(0, {str(lone)!r}); import _native; print(_native.library_path())"
+    env = subprocess_env(RASTRUM_LIBRARY=None, LD_LIBRARY_PATH=None)
+    proc = run_python(code, env)
+    assert proc.returncode != 0
+    assert "LibraryLoadError" in proc.stderr
+    for place in [lone / "librastrum.so.1", lone / "librastrum.so", tmp_path / "lone" / "lib" / "librastrum.so.1"]:
+        assert str(place) in proc.stderr, proc.stderr
+    assert "dynamic loader search" in proc.stderr and "RASTRUM_LIBRARY" in proc.stderr
+
+    # RASTRUM_LIBRARY is an explicit choice: a wrong one fails, without trying elsewhere.
+    proc = run_python(code, subprocess_env(RASTRUM_LIBRARY=str(tmp_path / "nowhere.so")))
+    assert proc.returncode != 0 and "nowhere.so (no such file)" in proc.stderr
+
+    # ../lib/librastrum.so.1, as a plugin bundle lays it out.
+    (tmp_path / "lone" / "lib").mkdir()
+    (tmp_path / "lone" / "lib" / "librastrum.so.1").symlink_to(os.environ["RASTRUM_LIBRARY"])
+    proc = run_python(code, env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path / "lone" / "lib" / "librastrum.so.1")
+
+    # Next to the module comes first.
+    (lone / "librastrum.so").symlink_to(os.environ["RASTRUM_LIBRARY"])
+    proc = run_python(code, env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(lone / "librastrum.so")
+
+
+def test_init_refuses_to_switch_onnx_runtime_once_loaded(native, sr_model, tmp_path):
+    other = tmp_path / "libonnxruntime.so"
+    with pytest.raises(native.RastrumRuntimeError, match="cannot switch") as info:
+        native.init(other)
+    assert str(other) in info.value.message
+    # Asking again for the library already loaded is fine.
+    loaded = re.search(r"already loaded from (\S+);", info.value.message)[1]
+    native.init(loaded)
+
+
+def test_a_panic_in_the_library_becomes_panic_error_and_the_host_goes_on(native):
+    code = f"""
+import sys
+sys.path.insert(0, {str(NATIVE_DIR)!r})
+import _native
+try:
+    _native.Options(tile_size=64)
+    print("no exception")
+except Exception as e:
+    print(type(e).__name__, e.status_name)
+    print(e.message)
+print("alive", _native.version())
+"""
+    proc = run_python(code, subprocess_env(RASTRUM_INJECT_PANIC="rastrum_options_set"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "PanicError PANIC", proc.stdout
+    assert "rastrum_options_set" in lines[1]
+    assert lines[2] == f"alive {native.version()}"
+
+
+# --- Models and buffers
+
+
+def test_model_provider_card_and_close(native):
+    model = native.Model(SR_DATA / "super-resolution-10.onnx", device="cpu", threads=1)
+    with model:
+        assert model.provider == "cpu"
+        card = model.card()
+        assert card["inputs"][0]["shape"] == [-1, 1, 224, 224]
+        assert card["resolved"]["task"] == "super_resolution"
+        assert card["resolved"]["scale_factor"] == 3
+    assert model.closed
+    with pytest.raises(ValueError, match="closed"):
+        model.provider
+    model.close()  # twice is fine
+
+
+def test_unknown_device_is_an_invalid_argument(native):
+    with pytest.raises(native.InvalidArgumentError, match="gpu9"):
+        native.Model(SR_DATA / "super-resolution-10.onnx", device="gpu9")
+
+
+def test_super_resolution_reproduces_its_golden_output(native, sr_model):
+    x = read_tensor_proto(SR_DATA / "test_data_set_0/input_0.pb")
+    golden = read_tensor_proto(SR_DATA / "test_data_set_0/output_0.pb")
+    # The test set stores its input as a bare image, without the batch and channel axes.
+    assert x.shape == (224, 224) and golden.shape == (1, 1, 672, 672)
+    x = x.reshape(1, 1, 224, 224)
+    assert sr_model.output_shape((1, 1, 224, 224)) == (1, 1, 672, 672)
+    y = sr_model.run_array(x)
+    assert y.dtype == np.float32 and y.shape == golden.shape
+    assert np.abs(y - golden).max() <= 1e-5
+    # Any other layout or type is converted once to the same values.
+    assert np.array_equal(sr_model.run_array(x.astype(np.float64)), y)
+    assert np.array_equal(sr_model.run_array(np.asfortranarray(x)), y)
+    assert np.array_equal(sr_model.run_array(x.astype(">f4")), y)
+
+
+def test_run_array_rejects_bad_shapes(native, sr_model):
+    with pytest.raises(native.InvalidArgumentError, match="4 dimensions"):
+        sr_model.run_array(np.zeros((1, 224, 224), np.float32))
+    with pytest.raises(native.InvalidArgumentError, match="zero dimension"):
+        sr_model.output_shape((0, 1, 224, 224))
+    # The model's input is fixed at 224x224: ONNX Runtime refuses the rest.
+    with pytest.raises(native.RastrumError, match="224"):
+        sr_model.run_array(np.zeros((1, 1, 100, 100), np.float32))
+
+
+def test_output_shape_size_query_reports_rank_when_the_buffer_is_short(native, sr_model):
+    lib = native.load_library()
+    dims = (ctypes.c_int64 * 2)()
+    rank, length = ctypes.c_size_t(), ctypes.c_size_t()
+    with sr_model._use() as handle:
+        status = lib.rastrum_model_output_shape(
+            handle, 1, 1, 224, 224, 0, dims, 2, ctypes.byref(rank), ctypes.byref(length)
+        )
+    with pytest.raises(native.BufferTooSmallError):
+        native._check(status)
+    assert (rank.value, length.value) == (4, 672 * 672)
+    assert list(dims) == [1, 1]
+
+
+def test_one_model_runs_from_many_threads_at_once(native, sr_model):
+    rng = np.random.default_rng(7)
+    inputs = [rng.random((1, 1, 224, 224), dtype=np.float32) for _ in range(4)]
+    expected = [sr_model.run_array(x) for x in inputs]
+    results = [None] * len(inputs)
+
+    def work(i):
+        results[i] = sr_model.run_array(inputs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        assert np.array_equal(got, want)
+
+
+# --- Full runs
+
+
+@pytest.fixture
+def cloud_options(native, cloud_stats):
+    mean, std = cloud_stats
+    return native.Options(mean=mean, std=std, tile_size=256, overlap=51)
+
+
+def test_cloud_mask_run_matches_the_hand_labels(native, cloud_model, cloud_options, tmp_path):
+    out = tmp_path / "mask.tif"
+    cloud_options.set("co", ["COMPRESS=LZW", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
+    summary = native.run(cloud_model, S2_IMAGE, out, cloud_options)
+    assert summary["tiles_total"] == 9 and summary["tiles_run"] == 9 and summary["tiles_skipped"] == 0
+    assert summary["outputs"] == [str(out)]
+
+    ds = gdal.Open(str(out))
+    assert (ds.RasterXSize, ds.RasterYSize) == (512, 512)
+    # The creation options went through, each of the list.
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "LZW"
+    assert ds.GetRasterBand(1).GetBlockSize() == [128, 128]
+    pred = ds.GetRasterBand(1).ReadAsArray()
+    ds = None
+    assert set(np.unique(pred)) <= {0, 1, 2}
+    counts = np.bincount(pred.ravel(), minlength=3)
+    assert [summary["class_counts"][f"class {c}"] for c in range(3)] == counts.tolist()
+
+    labels = read_band(S2_LABELS)
+    assert labels.shape == pred.shape
+    # Upstream mapping: 0 -> shadow (2), 1/2/3 -> clear (0), 4 -> cloud (1).
+    truth = np.full(labels.shape, 255, np.uint8)
+    truth[labels == 0] = 2
+    truth[(labels >= 1) & (labels <= 3)] = 0
+    truth[labels == 4] = 1
+    assert (truth != 255).all(), "unexpected label value"
+    k = kappa(pred.astype(np.int64), truth.astype(np.int64), 3)
+    print(f"cloud mask: Cohen's kappa against the hand labels = {k:.4f}")
+    assert k >= 0.60, f"Cohen's kappa {k:.4f} below the upstream bar 0.60"
+
+
+@pytest.fixture
+def small_options(native, cloud_stats):
+    """Four 256-pixel tiles without overlap, one per batch: four progress steps."""
+    mean, std = cloud_stats
+    return native.Options(mean=mean, std=std, tile_size=256, overlap=0, batch=1)
+
+
+def test_progress_reports_increasing_fractions_ending_at_one(native, cloud_model, small_options, tmp_path):
+    seen = []
+    summary = native.run(
+        cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=lambda f, m: seen.append((f, m))
+    )
+    fractions = [f for f, _ in seen]
+    assert fractions == [0.25, 0.5, 0.75, 1.0]
+    assert all(isinstance(m, str) and m for _, m in seen)
+    assert summary["tiles_run"] == 4
+    assert (tmp_path / "out.tif").is_file()
+
+
+def test_returning_false_cancels_leaves_nothing_and_the_model_runs_again(
+    native, cloud_model, small_options, tmp_path
+):
+    seen = []
+
+    def stop_halfway(fraction, message):
+        seen.append(fraction)
+        return fraction < 0.5
+
+    out = tmp_path / "out.tif"
+    with pytest.raises(native.CancelledError) as info:
+        native.run(cloud_model, S2_IMAGE, out, small_options, progress=stop_halfway)
+    assert info.value.status == native.CANCELLED
+    assert seen == [0.25, 0.5], "no progress after the callable said stop"
+    assert os.listdir(tmp_path) == [], "no output and no hidden temporary file"
+
+    summary = native.run(cloud_model, S2_IMAGE, out, small_options)
+    assert summary["tiles_run"] == 4 and out.is_file()
+
+
+def test_a_cancel_token_triggered_before_the_run_cancels_it(native, cloud_model, small_options, tmp_path):
+    out = tmp_path / "out.tif"
+    seen = []
+    with native.CancelToken() as token:
+        token.cancel()
+        with pytest.raises(native.CancelledError):
+            native.run(cloud_model, S2_IMAGE, out, small_options, progress=lambda f, m: seen.append(f), cancel=token)
+        assert seen == [] and os.listdir(tmp_path) == []
+
+        # The caller's options were not given the token: they still run.
+        native.run(cloud_model, S2_IMAGE, out, small_options)
+        for name in os.listdir(tmp_path):
+            (tmp_path / name).unlink()
+
+        token.reset()
+        summary = native.run(cloud_model, S2_IMAGE, out, small_options, cancel=token)
+        assert summary["tiles_run"] == 4 and out.is_file()
+
+
+def test_a_cancel_token_triggered_during_the_run_stops_it(native, cloud_model, small_options, tmp_path):
+    seen = []
+    token = native.CancelToken()
+
+    def cancel_from_elsewhere(fraction, message):
+        # Standing in for another thread: the token is checked at the next batch.
+        seen.append(fraction)
+        token.cancel()
+
+    with pytest.raises(native.CancelledError):
+        native.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=cancel_from_elsewhere, cancel=token)
+    assert seen == [0.25]
+    assert os.listdir(tmp_path) == []
+    token.close()
+
+
+def test_an_exception_in_the_progress_callable_is_re_raised_and_leaves_nothing(
+    native, cloud_model, small_options, tmp_path
+):
+    class Boom(Exception):
+        pass
+
+    calls = []
+
+    def explode(fraction, message):
+        calls.append(fraction)
+        raise Boom("from the progress callable")
+
+    with pytest.raises(Boom, match="from the progress callable"):
+        native.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=explode)
+    assert calls == [0.25], "the run stopped at the first exception"
+    assert os.listdir(tmp_path) == []
+
+
+def test_run_errors_name_the_problem(native, cloud_model, small_options, tmp_path):
+    with pytest.raises(native.RastrumIOError, match="no-such-input.tif"):
+        native.run(cloud_model, tmp_path / "no-such-input.tif", tmp_path / "out.tif", small_options)
+    with pytest.raises(native.RastrumIOError, match="folder .*no-such-folder does not exist"):
+        native.run(cloud_model, S2_IMAGE, tmp_path / "no-such-folder" / "out.tif", small_options)
+    # A one-band raster for a six-band model.
+    with pytest.raises(native.RasterError, match="band 2 is out of range"):
+        native.run(cloud_model, LANDSAT_B4, tmp_path / "out.tif")
+    assert os.listdir(tmp_path) == []
+
+
+# --- The example script
+
+
+def test_run_window_example_writes_a_georeferenced_x3_window(native, tmp_path):
+    out = tmp_path / "sr_window.tif"
+    xoff, yoff = 100, 50
+    proc = subprocess.run(
+        [
+            sys.executable, str(ROOT / "examples/python/run_window.py"),
+            str(SR_DATA / "super-resolution-10.onnx"), str(LANDSAT_B4), str(out),
+            "--window", str(xoff), str(yoff), "224", "224", "--scale", "2e-5", "--offset", "-0.1",
+        ],
+        env=subprocess_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    src = gdal.Open(str(LANDSAT_B4))
+    gi = src.GetGeoTransform()
+    window = src.GetRasterBand(1).ReadAsArray(xoff, yoff, 224, 224).astype(np.float64) * 2e-5 - 0.1
+    assert (gi[1], gi[5]) == (30.0, -30.0)
+    ds = gdal.Open(str(out))
+    go = ds.GetGeoTransform()
+    assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (672, 672, 1)
+    assert (go[1], go[5]) == (10.0, -10.0)
+    assert (go[0], go[3]) == (gi[0] + xoff * 30.0, gi[3] - yoff * 30.0)
+    assert ds.GetProjection() == src.GetProjection()
+    sr = ds.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    ds = src = None
+    # The x3 image is this window's: averaged back to 30 m it follows the input pixel for pixel.
+    back = sr.reshape(224, 3, 224, 3).mean(axis=(1, 3))
+    assert abs(back.mean() - window.mean()) < 0.05 * abs(window.mean())
+    assert np.corrcoef(back.ravel(), window.ravel())[0, 1] > 0.95
