@@ -9,12 +9,15 @@ use super::run::rastrum_options;
 use super::*;
 use crate::inference::{Device, Model, SessionOptions};
 
+/// Output shapes by (input shape, output index).
+type ShapeCache = Mutex<HashMap<([usize; 4], usize), Vec<usize>>>;
+
 /// A loaded model. Thread-safe: any number of threads may use one handle at once (inference
 /// calls on it are serialised; reading, stitching and writing run in parallel).
 pub struct rastrum_model {
     pub(crate) model: Model,
     /// Output shapes by (input shape, output index), learnt by running zeros once.
-    shapes: Mutex<HashMap<([usize; 4], usize), Vec<usize>>>,
+    shapes: ShapeCache,
 }
 
 /// Opens an ONNX model. `device`: "cpu" (or NULL), "cuda" or "tensorrt"; `threads`: intra-op
