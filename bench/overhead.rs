@@ -103,7 +103,7 @@ fn main() {
     let tiles: Vec<Vec<f32>> = (0..tile_plan.count())
         .map(|i| {
             let (row, col) = tile_plan.position(i);
-            reader.read_tile(tile_plan.x.tiles[col].start, tile_plan.y.tiles[row].start, 256).expect("read").data
+            reader.read_tile(tile_plan.x.tiles[col].start, tile_plan.y.tiles[row].start, 256, None).expect("read").data
         })
         .collect();
     drop(reader);

@@ -16,6 +16,7 @@ use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Ta
 use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
+use crate::raster::mask::Mask;
 use crate::raster::output::{check_destination, Grid, WriteOptions};
 use crate::raster::resample;
 use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
@@ -62,6 +63,10 @@ pub struct RunOptions {
     pub card_overrides: Vec<(String, String)>,
     /// Set from any thread to cancel the run (checked after every batch).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Only the inside of this polygon layer or raster (non-zero) is processed.
+    pub mask: Option<PathBuf>,
+    /// Only this part of the input is processed: xmin, ymin, xmax, ymax in the input's CRS.
+    pub extent: Option<[f64; 4]>,
 }
 
 impl Default for RunOptions {
@@ -91,6 +96,8 @@ impl Default for RunOptions {
             write: WriteOptions::default(),
             card_overrides: Vec::new(),
             cancel: None,
+            mask: None,
+            extent: None,
         }
     }
 }
@@ -196,6 +203,13 @@ impl RunOptions {
             }
             "cog" => self.write.cog = parse_bool(&k, value)?,
             "set" => self.card_overrides.push(crate::card::parse_override(value)?),
+            "mask" => self.mask = (!value.trim().is_empty()).then(|| PathBuf::from(value)),
+            "extent" => {
+                let v: Vec<f64> = parse_list(&k, value)?;
+                self.extent = Some(v.try_into().map_err(|_| {
+                    Error::invalid(format!("option 'extent': expected xmin,ymin,xmax,ymax, found '{value}'"))
+                })?);
+            }
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown option '{key}': expected one of {}",
@@ -599,7 +613,11 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         check_destination(&probabilities_path(output), input)?;
     }
 
-    // Resample to the model's resolution when asked and meaningful.
+    // The extent, then the model's resolution when asked and meaningful.
+    let ds = match opts.extent {
+        Some(extent) => resample::crop(&ds, input, extent)?,
+        None => ds,
+    };
     let mut resampled = false;
     let ds = match r.resolution_cm {
         Some(cm) => match resample::metric_resolution(&ds) {
@@ -615,6 +633,11 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let (plan, grid) = plan(&r, &info)?;
     let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
     let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
+    // Opened here to report a bad mask before anything is written; the reader thread opens its
+    // own (OGR geometries may not cross threads).
+    if let Some(m) = opts.mask.as_deref() {
+        Mask::open(m, &info)?;
+    }
     let reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
 
     let total = plan.count();
@@ -626,7 +649,14 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
 
     let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
-        let reader_handle = scope.spawn(|| read_tiles(reader, &plan, r.batch, &cancel, batch_tx));
+        let (mask, plan_ref, cancel_ref, batch) = (opts.mask.as_deref(), &plan, &cancel, r.batch);
+        let reader_handle = scope.spawn(move || match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
+            Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, batch, cancel_ref, batch_tx),
+            Err(e) => {
+                let _ = batch_tx.send(Err(e));
+                Ok(())
+            }
+        });
         let writer_handle = scope.spawn(|| write_tiles(&r, &plan, &grid, output, opts, done_rx));
 
         let mut result: Result<()> = Ok(());
@@ -706,6 +736,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
 /// batch holds up to `batch` tiles to run.
 fn read_tiles(
     reader: InputRaster,
+    mask: Option<&Mask>,
     plan: &TilePlan,
     batch: usize,
     cancel: &AtomicBool,
@@ -719,7 +750,7 @@ fn read_tiles(
         }
         let (row, col) = plan.position(i);
         let (tx_, ty_) = (&plan.x.tiles[col], &plan.y.tiles[row]);
-        let tile = match reader.read_tile(tx_.start, ty_.start, plan.tile) {
+        let tile = match reader.read_tile(tx_.start, ty_.start, plan.tile, mask) {
             Ok(t) => t,
             Err(e) => {
                 let _ = tx.send(Err(e));

@@ -204,3 +204,100 @@ fn input_is_resampled_to_the_cards_resolution() {
     let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
     assert!(!summary.resampled && summary.width == 791);
 }
+
+#[test]
+fn a_polygon_mask_limits_the_run_and_skips_tiles_outside() {
+    let dir = tmp();
+    let model_path = dir.path().join("pointwise.onnx");
+    pointwise_model(&model_path);
+    let model = load(&model_path);
+    let input = data("rasterio/rasterio_RGB.byte.tif");
+    let gt = geo_transform(&input);
+    // A rectangle over columns 200..500 and rows 100..400 (pixel edges), in the raster's CRS.
+    let (x0, x1) = (gt[0] + 200.0 * gt[1], gt[0] + 500.0 * gt[1]);
+    let (y0, y1) = (gt[3] + 100.0 * gt[5], gt[3] + 400.0 * gt[5]);
+    let mask = dir.path().join("area.geojson");
+    std::fs::write(
+        &mask,
+        format!(
+            r#"{{"type": "FeatureCollection", "crs": {{"type": "name", "properties": {{"name": "urn:ogc:def:crs:EPSG::32618"}}}},
+            "features": [{{"type": "Feature", "properties": {{}}, "geometry": {{"type": "Polygon",
+            "coordinates": [[[{x0}, {y0}], [{x1}, {y0}], [{x1}, {y1}], [{x0}, {y1}], [{x0}, {y0}]]]}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.tif");
+    let opts = RunOptions { tile_size: Some(128), overlap: Some(0), mask: Some(mask), ..Default::default() };
+    let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+
+    let bands: Vec<Vec<f64>> = (1..=3).map(|b| read_band(&input, b).2).collect();
+    let (w, h, got) = read_band(&out, 1);
+    let inside = |x: usize, y: usize| (200..500).contains(&x) && (100..400).contains(&y);
+    let valid = |i: usize| inside(i % w, i / w) && bands.iter().all(|b| b[i] != 0.0);
+    for i in 0..w * h {
+        let want = if valid(i) {
+            pointwise(bands[0][i] as f32, bands[1][i] as f32, bands[2][i] as f32)[0] as f64
+        } else {
+            -9999.0
+        };
+        assert_eq!(got[i], want, "pixel ({}, {})", i % w, i / w);
+    }
+    // Tiles of 128 at 0, 128, ..., the last ones moved back to end at the edge.
+    let starts = |n: usize| {
+        let mut s: Vec<usize> = (0..).map(|k| k * 128).take_while(|p| p + 128 < n).collect();
+        s.push(n - 128);
+        s
+    };
+    let (xs, ys) = (starts(w), starts(h));
+    let runnable = ys
+        .iter()
+        .flat_map(|&ty| xs.iter().map(move |&tx| (tx, ty)))
+        .filter(|&(tx, ty)| (ty..ty + 128).any(|y| (tx..tx + 128).any(|x| valid(y * w + x))))
+        .count();
+    assert_eq!(summary.tiles_run, runnable);
+    assert_eq!(summary.tiles_skipped, xs.len() * ys.len() - runnable);
+    assert!(summary.tiles_skipped > summary.tiles_run, "most tiles lie outside the mask");
+}
+
+#[test]
+fn an_extent_selects_the_grid_gdal_translate_would() {
+    let dir = tmp();
+    let model_path = dir.path().join("identity.onnx");
+    identity_model(&model_path, 3, &[]);
+    let model = load(&model_path);
+    let input = data("rasterio/rasterio_RGB.byte.tif");
+    let gt = geo_transform(&input);
+    let extent = [gt[0] + 100.3 * gt[1], gt[3] + 600.7 * gt[5], gt[0] + 450.2 * gt[1], gt[3] + 50.5 * gt[5]];
+    let out = dir.path().join("out.tif");
+    let opts = RunOptions { tile_size: Some(128), extent: Some(extent), ..Default::default() };
+    run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+    let want = dir.path().join("gdal.tif");
+    let e = extent.map(|v| v.to_string());
+    let status = std::process::Command::new("gdal_translate")
+        .args(["-q", "-projwin", &e[0], &e[3], &e[2], &e[1]])
+        .arg(&input)
+        .arg(&want)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(geo_transform(&out), geo_transform(&want));
+    let expected: Vec<Vec<f64>> = (1..=3).map(|b| read_band(&want, b).2).collect();
+    let nodata = |i: usize| expected.iter().any(|band| band[i] == 0.0);
+    for (b, band) in expected.iter().enumerate() {
+        let (ow, oh, got) = read_band(&out, b + 1);
+        assert_eq!(ow * oh, band.len());
+        for i in 0..band.len() {
+            assert_eq!(got[i], if nodata(i) { -9999.0 } else { band[i] }, "band {b} pixel {i}");
+        }
+    }
+    let err = run(
+        &model,
+        &input,
+        &out,
+        &RunOptions { extent: Some([0.0, 0.0, 1.0, 1.0]), ..Default::default() },
+        &mut |_, _| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("extent"), "{err}");
+}

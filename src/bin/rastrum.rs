@@ -138,6 +138,12 @@ struct RunArgs {
     /// Write a Cloud Optimized GeoTIFF.
     #[arg(long)]
     cog: bool,
+    /// Process only the inside of this polygon layer (any OGR source) or raster (non-zero).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Process only this extent: xmin,ymin,xmax,ymax in the input's CRS.
+    #[arg(long, value_delimiter = ',', num_args = 4, allow_negative_numbers = true)]
+    extent: Option<Vec<f64>>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -287,6 +293,8 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         write: WriteOptions { creation_options: a.co, cog: a.cog },
         card_overrides: overrides(&a.model_args)?,
         cancel: None,
+        mask: a.mask,
+        extent: a.extent.map(|e| [e[0], e[1], e[2], e[3]]),
     };
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
     let show_bar = !a.quiet && std::io::stderr().is_terminal();

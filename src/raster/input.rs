@@ -1,5 +1,5 @@
 //! Reading model input tiles from any GDAL raster: band selection, per-pixel validity (nodata,
-//! alpha or mask band, non-finite values), scaling and standardisation, reflect padding where a
+//! alpha or mask band, non-finite values, an optional area mask), scaling and standardisation, reflect padding where a
 //! window reaches past the raster.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use gdal::raster::GdalDataType;
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
+use crate::raster::mask::Mask;
 use crate::tiling::reflect;
 
 /// How the validity of one band's pixels is known.
@@ -160,8 +161,9 @@ impl InputRaster {
         }
     }
 
-    /// Reads the `size` x `size` window whose top-left input pixel is (`x0`, `y0`).
-    pub fn read_tile(&self, x0: i64, y0: i64, size: usize) -> Result<TileData> {
+    /// Reads the `size` x `size` window whose top-left input pixel is (`x0`, `y0`); pixels
+    /// outside the `area` mask are invalid.
+    pub fn read_tile(&self, x0: i64, y0: i64, size: usize, area: Option<&Mask>) -> Result<TileData> {
         let (w, h) = (self.info.width, self.info.height);
         // Source pixels each tile row / column maps to (identity inside the raster).
         let xs: Vec<usize> = (0..size as i64).map(|j| reflect(x0 + j, w)).collect();
@@ -201,6 +203,12 @@ impl InputRaster {
                 if !v.is_finite() {
                     *o = 0;
                 }
+            }
+        }
+
+        if let Some(area) = area {
+            for (o, m) in ok.iter_mut().zip(area.window(rx0, ry0, rw, rh)?) {
+                *o &= m;
             }
         }
 

@@ -1,7 +1,9 @@
-//! GDAL rasters in and out: tiles read from any GDAL dataset (`input`), resampling to the model's
-//! ground resolution through GDAL (`resample`), and all-or-nothing GeoTIFF outputs (`output`).
+//! GDAL rasters in and out: tiles read from any GDAL dataset (`input`), area masks (`mask`),
+//! cropping and resampling to the model's ground resolution through GDAL (`resample`), and
+//! all-or-nothing GeoTIFF outputs (`output`).
 
 pub mod input;
+pub mod mask;
 pub mod output;
 pub mod quicklook;
 pub mod resample;

@@ -1,5 +1,5 @@
-//! Resampling the input to the model's ground resolution with GDAL's own machinery: a virtual
-//! (VRT) dataset made by GDALTranslate `-tr`, read lazily window by window like any raster, so
+//! Cropping the input to an extent and resampling it to the model's ground resolution with
+//! GDAL's own machinery: a virtual (VRT) dataset made by GDALTranslate (`-projwin`, `-tr`), read lazily window by window like any raster, so
 //! the source is never loaded whole. Outputs are then written on that grid.
 
 use std::ffi::CString;
@@ -21,7 +21,24 @@ pub fn metric_resolution(ds: &Dataset) -> Option<f64> {
 
 /// A lazily resampled view of `ds` with pixels of `res` map units (GDAL resampling `alg`).
 pub fn resample(ds: &Dataset, path: &Path, res: f64, alg: &str) -> Result<Dataset> {
-    let args = ["-of", "VRT", "-tr", &res.to_string(), &res.to_string(), "-r", alg];
+    translate(ds, &["-tr", &res.to_string(), &res.to_string(), "-r", alg])
+        .map_err(|e| Error::raster(path, format!("GDAL could not resample to {res} map units per pixel: {e}")))
+}
+
+/// A lazy view of the part of `ds` inside `[xmin, ymin, xmax, ymax]` (in its CRS), on its grid.
+pub fn crop(ds: &Dataset, path: &Path, extent: [f64; 4]) -> Result<Dataset> {
+    let [xmin, ymin, xmax, ymax] = extent;
+    if !(xmin < xmax && ymin < ymax) || extent.iter().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!("extent {extent:?} is not xmin,ymin,xmax,ymax with min < max")));
+    }
+    let a = [xmin, ymax, xmax, ymin].map(|v| v.to_string());
+    translate(ds, &["-projwin", &a[0], &a[1], &a[2], &a[3]])
+        .map_err(|e| Error::raster(path, format!("the extent {extent:?} does not select any pixel of the raster: {e}")))
+}
+
+/// GDALTranslate into a virtual dataset with `args`.
+fn translate(ds: &Dataset, args: &[&str]) -> std::result::Result<Dataset, String> {
+    let args: Vec<&str> = ["-of", "VRT"].iter().copied().chain(args.iter().copied()).collect();
     let c_args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap_or_default()).collect();
     let mut argv: Vec<*mut libc::c_char> = c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
     argv.push(std::ptr::null_mut());
@@ -30,13 +47,14 @@ pub fn resample(ds: &Dataset, path: &Path, res: f64, alg: &str) -> Result<Datase
     unsafe {
         let opts = gdal_sys::GDALTranslateOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
         if opts.is_null() {
-            return Err(Error::raster(path, format!("invalid resampling options {args:?}")));
+            return Err(format!("invalid options {args:?}"));
         }
         let mut usage_error: libc::c_int = 0;
         let out = gdal_sys::GDALTranslate(empty.as_ptr(), ds.c_dataset(), opts, &mut usage_error);
         gdal_sys::GDALTranslateOptionsFree(opts);
         if out.is_null() {
-            return Err(Error::raster(path, format!("GDAL could not resample to {res} map units per pixel")));
+            let msg = std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()).to_string_lossy().into_owned();
+            return Err(msg);
         }
         Ok(Dataset::from_c_dataset(out))
     }
