@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-c test-python install stage header bench clean
+.PHONY: setup build demo test test-rust test-c test-python test-qgis plugin-zip install stage header bench clean
 
 setup:
 	@scripts/setup.sh
@@ -21,8 +21,8 @@ demo: build
 	@scripts/demo.sh
 
 # Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
-# C/C++ hosts against a staged install, then the Python binding.
-test: test-rust test-c test-python
+# C/C++ hosts against a staged install, the Python binding, and the QGIS plugin in a real QGIS.
+test: test-rust test-c test-python test-qgis
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -44,6 +44,15 @@ test-c: stage
 test-python: stage
 	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.1 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+
+# The installable QGIS plugin: the provider plus librastrum and ONNX Runtime (CPU).
+plugin-zip: build
+	scripts/plugin_zip.sh $(TARGET)/rastrum-qgis-plugin.zip $(RELEASE)
+
+test-qgis: plugin-zip
+	RASTRUM_LIBRARY=$(RELEASE)/librastrum.so RASTRUM_ORT_LIB=$(ORT_LIB) RASTRUM_CLI=$(RELEASE)/rastrum \
+	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
 
 # Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
 header:

@@ -4,7 +4,7 @@ Every ctypes declaration of the binding lives here, so that plain GDAL scripts a
 plugin share one module; it imports nothing from QGIS and needs only the standard library and
 numpy. The library is loaded on first use (or by an explicit ``load_library(path)``) from, in
 order: the path given, ``$RASTRUM_LIBRARY``, ``librastrum.so.1``/``librastrum.so`` next to this
-file, the same in ``../lib/``, then the dynamic loader's own search.
+file, the same in ``lib/`` and ``../lib/``, then the dynamic loader's own search.
 
     import _native as rastrum
     with rastrum.Model("model.onnx") as model:
@@ -266,7 +266,8 @@ def _candidates(path):
         # An explicit choice: falling through to another copy would hide a broken setting.
         return [(env, True)]
     here = os.path.dirname(os.path.abspath(__file__))
-    folders = [here, os.path.normpath(os.path.join(here, os.pardir, "lib"))]
+    # lib/ beside this file is where the QGIS plugin's zip carries the library.
+    folders = [here, os.path.join(here, "lib"), os.path.normpath(os.path.join(here, os.pardir, "lib"))]
     found = [(os.path.join(folder, name), True) for folder in folders for name in _NAMES]
     return found + [(_NAMES[0], False)]
 

@@ -1,0 +1,394 @@
+"""The Rastrum Processing provider inside a real, headless QGIS: every algorithm on real rasters
+against the CLI byte for byte, georeferencing, styles, the model designer, progress and
+cancellation, errors as Processing errors, mask and extent."""
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from conftest import CLOUD_MODEL, LANDSAT_B4, PLUGIN_SOURCE, RGB_IMAGE, S2_IMAGE, SR_MODEL, run_cli
+from onnx_models import tile_mean_classifier, tile_sum_regressor
+
+gdal.UseExceptions()
+
+ALGORITHMS = {"rastrum:segment", "rastrum:classify", "rastrum:regress", "rastrum:superresolve",
+              "rastrum:modelinfo"}
+
+
+def run(algorithm, parameters, feedback=None):
+    import processing
+
+    return processing.run(algorithm, parameters, feedback=feedback)
+
+
+def same_bytes(a, b):
+    return open(a, "rb").read() == open(b, "rb").read()
+
+
+def read(path, band=1):
+    dataset = gdal.Open(str(path))
+    return dataset.GetRasterBand(band).ReadAsArray()
+
+
+def georeferencing(path):
+    dataset = gdal.Open(str(path))
+    return dataset.GetGeoTransform(), dataset.GetSpatialRef().ExportToWkt() if dataset.GetSpatialRef() else ""
+
+
+def loaded(path):
+    """The raster as QGIS opens it (with the .qml beside it as its default style)."""
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(str(path), "out", "gdal")
+    assert layer.isValid(), path
+    return layer
+
+
+def assert_class_style(path, names):
+    layer = loaded(path)  # kept: the renderer belongs to the layer
+    renderer = layer.renderer()
+    assert renderer.type() == "paletted"
+    assert [c.label for c in renderer.classes()] == list(names)
+    dataset = gdal.Open(str(path))  # kept: a band outliving its dataset crashes
+    table = dataset.GetRasterBand(1).GetColorTable()
+    for c in renderer.classes():  # the colours the engine wrote
+        assert c.color.getRgb() == table.GetColorEntry(int(c.value))
+
+
+def assert_ramp_style(path):
+    layer = loaded(path)
+    renderer = layer.renderer()
+    assert renderer.type() == "singlebandpseudocolor"
+    assert renderer.shader().rasterShaderFunction().colorRampItemList()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return tile_mean_classifier(folder / "tile_mean.onnx"), tile_sum_regressor(folder / "tile_sum.onnx")
+
+
+# --- The plugin and its provider
+
+
+def test_metadata_and_lazy_class_factory():
+    metadata = configparser.ConfigParser()
+    metadata.read(PLUGIN_SOURCE / "rastrum/metadata.txt")
+    general = metadata["general"]
+    assert general["hasProcessingProvider"] == "yes"
+    assert general["qgisMinimumVersion"] == "3.22"
+    # Importing the package loads neither QGIS modules of ours nor the native library.
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import rastrum; "
+            "print(sorted(m for m in sys.modules if m.startswith('rastrum')))")
+    done = subprocess.run([sys.executable, "-c", code, str(PLUGIN_SOURCE)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['rastrum']"
+
+
+def test_provider_has_one_algorithm_per_task(qgis_app):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("rastrum")
+    assert provider is not None and provider.id() == "rastrum"
+    assert {a.id() for a in provider.algorithms()} == ALGORITHMS
+    segment = QgsApplication.processingRegistry().algorithmById("rastrum:segment")
+    names = {p.name() for p in segment.parameterDefinitions()}
+    assert {"MODEL", "INPUT", "BANDS", "SCALE", "OFFSET", "MEAN", "STD", "TILE_SIZE", "OVERLAP", "STITCH",
+            "BATCH", "DEVICE", "ALLOW_FALLBACK", "THREADS", "PROBABILITIES", "EXTENT", "MASK",
+            "CREATION_OPTIONS", "OUTPUT"} <= names
+    assert {"PROVIDER", "OUTPUT_PROBABILITIES", "TILES_SKIPPED"} <= {o.name() for o in segment.outputDefinitions()}
+    regress = QgsApplication.processingRegistry().algorithmById("rastrum:regress")
+    assert {"REDISTRIBUTE", "WEIGHT_BAND"} <= {p.name() for p in regress.parameterDefinitions()}
+
+
+# --- Every task against the CLI
+
+
+def test_segment_equals_the_cli_and_is_styled(qgis_app, tmp_path, cloud_stats, cloud_reference):
+    from qgis.core import QgsProcessingFeedback
+
+    progress = []
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(progress.append)
+    mean, std = cloud_stats
+    out = tmp_path / "cloud.tif"
+    result = run("rastrum:segment", {
+        "MODEL": str(CLOUD_MODEL), "INPUT": str(S2_IMAGE), "TILE_SIZE": 256, "OVERLAP": 51,
+        "MEAN": mean, "STD": std, "PROBABILITIES": True, "OUTPUT": str(out),
+    }, feedback)
+    assert result["OUTPUT"] == str(out)
+    assert same_bytes(out, cloud_reference)
+    probabilities = tmp_path / "cloud_probabilities.tif"
+    assert result["OUTPUT_PROBABILITIES"] == str(probabilities)
+    assert same_bytes(probabilities, cloud_reference.with_name("cloud_probabilities.tif"))
+    assert result["PROVIDER"] == "cpu"
+    assert json.loads(result["SUMMARY"])["tiles_run"] == result["TILES_RUN"] == 9
+    # Progress: 0..100, rising, complete.
+    assert progress and progress == sorted(progress) and 0 <= progress[0] and progress[-1] == 100
+    assert georeferencing(out) == georeferencing(S2_IMAGE)
+    assert_class_style(out, ["class 0", "class 1", "class 2"])
+    assert_ramp_style(probabilities)
+
+
+def test_classify_equals_the_cli_on_the_tile_grid(qgis_app, tmp_path, tiny_models):
+    classifier, _ = tiny_models
+    out, reference = tmp_path / "plugin.tif", tmp_path / "cli.tif"
+    summary = run_cli(classifier, RGB_IMAGE, reference, "--probabilities", "--batch", 8)
+    result = run("rastrum:classify", {"MODEL": str(classifier), "INPUT": str(RGB_IMAGE), "PROBABILITIES": True,
+                                      "BATCH": 8, "OUTPUT": str(out)})
+    assert same_bytes(out, reference)
+    assert same_bytes(result["OUTPUT_PROBABILITIES"], tmp_path / "cli_probabilities.tif")
+    assert result["TILES_SKIPPED"] == summary["tiles_skipped"] > 0  # the nodata border
+    (x0, dx, _, y0, _, dy), wkt = georeferencing(out)
+    (ix0, idx, _, iy0, _, idy), input_wkt = georeferencing(RGB_IMAGE)
+    assert (x0, y0, wkt) == (ix0, iy0, input_wkt)
+    assert (dx, dy) == pytest.approx((64 * idx, 64 * idy))  # one pixel per 64-pixel tile
+    assert_class_style(out, ["red", "green", "blue"])
+    assert_ramp_style(result["OUTPUT_PROBABILITIES"])
+
+
+def test_regress_with_weighted_redistribution_equals_the_cli(qgis_app, tmp_path, tiny_models):
+    _, regressor = tiny_models
+    out, reference = tmp_path / "plugin.tif", tmp_path / "cli.tif"
+    run_cli(regressor, RGB_IMAGE, reference, "--redistribute", "weight", "--weight-band", 2, "--bands", 2,
+            "--co", "COMPRESS=LZW")
+    result = run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "BANDS": "2",
+                                     "REDISTRIBUTE": 3, "WEIGHT_BAND": 2, "CREATION_OPTIONS": "COMPRESS=LZW",
+                                     "OUTPUT": str(out)})
+    assert same_bytes(out, reference)
+    assert gdal.Open(str(out)).GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "LZW"
+    assert georeferencing(out) == georeferencing(RGB_IMAGE)
+    assert result["TILES_RUN"] > 0
+    assert_ramp_style(out)
+
+
+def test_super_resolve_equals_the_cli_on_a_three_times_finer_grid(qgis_app, tmp_path):
+    out, reference = tmp_path / "plugin.tif", tmp_path / "cli.tif"
+    run_cli(SR_MODEL, LANDSAT_B4, reference, "--scale", 2e-5, "--offset", -0.1)
+    run("rastrum:superresolve", {"MODEL": str(SR_MODEL), "INPUT": str(LANDSAT_B4), "SCALE": "2e-5",
+                                 "OFFSET": "-0.1", "OUTPUT": str(out)})
+    assert same_bytes(out, reference)
+    source, result = gdal.Open(str(LANDSAT_B4)), gdal.Open(str(out))
+    assert (result.RasterXSize, result.RasterYSize) == (3 * source.RasterXSize, 3 * source.RasterYSize)
+    (x0, dx, _, y0, _, dy), wkt = georeferencing(out)
+    (ix0, idx, _, iy0, _, idy), input_wkt = georeferencing(LANDSAT_B4)
+    assert (x0, y0, wkt) == (ix0, iy0, input_wkt)
+    assert (dx, dy) == pytest.approx((idx / 3, idy / 3))
+
+
+def test_model_info_returns_the_resolved_card(qgis_app):
+    result = run("rastrum:modelinfo", {"MODEL": str(CLOUD_MODEL), "EXTRA_OPTIONS": "set=seg_thresh=0.4"})
+    card = json.loads(result["CARD"])
+    done = subprocess.run([os.environ["RASTRUM_CLI"], "info", str(CLOUD_MODEL), "--set", "seg_thresh=0.4", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    reference = json.loads(done.stdout)
+    assert reference.pop("error", None) is None  # the CLI's own field: why the card did not resolve
+    assert card == reference
+    assert card["resolved"]["seg_thresh"] == 0.4 and result["PROVIDER"] == "cpu"
+
+
+def test_the_device_asked_and_the_provider_bound_are_reported(qgis_app, tmp_path, tiny_models):
+    from qgis.core import QgsProcessingException
+
+    classifier, _ = tiny_models
+    # The CPU build of ONNX Runtime cannot bind CUDA: a clear error, or the CPU when allowed.
+    with pytest.raises(QgsProcessingException, match="cuda was requested but cannot be bound"):
+        run("rastrum:classify", {"MODEL": str(classifier), "INPUT": str(RGB_IMAGE), "DEVICE": 1,
+                                 "OUTPUT": str(tmp_path / "strict.tif")})
+    result = run("rastrum:classify", {"MODEL": str(classifier), "INPUT": str(RGB_IMAGE), "DEVICE": 1,
+                                      "ALLOW_FALLBACK": True, "THREADS": 2, "OUTPUT": str(tmp_path / "fallback.tif")})
+    assert result["PROVIDER"].startswith("cpu (fallback: ")
+
+
+# --- The model designer and loading into a project
+
+
+def test_runs_as_a_step_of_a_graphical_model(qgis_app, tmp_path, tiny_models):
+    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource, QgsProcessingModelOutput,
+                           QgsProcessingModelParameter, QgsProcessingParameterRasterLayer)
+
+    _, regressor = tiny_models
+    model = QgsProcessingModelAlgorithm("rastrum test", "tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("raster", "Raster"),
+                            QgsProcessingModelParameter("raster"))
+    child = QgsProcessingModelChildAlgorithm("rastrum:regress")
+    child.generateChildId(model)
+    child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("raster")])
+    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromStaticValue(str(regressor))])
+    output = QgsProcessingModelOutput("values")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"values": output})
+    model.addChildAlgorithm(child)
+    model.updateDestinationParameters()
+    destination = model.destinationParameterDefinitions()[0].name()
+
+    out, reference = tmp_path / "model.tif", tmp_path / "cli.tif"
+    results = run(model, {"raster": str(RGB_IMAGE), destination: str(out)})
+    run_cli(regressor, RGB_IMAGE, reference)
+    assert results[destination] == str(out)
+    assert same_bytes(out, reference)
+
+
+def test_outputs_loaded_on_completion_are_styled(qgis_app, tmp_path, tiny_models):
+    import processing
+    from qgis.core import QgsProject
+
+    classifier, _ = tiny_models
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    processing.runAndLoadResults("rastrum:classify", {"MODEL": str(classifier), "INPUT": str(RGB_IMAGE),
+                                                      "PROBABILITIES": True, "OUTPUT": "TEMPORARY_OUTPUT"})
+    layers = sorted(project.mapLayers().values(), key=lambda layer: layer.source())
+    assert len(layers) == 2
+    classes, probabilities = layers  # x.tif sorts before x_probabilities.tif
+    assert classes.renderer().type() == "paletted"
+    assert [c.label for c in classes.renderer().classes()] == ["red", "green", "blue"]
+    assert probabilities.renderer().type() == "singlebandpseudocolor"
+    project.removeAllMapLayers()
+
+
+# --- Cancellation and errors
+
+
+def test_cancelling_stops_within_a_batch_and_leaves_nothing(qgis_app, tmp_path, cloud_stats, tiny_models):
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    reports = []
+
+    def cancel_after_first(value):
+        reports.append(value)
+        feedback.cancel()
+
+    feedback.progressChanged.connect(cancel_after_first)
+    mean, std = cloud_stats
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(QgsProcessingException, match="[Cc]ancel"):
+        run("rastrum:segment", {"MODEL": str(CLOUD_MODEL), "INPUT": str(S2_IMAGE), "TILE_SIZE": 256,
+                                "OVERLAP": 51, "MEAN": mean, "STD": std, "BATCH": 1, "PROBABILITIES": True,
+                                "OUTPUT": str(folder / "cloud.tif")}, feedback)
+    assert len(reports) == 1, reports  # no batch ran after the one that reported
+    assert reports[0] < 100
+    assert list(folder.iterdir()) == []  # no output, no hidden temporary file
+    # QGIS and the provider go on.
+    _, regressor = tiny_models
+    run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "OUTPUT": str(folder / "after.tif")})
+    assert (folder / "after.tif").is_file()
+
+
+def test_wrong_inputs_are_processing_errors_with_the_librarys_message(qgis_app, tmp_path, tiny_models):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="channel count mismatch"):
+        run("rastrum:segment", {"MODEL": str(CLOUD_MODEL), "INPUT": str(S2_IMAGE), "BANDS": "1,2",
+                                "OUTPUT": str(tmp_path / "bands.tif")})
+    missing = tmp_path / "no_such_model.onnx"
+    with pytest.raises(QgsProcessingException, match="no_such_model.onnx"):
+        run("rastrum:segment", {"MODEL": str(missing), "INPUT": str(S2_IMAGE), "OUTPUT": str(tmp_path / "m.tif")})
+    with pytest.raises(QgsProcessingException, match="unknown option 'no-such-option'"):
+        run("rastrum:segment", {"MODEL": str(CLOUD_MODEL), "INPUT": str(S2_IMAGE), "EXTRA_OPTIONS": "no-such-option=1",
+                                "OUTPUT": str(tmp_path / "o.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    _, regressor = tiny_models
+    run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "OUTPUT": str(tmp_path / "ok.tif")})
+    assert (tmp_path / "ok.tif").is_file()
+
+
+# --- Mask and extent
+
+
+def _mask_polygon():
+    """A polygon over the middle of the RGB raster, in its CRS, with vertices off the pixel
+    centres (so that no reprojection round-off moves a pixel in or out)."""
+    (x0, dx, _, y0, _, dy), _ = georeferencing(RGB_IMAGE)
+    points = [(180.37, 150.41), (560.29, 210.33), (610.43, 520.27), (260.31, 600.39)]
+    ring = ", ".join(f"{x0 + c * dx!r} {y0 + r * dy!r}" for c, r in points + points[:1])
+    return f"POLYGON (({ring}))"
+
+
+def test_mask_and_extent_limit_the_run(qgis_app, tmp_path, tiny_models):
+    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsFeature, QgsGeometry,
+                           QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorFileWriter,
+                           QgsVectorLayer)
+
+    _, regressor = tiny_models
+    raster_crs = QgsCoordinateReferenceSystem("EPSG:32618")
+    polygon = QgsGeometry.fromWkt(_mask_polygon())
+
+    # A file mask in the raster's CRS: the CLI gets the same file.
+    mask_file = str(tmp_path / "mask.gpkg")
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32618", "mask", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(polygon)
+    layer.dataProvider().addFeatures([feature])
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, mask_file, QgsProject.instance().transformContext(),
+                                                       options)
+    assert error[0] == QgsVectorFileWriter.NoError, error
+
+    (x0, dx, _, y0, _, dy), _ = georeferencing(RGB_IMAGE)
+    extent = (x0 + 100 * dx, y0 + 700 * dy, x0 + 700 * dx, y0 + 50 * dy)  # xmin, ymin, xmax, ymax
+    reference = tmp_path / "cli.tif"
+    full = run_cli(regressor, RGB_IMAGE, tmp_path / "full.tif")
+    summary = run_cli(regressor, RGB_IMAGE, reference, "--mask", mask_file, "--extent", *map(repr, extent))
+    extent_text = "{!r},{!r},{!r},{!r} [EPSG:32618]".format(extent[0], extent[2], extent[1], extent[3])
+    out = tmp_path / "plugin.tif"
+    result = run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "MASK": mask_file,
+                                     "EXTENT": extent_text, "OUTPUT": str(out)})
+    assert same_bytes(out, reference)
+    assert result["TILES_SKIPPED"] == summary["tiles_skipped"] > full["tiles_skipped"]
+
+    # Pixels outside the polygon are nodata, inside are values.
+    values = read(out)
+    (ox, odx, _, oy, _, ody), _ = georeferencing(out)
+    cols, rows = np.meshgrid(np.arange(values.shape[1]), np.arange(values.shape[0]))
+    inside = _contains(polygon, ox + (cols + 0.5) * odx, oy + (rows + 0.5) * ody)
+    dataset = gdal.Open(str(out))
+    nodata = dataset.GetRasterBand(1).GetNoDataValue()
+    assert (values[~inside] == nodata).all()
+    assert (values[inside] != nodata).mean() > 0.9  # inside, only the raster's own nodata border is empty
+
+    # The same polygon as a selected feature of a memory layer in another CRS: the plugin
+    # exports the selection in the raster's CRS.
+    wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+    geographic = QgsGeometry(polygon)
+    geographic.transform(QgsCoordinateTransform(raster_crs, wgs84, QgsProject.instance()))
+    memory = QgsVectorLayer("Polygon?crs=EPSG:4326", "mask", "memory")
+    decoy = QgsFeature()
+    decoy.setGeometry(QgsGeometry.fromWkt("POLYGON ((-80 20, -70 20, -70 30, -80 30, -80 20))"))
+    chosen = QgsFeature()
+    chosen.setGeometry(geographic)
+    ok, added = memory.dataProvider().addFeatures([decoy, chosen])
+    assert ok
+    QgsProject.instance().addMapLayer(memory)
+    memory.selectByIds([added[1].id()])
+    try:
+        selected = tmp_path / "selected.tif"
+        run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE),
+                                "MASK": QgsProcessingFeatureSourceDefinition(memory.id(), True),
+                                "EXTENT": extent_text, "OUTPUT": str(selected)})
+        assert np.array_equal(read(selected), values)
+    finally:
+        QgsProject.instance().removeMapLayer(memory.id())
+
+
+def _contains(polygon, x, y):
+    """Even-odd point-in-polygon of pixel centres, in numpy (independent of GDAL's burning)."""
+    ring = [(p.x(), p.y()) for p in polygon.asPolygon()[0]]
+    inside = np.zeros(x.shape, bool)
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:]):
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < at)
+    return inside
