@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-c test-python test-qgis plugin-zip install stage header bench clean
+.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train plugin-zip install stage header bench clean
 
 setup:
 	@scripts/setup.sh
@@ -21,8 +21,9 @@ demo: build
 	@scripts/demo.sh
 
 # Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
-# C/C++ hosts against a staged install, the Python binding, and the QGIS plugin in a real QGIS.
-test: test-rust test-c test-python test-qgis
+# C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
+# the trainer on libtorch.
+test: test-rust test-c test-python test-qgis test-train
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -53,6 +54,14 @@ test-qgis: plugin-zip
 	RASTRUM_LIBRARY=$(RELEASE)/librastrum.so RASTRUM_ORT_LIB=$(ORT_LIB) RASTRUM_CLI=$(RELEASE)/rastrum \
 	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
+
+# The trainer builds against the libtorch of PyTorch's wheel (tch's LIBTORCH_USE_PYTORCH).
+TRAIN_ENV = LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/.venv-train/bin:$$PATH \
+  LD_LIBRARY_PATH=$$(echo $(CURDIR)/.venv-train/lib/python3*/site-packages/torch/lib) $(CARGO_ENV)
+
+test-train: setup
+	@scripts/setup-train.sh
+	$(TRAIN_ENV) cargo test --release -p rastrum-train -- --test-threads=2
 
 # Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
 header:

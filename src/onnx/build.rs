@@ -72,6 +72,21 @@ impl GraphBuilder {
         self
     }
 
+    /// The opset of the default domain (13 unless set).
+    pub fn opset(mut self, version: i64) -> Self {
+        self.opset = version;
+        self
+    }
+
+    /// A float32 graph output whose shape is not declared (it depends on the input).
+    pub fn output_unknown(mut self, name: &str) -> Self {
+        self.graph.output.push(ValueInfoProto {
+            name: name.to_string(),
+            r#type: Some(TypeProto { tensor_type: Some(TypeProtoTensor { elem_type: data_type::FLOAT, shape: None }) }),
+        });
+        self
+    }
+
     /// A float32 graph output (its declared shape may be deliberately wrong: runtimes must not
     /// trust it, and tests use that).
     pub fn output(mut self, name: &str, dims: &[Dim]) -> Self {

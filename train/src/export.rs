@@ -1,0 +1,125 @@
+//! The ONNX backend: writes a `Net` and its trained values as an opset-17 ONNX graph with the
+//! model card in `metadata_props`, through the protobuf messages of `rastrum::onnx` (no Python).
+//! Inference semantics: dropout is the identity, batch norm uses its running statistics.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rastrum::onnx::build::Attr;
+use rastrum::onnx::{Dim, GraphBuilder};
+
+use crate::graph::{Net, Op};
+
+pub const OPSET: i64 = 17;
+
+fn value(i: usize) -> String {
+    if i == 0 {
+        "input".to_string()
+    } else {
+        format!("v{i}")
+    }
+}
+
+/// Writes `net` with `values` (every parameter by name) and `card` (key, JSON text) to `path`.
+/// Batch is dynamic; height and width too unless the net has a fixed input size.
+pub fn export(
+    net: &Net,
+    values: &HashMap<String, Vec<f32>>,
+    card: &[(String, String)],
+    path: &Path,
+) -> std::io::Result<()> {
+    let spatial: Dim = match net.fixed_size {
+        Some(s) => s.into(),
+        None => "height".into(),
+    };
+    let spatial_w: Dim = match net.fixed_size {
+        Some(s) => s.into(),
+        None => "width".into(),
+    };
+    let mut g = GraphBuilder::new(&net.name)
+        .opset(OPSET)
+        .input("input", &["batch".into(), net.in_channels.into(), spatial, spatial_w]);
+    for p in &net.params {
+        let data = values
+            .get(&p.name)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no value for {}", p.name)))?;
+        g = g.initializer(&p.name, &p.shape, data, false);
+    }
+    for (i, op) in net.nodes.iter().enumerate() {
+        let out = value(i + 1);
+        let o = [out.as_str()];
+        g = match op {
+            Op::Conv { x, w, b, stride, pad, groups } => {
+                let k = net.params.iter().find(|p| &p.name == w).map_or(1, |p| p.shape[2]);
+                let mut inputs = vec![value(*x), w.clone()];
+                inputs.extend(b.iter().cloned());
+                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                g.node(
+                    "Conv",
+                    &inputs,
+                    &o,
+                    &[
+                        ("kernel_shape", Attr::Ints(vec![k, k])),
+                        ("strides", Attr::Ints(vec![*stride, *stride])),
+                        ("pads", Attr::Ints(vec![*pad; 4])),
+                        ("group", Attr::Int(*groups)),
+                    ],
+                )
+            }
+            Op::ConvT { x, w, b, stride } => {
+                let mut inputs = vec![value(*x), w.clone()];
+                inputs.extend(b.iter().cloned());
+                let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                g.node(
+                    "ConvTranspose",
+                    &inputs,
+                    &o,
+                    &[
+                        ("kernel_shape", Attr::Ints(vec![*stride, *stride])),
+                        ("strides", Attr::Ints(vec![*stride, *stride])),
+                    ],
+                )
+            }
+            Op::BatchNorm { x, p, eps } => {
+                let names = ["weight", "bias", "running_mean", "running_var"].map(|s| format!("{p}.{s}"));
+                let x = value(*x);
+                g.node(
+                    "BatchNormalization",
+                    &[x.as_str(), &names[0], &names[1], &names[2], &names[3]],
+                    &o,
+                    &[("epsilon", Attr::Float(*eps as f32))],
+                )
+            }
+            Op::Relu(x) => g.node("Relu", &[&value(*x)], &o, &[]),
+            Op::Tanh(x) => g.node("Tanh", &[&value(*x)], &o, &[]),
+            Op::MaxPool { x, k } => g.node(
+                "MaxPool",
+                &[&value(*x)],
+                &o,
+                &[("kernel_shape", Attr::Ints(vec![*k, *k])), ("strides", Attr::Ints(vec![*k, *k]))],
+            ),
+            Op::GlobalAvgPool(x) => g.node("GlobalAveragePool", &[&value(*x)], &o, &[]),
+            Op::Flatten(x) => g.node("Flatten", &[&value(*x)], &o, &[("axis", Attr::Int(1))]),
+            Op::Linear { x, w, b } => g.node("Gemm", &[&value(*x), w, b], &o, &[("transB", Attr::Int(1))]),
+            Op::Dropout { x, .. } => g.node("Identity", &[&value(*x)], &o, &[]),
+            Op::Add(a, b) => g.node("Add", &[&value(*a), &value(*b)], &o, &[]),
+            Op::Concat(xs) => {
+                let names: Vec<String> = xs.iter().map(|i| value(*i)).collect();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                g.node("Concat", &names, &o, &[("axis", Attr::Int(1))])
+            }
+            // PyTorch's pixel_shuffle is ONNX's DepthToSpace in CRD order.
+            Op::PixelShuffle { x, r } => g.node(
+                "DepthToSpace",
+                &[&value(*x)],
+                &o,
+                &[("blocksize", Attr::Int(*r)), ("mode", Attr::Str("CRD".into()))],
+            ),
+        };
+    }
+    g = g.node("Identity", &[&value(net.output)], &["output"], &[]).output_unknown("output");
+    for (k, v) in card {
+        g = g.meta(k, v);
+    }
+    g.save(path)
+}

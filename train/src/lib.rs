@@ -1,0 +1,13 @@
+//! rastrum-train: the architectures of Rastrum's workflows, trained on libtorch through tch and
+//! exported as ONNX with the model card the runtime reads.
+//!
+//! - `graph`: the one definition of an architecture (layers and named parameters);
+//! - `arch`: the architectures (population CNN, U-Net, ResNet-18/50, SqueezeNet/SpectrumNet,
+//!   ESPCN, SRResNet);
+//! - `torch`: the tch backend (parameters, forward pass for training);
+//! - `export`: the ONNX backend (opset 17, initialisers, card).
+
+pub mod arch;
+pub mod export;
+pub mod graph;
+pub mod torch;

@@ -1,0 +1,108 @@
+//! The tch backend: a `Net`'s parameters in a `VarStore` and its forward pass, layer by layer,
+//! with the same semantics the ONNX export writes (see `export`).
+
+use std::collections::HashMap;
+
+use tch::nn::{Init as TchInit, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use crate::graph::{Init, Net, Op};
+
+/// A network with its parameters on a device.
+pub struct TchNet {
+    pub net: Net,
+    pub vs: VarStore,
+    params: HashMap<String, Tensor>,
+}
+
+impl TchNet {
+    /// Creates the parameters (Kaiming-uniform weights, zero biases, unit scales).
+    pub fn new(net: Net, device: Device) -> TchNet {
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let mut params = HashMap::new();
+        for p in &net.params {
+            // tch separates path segments with '.': "conv1.weight" is variable "weight" under
+            // "conv1", and VarStore names it back "conv1.weight".
+            let (path, leaf) = p.name.rsplit_once('.').unwrap_or(("", p.name.as_str()));
+            let root = if path.is_empty() { root.clone() } else { &root / path };
+            let t = match (p.init, p.trainable) {
+                (Init::Kaiming, _) => root.var(
+                    leaf,
+                    &p.shape,
+                    TchInit::Kaiming {
+                        dist: tch::nn::init::NormalOrUniform::Uniform,
+                        fan: tch::nn::init::FanInOut::FanIn,
+                        non_linearity: tch::nn::init::NonLinearity::ReLU,
+                    },
+                ),
+                (Init::Zeros, true) => root.zeros(leaf, &p.shape),
+                (Init::Ones, true) => root.ones(leaf, &p.shape),
+                (Init::Zeros, false) => root.zeros_no_train(leaf, &p.shape),
+                (Init::Ones, false) => root.ones_no_train(leaf, &p.shape),
+            };
+            params.insert(p.name.clone(), t);
+        }
+        TchNet { net, vs, params }
+    }
+
+    fn p(&self, name: &str) -> &Tensor {
+        &self.params[name]
+    }
+
+    /// The forward pass on `x` [N, C, H, W]; `train` enables dropout and batch statistics.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut values: Vec<Tensor> = Vec::with_capacity(self.net.nodes.len() + 1);
+        values.push(x.shallow_clone());
+        for op in &self.net.nodes {
+            let v = |i: &usize| &values[*i];
+            let out = match op {
+                Op::Conv { x, w, b, stride, pad, groups } => {
+                    v(x).conv2d(self.p(w), b.as_ref().map(|b| self.p(b)), [*stride; 2], [*pad; 2], [1, 1], *groups)
+                }
+                Op::ConvT { x, w, b, stride } => v(x).conv_transpose2d(
+                    self.p(w),
+                    b.as_ref().map(|b| self.p(b)),
+                    [*stride; 2],
+                    [0, 0],
+                    [0, 0],
+                    1,
+                    [1, 1],
+                ),
+                Op::BatchNorm { x, p, eps } => v(x).batch_norm(
+                    Some(self.p(&format!("{p}.weight"))),
+                    Some(self.p(&format!("{p}.bias"))),
+                    Some(self.p(&format!("{p}.running_mean"))),
+                    Some(self.p(&format!("{p}.running_var"))),
+                    train,
+                    0.1,
+                    *eps,
+                    false,
+                ),
+                Op::Relu(x) => v(x).relu(),
+                Op::Tanh(x) => v(x).tanh(),
+                Op::MaxPool { x, k } => v(x).max_pool2d([*k; 2], [*k; 2], [0, 0], [1, 1], false),
+                Op::GlobalAvgPool(x) => v(x).adaptive_avg_pool2d([1, 1]),
+                Op::Flatten(x) => v(x).flatten(1, -1),
+                Op::Linear { x, w, b } => v(x).linear(self.p(w), Some(self.p(b))),
+                Op::Dropout { x, p } => v(x).dropout(*p, train),
+                Op::Add(a, b) => v(a) + v(b),
+                Op::Concat(xs) => Tensor::cat(&xs.iter().map(|i| &values[*i]).collect::<Vec<_>>(), 1),
+                Op::PixelShuffle { x, r } => v(x).pixel_shuffle(*r),
+            };
+            values.push(out);
+        }
+        values.swap_remove(self.net.output)
+    }
+
+    /// Every parameter and buffer as f32 values, for the export.
+    pub fn values(&self) -> HashMap<String, Vec<f32>> {
+        self.params
+            .iter()
+            .map(|(k, t)| {
+                let flat = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
+                (k.clone(), Vec::<f32>::try_from(&flat).unwrap_or_default())
+            })
+            .collect()
+    }
+}
