@@ -5,9 +5,13 @@
 //! - `arch`: the architectures (population CNN, U-Net, ResNet-18/50, SqueezeNet/SpectrumNet,
 //!   ESPCN, SRResNet);
 //! - `torch`: the tch backend (parameters, forward pass for training);
-//! - `export`: the ONNX backend (opset 17, initialisers, card).
+//! - `export`: the ONNX backend (opset 17, initialisers, card);
+//! - `data`: training chips read through the engine's own reader (same preprocessing);
+//! - `fit`: the training loop.
 
 pub mod arch;
+pub mod data;
 pub mod export;
+pub mod fit;
 pub mod graph;
 pub mod torch;

@@ -1,0 +1,85 @@
+//! The training loop: Adam with weight decay, ReduceLROnPlateau, mini-batches read lazily from
+//! the dataset each epoch in a seeded order. (Augmentation, class weights, early stopping,
+//! checkpoints and k-fold are the next steps of issue 5.)
+
+use rastrum::Result;
+use tch::nn::{Adam, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+use crate::data::RegressionChips;
+use crate::torch::TchNet;
+
+#[derive(Debug, Clone)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// ReduceLROnPlateau: multiply the rate by `factor` after `patience` epochs without a
+    /// better loss, not below `min_lr`.
+    pub factor: f64,
+    pub patience: usize,
+    pub min_lr: f64,
+    pub seed: i64,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 20,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            factor: 0.5,
+            patience: 3,
+            min_lr: 1e-6,
+            seed: 0,
+        }
+    }
+}
+
+/// Trains `net` on `data` by mean squared error; returns the mean training loss of each epoch.
+pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> Result<Vec<f64>> {
+    tch::manual_seed(cfg.seed);
+    let mut opt = Adam { wd: cfg.weight_decay, ..Default::default() }
+        .build(&net.vs, cfg.learning_rate)
+        .map_err(|e| rastrum::Error::Internal(format!("optimizer: {e}")))?;
+    let (c, s) = (data.bands.len() as i64, data.size as i64);
+    let mut lr = cfg.learning_rate;
+    let (mut best, mut stale) = (f64::INFINITY, 0);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    for _ in 0..cfg.epochs {
+        let order: Vec<i64> = Vec::try_from(&Tensor::randperm(data.len() as i64, (Kind::Int64, Device::Cpu)))
+            .map_err(|e: tch::TchError| rastrum::Error::Internal(e.to_string()))?;
+        let mut total = 0.0;
+        for batch in order.chunks(cfg.batch_size) {
+            let idx: Vec<usize> = batch.iter().map(|i| *i as usize).collect();
+            let x = Tensor::from_slice(&data.inputs(&idx)?).view([idx.len() as i64, c, s, s]);
+            let y = Tensor::from_slice(&idx.iter().map(|i| data.targets[*i]).collect::<Vec<f32>>()).view([-1, 1]);
+            let loss = net.forward(&x, true).mse_loss(&y, tch::Reduction::Mean);
+            opt.backward_step(&loss);
+            total += loss.double_value(&[]) * idx.len() as f64;
+        }
+        let epoch_loss = total / data.len() as f64;
+        history.push(epoch_loss);
+        if epoch_loss < best {
+            (best, stale) = (epoch_loss, 0);
+        } else {
+            stale += 1;
+            if stale >= cfg.patience && lr > cfg.min_lr {
+                lr = (lr * cfg.factor).max(cfg.min_lr);
+                opt.set_lr(lr);
+                stale = 0;
+            }
+        }
+    }
+    Ok(history)
+}
+
+/// The network's predictions (inference mode) for chips `indices`.
+pub fn predict(net: &TchNet, data: &RegressionChips, indices: &[usize]) -> Result<Vec<f32>> {
+    let (c, s) = (data.bands.len() as i64, data.size as i64);
+    let x = Tensor::from_slice(&data.inputs(indices)?).view([indices.len() as i64, c, s, s]);
+    let y = tch::no_grad(|| net.forward(&x, false));
+    Vec::<f32>::try_from(&y.flatten(0, -1)).map_err(|e: tch::TchError| rastrum::Error::Internal(e.to_string()))
+}
