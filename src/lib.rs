@@ -8,6 +8,7 @@
 //! - `stitch`: streaming accumulation of tile outputs into finished rows;
 //! - `tasks`: class heads and the output rasters of each task;
 //! - `run`: options, resolution against card and model, the concurrent pipeline;
+//! - `metrics`: confusion matrix, class scores, kappa, regression errors, PSNR, SSIM;
 //! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
 //! - `error`: the error type;
 //! - `ffi`: the C API (the only module with `#[no_mangle]` and raw pointers).
@@ -16,6 +17,7 @@ pub mod card;
 pub mod error;
 pub mod ffi;
 pub mod inference;
+pub mod metrics;
 pub mod onnx;
 pub mod raster;
 pub mod run;

@@ -18,24 +18,6 @@ fn cloud_stats() -> (String, String) {
     (join(&img[0]), join(&img[1]))
 }
 
-fn kappa(pred: &[u8], truth: &[u8], classes: usize) -> f64 {
-    let mut m = vec![vec![0f64; classes]; classes];
-    for (p, t) in pred.iter().zip(truth) {
-        m[*t as usize][*p as usize] += 1.0;
-    }
-    let n: f64 = pred.len() as f64;
-    let po = (0..classes).map(|i| m[i][i]).sum::<f64>() / n;
-    let pe = (0..classes)
-        .map(|i| {
-            let row: f64 = m[i].iter().sum();
-            let col: f64 = (0..classes).map(|j| m[j][i]).sum();
-            row * col
-        })
-        .sum::<f64>()
-        / (n * n);
-    (po - pe) / (1.0 - pe)
-}
-
 #[test]
 fn cloud_mask_reaches_the_upstream_kappa_on_sentinel2_hand_labels() {
     let dir = tmp();
@@ -65,7 +47,11 @@ fn cloud_mask_reaches_the_upstream_kappa_on_sentinel2_hand_labels() {
         .collect();
     let pred: Vec<u8> = pred.iter().map(|p| *p as u8).collect();
     assert!(pred.iter().all(|p| *p < 3));
-    let k = kappa(&pred, &truth, 3);
+    let mut confusion = rastrum::metrics::Confusion::new(3);
+    for (t, p) in truth.iter().zip(&pred) {
+        confusion.add(*t as usize, *p as usize);
+    }
+    let k = confusion.scores().kappa;
     eprintln!("cloud mask: Cohen's kappa against the hand labels = {k:.4}");
     assert!(k >= 0.60, "kappa {k} below the upstream bar 0.60");
 }
