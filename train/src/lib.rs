@@ -7,9 +7,11 @@
 //! - `torch`: the tch backend (parameters, forward pass for training);
 //! - `export`: the ONNX backend (opset 17, initialisers, card);
 //! - `data`: training chips read through the engine's own reader (same preprocessing);
-//! - `fit`: the training loop.
+//! - `fit`: the training loop;
+//! - `checkpoint`: safetensors checkpoints and resume.
 
 pub mod arch;
+pub mod checkpoint;
 pub mod data;
 pub mod export;
 pub mod fit;
