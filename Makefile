@@ -61,7 +61,8 @@ TRAIN_ENV = LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/.venv-train/bin:$$PATH \
 
 test-train: setup
 	@scripts/setup-train.sh
-	$(TRAIN_ENV) cargo test --release -p rastrum-train -- --test-threads=2
+	# One test thread: the tests seed tch's global generator and must not interleave.
+	$(TRAIN_ENV) cargo test --release -p rastrum-train -- --test-threads=1
 
 # Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
 header:

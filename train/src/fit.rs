@@ -83,3 +83,59 @@ pub fn predict(net: &TchNet, data: &RegressionChips, indices: &[usize]) -> Resul
     let y = tch::no_grad(|| net.forward(&x, false));
     Vec::<f32>::try_from(&y.flatten(0, -1)).map_err(|e: tch::TchError| rastrum::Error::Internal(e.to_string()))
 }
+
+/// The training objective.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loss {
+    /// Mean squared error (regression, super-resolution).
+    Mse,
+    /// Cross-entropy of logits [N, C] (per chip) or [N, C, H, W] (per pixel) against class ids
+    /// [N] or [N, H, W] (int64).
+    CrossEntropy,
+}
+
+fn loss_of(loss: Loss, out: &Tensor, y: &Tensor) -> Tensor {
+    match loss {
+        Loss::Mse => out.mse_loss(y, tch::Reduction::Mean),
+        Loss::CrossEntropy => out.cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Mean, -100, 0.0),
+    }
+}
+
+/// Trains `net` on in-memory examples `x` [N, C, H, W] and targets `y` (see `Loss`); returns
+/// the mean training loss of each epoch. Same optimiser and schedule as `fit_regression`.
+pub fn fit_tensors(net: &TchNet, x: &Tensor, y: &Tensor, loss: Loss, cfg: &FitConfig) -> Result<Vec<f64>> {
+    tch::manual_seed(cfg.seed);
+    let mut opt = Adam { wd: cfg.weight_decay, ..Default::default() }
+        .build(&net.vs, cfg.learning_rate)
+        .map_err(|e| rastrum::Error::Internal(format!("optimizer: {e}")))?;
+    let n = x.size()[0];
+    let mut lr = cfg.learning_rate;
+    let (mut best, mut stale) = (f64::INFINITY, 0);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    for _ in 0..cfg.epochs {
+        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        let mut total = 0.0;
+        let mut start = 0;
+        while start < n {
+            let len = (cfg.batch_size as i64).min(n - start);
+            let idx = order.narrow(0, start, len);
+            let l = loss_of(loss, &net.forward(&x.index_select(0, &idx), true), &y.index_select(0, &idx));
+            opt.backward_step(&l);
+            total += l.double_value(&[]) * len as f64;
+            start += len;
+        }
+        let epoch_loss = total / n as f64;
+        history.push(epoch_loss);
+        if epoch_loss < best {
+            (best, stale) = (epoch_loss, 0);
+        } else {
+            stale += 1;
+            if stale >= cfg.patience && lr > cfg.min_lr {
+                lr = (lr * cfg.factor).max(cfg.min_lr);
+                opt.set_lr(lr);
+                stale = 0;
+            }
+        }
+    }
+    Ok(history)
+}
