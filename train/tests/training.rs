@@ -6,7 +6,8 @@
 //!   (chance 1/3);
 //! - ESPCN, SRResNet x3: smooth fields, low resolution = 3x3 area mean; bar: PSNR above the
 //!   nearest-neighbour up-sampling of the same inputs.
-//! (The population CNN is trained in closed_loop.rs: R^2 >= 0.8.)
+//!
+//! The population CNN is trained in closed_loop.rs (R^2 >= 0.8).
 
 use rastrum::metrics::{psnr, Confusion};
 use rastrum_train::arch::{self, ResNetDepth};
@@ -91,9 +92,9 @@ fn super_resolution(net: Net, epochs: usize) {
         let (fx, fy, ph) = (
             Tensor::rand([n, 1, 1, 1], CPU) * 6.0,
             Tensor::rand([n, 1, 1, 1], CPU) * 6.0,
-            Tensor::rand([n, 1, 1, 1], CPU) * 6.28,
+            Tensor::rand([n, 1, 1, 1], CPU) * std::f64::consts::TAU,
         );
-        high = high + ((&xx * &fx + &yy * &fy) * 6.28 + &ph).sin() * 0.15;
+        high += ((&xx * &fx + &yy * &fy) * std::f64::consts::TAU + &ph).sin() * 0.15;
     }
     let low = high.avg_pool2d([3, 3], [3, 3], [0, 0], false, true, None::<i64>);
     let nearest = low.upsample_nearest2d([hi, hi], None, None);
