@@ -3,7 +3,7 @@
 //! checkpoints and k-fold are the next steps of issue 5.)
 
 use rastrum::Result;
-use tch::nn::{Adam, OptimizerConfig};
+use tch::nn::{Adam, Optimizer, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::RegressionChips;
@@ -38,15 +38,46 @@ impl Default for FitConfig {
     }
 }
 
+fn adam(net: &TchNet, cfg: &FitConfig) -> Result<Optimizer> {
+    Adam { wd: cfg.weight_decay, ..Default::default() }
+        .build(&net.vs, cfg.learning_rate)
+        .map_err(|e| rastrum::Error::Internal(format!("optimizer: {e}")))
+}
+
+/// ReduceLROnPlateau: after `patience` epochs without a better loss, the rate is multiplied by
+/// `factor`, not below `min_lr`.
+struct Plateau<'a> {
+    cfg: &'a FitConfig,
+    lr: f64,
+    best: f64,
+    stale: usize,
+}
+
+impl<'a> Plateau<'a> {
+    fn new(cfg: &'a FitConfig) -> Self {
+        Plateau { cfg, lr: cfg.learning_rate, best: f64::INFINITY, stale: 0 }
+    }
+
+    fn epoch_end(&mut self, loss: f64, opt: &mut Optimizer) {
+        if loss < self.best {
+            (self.best, self.stale) = (loss, 0);
+            return;
+        }
+        self.stale += 1;
+        if self.stale >= self.cfg.patience && self.lr > self.cfg.min_lr {
+            self.lr = (self.lr * self.cfg.factor).max(self.cfg.min_lr);
+            opt.set_lr(self.lr);
+            self.stale = 0;
+        }
+    }
+}
+
 /// Trains `net` on `data` by mean squared error; returns the mean training loss of each epoch.
 pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> Result<Vec<f64>> {
     tch::manual_seed(cfg.seed);
-    let mut opt = Adam { wd: cfg.weight_decay, ..Default::default() }
-        .build(&net.vs, cfg.learning_rate)
-        .map_err(|e| rastrum::Error::Internal(format!("optimizer: {e}")))?;
+    let mut opt = adam(net, cfg)?;
     let (c, s) = (data.bands.len() as i64, data.size as i64);
-    let mut lr = cfg.learning_rate;
-    let (mut best, mut stale) = (f64::INFINITY, 0);
+    let mut schedule = Plateau::new(cfg);
     let mut history = Vec::with_capacity(cfg.epochs);
     for _ in 0..cfg.epochs {
         let order: Vec<i64> = Vec::try_from(&Tensor::randperm(data.len() as i64, (Kind::Int64, Device::Cpu)))
@@ -62,16 +93,7 @@ pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> 
         }
         let epoch_loss = total / data.len() as f64;
         history.push(epoch_loss);
-        if epoch_loss < best {
-            (best, stale) = (epoch_loss, 0);
-        } else {
-            stale += 1;
-            if stale >= cfg.patience && lr > cfg.min_lr {
-                lr = (lr * cfg.factor).max(cfg.min_lr);
-                opt.set_lr(lr);
-                stale = 0;
-            }
-        }
+        schedule.epoch_end(epoch_loss, &mut opt);
     }
     Ok(history)
 }
@@ -105,12 +127,9 @@ fn loss_of(loss: Loss, out: &Tensor, y: &Tensor) -> Tensor {
 /// the mean training loss of each epoch. Same optimiser and schedule as `fit_regression`.
 pub fn fit_tensors(net: &TchNet, x: &Tensor, y: &Tensor, loss: Loss, cfg: &FitConfig) -> Result<Vec<f64>> {
     tch::manual_seed(cfg.seed);
-    let mut opt = Adam { wd: cfg.weight_decay, ..Default::default() }
-        .build(&net.vs, cfg.learning_rate)
-        .map_err(|e| rastrum::Error::Internal(format!("optimizer: {e}")))?;
+    let mut opt = adam(net, cfg)?;
     let n = x.size()[0];
-    let mut lr = cfg.learning_rate;
-    let (mut best, mut stale) = (f64::INFINITY, 0);
+    let mut schedule = Plateau::new(cfg);
     let mut history = Vec::with_capacity(cfg.epochs);
     for _ in 0..cfg.epochs {
         let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
@@ -126,16 +145,7 @@ pub fn fit_tensors(net: &TchNet, x: &Tensor, y: &Tensor, loss: Loss, cfg: &FitCo
         }
         let epoch_loss = total / n as f64;
         history.push(epoch_loss);
-        if epoch_loss < best {
-            (best, stale) = (epoch_loss, 0);
-        } else {
-            stale += 1;
-            if stale >= cfg.patience && lr > cfg.min_lr {
-                lr = (lr * cfg.factor).max(cfg.min_lr);
-                opt.set_lr(lr);
-                stale = 0;
-            }
-        }
+        schedule.epoch_end(epoch_loss, &mut opt);
     }
     Ok(history)
 }
