@@ -6,7 +6,9 @@ use rastrum::Result;
 use tch::nn::{Adam, Optimizer, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::RegressionChips;
+use crate::batch;
+use crate::data::stats::BandStats;
+use crate::data::Dataset;
 use crate::torch::TchNet;
 
 #[derive(Debug, Clone)]
@@ -73,10 +75,9 @@ impl<'a> Plateau<'a> {
 }
 
 /// Trains `net` on `data` by mean squared error; returns the mean training loss of each epoch.
-pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> Result<Vec<f64>> {
+pub fn fit_regression(net: &TchNet, data: &dyn Dataset, stats: &BandStats, cfg: &FitConfig) -> Result<Vec<f64>> {
     tch::manual_seed(cfg.seed);
     let mut opt = adam(net, cfg)?;
-    let (c, s) = (data.bands.len() as i64, data.size as i64);
     let mut schedule = Plateau::new(cfg);
     let mut history = Vec::with_capacity(cfg.epochs);
     for _ in 0..cfg.epochs {
@@ -85,9 +86,8 @@ pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> 
         let mut total = 0.0;
         for batch in order.chunks(cfg.batch_size) {
             let idx: Vec<usize> = batch.iter().map(|i| *i as usize).collect();
-            let x = Tensor::from_slice(&data.inputs(&idx)?).view([idx.len() as i64, c, s, s]);
-            let y = Tensor::from_slice(&idx.iter().map(|i| data.targets[*i]).collect::<Vec<f32>>()).view([-1, 1]);
-            let loss = net.forward(&x, true).mse_loss(&y, tch::Reduction::Mean);
+            let b = batch::load(data, &idx, stats)?;
+            let loss = net.forward(&b.x, true).mse_loss(&b.y, tch::Reduction::Mean);
             opt.backward_step(&loss);
             total += loss.double_value(&[]) * idx.len() as f64;
         }
@@ -98,11 +98,10 @@ pub fn fit_regression(net: &TchNet, data: &RegressionChips, cfg: &FitConfig) -> 
     Ok(history)
 }
 
-/// The network's predictions (inference mode) for chips `indices`.
-pub fn predict(net: &TchNet, data: &RegressionChips, indices: &[usize]) -> Result<Vec<f32>> {
-    let (c, s) = (data.bands.len() as i64, data.size as i64);
-    let x = Tensor::from_slice(&data.inputs(indices)?).view([indices.len() as i64, c, s, s]);
-    let y = tch::no_grad(|| net.forward(&x, false));
+/// The network's predictions (inference mode) for examples `indices`, flattened.
+pub fn predict(net: &TchNet, data: &dyn Dataset, stats: &BandStats, indices: &[usize]) -> Result<Vec<f32>> {
+    let b = batch::load(data, indices, stats)?;
+    let y = tch::no_grad(|| net.forward(&b.x, false));
     Vec::<f32>::try_from(&y.flatten(0, -1)).map_err(|e: tch::TchError| rastrum::Error::Internal(e.to_string()))
 }
 

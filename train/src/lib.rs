@@ -11,9 +11,13 @@
 //! - `checkpoint`: safetensors checkpoints and resume.
 
 pub mod arch;
+pub mod baseline;
+pub mod batch;
 pub mod checkpoint;
 pub mod data;
+pub mod describe;
 pub mod export;
 pub mod fit;
 pub mod graph;
+pub mod plot;
 pub mod torch;

@@ -6,11 +6,12 @@
 
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::DriverManager;
-use rastrum::raster::input::Preprocess;
 use rastrum::run::{run, RunOptions};
 use rastrum::{Model, SessionOptions};
 use rastrum_train::arch;
-use rastrum_train::data::RegressionChips;
+use rastrum_train::data::raster::{ChipFilter, ChipTarget, Labels, RasterChips};
+use rastrum_train::data::stats::BandStats;
+use rastrum_train::data::Dataset;
 use rastrum_train::export::export;
 use rastrum_train::fit::{fit_regression, predict, FitConfig};
 use rastrum_train::torch::TchNet;
@@ -53,23 +54,23 @@ fn trained_model_runs_through_rastrum_with_the_trainers_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let raster = dir.path().join("lights_population.tif");
     make_raster(&raster);
-    let pre = Preprocess { scale: vec![0.1], offset: vec![0.0], mean: vec![0.0], std: vec![1.0] };
-    let mut chips = RegressionChips::grid(&raster, &[1], 2, pre, CHIP, CHIP, |t| t > 0.0).unwrap();
+    let filter = ChipFilter { min_label_sum: Some(0.0), min_labelled: 1.0 };
+    let mut chips =
+        RasterChips::grid(&raster, &[1], &[0.1], &[0.0], Labels::Band(2), ChipTarget::Sum, CHIP, CHIP, filter).unwrap();
     assert_eq!(chips.len(), (SIZE / CHIP) * (SIZE / CHIP));
-    for t in chips.targets.iter_mut() {
-        *t /= UNIT;
-    }
+    chips.scale_targets(1.0 / UNIT);
+    let stats = BandStats::identity(1);
 
     tch::manual_seed(1);
     let net = TchNet::new(arch::population_cnn(1, CHIP as i64), tch::Device::Cpu);
     let cfg = FitConfig { epochs: 60, batch_size: 8, learning_rate: 2e-3, seed: 1, ..Default::default() };
-    let history = fit_regression(&net, &chips, &cfg).unwrap();
+    let history = fit_regression(&net, &chips, &stats, &cfg).unwrap();
     let (first, last) = (history[0], *history.last().unwrap());
     let all: Vec<usize> = (0..chips.len()).collect();
-    let predicted = predict(&net, &chips, &all).unwrap();
-    let mean = chips.targets.iter().sum::<f32>() / chips.len() as f32;
-    let ss_tot: f32 = chips.targets.iter().map(|t| (t - mean).powi(2)).sum();
-    let ss_res: f32 = chips.targets.iter().zip(&predicted).map(|(t, p)| (t - p).powi(2)).sum();
+    let predicted = predict(&net, &chips, &stats, &all).unwrap();
+    let mean = chips.chip_targets().iter().sum::<f32>() / chips.len() as f32;
+    let ss_tot: f32 = chips.chip_targets().iter().map(|t| (t - mean).powi(2)).sum();
+    let ss_res: f32 = chips.chip_targets().iter().zip(&predicted).map(|(t, p)| (t - p).powi(2)).sum();
     let r2 = 1.0 - ss_res / ss_tot;
     eprintln!("population CNN: loss {first:.4} -> {last:.4} over {} epochs, R^2 {r2:.3}", history.len());
     assert!(last < 0.2 * first, "training must cut the loss: {first} -> {last}");
