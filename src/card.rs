@@ -121,6 +121,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("rastrum_weight_band", "1-based input band giving the redistribution weight"),
     ("rastrum_output", "model output to use: its name or 0-based index"),
     ("rastrum_output_nodata", "nodata value written into float outputs"),
+    ("rastrum_training", "training provenance written by rastrum-train (informational)"),
 ];
 
 /// The resolved card. `None` means "not said": the run falls back to the model's shapes and

@@ -15,6 +15,12 @@ pub struct Batch {
     pub y: Tensor,
 }
 
+impl Batch {
+    pub fn to(self, device: tch::Device) -> Batch {
+        Batch { x: self.x.to_device(device), y: self.y.to_device(device) }
+    }
+}
+
 pub fn load(data: &dyn Dataset, indices: &[usize], stats: &BandStats) -> Result<Batch> {
     let [c, h, w] = data.input_shape();
     let n = indices.len() as i64;
@@ -23,7 +29,11 @@ pub fn load(data: &dyn Dataset, indices: &[usize], stats: &BandStats) -> Result<
     for &i in indices {
         let mut ex = data.example(i)?;
         if ex.x.len() != c * h * w {
-            return Err(Error::Internal(format!("example {i} has {} input values, expected {}", ex.x.len(), c * h * w)));
+            return Err(Error::Internal(format!(
+                "example {i} has {} input values, expected {}",
+                ex.x.len(),
+                c * h * w
+            )));
         }
         stats.apply(&mut ex.x);
         xs.extend_from_slice(&ex.x);
@@ -85,10 +95,7 @@ impl Augment {
         let spatial = matches!(target, Target::PixelClass { .. } | Target::Image { .. });
         let (mut xs, mut ys) = (Vec::with_capacity(n as usize), Vec::with_capacity(n as usize));
         for (i, d) in draws.iter().enumerate() {
-            let sym = Dihedral {
-                k: if self.rot90 { d % 4 } else { 0 },
-                flip: self.flips && d / 4 == 1,
-            };
+            let sym = Dihedral { k: if self.rot90 { d % 4 } else { 0 }, flip: self.flips && d / 4 == 1 };
             let (x, y) = (batch.x.get(i as i64), batch.y.get(i as i64));
             xs.push(sym.apply(&x));
             ys.push(if spatial { sym.apply(&y) } else { y });

@@ -121,5 +121,10 @@ pub fn export(
     for (k, v) in card {
         g = g.meta(k, v);
     }
-    g.save(path)
+    // Complete or not at all: a temporary name beside the target, then a rename.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    g.save(&temp).and_then(|_| std::fs::rename(&temp, path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
 }

@@ -13,11 +13,14 @@
 pub mod arch;
 pub mod baseline;
 pub mod batch;
+pub mod card;
 pub mod checkpoint;
 pub mod data;
 pub mod describe;
 pub mod export;
 pub mod fit;
 pub mod graph;
+pub mod job;
 pub mod plot;
+pub mod report;
 pub mod torch;

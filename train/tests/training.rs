@@ -36,8 +36,8 @@ fn classifier(net: Net, bands: i64, size: i64, epochs: usize) {
     let x =
         Tensor::randn([n, bands, size, size], CPU) * 0.5 + y.one_hot(bands).to_kind(Kind::Float).view([n, bands, 1, 1]);
     let t = TchNet::new(net, Device::Cpu);
-    let cfg = FitConfig { epochs, batch_size: 16, learning_rate: 2e-3, seed: 11, ..Default::default() };
-    let history = fit_tensors(&t, &x, &y, Loss::CrossEntropy, &cfg).unwrap();
+    let cfg = FitConfig { epochs, batch_size: 16, learning_rate: 5e-4, seed: 11, ..Default::default() };
+    let history = fit_tensors(&t, &x, &y, Loss::CrossEntropy, &cfg).unwrap().train_losses();
     let pred = tch::no_grad(|| t.forward(&x, false)).argmax(1, false);
     let acc = accuracy(&pred, &y, 4);
     eprintln!("{name}: loss {:.3} -> {:.3}, accuracy {acc:.3}", history[0], history.last().unwrap());
@@ -72,7 +72,7 @@ fn unet_learns_planted_pixel_classes() {
     let y = smooth.argmax(1, false);
     let t = TchNet::new(arch::unet(14, 3, 2, 8), Device::Cpu);
     let cfg = FitConfig { epochs: 25, batch_size: 8, learning_rate: 3e-3, seed: 5, ..Default::default() };
-    let history = fit_tensors(&t, &x, &y, Loss::CrossEntropy, &cfg).unwrap();
+    let history = fit_tensors(&t, &x, &y, Loss::CrossEntropy, &cfg).unwrap().train_losses();
     let pred = tch::no_grad(|| t.forward(&x, false)).argmax(1, false);
     let acc = accuracy(&pred, &y, 3);
     eprintln!("unet: loss {:.3} -> {:.3}, pixel accuracy {acc:.3}", history[0], history.last().unwrap());
@@ -100,7 +100,7 @@ fn super_resolution(net: Net, epochs: usize) {
     let nearest = low.upsample_nearest2d([hi, hi], None, None);
     let t = TchNet::new(net, Device::Cpu);
     let cfg = FitConfig { epochs, batch_size: 8, learning_rate: 2e-3, seed: 9, ..Default::default() };
-    let history = fit_tensors(&t, &low, &high, Loss::Mse, &cfg).unwrap();
+    let history = fit_tensors(&t, &low, &high, Loss::Mse, &cfg).unwrap().train_losses();
     let out = tch::no_grad(|| t.forward(&low, false));
     let v = |t: &Tensor| Vec::<f64>::try_from(&t.to_kind(Kind::Double).flatten(0, -1)).unwrap();
     let (model_psnr, base_psnr) = (psnr(&v(&out), &v(&high), 1.0), psnr(&v(&nearest), &v(&high), 1.0));

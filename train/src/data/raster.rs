@@ -6,9 +6,9 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use gdal::Metadata;
 use rastrum::raster::input::{self, InputRaster, Preprocess};
 use rastrum::{Error, Result};
-use gdal::Metadata;
 use serde_json::json;
 
 use super::{Dataset, Example, InputSpec, Target, IGNORE};
@@ -144,7 +144,10 @@ impl RasterChips {
         let (lds, lpath, lband) = label_dataset(image, &labels)?;
         let (lw, lh) = lds.raster_size();
         if (lw, lh) != (w, h) {
-            return Err(Error::raster(&lpath, format!("labels are {lw}x{lh} but the image {} is {w}x{h}", image.display())));
+            return Err(Error::raster(
+                &lpath,
+                format!("labels are {lw}x{lh} but the image {} is {w}x{h}", image.display()),
+            ));
         }
         if lband == 0 || lband > lds.raster_count() {
             return Err(Error::raster(
@@ -152,10 +155,8 @@ impl RasterChips {
                 format!("label band {lband} is out of range: the raster has {} band(s)", lds.raster_count()),
             ));
         }
-        let band_names = bands
-            .iter()
-            .map(|b| reader_band_name(image, *b).unwrap_or_else(|| format!("band {b}")))
-            .collect();
+        let band_names =
+            bands.iter().map(|b| reader_band_name(image, *b).unwrap_or_else(|| format!("band {b}"))).collect();
 
         let mut origins = Vec::new();
         let mut per_chip = Vec::new();
@@ -268,7 +269,8 @@ impl Dataset for RasterChips {
         let mut reader = self.reader.borrow_mut();
         if reader.is_none() {
             let pre = units(&self.spec.scale, &self.spec.offset);
-            *reader = Some(InputRaster::new(&self.image, input::open(&self.image)?, &self.spec.bands, None, None, pre)?);
+            *reader =
+                Some(InputRaster::new(&self.image, input::open(&self.image)?, &self.spec.bands, None, None, pre)?);
         }
         let data = read_chip(reader.as_ref().expect("opened above"), x, y, self.size)?;
         let target = match self.kind {

@@ -78,3 +78,59 @@ impl BandStats {
         ]
     }
 }
+
+/// Examples per class among `indices` (labelled pixels for per-pixel targets): from
+/// `class_of` when the dataset knows it without reading pixels, else from the targets of at
+/// most `max_examples` evenly spaced examples.
+pub fn class_counts(data: &dyn Dataset, indices: &[usize], max_examples: usize) -> Result<Vec<u64>> {
+    let classes = data.target().classes().ok_or_else(|| Error::invalid("class counts need a class target"))?;
+    let mut counts = vec![0u64; classes];
+    let mut add = |c: usize| -> Result<()> {
+        *counts.get_mut(c).ok_or_else(|| Error::invalid(format!("class {c} found, but only {classes} classes")))? += 1;
+        Ok(())
+    };
+    if indices.iter().all(|&i| data.class_of(i).is_some()) {
+        for &i in indices {
+            add(data.class_of(i).unwrap_or_default())?;
+        }
+        return Ok(counts);
+    }
+    let step = indices.len().div_ceil(max_examples.max(1)).max(1);
+    for &i in indices.iter().step_by(step) {
+        for &y in data.example(i)?.y.iter().filter(|y| **y >= 0.0) {
+            add(y as usize)?;
+        }
+    }
+    Ok(counts)
+}
+
+/// Inverse-frequency class weights, n / (classes present x n_c), so that each present class
+/// weighs as much in the loss as any other; an absent class gets 1.
+pub fn class_weights(counts: &[u64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    let present = counts.iter().filter(|c| **c > 0).count().max(1);
+    counts.iter().map(|&c| if c > 0 { total as f64 / (present as f64 * c as f64) } else { 1.0 }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_balance_the_classes() {
+        let w = class_weights(&[30, 10, 0, 60]);
+        // 100 examples over 3 present classes: each class's total weight is 100 / 3.
+        for (c, n) in [(0, 30.0), (1, 10.0), (3, 60.0)] {
+            assert!((w[c] * n - 100.0 / 3.0).abs() < 1e-9);
+        }
+        assert_eq!(w[2], 1.0);
+    }
+
+    #[test]
+    fn standardisation_maps_nan_to_the_mean() {
+        let s = BandStats { mean: vec![10.0, 0.0], std: vec![2.0, 1.0], examples: 1 };
+        let mut x = vec![12.0, f32::NAN, 3.0, -1.0];
+        s.apply(&mut x);
+        assert_eq!(x, vec![1.0, 0.0, 3.0, -1.0]);
+    }
+}
