@@ -103,3 +103,44 @@ impl Augment {
         Batch { x: Tensor::stack(&xs, 0), y: Tensor::stack(&ys, 0) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(&t.flatten(0, -1).contiguous()).unwrap()
+    }
+
+    #[test]
+    fn the_eight_symmetries_are_distinct_and_rotate_counterclockwise() {
+        // [[1, 2], [3, 4]]
+        let t = Tensor::from_slice(&[1f32, 2., 3., 4.]).view([1, 2, 2]);
+        assert_eq!(values(&Dihedral { k: 1, flip: false }.apply(&t)), [2., 4., 1., 3.]);
+        assert_eq!(values(&Dihedral { k: 0, flip: true }.apply(&t)), [2., 1., 4., 3.]);
+        let mut seen: Vec<Vec<f32>> = Vec::new();
+        for k in 0..4 {
+            for flip in [false, true] {
+                let v = values(&Dihedral { k, flip }.apply(&t));
+                assert!(!seen.contains(&v), "k {k} flip {flip} repeats a symmetry");
+                seen.push(v);
+            }
+        }
+    }
+
+    #[test]
+    fn spatial_targets_move_with_their_inputs() {
+        // Each pixel's target is its input value: the relation must survive augmentation.
+        tch::manual_seed(3);
+        let x = Tensor::arange(4 * 2 * 5 * 5, (Kind::Float, tch::Device::Cpu)).view([4, 2, 5, 5]);
+        let y = x.select(1, 0).to_kind(Kind::Int64);
+        let aug = Augment { flips: true, rot90: true };
+        let b = aug.apply(Batch { x: x.shallow_clone(), y }, Target::PixelClass { classes: 200 });
+        assert_eq!(values(&b.x.select(1, 0)), values(&b.y.to_kind(Kind::Float)));
+        assert_ne!(values(&b.x), values(&x), "some example was transformed");
+        // Per-chip targets stay as they are.
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let b = aug.apply(Batch { x, y: y.shallow_clone() }, Target::Class { classes: 4 });
+        assert_eq!(Vec::<i64>::try_from(&b.y).unwrap(), [0, 1, 2, 3]);
+    }
+}

@@ -4,7 +4,7 @@
 //!
 //! - `model.onnx`: the network with its card (docs/model-card.md), provenance included;
 //! - `report.json`: metrics per fold (and mean / std over folds), the baseline's, the history;
-//! - `log.csv` (or `log-fold<k>.csv` per fold): one row per epoch;
+//! - `log.csv` or `log.jsonl` (and `log-fold<k>.*` per fold): one row per epoch;
 //! - `curves.png`, `confusion.png`: training curves; the validation confusion matrix;
 //! - `checkpoints/`: safetensors of the last and best epochs and the resume state.
 
@@ -153,6 +153,8 @@ pub struct Job {
     pub out: PathBuf,
     /// Examples used for band statistics and class counts, at most.
     pub stats_examples: usize,
+    /// Per-epoch logs as JSON lines (`log.jsonl`) instead of CSV (`log.csv`).
+    pub json_log: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -326,7 +328,7 @@ pub fn run(job: &Job) -> Result<Outcome> {
         let tag = if k > 1 { format!("-fold{}", f + 1) } else { String::new() };
         let mut cfg = job.fit.clone();
         cfg.checkpoints = Some(job.out.join(format!("checkpoints{tag}")));
-        cfg.log = Some(job.out.join(format!("log{tag}.csv")));
+        cfg.log = Some(job.out.join(format!("log{tag}.{}", log_ext(job))));
         if k > 1 {
             eprintln!("fold {}/{k}: {} training, {} validation examples", f + 1, split.train.len(), split.val.len());
         }
@@ -354,7 +356,7 @@ pub fn run(job: &Job) -> Result<Outcome> {
         let mut cfg = job.fit.clone();
         cfg.epochs = epochs.max(1);
         cfg.checkpoints = Some(job.out.join("checkpoints"));
-        cfg.log = Some(job.out.join("log.csv"));
+        cfg.log = Some(job.out.join(format!("log.{}", log_ext(job))));
         let trained = train_split(job, data, &all, &cfg)?;
         plot_curves(&job.out.join("curves.png"), &trained.history)?;
         trained
@@ -434,6 +436,14 @@ pub fn run(job: &Job) -> Result<Outcome> {
         &serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;
     Ok(Outcome { model, folds: reports, summary, baseline: baselines, history: final_model.history, report })
+}
+
+fn log_ext(job: &Job) -> &'static str {
+    if job.json_log {
+        "jsonl"
+    } else {
+        "csv"
+    }
 }
 
 fn headline_json(r: &Report) -> Value {

@@ -55,6 +55,12 @@ enum DeviceArg {
     Cuda,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum LogFormat {
+    Csv,
+    Jsonl,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum RedistributeArg {
     None,
@@ -166,6 +172,9 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Per-epoch log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Csv)]
+    log_format: LogFormat,
 }
 
 #[derive(Args)]
@@ -323,6 +332,7 @@ fn job(a: &TrainArgs) -> rastrum::Result<Job> {
         device,
         out: a.out.clone(),
         stats_examples: 10_000,
+        json_log: a.log_format == LogFormat::Jsonl,
     })
 }
 

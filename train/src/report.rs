@@ -192,8 +192,10 @@ impl Report {
     /// A short human-readable summary.
     pub fn summary(&self) -> String {
         let mut s: Vec<String> = self.headline().iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        if let Report::Classes { class_names, scores, .. } = self {
-            for (i, name) in class_names.iter().enumerate() {
+        if let Report::Classes { class_names, scores, confusion } = self {
+            // Classes neither present nor predicted (e.g. 14 of So2Sat's 17 zones in a region).
+            let predicted = |i: usize| confusion.counts.iter().any(|row| row[i] > 0);
+            for (i, name) in class_names.iter().enumerate().filter(|(i, _)| scores.support[*i] > 0 || predicted(*i)) {
                 s.push(format!(
                     "\n  {name}: precision {:.3} recall {:.3} F1 {:.3} (n={})",
                     scores.precision[i], scores.recall[i], scores.f1[i], scores.support[i]

@@ -8,10 +8,11 @@
 //! - super-resolution pairs: the input is the 3x3 area mean of the target, over valid pixels;
 //!   paired rasters must differ in size by one integer factor and be co-registered.
 
+mod common;
+use common::{write_h5, Array};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gdal::programs::raster::{multi_dim_translate, MultiDimTranslateDestination, MultiDimTranslateOptions};
 use gdal::raster::{Buffer, GdalType};
 use gdal::{DatasetOptions, DriverManager, GdalOpenFlags};
 use rastrum_train::data::folders::ChipFolders;
@@ -218,14 +219,6 @@ fn sen1_value(n: usize, h: usize, w: usize, c: usize) -> f64 {
     -((n * 100_000 + h * 1000 + w * 10 + c) as f64) - 0.5
 }
 
-/// One array of a fixture: name, data type, dimensions (name, size), values in C order.
-struct Array {
-    name: &'static str,
-    dtype: &'static str,
-    dims: Vec<(&'static str, usize)>,
-    values: Vec<f64>,
-}
-
 fn nhwc(name: &'static str, dtype: &'static str, n: usize, c: usize, f: Encode) -> Array {
     let cdim = if c == 8 { "c1" } else { "c2" };
     let mut values = Vec::with_capacity(n * SIDE * SIDE * c);
@@ -244,40 +237,6 @@ fn nhwc(name: &'static str, dtype: &'static str, n: usize, c: usize, f: Encode) 
 fn one_hot(classes: &[usize], width: usize) -> Array {
     let values = classes.iter().flat_map(|&k| (0..width).map(move |j| if j == k { 1.0 } else { 0.0 })).collect();
     Array { name: "label", dtype: "Float64", dims: vec![("n", classes.len()), ("k", width)], values }
-}
-
-/// Writes a netCDF-4 file (an HDF5 file) holding `arrays`: GDAL's HDF5 driver cannot write, so
-/// the arrays go into a multidimensional VRT with inline values, translated by the netCDF
-/// driver with FORMAT=NC4.
-fn write_h5(path: &Path, arrays: &[Array]) {
-    let mut dims: Vec<(&str, usize)> = Vec::new();
-    for a in arrays {
-        for d in &a.dims {
-            if !dims.iter().any(|e| e.0 == d.0) {
-                dims.push(*d);
-            }
-        }
-    }
-    let mut xml = String::from("<VRTDataset>\n<Group name=\"/\">\n");
-    for (name, size) in &dims {
-        xml += &format!("<Dimension name=\"{name}\" size=\"{size}\"/>\n");
-    }
-    for a in arrays {
-        xml += &format!("<Array name=\"{}\">\n<DataType>{}</DataType>\n", a.name, a.dtype);
-        for (d, _) in &a.dims {
-            xml += &format!("<DimensionRef ref=\"{d}\"/>\n");
-        }
-        let values: Vec<String> = a.values.iter().map(|v| v.to_string()).collect();
-        xml += &format!("<InlineValues>{}</InlineValues>\n</Array>\n", values.join(" "));
-    }
-    xml += "</Group>\n</VRTDataset>\n";
-    let vrt = path.with_extension("vrt");
-    fs::write(&vrt, xml).unwrap();
-    let options = DatasetOptions { open_flags: GdalOpenFlags::GDAL_OF_MULTIDIM_RASTER, ..Default::default() };
-    let src = gdal::Dataset::open_ex(&vrt, options).unwrap();
-    let to = MultiDimTranslateOptions::new(["-of", "netCDF", "-co", "FORMAT=NC4"]).unwrap();
-    let out = multi_dim_translate(&[src], MultiDimTranslateDestination::path(path).unwrap(), Some(to)).unwrap();
-    drop(out);
 }
 
 const LABELS: [usize; 3] = [4, 0, 16];

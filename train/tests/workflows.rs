@@ -5,11 +5,16 @@
 //! - land cover by U-Net (workflow 4): image + label raster, augmentation, class weights, early
 //!   stopping, per-class F1 and the confusion PNG;
 //! - chip classification from class folders (workflow 2's layout) beside the random forest;
+//! - So2Sat LCZ42 HDF5 (workflow 3) beside the random forest;
 //! - super-resolution x3 (workflow 5) against bicubic;
 //! - resume, and the errors users meet first.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{write_h5, Array};
 
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::DriverManager;
@@ -405,4 +410,82 @@ fn user_errors_name_the_problem() {
     let (ok, text) = train(&["--raster", r, "--label-band", "2", "--target", "sum", "--arch", "vgg", "--out", o]);
     assert!(!ok && text.contains("unknown architecture \"vgg\""), "{text}");
     assert!(!out.join("model.onnx").exists());
+}
+
+/// So2Sat-like HDF5: `n` examples of 32x32x10 (sen2) and 8 (sen1) channels; local climate zone
+/// k (of the first three) brightens sen2 channel k.
+fn so2sat(path: &Path, n: usize) {
+    let mut seed = 5u64;
+    let mut rnd = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    let classes: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let mut stack = |c: usize, signal: bool| -> Vec<f64> {
+        let mut v = Vec::with_capacity(n * 32 * 32 * c);
+        for k in &classes {
+            for _ in 0..32 * 32 {
+                for ch in 0..c {
+                    v.push(0.1 + 0.04 * rnd() + if signal && ch == *k { 0.03 } else { 0.0 });
+                }
+            }
+        }
+        v
+    };
+    let dims = |c: usize, name: &'static str| vec![("n", n), ("h", 32), ("w", 32), (name, c)];
+    let label = classes.iter().flat_map(|&k| (0..17).map(move |j| if j == k { 1.0 } else { 0.0 })).collect();
+    write_h5(
+        path,
+        &[
+            Array { name: "sen1", dtype: "Float32", dims: dims(8, "c1"), values: stack(8, false) },
+            Array { name: "sen2", dtype: "Float32", dims: dims(10, "c2"), values: stack(10, true) },
+            Array { name: "label", dtype: "Float64", dims: vec![("n", n), ("k", 17)], values: label },
+        ],
+    );
+}
+
+#[test]
+fn so2sat_hdf5_resnet_beside_the_random_forest() {
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = dir.path().join("training.h5");
+    so2sat(&h5, 90);
+    let out = dir.path().join("out");
+    let (ok, text) = train(&[
+        "--so2sat",
+        h5.to_str().unwrap(),
+        "--arch",
+        "resnet18",
+        "--width",
+        "8",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "16",
+        "--lr",
+        "2e-3",
+        "--baseline-trees",
+        "30",
+        "--split",
+        "kfold",
+        "--folds",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let rep = report(&out);
+    let cnn = rep["mean_std"]["accuracy"]["mean"].as_f64().unwrap();
+    let forests: Vec<f64> = rep["random_forest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scores"]["overall_accuracy"].as_f64().unwrap())
+        .collect();
+    assert_eq!(forests.len(), 3, "one random forest per fold");
+    assert!(cnn >= 0.8, "ResNet-18 3-fold accuracy {cnn} below the bar 0.8 (chance 1/3)");
+    assert!(forests.iter().all(|a| *a >= 0.8), "random forest accuracies {forests:?} below 0.8");
+    let model = out.join("model.onnx");
+    assert_eq!(card_value(&model, "class_names")["0"], "Compact high-rise");
+    assert_eq!(card_value(&model, "rastrum_bands"), serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    assert_eq!(card_value(&model, "rastrum_training")["data"]["kind"], "so2sat");
 }
