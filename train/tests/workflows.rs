@@ -41,10 +41,11 @@ fn read_band(path: &Path, band: usize) -> (Vec<f32>, usize, usize) {
     (b.data().to_vec(), w, h)
 }
 
-fn train(args: &[&str]) -> (bool, String) {
+/// Runs `rastrum-train train` with `args` (split on whitespace: paths here have no spaces).
+fn train(args: &str) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rastrum-train"))
         .arg("train")
-        .args(args)
+        .args(args.split_whitespace())
         .args(["--quiet", "--threads", "2"])
         .output()
         .unwrap();
@@ -93,38 +94,13 @@ fn population_with_spatial_folds_runs_redistributed_in_rastrum() {
     let raster = dir.path().join("lights.tif");
     let truth = population_raster(&raster, 256);
     let out = dir.path().join("out");
-    let (ok, text) = train(&[
-        "--raster",
-        raster.to_str().unwrap(),
-        "--label-band",
-        "2",
-        "--target",
-        "sum",
-        "--bands",
-        "1",
-        "--arch",
-        "population",
-        "--chip",
-        "32",
-        "--split",
-        "block-folds",
-        "--folds",
-        "3",
-        "--block",
-        "64",
-        "--redistribute",
-        "weight",
-        "--weight-band",
-        "1",
-        "--epochs",
-        "10",
-        "--batch-size",
-        "8",
-        "--lr",
-        "2e-3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text) = train(&format!(
+        "--raster {} --label-band 2 --target sum --bands 1 --arch population --chip 32 --split \
+         block-folds --folds 3 --block 64 --redistribute weight --weight-band 1 --epochs 10 \
+         --batch-size 8 --lr 2e-3 --out {}",
+        raster.display(),
+        out.display()
+    ));
     assert!(ok, "{text}");
     assert!(text.contains("3-fold mean (std)"), "{text}");
     let rep = report(&out);
@@ -195,50 +171,15 @@ fn unet_land_cover_with_augmentation_class_weights_and_early_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let (image, labels, truth) = landcover(dir.path(), 192);
     let out = dir.path().join("out");
-    let (ok, text) = train(&[
-        "--raster",
-        image.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        "--target",
-        "pixel",
-        "--arch",
-        "unet",
-        "--depth",
-        "2",
-        "--width",
-        "8",
-        "--chip",
-        "32",
-        "--stride",
-        "16",
-        "--scale",
-        "0.0001",
-        "--split",
-        "blocks",
-        "--block",
-        "64",
-        "--val-fraction",
-        "0.25",
-        "--flips",
-        "--rot90",
-        "--class-weights",
-        "auto",
-        "--early-stopping",
-        "4",
-        "--epochs",
-        "15",
-        "--batch-size",
-        "8",
-        "--lr",
-        "5e-3",
-        "--class-names",
-        "water,forest,crop",
-        "--tile-size",
-        "64",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text) = train(&format!(
+        "--raster {} --labels {} --target pixel --arch unet --depth 2 --width 8 --chip 32 --stride \
+         16 --scale 0.0001 --split blocks --block 64 --val-fraction 0.25 --flips --rot90 \
+         --class-weights auto --early-stopping 4 --epochs 15 --batch-size 8 --lr 5e-3 --class-names \
+         water,forest,crop --tile-size 64 --out {}",
+        image.display(),
+        labels.display(),
+        out.display()
+    ));
     assert!(ok, "{text}");
     let rep = report(&out);
     let scores = &rep["folds"][0]["scores"];
@@ -292,27 +233,12 @@ fn chip_folders_resnet_beside_the_random_forest() {
     let root = dir.path().join("eurosat");
     chip_folders(&root, 40);
     let out = dir.path().join("out");
-    let (ok, text) = train(&[
-        "--chip-folders",
-        root.to_str().unwrap(),
-        "--arch",
-        "resnet18",
-        "--width",
-        "8",
-        "--scale",
-        "0.0001",
-        "--epochs",
-        "8",
-        "--batch-size",
-        "16",
-        "--lr",
-        "2e-3",
-        "--baseline-trees",
-        "30",
-        "--flips",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text) = train(&format!(
+        "--chip-folders {} --arch resnet18 --width 8 --scale 0.0001 --epochs 8 --batch-size 16 --lr \
+         2e-3 --baseline-trees 30 --flips --out {}",
+        root.display(),
+        out.display()
+    ));
     assert!(ok, "{text}");
     let rep = report(&out);
     let cnn = rep["folds"][0]["scores"]["overall_accuracy"].as_f64().unwrap();
@@ -339,24 +265,11 @@ fn super_resolution_reports_bicubic_and_runs_at_three_times_the_resolution() {
     let raster = dir.path().join("high.tif");
     write_tif(&raster, (s, s), &[high]);
     let out = dir.path().join("out");
-    let (ok, text) = train(&[
-        "--sr-high",
-        raster.to_str().unwrap(),
-        "--factor",
-        "3",
-        "--chip",
-        "12",
-        "--stride",
-        "6",
-        "--arch",
-        "espcn",
-        "--epochs",
-        "6",
-        "--batch-size",
-        "8",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text) = train(&format!(
+        "--sr-high {} --factor 3 --chip 12 --stride 6 --arch espcn --epochs 6 --batch-size 8 --out {}",
+        raster.display(),
+        out.display()
+    ));
     assert!(ok, "{text}");
     let rep = &report(&out)["folds"][0];
     for k in ["psnr", "ssim", "bicubic_psnr", "bicubic_ssim"] {
@@ -379,15 +292,15 @@ fn resume_continues_the_interrupted_run_and_refuses_another_architecture() {
     chip_folders(&root, 8);
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
-    let common = ["--chip-folders", root.to_str().unwrap(), "--batch-size", "8", "--out", o];
-    let (ok, text) = train(&[&common[..], &["--arch", "squeezenet", "--epochs", "2"]].concat());
+    let common = format!("--chip-folders {} --batch-size 8 --out {o}", root.display());
+    let (ok, text) = train(&format!("{common} --arch squeezenet --epochs 2"));
     assert!(ok, "{text}");
-    let (ok, text) = train(&[&common[..], &["--arch", "squeezenet", "--epochs", "4", "--resume"]].concat());
+    let (ok, text) = train(&format!("{common} --arch squeezenet --epochs 4 --resume"));
     assert!(ok, "{text}");
     let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
     let epochs: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
     assert_eq!(epochs, ["1", "2", "3", "4"], "{log}");
-    let (ok, text) = train(&[&common[..], &["--arch", "spectrumnet", "--epochs", "4", "--resume"]].concat());
+    let (ok, text) = train(&format!("{common} --arch spectrumnet --epochs 4 --resume"));
     assert!(!ok);
     assert!(text.contains("squeezenet") && text.contains("spectrumnet"), "{text}");
 }
@@ -400,14 +313,13 @@ fn user_errors_name_the_problem() {
     let out = dir.path().join("out");
     let r = raster.to_str().unwrap();
     let o = out.to_str().unwrap();
-    let (ok, text) = train(&["--raster", r, "--label-band", "2", "--target", "sum", "--arch", "unet", "--out", o]);
+    let (ok, text) = train(&format!("--raster {r} --label-band 2 --target sum --arch unet --out {o}"));
     assert!(!ok && text.contains("per-pixel classes"), "{text}");
-    let (ok, text) =
-        train(&["--raster", r, "--label-band", "5", "--target", "sum", "--arch", "population", "--out", o]);
+    let (ok, text) = train(&format!("--raster {r} --label-band 5 --target sum --arch population --out {o}"));
     assert!(!ok && text.contains("label band 5"), "{text}");
-    let (ok, text) = train(&["--raster", r, "--target", "sum", "--arch", "population", "--out", o]);
+    let (ok, text) = train(&format!("--raster {r} --target sum --arch population --out {o}"));
     assert!(!ok && text.contains("--label-band"), "{text}");
-    let (ok, text) = train(&["--raster", r, "--label-band", "2", "--target", "sum", "--arch", "vgg", "--out", o]);
+    let (ok, text) = train(&format!("--raster {r} --label-band 2 --target sum --arch vgg --out {o}"));
     assert!(!ok && text.contains("unknown architecture \"vgg\""), "{text}");
     assert!(!out.join("model.onnx").exists());
 }
@@ -450,28 +362,12 @@ fn so2sat_hdf5_resnet_beside_the_random_forest() {
     let h5 = dir.path().join("training.h5");
     so2sat(&h5, 90);
     let out = dir.path().join("out");
-    let (ok, text) = train(&[
-        "--so2sat",
-        h5.to_str().unwrap(),
-        "--arch",
-        "resnet18",
-        "--width",
-        "8",
-        "--epochs",
-        "8",
-        "--batch-size",
-        "16",
-        "--lr",
-        "2e-3",
-        "--baseline-trees",
-        "30",
-        "--split",
-        "kfold",
-        "--folds",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text) = train(&format!(
+        "--so2sat {} --arch resnet18 --width 8 --epochs 8 --batch-size 16 --lr 2e-3 \
+         --baseline-trees 30 --split kfold --folds 3 --out {}",
+        h5.display(),
+        out.display()
+    ));
     assert!(ok, "{text}");
     let rep = report(&out);
     let cnn = rep["mean_std"]["accuracy"]["mean"].as_f64().unwrap();
