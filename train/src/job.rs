@@ -226,8 +226,8 @@ fn class_names(job: &Job, data: &dyn Dataset) -> Vec<String> {
         .collect()
 }
 
-/// Float targets of the training split scaled to unit standard deviation (by a round power of
-/// ten, so the card's output scaling reads well); class targets are not scaled.
+/// Float targets of the training split scaled to about unit standard deviation (by a round
+/// power of ten, so the card's output scaling reads well); class targets are not scaled.
 fn auto_target_scale(data: &dyn Dataset, train: &[usize], max_examples: usize) -> Result<f64> {
     if data.target().classes().is_some() {
         return Ok(1.0);
@@ -241,8 +241,8 @@ fn auto_target_scale(data: &dyn Dataset, train: &[usize], max_examples: usize) -
         }
     }
     let std = if n > 1.0 { (ss / n - (s / n).powi(2)).max(0.0).sqrt() } else { 0.0 };
-    // Values such as reflectances keep their scale; large counts are brought near 1.
-    Ok(if std > 10.0 { 10f64.powf(-std.log10().round()) } else { 1.0 })
+    // Near unit scale, where freshly initialised layers put their outputs.
+    Ok(if std > 0.0 && std.is_finite() { 10f64.powf(-std.log10().round()) } else { 1.0 })
 }
 
 /// A split's trained network, band statistics, target scale and history.

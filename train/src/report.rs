@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 use tch::{Device, Kind, Tensor};
 
-use crate::batch;
+use crate::batch::{self, Batch};
 use crate::data::stats::BandStats;
 use crate::data::{Dataset, Target, IGNORE};
 use crate::torch::TchNet;
@@ -49,6 +49,23 @@ where
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// The batches of examples `indices` with the network's outputs (inference mode, on the CPU).
+fn for_each_output(
+    net: &TchNet,
+    data: &dyn Dataset,
+    indices: &[usize],
+    stats: &BandStats,
+    batch_size: usize,
+    mut f: impl FnMut(&Batch, &Tensor) -> Result<()>,
+) -> Result<()> {
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let b = batch::load(data, chunk, stats)?;
+        let out = tch::no_grad(|| net.forward(&b.x.to_device(net.vs.device()), false)).to_device(Device::Cpu);
+        f(&b, &out)?;
+    }
+    Ok(())
+}
+
 /// Evaluates `net` on examples `indices` of `data` (inputs standardised by `stats`; float
 /// outputs divided by `target_scale`), `batch_size` at a time.
 pub fn evaluate(
@@ -62,14 +79,10 @@ pub fn evaluate(
     if indices.is_empty() {
         return Err(Error::invalid("no example to evaluate"));
     }
-    let target = data.target();
-    let device = net.vs.device();
-    match target {
+    match data.target() {
         Target::Class { classes } | Target::PixelClass { classes } => {
             let mut confusion = Confusion::new(classes);
-            for chunk in indices.chunks(batch_size.max(1)) {
-                let b = batch::load(data, chunk, stats)?;
-                let out = tch::no_grad(|| net.forward(&b.x.to_device(device), false));
+            for_each_output(net, data, indices, stats, batch_size, |b, out| {
                 let pred: Vec<i64> = values(&out.argmax(1, false))?;
                 let truth: Vec<i64> = values(&b.y)?;
                 for (t, p) in truth.iter().zip(&pred) {
@@ -77,7 +90,8 @@ pub fn evaluate(
                         confusion.add(*t as usize, (*p as usize).min(classes - 1));
                     }
                 }
-            }
+                Ok(())
+            })?;
             let mut class_names = data.class_names();
             class_names.resize_with(classes, String::new);
             for (i, n) in class_names.iter_mut().enumerate().filter(|(_, n)| n.is_empty()) {
@@ -87,12 +101,11 @@ pub fn evaluate(
         }
         Target::Value { .. } => {
             let mut pairs = Vec::new();
-            for chunk in indices.chunks(batch_size.max(1)) {
-                let b = batch::load(data, chunk, stats)?;
-                let out = tch::no_grad(|| net.forward(&b.x.to_device(device), false)) / target_scale;
-                let (p, t): (Vec<f32>, Vec<f32>) = (values(&out)?, values(&b.y)?);
+            for_each_output(net, data, indices, stats, batch_size, |b, out| {
+                let (p, t): (Vec<f32>, Vec<f32>) = (values(&(out / target_scale))?, values(&b.y)?);
                 pairs.extend(p.iter().zip(&t).map(|(p, t)| (*p as f64, *t as f64)));
-            }
+                Ok(())
+            })?;
             let scores = metrics::regression(pairs.iter().copied());
             let finite: Vec<f64> = pairs.iter().filter(|(p, t)| p.is_finite() && t.is_finite()).map(|p| p.1).collect();
             let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
@@ -119,13 +132,12 @@ fn images(
     let std = Tensor::from_slice(&stats.std).to_kind(Kind::Float).view([1, c as i64, 1, 1]);
     let (mut sse_model, mut sse_bicubic, mut n, mut lo, mut hi) = (0.0, 0.0, 0usize, f64::INFINITY, f64::NEG_INFINITY);
     let (mut ssim_model, mut ssim_bicubic, mut planes) = (0.0, 0.0, 0usize);
-    for chunk in indices.chunks(batch_size.max(1)) {
-        let b = batch::load(data, chunk, stats)?;
-        let out = tch::no_grad(|| net.forward(&b.x.to_device(net.vs.device()), false)) / target_scale;
+    for_each_output(net, data, indices, stats, batch_size, |b, out| {
         // The baseline sees the same input, back in input units (invalid pixels at the mean).
         let units = &b.x * &std + &mean;
         let bicubic = units.upsample_bicubic2d([hh as i64, ww as i64], false, None, None);
-        let (model, base, truth): (Vec<f32>, Vec<f32>, Vec<f32>) = (values(&out)?, values(&bicubic)?, values(&b.y)?);
+        let (model, base, truth): (Vec<f32>, Vec<f32>, Vec<f32>) =
+            (values(&(out / target_scale))?, values(&bicubic)?, values(&b.y)?);
         let plane = hh * ww;
         for (k, t) in truth.chunks(plane).enumerate() {
             let (m, bc) = (&model[k * plane..(k + 1) * plane], &base[k * plane..(k + 1) * plane]);
@@ -148,7 +160,8 @@ fn images(
                 planes += 1;
             }
         }
-    }
+        Ok(())
+    })?;
     let peak = if hi > lo { hi - lo } else { 1.0 };
     let psnr =
         |sse: f64| if sse == 0.0 { f64::INFINITY } else { 10.0 * (peak * peak / (sse / n.max(1) as f64)).log10() };

@@ -13,8 +13,7 @@ const S: usize = 16;
 /// (class = x / 8, so the left half is class 0 and the right half class 1).
 fn raster(path: &std::path::Path) {
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds =
-        driver.create_with_band_type_with_options::<f32, _>(path, S, S, 3, &RasterCreationOptions::new()).unwrap();
+    let ds = driver.create_with_band_type_with_options::<f32, _>(path, S, S, 3, &RasterCreationOptions::new()).unwrap();
     let b1: Vec<f32> = (0..S * S).map(|i| if i < S { -1.0 } else { (i % S + 100 * (i / S)) as f32 }).collect();
     let b3: Vec<f32> = (0..S * S).map(|i| ((i % S) / 8) as f32).collect();
     for (b, data) in [b1, vec![7.0; S * S], b3].into_iter().enumerate() {

@@ -266,7 +266,7 @@ fn super_resolution_reports_bicubic_and_runs_at_three_times_the_resolution() {
     write_tif(&raster, (s, s), &[high]);
     let out = dir.path().join("out");
     let (ok, text) = train(&format!(
-        "--sr-high {} --factor 3 --chip 12 --stride 6 --arch espcn --epochs 6 --batch-size 8 --out {}",
+        "--sr-high {} --factor 3 --chip 12 --stride 6 --arch espcn --epochs 40 --batch-size 8 --lr 3e-3 --out {}",
         raster.display(),
         out.display()
     ));
@@ -275,6 +275,10 @@ fn super_resolution_reports_bicubic_and_runs_at_three_times_the_resolution() {
     for k in ["psnr", "ssim", "bicubic_psnr", "bicubic_ssim"] {
         assert!(rep[k].as_f64().is_some_and(f64::is_finite), "{k} in {rep}");
     }
+    // Bicubic is near perfect on so smooth a field; the bar is that the model has learnt the
+    // mapping at all (an untrained ESPCN scores about 2 dB here).
+    let psnr = rep["psnr"].as_f64().unwrap();
+    assert!(psnr >= 20.0, "ESPCN validation PSNR {psnr} dB below the bar 20 dB");
     let model = out.join("model.onnx");
     assert_eq!(card_value(&model, "rastrum_scale_factor"), 3);
     let low = dir.path().join("low.tif");
