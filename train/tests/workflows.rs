@@ -7,6 +7,7 @@
 //! - chip classification from class folders (workflow 2's layout) beside the random forest;
 //! - So2Sat LCZ42 HDF5 (workflow 3) beside the random forest;
 //! - super-resolution x3 (workflow 5) against bicubic;
+//! - land cover by U-Net on the real Sentinel-2 sample and its hand labels (data/);
 //! - resume, and the errors users meet first.
 
 mod common;
@@ -388,4 +389,35 @@ fn so2sat_hdf5_resnet_beside_the_random_forest() {
     assert_eq!(card_value(&model, "class_names")["0"], "Compact high-rise");
     assert_eq!(card_value(&model, "rastrum_bands"), serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     assert_eq!(card_value(&model, "rastrum_training")["data"]["kind"], "so2sat");
+}
+
+/// Workflow 4 on real data: the bundled Sentinel-2 scene (512x512, 6 bands of top-of-atmosphere
+/// reflectance) with its hand labels (0..4, data/README.md), held-out spatial blocks. Bar: the
+/// upstream cloud-mask acceptance, Cohen's kappa >= 0.6 against the hand labels.
+#[test]
+fn unet_on_the_real_sentinel2_sample_with_held_out_blocks() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sentinel2_sample");
+    let (image, labels) = (data.join("sentinel2_img_6band_toa.tif"), data.join("sentinel2_msk_label.tif"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (ok, text) = train(&format!(
+        "--raster {} --labels {} --target pixel --arch unet --depth 3 --width 16 --chip 64 --stride 32 \
+         --split blocks --block 128 --val-fraction 0.25 --flips --rot90 --class-weights auto --epochs 12 \
+         --batch-size 8 --lr 3e-3 --out {}",
+        image.display(),
+        labels.display(),
+        out.display()
+    ));
+    assert!(ok, "{text}");
+    let scores = &report(&out)["folds"][0]["scores"];
+    let (kappa, acc) = (scores["kappa"].as_f64().unwrap(), scores["overall_accuracy"].as_f64().unwrap());
+    assert!(kappa >= 0.6 && acc >= 0.8, "held-out blocks: kappa {kappa} (bar 0.6), accuracy {acc} (bar 0.8)");
+
+    // The whole scene through rastrum agrees with the hand labels.
+    let classes = dir.path().join("classes.tif");
+    run_model(&out.join("model.onnx"), &image, &classes);
+    let (p, _, _) = read_band(&classes, 1);
+    let (t, _, _) = read_band(&labels, 1);
+    let agree = p.iter().zip(&t).filter(|(a, b)| a == b).count() as f64 / t.len() as f64;
+    assert!(agree >= 0.8, "rastrum run agrees with the hand labels on {agree} of the pixels");
 }
