@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train plugin-zip install stage header bench clean
+.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -70,6 +70,12 @@ header:
 
 bench: build
 	$(CARGO_ENV) cargo bench --bench overhead
+
+# Train-step time of rastrum-train (tch) against the same architectures in PyTorch eager, as a
+# ratio measured in one run (bench/train_step.rs, bench/train_step.py).
+bench-train: setup
+	@scripts/setup-train.sh
+	$(TRAIN_ENV) cargo bench -p rastrum-train --bench train_step
 
 clean:
 	cargo clean
