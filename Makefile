@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -58,6 +58,11 @@ test-qgis: plugin-zip
 # The trainer builds against the libtorch of PyTorch's wheel (tch's LIBTORCH_USE_PYTORCH).
 TRAIN_ENV = LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/.venv-train/bin:$$PATH \
   LD_LIBRARY_PATH=$$(echo $(CURDIR)/.venv-train/lib/python3*/site-packages/torch/lib) $(CARGO_ENV)
+
+# target/release/rastrum-train (libtorch's folder is recorded as its rpath).
+build-train: setup
+	@scripts/setup-train.sh
+	$(TRAIN_ENV) cargo build --release -p rastrum-train
 
 test-train: setup
 	@scripts/setup-train.sh
