@@ -82,11 +82,31 @@ impl Arch {
         })
     }
 
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::Population => "population",
+            Arch::Unet { .. } => "unet",
+            Arch::ResNet18 { .. } => "resnet18",
+            Arch::ResNet50 { .. } => "resnet50",
+            Arch::SqueezeNet => "squeezenet",
+            Arch::SpectrumNet => "spectrumnet",
+            Arch::Espcn => "espcn",
+            Arch::SrResNet { .. } => "srresnet",
+        }
+    }
+
     /// The network for inputs of `shape` and `target`, or an error when they do not fit.
     pub fn build(&self, shape: [usize; 3], target: Target) -> Result<Net> {
         let [c, h, w] = shape.map(|v| v as i64);
-        let mismatch =
-            |wants: &str| Error::invalid(format!("architecture {self:?} needs {wants}, but the data gives {target:?}"));
+        let gives = match target {
+            Target::Class { classes } => format!("one of {classes} classes per chip"),
+            Target::PixelClass { classes } => format!("one of {classes} classes per pixel"),
+            Target::Value { len } => format!("{len} value(s) per chip"),
+            Target::Image { scale, .. } => format!("super-resolution pairs (x{scale})"),
+        };
+        let mismatch = |wants: &str| {
+            Error::invalid(format!("architecture {} needs {wants}, but the data gives {gives}", self.name()))
+        };
         Ok(match (*self, target) {
             (Arch::Population, Target::Value { len: 1 }) => {
                 if h != w || h % 8 != 0 {
