@@ -8,6 +8,9 @@ use std::path::Path;
 use rastrum::onnx::build::Attr;
 use rastrum::onnx::{Dim, GraphBuilder};
 
+use rastrum::{Error, Result};
+
+use crate::atomic;
 use crate::graph::{Net, Op};
 
 pub const OPSET: i64 = 17;
@@ -22,12 +25,7 @@ fn value(i: usize) -> String {
 
 /// Writes `net` with `values` (every parameter by name) and `card` (key, JSON text) to `path`.
 /// Batch is dynamic; height and width too unless the net has a fixed input size.
-pub fn export(
-    net: &Net,
-    values: &HashMap<String, Vec<f32>>,
-    card: &[(String, String)],
-    path: &Path,
-) -> std::io::Result<()> {
+pub fn export(net: &Net, values: &HashMap<String, Vec<f32>>, card: &[(String, String)], path: &Path) -> Result<()> {
     let spatial: Dim = match net.fixed_size {
         Some(s) => s.into(),
         None => "height".into(),
@@ -40,9 +38,7 @@ pub fn export(
         .opset(OPSET)
         .input("input", &["batch".into(), net.in_channels.into(), spatial, spatial_w]);
     for p in &net.params {
-        let data = values
-            .get(&p.name)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("no value for {}", p.name)))?;
+        let data = values.get(&p.name).ok_or_else(|| Error::Internal(format!("no value for parameter {}", p.name)))?;
         g = g.initializer(&p.name, &p.shape, data, false);
     }
     for (i, op) in net.nodes.iter().enumerate() {
@@ -121,10 +117,5 @@ pub fn export(
     for (k, v) in card {
         g = g.meta(k, v);
     }
-    // Complete or not at all: a temporary name beside the target, then a rename.
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    g.save(&temp).and_then(|_| std::fs::rename(&temp, path)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temp);
-    })
+    atomic::write_with(path, |temp| g.save(temp).map_err(|e| Error::io(path, format!("writing the model: {e}"))))
 }

@@ -14,10 +14,10 @@ use tch::nn::{Adam, Optimizer, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::batch::{self, Augment, Batch};
-use crate::checkpoint;
 use crate::data::stats::BandStats;
 use crate::data::{Dataset, Target, IGNORE};
 use crate::torch::TchNet;
+use crate::{atomic, checkpoint};
 
 #[derive(Debug, Clone)]
 pub struct FitConfig {
@@ -401,10 +401,10 @@ fn save_epoch(net: &TchNet, cfg: &FitConfig, schedule: &Schedule, history: &Hist
             checkpoint::save(net, &dir.join("best.safetensors"))?;
         }
         let state = State { architecture: net.net.name.clone(), schedule: schedule.clone(), history: history.clone() };
-        write_atomically(&dir.join("state.json"), &serde_json::to_string_pretty(&state).map_err(internal)?)?;
+        atomic::write_text(&dir.join("state.json"), &serde_json::to_string_pretty(&state).map_err(internal)?)?;
     }
     if let Some(log) = &cfg.log {
-        write_atomically(log, &log_text(log, history))?;
+        atomic::write_text(log, &log_text(log, history))?;
     }
     Ok(())
 }
@@ -459,16 +459,6 @@ pub fn log_text(path: &Path, history: &History) -> String {
         );
     }
     out
-}
-
-/// Writes `text` under a temporary name beside `path`, then renames it into place.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&temp, text).and_then(|_| std::fs::rename(&temp, path)).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        Error::io(path, e)
-    })
 }
 
 /// The network's outputs (inference mode) for examples `indices`, flattened, in target units

@@ -441,8 +441,7 @@ pub fn run(job: &Job) -> Result<Outcome> {
         provenance,
     });
     let model = job.out.join("model.onnx");
-    export::export(&final_model.net.net, &final_model.net.values(), &entries, &model)
-        .map_err(|e| Error::io(&model, format!("writing the model: {e}")))?;
+    export::export(&final_model.net.net, &final_model.net.values(), &entries, &model)?;
 
     let report = json!({
         "folds": per_fold,
@@ -451,7 +450,7 @@ pub fn run(job: &Job) -> Result<Outcome> {
         "history": final_model.history,
         "model": model.display().to_string(),
     });
-    crate::fit::write_atomically(
+    crate::atomic::write_text(
         &job.out.join("report.json"),
         &serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;

@@ -11,6 +11,7 @@
 //! - `checkpoint`: safetensors checkpoints and resume.
 
 pub mod arch;
+pub mod atomic;
 pub mod baseline;
 pub mod batch;
 pub mod card;

@@ -10,12 +10,14 @@
 //! code; such panics are caught and returned as errors.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use rastrum::{Error, Result};
+
+use crate::atomic;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult = std::result::Result<(), String>;
@@ -243,40 +245,28 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// Draws onto a white bitmap saved as a temporary PNG beside `path`, then renames it into place;
-/// any failure (drawing error, panic, write or rename) removes the temporary file.
+/// Draws onto a white bitmap written complete or not at all (`atomic`): a drawing error or a
+/// panic inside plotters becomes an error, and no file is left.
 fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(Area) -> DrawResult) -> Result<()> {
-    let tmp = temp_path(path)?;
-    let drawn = catch_unwind(AssertUnwindSafe(|| {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        draw(root.clone())?;
-        root.present().map_err(|e| format!("cannot write the image: {e}"))
-        // The backend is dropped here; it would retry the write on drop, hence the cleanup after.
-    }));
-    let result = match drawn {
-        Ok(Ok(())) => std::fs::rename(&tmp, path).map_err(|e| Error::io(path, format!("cannot write the plot: {e}"))),
-        Ok(Err(e)) => Err(Error::io(path, format!("cannot draw the plot: {e}"))),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::io(path, format!("plotting failed (panic in plotters): {what}")))
+    atomic::write_with(path, |tmp| {
+        let drawn = catch_unwind(AssertUnwindSafe(|| {
+            let root = BitMapBackend::new(tmp, size).into_drawing_area();
+            root.fill(&WHITE).map_err(err)?;
+            draw(root.clone())?;
+            root.present().map_err(|e| format!("cannot write the image: {e}"))
+            // The backend is dropped here, before the rename.
+        }));
+        match drawn {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::io(path, format!("cannot draw the plot: {e}"))),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::io(path, format!("plotting failed (panic in plotters): {what}")))
+            }
         }
-    };
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// `.<name>.<pid>.<n>.tmp.png` in the destination folder: same filesystem for the rename, and the
-/// `.png` ending is how plotters picks the encoder. The counter keeps concurrent calls apart.
-fn temp_path(path: &Path) -> Result<PathBuf> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let name = path.file_name().ok_or_else(|| Error::io(path, "not a file path"))?.to_string_lossy();
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok(path.with_file_name(format!(".{name}.{}.{n}.tmp.png", std::process::id())))
+    })
 }

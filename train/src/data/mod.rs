@@ -108,42 +108,6 @@ pub trait Dataset {
     fn describe(&self) -> serde_json::Value;
 }
 
-/// A view of some examples of a dataset (a split), by index.
-pub struct Subset<'a> {
-    pub data: &'a dyn Dataset,
-    pub indices: Vec<usize>,
-}
-
-impl Dataset for Subset<'_> {
-    fn len(&self) -> usize {
-        self.indices.len()
-    }
-    fn input_shape(&self) -> [usize; 3] {
-        self.data.input_shape()
-    }
-    fn target(&self) -> Target {
-        self.data.target()
-    }
-    fn example(&self, i: usize) -> Result<Example> {
-        self.data.example(self.indices[i])
-    }
-    fn class_of(&self, i: usize) -> Option<usize> {
-        self.data.class_of(self.indices[i])
-    }
-    fn footprint(&self, i: usize) -> Option<(usize, usize, usize, usize)> {
-        self.data.footprint(self.indices[i])
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.data.class_names()
-    }
-    fn input_spec(&self) -> InputSpec {
-        self.data.input_spec()
-    }
-    fn describe(&self) -> serde_json::Value {
-        self.data.describe()
-    }
-}
-
 /// Parses a band list such as "1,2,3" or "2-4,8" into 1-based band numbers.
 pub fn parse_bands(s: &str) -> Result<Vec<usize>> {
     let bad = |part: &str| rastrum::Error::invalid(format!("band list {s:?}: {part:?} is not a band or a range a-b"));
