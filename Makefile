@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -22,8 +22,8 @@ demo: build
 
 # Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
-# the trainer on libtorch.
-test: test-rust test-c test-python test-qgis test-train
+# the trainer on libtorch, and the five workflows of examples/ at their CI size.
+test: test-rust test-c test-python test-qgis test-train test-examples
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -68,6 +68,11 @@ test-train: setup
 	@scripts/setup-train.sh
 	# One test thread: the tests seed tch's global generator and must not interleave.
 	$(TRAIN_ENV) cargo test --release -p rastrum-train -- --test-threads=1
+
+# The five workflows of examples/, each at its reduced CI size, checked against its bars.json.
+EXAMPLES := population eurosat so2sat landcover_unet superres
+test-examples: build build-train
+	set -e; for e in $(EXAMPLES); do RASTRUM_SKIP_BUILD=1 examples/$$e/run.sh --ci; done
 
 # Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
 header:

@@ -9,12 +9,15 @@
 //! - `tasks`: class heads and the output rasters of each task;
 //! - `run`: options, resolution against card and model, the concurrent pipeline;
 //! - `metrics`: confusion matrix, class scores, kappa, regression errors, PSNR, SSIM;
+//! - `eval`: `rastrum eval`: a prediction raster scored against a reference raster;
+//! - `tiles`: XYZ (Web Mercator) tile pyramids, time-series pages and animations;
 //! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
 //! - `error`: the error type;
 //! - `ffi`: the C API (the only module with `#[no_mangle]` and raw pointers).
 
 pub mod card;
 pub mod error;
+pub mod eval;
 pub mod ffi;
 pub mod inference;
 pub mod metrics;
@@ -23,6 +26,7 @@ pub mod raster;
 pub mod run;
 pub mod stitch;
 pub mod tasks;
+pub mod tiles;
 pub mod tiling;
 
 pub use card::{Activation, Card, Redistribute, StitchMode, Task};

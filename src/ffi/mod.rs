@@ -6,8 +6,10 @@
 //! Status numbers are append-only: never renumber or reuse one.
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+mod eval;
 mod model;
 mod run;
+mod tiles;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString, OsStr};

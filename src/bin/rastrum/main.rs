@@ -13,6 +13,9 @@ use rastrum::raster::output::WriteOptions;
 use rastrum::run::{resolve, Resolution, RunOptions};
 use rastrum::Error;
 
+mod eval_cmd;
+mod tiles_cmd;
+
 #[derive(Parser)]
 #[command(name = "rastrum", version, about = "Tiled ONNX inference over georeferenced rasters")]
 struct Cli {
@@ -28,6 +31,10 @@ enum Command {
     Run(Box<RunArgs>),
     /// Write a PNG quicklook: the input's RGB beside a class raster's colours.
     Quicklook(QuicklookArgs),
+    /// Score a prediction raster against a reference raster (classes, values or images).
+    Eval(eval_cmd::EvalArgs),
+    /// Render rasters as an XYZ (Web Mercator, z/x/y.png) tile pyramid, one per frame.
+    Tiles(tiles_cmd::TilesArgs),
 }
 
 #[derive(Args)]
@@ -180,6 +187,8 @@ fn main() -> ExitCode {
         Command::Info(a) => info(a),
         Command::Run(a) => run(*a),
         Command::Quicklook(a) => rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref()),
+        Command::Eval(a) => eval_cmd::run(a),
+        Command::Tiles(a) => tiles_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,1 @@
+//! `rastrum eval`: a prediction raster scored against a reference raster (lands with issue 6).

@@ -1,0 +1,1 @@
+//! C API of `rastrum eval` (lands with issue 6).

@@ -1,0 +1,1 @@
+//! C API of `rastrum tiles` (lands with issue 6).

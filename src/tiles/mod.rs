@@ -1,0 +1,1 @@
+//! XYZ tile pyramids (lands with issue 6).
