@@ -20,7 +20,7 @@ use crate::raster::mask::Mask;
 use crate::raster::output::{check_destination, Grid, WriteOptions};
 use crate::raster::resample;
 use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
-use crate::tasks::{activate, probabilities_path, Sink};
+use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, Sink};
 use crate::tiling::{pixel_axis, tile_axis, PixelGeometry, TilePlan};
 
 /// Resampling of the input to the model's ground resolution.
@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub stitch: Option<StitchMode>,
     pub batch: Option<usize>,
     pub probabilities: bool,
+    /// Class tasks: the probabilities also as bands 2..=1+N of the output (bytes, scale 1/250).
+    pub probability_bands: bool,
     pub output: Option<OutputSelector>,
     pub activation: Option<Activation>,
     pub redistribute: Option<Redistribute>,
@@ -85,6 +87,7 @@ impl Default for RunOptions {
             stitch: None,
             batch: None,
             probabilities: false,
+            probability_bands: false,
             output: None,
             activation: None,
             redistribute: None,
@@ -142,6 +145,7 @@ impl RunOptions {
         "stitch",
         "batch",
         "probabilities",
+        "probability-bands",
         "output-name",
         "output-index",
         "activation",
@@ -174,6 +178,7 @@ impl RunOptions {
             "stitch" => self.stitch = Some(parse_named(&k, value)?),
             "batch" => self.batch = Some(parse_one(&k, value, "a positive integer")?),
             "probabilities" => self.probabilities = parse_bool(&k, value)?,
+            "probability-bands" => self.probability_bands = parse_bool(&k, value)?,
             "output-name" => self.output = Some(OutputSelector::Name(value.to_string())),
             "output-index" => self.output = Some(OutputSelector::Index(parse_one(&k, value, "a 0-based index")?)),
             "activation" => self.activation = Some(parse_named(&k, value)?),
@@ -606,10 +611,14 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let source_info = input::info(&ds);
     check_destination(output, input)?;
     let r = resolve(model, opts, Some(source_info.band_count))?;
+    if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
+    {
+        return Err(Error::invalid(format!(
+            "probabilities are written for segmentation and classification only, not for {}",
+            r.task
+        )));
+    }
     if opts.probabilities {
-        if r.task != Task::Segmentation && r.task != Task::Classification {
-            return Err(Error::invalid("probabilities are written for segmentation and classification only"));
-        }
         check_destination(&probabilities_path(output), input)?;
     }
 
@@ -830,7 +839,7 @@ fn write_tiles(
             r.out_channels,
             &r.class_names,
             &r.card.class_colors,
-            opts.probabilities,
+            ProbabilityOutputs { separate: opts.probabilities, in_bands: opts.probability_bands },
             r.seg_thresh,
             r.output_nodata,
             &opts.write,

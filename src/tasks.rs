@@ -71,6 +71,8 @@ pub enum Sink {
     Classes {
         classes: OutputRaster<u8>,
         probs: Option<OutputRaster<f32>>,
+        /// The probabilities also as bands 2..=1+channels of the class raster, quantised.
+        prob_bands: bool,
         channels: usize,
         thresh: Option<f64>,
         nodata: f64,
@@ -79,6 +81,24 @@ pub enum Sink {
     },
     /// Float bands, multiplied by `scaling`.
     Values { raster: OutputRaster<f32>, channels: usize, scaling: f64, nodata: f64 },
+}
+
+/// Probability bands inside the class raster are bytes (the class band's type, so one GeoTIFF
+/// keeps its colour table): p = DN * PROBABILITY_SCALE, DN 0..=250; 255 is nodata as for classes.
+pub const PROBABILITY_STEPS: f32 = 250.0;
+pub const PROBABILITY_SCALE: f64 = 1.0 / PROBABILITY_STEPS as f64;
+
+fn quantise_probability(p: f32) -> u8 {
+    (p.clamp(0.0, 1.0) * PROBABILITY_STEPS).round() as u8
+}
+
+/// Which probability outputs a class task writes besides its class band.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProbabilityOutputs {
+    /// A float raster beside the output (`<stem>_probabilities.tif`).
+    pub separate: bool,
+    /// Bands 2..=1+N of the output itself (bytes, scale 1/250).
+    pub in_bands: bool,
 }
 
 /// The path of the probability raster written beside a class raster.
@@ -95,28 +115,38 @@ impl Sink {
         channels: usize,
         names: &[String],
         colours: &std::collections::BTreeMap<usize, [u8; 3]>,
-        probabilities: bool,
+        probabilities: ProbabilityOutputs,
         thresh: Option<f64>,
         nodata: f64,
         opts: &WriteOptions,
     ) -> Result<Sink> {
-        let mut classes = OutputRaster::<u8>::create(output, grid, 1, opts)?;
+        // One channel is a sigmoid head: its probability is that of class 1.
+        let prob_name = |c: usize| names.get(if channels == 1 { 1 } else { c }).cloned().unwrap_or_default();
+        let prob_bands = probabilities.in_bands;
+        let mut classes =
+            OutputRaster::<u8>::create(output, grid, 1 + if prob_bands { channels } else { 0 }, opts)?;
         classes.set_nodata(1, CLASS_NODATA as f64)?;
         classes.set_classes(1, names, colours)?;
         classes.set_description(1, "class")?;
-        let probs = if probabilities {
+        if prob_bands {
+            for c in 0..channels {
+                classes.set_nodata(c + 2, CLASS_NODATA as f64)?;
+                classes.set_scale(c + 2, PROBABILITY_SCALE)?;
+                classes.set_description(c + 2, &format!("probability of {}", prob_name(c)))?;
+            }
+        }
+        let probs = if probabilities.separate {
             let mut p = OutputRaster::<f32>::create(&probabilities_path(output), grid, channels, opts)?;
             for c in 0..channels {
                 p.set_nodata(c + 1, nodata)?;
-                let name = names.get(if channels == 1 { 1 } else { c }).cloned().unwrap_or_default();
-                p.set_description(c + 1, &format!("probability of {name}"))?;
+                p.set_description(c + 1, &format!("probability of {}", prob_name(c)))?;
             }
             Some(p)
         } else {
             None
         };
         let counts = vec![0; names.len()];
-        Ok(Sink::Classes { classes, probs, channels, thresh, nodata, counts })
+        Ok(Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts })
     }
 
     pub fn values(
@@ -137,7 +167,7 @@ impl Sink {
     pub fn write(&mut self, rows: Rows) -> Result<()> {
         let n = rows.rows * rows.width;
         match self {
-            Sink::Classes { classes, probs, channels, thresh, nodata, counts } => {
+            Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts } => {
                 let cls: Vec<u8> = (0..n)
                     .map(|i| {
                         if rows.valid[i] == 0 {
@@ -152,7 +182,21 @@ impl Sink {
                         *n += 1;
                     }
                 }
-                classes.write_rows(rows.y0, rows.rows, vec![cls])?;
+                let mut bands = vec![cls];
+                if *prob_bands {
+                    bands.extend((0..*channels).map(|c| {
+                        (0..n)
+                            .map(|i| {
+                                if rows.valid[i] == 0 {
+                                    CLASS_NODATA
+                                } else {
+                                    quantise_probability(rows.values[c * n + i])
+                                }
+                            })
+                            .collect()
+                    }));
+                }
+                classes.write_rows(rows.y0, rows.rows, bands)?;
                 if let Some(p) = probs {
                     let bands = (0..*channels)
                         .map(|c| {

@@ -176,11 +176,62 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
     let band = ds.rasterband(1).unwrap();
     let table = band.color_table().expect("colour table");
     assert!(table.entry_count() >= 2);
-    let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
-    assert!(!names.is_null());
-    let first = unsafe { std::ffi::CStr::from_ptr(*names) }.to_string_lossy().into_owned();
-    let second = unsafe { std::ffi::CStr::from_ptr(*names.add(1)) }.to_string_lossy().into_owned();
-    assert_eq!((first.as_str(), second.as_str()), ("bright", "dark"));
+    assert_eq!(class_names(&band), ["bright", "dark"]);
     let dark = raw.iter().filter(|v| **v != 0.0 && (**v * (1.0 / 255.0)) < 0.5).count() as u64;
     assert_eq!(summary.class_counts.get("dark"), Some(&dark));
+}
+
+#[test]
+fn probability_bands_follow_the_class_band_in_one_file() {
+    let input = data("rasterio/rasterio_RGB.byte.tif");
+    let dir = tmp();
+    let model_path = dir.path().join("threshold.onnx");
+    threshold_model(&model_path);
+    let model = load(&model_path);
+    let out = dir.path().join("seg.tif");
+    let opts =
+        RunOptions { bands: Some(vec![1]), tile_size: Some(200), probability_bands: true, ..Default::default() };
+    run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+    assert!(!rastrum::tasks::probabilities_path(&out).exists(), "no separate file unless asked");
+    let (w, h, raw) = read_band(&input, 1);
+    let (_, _, class) = read_band(&out, 1);
+    let (_, _, p_bright) = read_band(&out, 2);
+    let (_, _, p_dark) = read_band(&out, 3);
+    for i in 0..w * h {
+        if raw[i] == 0.0 {
+            assert_eq!((class[i], p_bright[i], p_dark[i]), (255.0, 255.0, 255.0), "pixel {i}");
+        } else {
+            // The model's outputs are (x, 0.5) with x = raw / 255; stored as round(p * 250).
+            let x = raw[i] / 255.0;
+            assert_eq!(class[i], if 0.5 > x as f32 { 1.0 } else { 0.0 }, "pixel {i}");
+            assert_eq!(p_bright[i], (x * 250.0).round(), "pixel {i}");
+            assert_eq!(p_dark[i], 125.0, "pixel {i}");
+        }
+    }
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!(ds.raster_count(), 3);
+    // GDAL loads a GeoTIFF's PAM sidecar (where the category names are) lazily, on the first
+    // georeferencing query; category names alone do not trigger it.
+    assert!(ds.geo_transform().is_ok());
+    let b1 = ds.rasterband(1).unwrap();
+    assert_eq!(b1.band_type(), gdal::raster::GdalDataType::UInt8);
+    assert_eq!(b1.color_interpretation(), gdal::raster::ColorInterpretation::GrayIndex);
+    assert_eq!(class_names(&b1), ["bright", "dark"]);
+    use gdal::Metadata;
+    for (b, name) in [(2, "bright"), (3, "dark")] {
+        let band = ds.rasterband(b).unwrap();
+        assert_eq!(band.description().unwrap(), format!("probability of {name}"));
+        assert!((band.scale().unwrap() - 0.004).abs() < 1e-12);
+        assert_eq!(band.no_data_value(), Some(255.0));
+    }
+}
+
+/// GDAL category names of a band.
+fn class_names(band: &gdal::raster::RasterBand) -> Vec<String> {
+    let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
+    let mut out = Vec::new();
+    while !names.is_null() && !unsafe { *names.add(out.len()) }.is_null() {
+        out.push(unsafe { std::ffi::CStr::from_ptr(*names.add(out.len())) }.to_string_lossy().into_owned());
+    }
+    out
 }

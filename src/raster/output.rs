@@ -115,7 +115,13 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         } else {
             (opts.creation_options.clone(), Vec::new())
         };
-        let co = merged_options(&gtiff_user, &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])?;
+        // Several bands are values, never an RGB picture (GDAL's default for 3 or 4 bytes).
+        let defaults: &[&str] = if bands > 1 {
+            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "PHOTOMETRIC=MINISBLACK"]
+        } else {
+            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+        };
+        let co = merged_options(&gtiff_user, defaults)?;
         let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
         let mut ds = driver
             .create_with_band_type_with_options::<T, _>(&temp, grid.width, grid.height, bands, &co)
@@ -160,13 +166,18 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         self.with_band(band, |b| b.set_no_data_value(Some(value)))
     }
 
+    /// GDAL's band scale: value = DN * scale (quantised probabilities).
+    pub fn set_scale(&mut self, band: usize, scale: f64) -> Result<()> {
+        self.with_band(band, |b| b.set_scale(scale))
+    }
+
     pub fn set_description(&mut self, band: usize, text: &str) -> Result<()> {
         use gdal::Metadata;
         self.with_band(band, |b| b.set_description(text))
     }
 
     /// Class names as GDAL category names, and a colour table (the given colours, else a
-    /// fixed palette), on a class band.
+    /// fixed palette), on a class band; the table only in a single-band file.
     pub fn set_classes(&mut self, band: usize, names: &[String], colours: &BTreeMap<usize, [u8; 3]>) -> Result<()> {
         let mut table = ColorTable::new(PaletteInterpretation::Rgba);
         for (i, _) in names.iter().enumerate() {
@@ -174,10 +185,14 @@ impl<T: GdalType + Copy> OutputRaster<T> {
                 colours.get(&i).map_or_else(|| class_colour(i), |c| (c[0] as i16, c[1] as i16, c[2] as i16));
             table.set_color_entry(i as u16, &ColorEntry::rgba(r, g, b, 255));
         }
-        self.with_band(band, |b| {
-            b.set_color_table(&table);
-            Ok(())
-        })?;
+        // A TIFF palette belongs to single-sample files: with probability bands beside the
+        // class band only the names are kept (GDAL would refuse the table).
+        if self.pending.len() == 1 {
+            self.with_band(band, |b| {
+                b.set_color_table(&table);
+                Ok(())
+            })?;
+        }
         let c_names: Vec<std::ffi::CString> =
             names.iter().map(|n| std::ffi::CString::new(n.replace('\0', " ")).unwrap_or_default()).collect();
         let mut ptrs: Vec<*mut libc::c_char> = c_names.iter().map(|c| c.as_ptr() as *mut _).collect();

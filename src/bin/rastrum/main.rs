@@ -112,6 +112,9 @@ struct RunArgs {
     /// Also write per-class probabilities to OUTPUT_probabilities.tif.
     #[arg(long)]
     probabilities: bool,
+    /// Also write the per-class probabilities as bands 2..=1+N of OUTPUT (bytes, scale 1/250).
+    #[arg(long)]
+    probability_bands: bool,
     /// Model output to use, by name.
     #[arg(long, conflicts_with = "output_index")]
     output_name: Option<String>,
@@ -291,6 +294,7 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         stitch: a.stitch,
         batch: a.batch,
         probabilities: a.probabilities,
+        probability_bands: a.probability_bands,
         output,
         activation: a.activation,
         redistribute: a.redistribute,
