@@ -49,12 +49,19 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
             let buf = band.read_as::<u8>((0, 0), (cw, ch), (qw, qh), None).map_err(|e| Error::raster(path, e))?;
             let table = band.color_table();
             let mut out = vec![vec![0u8; qw * qh]; 3];
+            let nodata = band.no_data_value();
             for (i, c) in buf.data().iter().enumerate() {
-                let rgba = table.as_ref().and_then(|t| t.entry_as_rgb(*c as usize));
-                if let Some(e) = rgba {
-                    out[0][i] = e.r as u8;
-                    out[1][i] = e.g as u8;
-                    out[2][i] = e.b as u8;
+                // Without a table (a class band with probability bands beside it cannot carry
+                // one), the palette `rastrum run` gives classes by default.
+                let rgb = match &table {
+                    Some(t) => t.entry_as_rgb(*c as usize).map(|e| (e.r, e.g, e.b)),
+                    None if nodata == Some(*c as f64) => None,
+                    None => Some(super::output::class_colour(*c as usize)),
+                };
+                if let Some((r, g, b)) = rgb {
+                    out[0][i] = r as u8;
+                    out[1][i] = g as u8;
+                    out[2][i] = b as u8;
                 }
             }
             Some(out)

@@ -187,6 +187,7 @@ impl Report {
             ],
             Report::Values { scores, r2 } => vec![
                 ("mae", scores.mae),
+                ("mse", scores.mse),
                 ("rmse", scores.rmse),
                 ("bias", scores.bias),
                 ("sum_abs_error", scores.sum_abs_error),
