@@ -22,6 +22,8 @@
  * - rastrum_options: build on one thread; once built, concurrent runs may read it.
  * - rastrum_cancel: rastrum_cancel_set may be called from any thread at any time.
  * - rastrum_result: one thread at a time.
+ * - rastrum_eval_options, rastrum_tiles_options: build on one thread; once built, concurrent
+ *   rastrum_eval / rastrum_tiles calls may read them.
  * - ONNX Runtime is loaded once per process (rastrum_init, RASTRUM_ORT_LIB, or the
  *   libonnxruntime.so next to librastrum).
  */
@@ -111,6 +113,13 @@
 typedef struct rastrum_cancel rastrum_cancel;
 
 /*
+ Options of one evaluation (`rastrum eval`'s flags). Not thread-safe: build it on one
+ thread; a finished options object may then be read by any number of concurrent
+ rastrum_eval calls.
+ */
+typedef struct rastrum_eval_options rastrum_eval_options;
+
+/*
  A loaded model. Thread-safe: any number of threads may use one handle at once (inference
  calls on it are serialised; reading, stitching and writing run in parallel).
  */
@@ -126,6 +135,12 @@ typedef struct rastrum_options rastrum_options;
  What a finished run reports.
  */
 typedef struct rastrum_result rastrum_result;
+
+/*
+ Options of a tile pyramid. Not thread-safe: build it on one thread; a finished options
+ object may then be read by any number of concurrent rastrum_tiles calls.
+ */
+typedef struct rastrum_tiles_options rastrum_tiles_options;
 
 /*
  Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
@@ -172,6 +187,43 @@ void rastrum_string_free(char *s);
  ONNX Runtime stays for the life of the process.
  */
 int32_t rastrum_init(const char *ort_library_path);
+
+/*
+ New evaluation options, all defaults (kind auto, band 1 of both rasters).
+ */
+int32_t rastrum_eval_options_new(rastrum_eval_options **out);
+
+/*
+ Frees evaluation options. NULL is a no-op.
+ */
+void rastrum_eval_options_free(rastrum_eval_options *options);
+
+/*
+ Sets one evaluation option by the long name of its `rastrum eval` flag (`-` or `_`), value
+ as text: kind (classes|values|image|auto), pred_band, ref_band (1-based), ignore (class
+ values, comma-separated; appends), block (pixels), data_range, resampling (a gdalwarp -r
+ name), confusion_png (a path). Unknown keys and bad values return INVALID_ARGUMENT with a
+ message naming them.
+ */
+int32_t rastrum_eval_options_set(rastrum_eval_options *options,
+                                 const char *key,
+                                 const char *value);
+
+/*
+ Scores the raster at `prediction` against the raster at `reference` (any GDAL paths), as
+ `rastrum eval --json` does, and writes the report as JSON to `*out_json` (free it with
+ rastrum_string_free): confusion matrix and class scores, regression errors and totals, or
+ PSNR and SSIM, with pixel counts and how the grids were matched (see docs/eval.md).
+ `options` may be NULL (defaults). `*out_json` is written only on success.
+
+ Thread safety: any number of rastrum_eval calls may run at once on different threads (each
+ opens its own GDAL datasets), sharing one finished options object; they must not write the
+ same confusion_png path. It needs no ONNX Runtime.
+ */
+int32_t rastrum_eval(const char *prediction,
+                     const char *reference,
+                     const rastrum_eval_options *options,
+                     char **out_json);
 
 /*
  Opens an ONNX model. `device`: "cpu" (or NULL), "cuda" or "tensorrt"; `threads`: intra-op
@@ -343,6 +395,44 @@ int32_t rastrum_result_json(const rastrum_result *result,
  */
 int32_t rastrum_result_provider(const rastrum_result *result,
                                 char **out);
+
+/*
+ New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).
+ */
+int32_t rastrum_tiles_options_new(rastrum_tiles_options **out);
+
+/*
+ Frees tile options. NULL is a no-op.
+ */
+void rastrum_tiles_options_free(rastrum_tiles_options *options);
+
+/*
+ Sets one option by the long name of its `rastrum tiles` flag, value as text: zoom ("10-14"
+ or "12"), bands ("1" or "4,3,2"), ramp (gray, viridis, magma, inferno, plasma, cividis,
+ turbo, spectral, rdylgn, blues, greens), range ("MIN,MAX"), resampling (GDAL's names),
+ labels ("a,b,c", one per input), gif-zoom, overwrite (true|false), threads. Unknown keys and
+ bad values return INVALID_ARGUMENT with a message naming them.
+ */
+int32_t rastrum_tiles_options_set(rastrum_tiles_options *options,
+                                  const char *key,
+                                  const char *value);
+
+/*
+ Renders `n_inputs` rasters (`inputs`, frames in time order, any GDAL paths) into the XYZ
+ pyramid folder `outdir`, as `rastrum tiles` does: `outdir/{z}/{x}/{y}.png` for one input,
+ `outdir/<label>/{z}/{x}/{y}.png` per frame for several, plus index.html, animation.gif and
+ tiles.json. `options`, `progress`, `user_data` and `out_json` may be NULL. The progress
+ callback is called on the calling thread; returning 0 cancels (status CANCELLED). On error
+ or cancel `outdir` is left as it was (nothing partial). On success, when `out_json` is not
+ NULL, writes tiles.json's text there (free it with rastrum_string_free).
+ */
+int32_t rastrum_tiles(const char *const *inputs,
+                      size_t n_inputs,
+                      const char *outdir,
+                      const rastrum_tiles_options *options,
+                      rastrum_progress_fn progress,
+                      void *user_data,
+                      char **out_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,6 +10,7 @@
 //! - `run`: options, resolution against card and model, the concurrent pipeline;
 //! - `metrics`: confusion matrix, class scores, kappa, regression errors, PSNR, SSIM;
 //! - `eval`: `rastrum eval`: a prediction raster scored against a reference raster;
+//! - `plot`: PNG figures (the confusion matrix) written atomically, shared with the trainer;
 //! - `tiles`: XYZ (Web Mercator) tile pyramids, time-series pages and animations;
 //! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
 //! - `error`: the error type;
@@ -22,6 +23,7 @@ pub mod ffi;
 pub mod inference;
 pub mod metrics;
 pub mod onnx;
+pub mod plot;
 pub mod raster;
 pub mod run;
 pub mod stitch;

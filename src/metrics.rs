@@ -95,37 +95,69 @@ pub struct RegressionScores {
     pub total_reference: f64,
 }
 
-/// Regression scores over pairs (prediction, reference); non-finite pairs are skipped.
-pub fn regression(pairs: impl IntoIterator<Item = (f64, f64)>) -> RegressionScores {
-    let (mut n, mut sae, mut sse, mut se, mut tp, mut tr) = (0u64, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (p, r) in pairs {
+/// Streaming sums behind [`RegressionScores`]: pairs are added a strip at a time, so that a
+/// raster of any size is scored in bounded memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegressionSums {
+    count: u64,
+    sum_abs: f64,
+    sum_sq: f64,
+    sum_err: f64,
+    total_predicted: f64,
+    total_reference: f64,
+}
+
+impl RegressionSums {
+    /// Adds one pair (prediction, reference); a non-finite pair is skipped.
+    #[inline]
+    pub fn add(&mut self, p: f64, r: f64) {
         if !(p.is_finite() && r.is_finite()) {
-            continue;
+            return;
         }
         let e = p - r;
-        n += 1;
-        sae += e.abs();
-        sse += e * e;
-        se += e;
-        tp += p;
-        tr += r;
+        self.count += 1;
+        self.sum_abs += e.abs();
+        self.sum_sq += e * e;
+        self.sum_err += e;
+        self.total_predicted += p;
+        self.total_reference += r;
     }
-    let m = n.max(1) as f64;
-    RegressionScores {
-        count: n,
-        mae: sae / m,
-        mse: sse / m,
-        rmse: (sse / m).sqrt(),
-        bias: se / m,
-        sum_abs_error: sae,
-        total_predicted: tp,
-        total_reference: tr,
+
+    pub fn count(&self) -> u64 {
+        self.count
     }
+
+    pub fn scores(&self) -> RegressionScores {
+        let m = self.count.max(1) as f64;
+        RegressionScores {
+            count: self.count,
+            mae: self.sum_abs / m,
+            mse: self.sum_sq / m,
+            rmse: (self.sum_sq / m).sqrt(),
+            bias: self.sum_err / m,
+            sum_abs_error: self.sum_abs,
+            total_predicted: self.total_predicted,
+            total_reference: self.total_reference,
+        }
+    }
+}
+
+/// Regression scores over pairs (prediction, reference); non-finite pairs are skipped.
+pub fn regression(pairs: impl IntoIterator<Item = (f64, f64)>) -> RegressionScores {
+    let mut sums = RegressionSums::default();
+    for (p, r) in pairs {
+        sums.add(p, r);
+    }
+    sums.scores()
 }
 
 /// Peak signal-to-noise ratio in dB for signals whose range is `peak` (infinite when equal).
 pub fn psnr(prediction: &[f64], reference: &[f64], peak: f64) -> f64 {
-    let mse = regression(prediction.iter().copied().zip(reference.iter().copied())).mse;
+    psnr_of_mse(regression(prediction.iter().copied().zip(reference.iter().copied())).mse, peak)
+}
+
+/// PSNR in dB from a mean squared error: `10 log10(peak^2 / mse)`, infinite when `mse` is 0.
+pub fn psnr_of_mse(mse: f64, peak: f64) -> f64 {
     if mse == 0.0 {
         f64::INFINITY
     } else {
@@ -133,47 +165,118 @@ pub fn psnr(prediction: &[f64], reference: &[f64], peak: f64) -> f64 {
     }
 }
 
+/// Half the SSIM window: the window is `2 * SSIM_RADIUS + 1` = 11 pixels square. (Not `pub`:
+/// cbindgen would put it into the C header.)
+pub(crate) const SSIM_RADIUS: usize = 5;
+
 /// Mean structural similarity (Wang et al. 2004) of two `width` x `height` images with a
 /// Gaussian window of 11 pixels, sigma 1.5, K1 = 0.01, K2 = 0.03, over the valid (unpadded)
-/// positions, as scikit-image's `structural_similarity(gaussian_weights=True)`.
+/// positions: scikit-image's `structural_similarity(gaussian_weights=True,
+/// use_sample_covariance=False, data_range=peak)`. NaN when an image is smaller than 11 x 11.
 pub fn ssim(x: &[f64], y: &[f64], width: usize, height: usize, peak: f64) -> f64 {
-    const R: usize = 5;
+    let (sum, count) = ssim_sum(x, y, None, width, height, peak);
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
+}
+
+/// The sum and the number of the local SSIM values of [`ssim`] over the window centres of a
+/// `width` x `height` block whose whole window lies inside the block and, when `valid` is given,
+/// covers valid pixels only (values under invalid pixels are never read). A large image is
+/// scored strip by strip: a strip of centre rows `c0..c1` needs the rows `c0 - 5 .. c1 + 5`.
+pub fn ssim_sum(x: &[f64], y: &[f64], valid: Option<&[bool]>, width: usize, height: usize, peak: f64) -> (f64, u64) {
+    const R: usize = SSIM_RADIUS;
     if width < 2 * R + 1 || height < 2 * R + 1 {
-        return f64::NAN;
+        return (0.0, 0);
     }
     let g: Vec<f64> = (0..=2 * R).map(|i| (-((i as f64 - R as f64).powi(2)) / (2.0 * 1.5 * 1.5)).exp()).collect();
     let gs: f64 = g.iter().sum();
     let g: Vec<f64> = g.iter().map(|v| v / gs).collect();
-    // Separable Gaussian filtering of an image over the valid region.
-    let blur = |img: &dyn Fn(usize) -> f64| -> Vec<f64> {
-        let (w2, h2) = (width - 2 * R, height - 2 * R);
-        let mut tmp = vec![0.0; width * h2];
-        for yy in 0..h2 {
-            for xx in 0..width {
-                tmp[yy * width + xx] = (0..=2 * R).map(|k| g[k] * img((yy + k) * width + xx)).sum();
-            }
+    let (w2, h2) = (width - 2 * R, height - 2 * R);
+    // Invalid pixels read as 0: only windows that are skipped below ever see them.
+    let masked = |img: &[f64]| -> Vec<f64> {
+        match valid {
+            None => img.to_vec(),
+            Some(v) => img.iter().zip(v).map(|(&a, &ok)| if ok { a } else { 0.0 }).collect(),
         }
-        let mut out = vec![0.0; w2 * h2];
-        for yy in 0..h2 {
-            for xx in 0..w2 {
-                out[yy * w2 + xx] = (0..=2 * R).map(|k| g[k] * tmp[yy * width + xx + k]).sum();
-            }
-        }
-        out
     };
-    let mx = blur(&|i| x[i]);
-    let my = blur(&|i| y[i]);
-    let mxx = blur(&|i| x[i] * x[i]);
-    let myy = blur(&|i| y[i] * y[i]);
-    let mxy = blur(&|i| x[i] * y[i]);
+    let (xs, ys) = (masked(x), masked(y));
+    let blur = |f: &RowMap| gaussian_valid(&xs, &ys, f, width, height, &g);
+    let mx = blur(&|a, _, o| o.copy_from_slice(a));
+    let my = blur(&|_, b, o| o.copy_from_slice(b));
+    let mxx = blur(&|a, _, o| o.iter_mut().zip(a).for_each(|(o, a)| *o = a * a));
+    let myy = blur(&|_, b, o| o.iter_mut().zip(b).for_each(|(o, b)| *o = b * b));
+    let mxy = blur(&|a, b, o| o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (a, b))| *o = a * b));
+    // Windows touching an invalid pixel, from a summed-area table of the invalid ones.
+    let bad_window: Box<dyn Fn(usize, usize) -> bool> = match valid {
+        None => Box::new(|_, _| false),
+        Some(v) => {
+            let mut sat = vec![0u32; (width + 1) * (height + 1)];
+            for yy in 0..height {
+                for xx in 0..width {
+                    sat[(yy + 1) * (width + 1) + xx + 1] = u32::from(!v[yy * width + xx])
+                        + sat[yy * (width + 1) + xx + 1]
+                        + sat[(yy + 1) * (width + 1) + xx]
+                        - sat[yy * (width + 1) + xx];
+                }
+            }
+            Box::new(move |cx, cy| {
+                let (x1, y1) = (cx + 2 * R + 1, cy + 2 * R + 1);
+                sat[y1 * (width + 1) + x1] + sat[cy * (width + 1) + cx]
+                    - sat[cy * (width + 1) + x1]
+                    - sat[y1 * (width + 1) + cx]
+                    > 0
+            })
+        }
+    };
     let (c1, c2) = ((0.01 * peak).powi(2), (0.03 * peak).powi(2));
-    let s: f64 = (0..mx.len())
-        .map(|i| {
+    let (mut sum, mut count) = (0.0, 0u64);
+    for yy in 0..h2 {
+        for xx in 0..w2 {
+            if bad_window(xx, yy) {
+                continue;
+            }
+            let i = yy * w2 + xx;
             let (vx, vy, cxy) = (mxx[i] - mx[i] * mx[i], myy[i] - my[i] * my[i], mxy[i] - mx[i] * my[i]);
-            ((2.0 * mx[i] * my[i] + c1) * (2.0 * cxy + c2)) / ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2))
-        })
-        .sum();
-    s / mx.len() as f64
+            sum += ((2.0 * mx[i] * my[i] + c1) * (2.0 * cxy + c2))
+                / ((mx[i] * mx[i] + my[i] * my[i] + c1) * (vx + vy + c2));
+            count += 1;
+        }
+    }
+    (sum, count)
+}
+
+/// Makes one row of the image to filter from a row of each input (`f(x_row, y_row, out_row)`).
+type RowMap = dyn Fn(&[f64], &[f64], &mut [f64]);
+
+/// Separable filtering with the normalised kernel `g` (length 2R + 1) of the image that `f`
+/// makes, row by row, from the rows of `x` and `y` (`f(x_row, y_row, out_row)`), over the
+/// positions whose whole window lies inside: `(width - 2R) x (height - 2R)` values.
+fn gaussian_valid(x: &[f64], y: &[f64], f: &RowMap, width: usize, height: usize, g: &[f64]) -> Vec<f64> {
+    let taps = g.len();
+    let (w2, h2) = (width + 1 - taps, height + 1 - taps);
+    let mut img = vec![0.0; width * height];
+    for (r, out) in img.chunks_exact_mut(width).enumerate() {
+        f(&x[r * width..(r + 1) * width], &y[r * width..(r + 1) * width], out);
+    }
+    // Vertical pass: whole rows at a time, so the inner loop runs over contiguous memory.
+    let mut tmp = vec![0.0; width * h2];
+    for (yy, out) in tmp.chunks_exact_mut(width).enumerate() {
+        for (k, &gk) in g.iter().enumerate() {
+            let row = &img[(yy + k) * width..(yy + k + 1) * width];
+            out.iter_mut().zip(row).for_each(|(o, v)| *o += gk * v);
+        }
+    }
+    let mut out = vec![0.0; w2 * h2];
+    for (yy, o) in out.chunks_exact_mut(w2).enumerate() {
+        let row = &tmp[yy * width..(yy + 1) * width];
+        for (xx, v) in o.iter_mut().enumerate() {
+            *v = g.iter().zip(&row[xx..xx + taps]).map(|(a, b)| a * b).sum();
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -237,5 +340,44 @@ mod tests {
         assert!(s < 0.8 && s > 0.0, "{s}");
         // A constant shift keeps structure: SSIM stays near 1 and above the noisy one.
         assert!(ssim(&y, &x, w, h, 1.0) > s);
+    }
+
+    #[test]
+    fn masked_ssim_skips_windows_touching_invalid_pixels() {
+        let (w, h) = (20, 15);
+        let x: Vec<f64> = (0..w * h).map(|i| ((i * 7919) % 101) as f64 / 100.0).collect();
+        let y: Vec<f64> = x.iter().map(|v| v * 0.9 + 0.05).collect();
+        // All valid: the same as the unmasked score, over (20 - 10) x (15 - 10) = 50 centres.
+        let all = vec![true; w * h];
+        let (s, n) = ssim_sum(&x, &y, Some(&all), w, h, 1.0);
+        assert_eq!(n, 50);
+        assert!((s / n as f64 - ssim(&x, &y, w, h, 1.0)).abs() < 1e-12);
+        // One invalid pixel at (0, 0) is inside the windows of centres (5, 5) only: 49 remain,
+        // and a NaN under it is never read.
+        let mut valid = all.clone();
+        valid[0] = false;
+        let mut xn = x.clone();
+        xn[0] = f64::NAN;
+        let (s1, n1) = ssim_sum(&xn, &y, Some(&valid), w, h, 1.0);
+        assert_eq!(n1, 49);
+        assert!(s1.is_finite());
+        // A pixel at (10, 7) lies in every window whose centre is within 5 of it: the 10 x 5
+        // centres (5..15, 5..10) all do.
+        let mut valid = all;
+        valid[7 * w + 10] = false;
+        assert_eq!(ssim_sum(&x, &y, Some(&valid), w, h, 1.0).1, 0);
+    }
+
+    #[test]
+    fn streamed_sums_equal_one_pass() {
+        let pairs = [(1.0, 2.0), (4.0, 2.0), (3.0, 3.0), (0.5, -1.0)];
+        let mut sums = RegressionSums::default();
+        for (p, r) in pairs {
+            sums.add(p, r);
+        }
+        sums.add(f64::INFINITY, 0.0);
+        assert_eq!(sums.count(), 4);
+        assert_eq!(sums.scores(), regression(pairs));
+        assert_eq!(psnr_of_mse(0.01, 1.0), 20.0);
     }
 }

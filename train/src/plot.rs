@@ -1,45 +1,22 @@
-//! PNG figures of a training run: loss/metric curves per epoch and the confusion matrix.
+//! PNG figures of a training run: loss/metric curves per epoch. The confusion matrix and the
+//! atomic PNG writer live in the engine (`rastrum::plot`, shared with `rastrum eval`) and are
+//! re-exported here.
 //!
-//! Files are written atomically (a temporary `.png` in the same folder, then a rename), so a
-//! reader never sees a partial figure and a failure leaves nothing behind.
-//!
-//! Text goes through plotters' `ttf` feature (font-kit + fontconfig). Where no font can be found
-//! (a bare container without fonts) the figures are still drawn, without any text: the curves
-//! and colours are the useful part, and failing a training run over a missing font would be
-//! worse. [`fonts_available`] tells which case applies. Plotters can panic inside its drawing
-//! code; such panics are caught and returned as errors.
+//! Where no font can be found the curves are still drawn, without any text (see
+//! [`fonts_available`]).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+pub use rastrum::plot::{confusion, fonts_available};
+use rastrum::plot::{err, write_png, Area, DrawResult};
 use rastrum::{Error, Result};
-
-use crate::atomic;
-
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-type DrawResult = std::result::Result<(), String>;
 
 /// Width of a curves figure, in pixels.
 pub const CURVES_WIDTH: u32 = 900;
 /// Height of one panel (one row) of a curves figure; the figure is `panels * CURVES_PANEL_HEIGHT`.
 pub const CURVES_PANEL_HEIGHT: u32 = 360;
 
-/// Confusion heat map geometry, in pixels: the `n x n` grid is the square
-/// `[CONFUSION_LEFT, CONFUSION_LEFT + CONFUSION_GRID) x [CONFUSION_TOP, CONFUSION_TOP + CONFUSION_GRID)`
-/// and cell `(row i, column j)` spans `CONFUSION_LEFT + j*GRID/n .. CONFUSION_LEFT + (j+1)*GRID/n`
-/// horizontally (same vertically from `CONFUSION_TOP` with `i`), edges rounded to pixels.
-pub const CONFUSION_LEFT: u32 = 170;
-pub const CONFUSION_TOP: u32 = 50;
-pub const CONFUSION_GRID: u32 = 640;
-/// Size of a confusion figure (width, height): room right of and below the grid for the names.
-pub const CONFUSION_SIZE: (u32, u32) = (CONFUSION_LEFT + CONFUSION_GRID + 30, CONFUSION_TOP + CONFUSION_GRID + 150);
-/// Counts are written in the cells up to this many classes (beyond, they would not fit).
-pub const CONFUSION_MAX_LABELLED: usize = 20;
-
-const NAME_CHARS: usize = 16;
 // tab10: distinguishable lines for the usual handful of series.
 const COLOURS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -51,8 +28,6 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
 ];
-// Darkest heat-map colour (a row that is all in one cell).
-const HEAT: (f64, f64, f64) = (8.0, 48.0, 107.0);
 
 /// One row of a curves figure, with its own y axis: e.g. train and validation loss in one panel,
 /// a validation metric in another. Series are indexed by epoch (index 0 = epoch 1).
@@ -60,11 +35,6 @@ pub struct Panel<'a> {
     pub title: &'a str,
     pub y_label: &'a str,
     pub series: &'a [(&'a str, &'a [f64])],
-}
-
-/// Whether a font could be loaded: without one, figures are drawn without text.
-pub fn fonts_available() -> bool {
-    catch_unwind(|| ("sans-serif", 12).into_font().layout_box("Ag").is_ok()).unwrap_or(false)
 }
 
 /// Curves per epoch (x axis from 1), one panel per row, all sharing `x_label`. NaN and infinite
@@ -84,76 +54,6 @@ pub fn curves(path: &Path, title: &str, x_label: &str, panels: &[Panel]) -> Resu
         Ok(())
     })
 }
-
-/// Confusion matrix heat map: rows = reference, columns = predicted, cells coloured by the
-/// row-normalised value (white = 0, dark blue = the whole row), counts written in the cells up
-/// to [`CONFUSION_MAX_LABELLED`] classes, names truncated to 16 characters. Geometry: see
-/// [`CONFUSION_LEFT`]. Errors: a matrix that is empty, not square or does not match the names.
-pub fn confusion(path: &Path, matrix: &[Vec<u64>], class_names: &[String], title: &str) -> Result<()> {
-    let n = matrix.len();
-    if n == 0 {
-        return Err(Error::invalid(format!("plot {}: empty confusion matrix", path.display())));
-    }
-    if let Some(i) = matrix.iter().position(|row| row.len() != n) {
-        let found = matrix[i].len();
-        return Err(Error::invalid(format!(
-            "plot {}: confusion row {i} has {found} values, expected {n}",
-            path.display()
-        )));
-    }
-    if class_names.len() != n {
-        let found = class_names.len();
-        return Err(Error::invalid(format!("plot {}: {found} class names for {n} classes", path.display())));
-    }
-    let text = fonts_available();
-    write_png(path, CONFUSION_SIZE, |root| {
-        let edge = |k: usize| (k as f64 * CONFUSION_GRID as f64 / n as f64).round() as i32;
-        let (left, top) = (CONFUSION_LEFT as i32, CONFUSION_TOP as i32);
-        let cell = CONFUSION_GRID as f64 / n as f64;
-        let count_font = cell.clamp(8.0, 40.0) * 0.4;
-        let name_font = cell.clamp(10.0, 32.0) * 0.5;
-        for (i, row) in matrix.iter().enumerate() {
-            let total: u64 = row.iter().sum();
-            for (j, &count) in row.iter().enumerate() {
-                let v = if total == 0 { 0.0 } else { count as f64 / total as f64 };
-                let (x0, x1, y0, y1) = (left + edge(j), left + edge(j + 1), top + edge(i), top + edge(i + 1));
-                root.draw(&Rectangle::new([(x0, y0), (x1, y1)], heat(v).filled())).map_err(err)?;
-                if text && n <= CONFUSION_MAX_LABELLED {
-                    let ink = if v > 0.5 { WHITE } else { BLACK };
-                    let style = ("sans-serif", count_font).into_font().color(&ink).pos(CENTRE);
-                    root.draw(&Text::new(count.to_string(), ((x0 + x1) / 2, (y0 + y1) / 2), style)).map_err(err)?;
-                }
-            }
-        }
-        let grid = CONFUSION_GRID as i32;
-        root.draw(&Rectangle::new([(left, top), (left + grid, top + grid)], BLACK.stroke_width(1))).map_err(err)?;
-        if !text {
-            return Ok(());
-        }
-        let title_style = ("sans-serif", 22).into_font().color(&BLACK).pos(CENTRE);
-        root.draw(&Text::new(title.to_string(), (left + grid / 2, top / 2), title_style)).map_err(err)?;
-        let right = ("sans-serif", name_font).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
-        // Rotated 90 degrees so that long names under narrow columns read top to bottom.
-        let down = ("sans-serif", name_font)
-            .into_font()
-            .transform(FontTransform::Rotate90)
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        for (k, name) in class_names.iter().enumerate() {
-            let mid = (edge(k) + edge(k + 1)) / 2;
-            root.draw(&Text::new(truncate(name), (left - 6, top + mid), right.clone())).map_err(err)?;
-            root.draw(&Text::new(truncate(name), (left + mid, top + grid + 6), down.clone())).map_err(err)?;
-        }
-        let axis = ("sans-serif", 16).into_font();
-        let h = CONFUSION_SIZE.1 as i32;
-        root.draw(&Text::new("predicted", (left + grid / 2, h - 14), axis.color(&BLACK).pos(CENTRE))).map_err(err)?;
-        let vertical = axis.transform(FontTransform::Rotate270).color(&BLACK).pos(CENTRE);
-        root.draw(&Text::new("reference", (14, top + grid / 2), vertical)).map_err(err)?;
-        Ok(())
-    })
-}
-
-const CENTRE: Pos = Pos { h_pos: HPos::Center, v_pos: VPos::Center };
 
 fn draw_panel(area: &Area, panel: &Panel, x_label: &str, text: bool) -> DrawResult {
     let epochs = panel.series.iter().map(|(_, v)| v.len()).max().unwrap_or(0).max(1);
@@ -226,47 +126,4 @@ fn y_range(series: &[(&str, &[f64])]) -> (f64, f64) {
     }
     let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.5 };
     (lo - pad, hi + pad)
-}
-
-fn heat(v: f64) -> RGBColor {
-    let mix = |dark: f64| (255.0 + (dark - 255.0) * v.clamp(0.0, 1.0)).round() as u8;
-    RGBColor(mix(HEAT.0), mix(HEAT.1), mix(HEAT.2))
-}
-
-fn truncate(name: &str) -> String {
-    if name.chars().count() <= NAME_CHARS {
-        name.to_string()
-    } else {
-        name.chars().take(NAME_CHARS - 1).chain(['…']).collect()
-    }
-}
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-/// Draws onto a white bitmap written complete or not at all (`atomic`): a drawing error or a
-/// panic inside plotters becomes an error, and no file is left.
-fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(Area) -> DrawResult) -> Result<()> {
-    atomic::write_with(path, |tmp| {
-        let drawn = catch_unwind(AssertUnwindSafe(|| {
-            let root = BitMapBackend::new(tmp, size).into_drawing_area();
-            root.fill(&WHITE).map_err(err)?;
-            draw(root.clone())?;
-            root.present().map_err(|e| format!("cannot write the image: {e}"))
-            // The backend is dropped here, before the rename.
-        }));
-        match drawn {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::io(path, format!("cannot draw the plot: {e}"))),
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(Error::io(path, format!("plotting failed (panic in plotters): {what}")))
-            }
-        }
-    })
 }

@@ -1,1 +1,0 @@
-//! `rastrum eval`: a prediction raster scored against a reference raster (lands with issue 6).
