@@ -37,7 +37,7 @@ TRAIN=$TARGET/release/rastrum-train
 export RASTRUM_ORT_LIB=$ROOT/.venv/libonnxruntime.so
 DATA=$ROOT/data
 PY=/usr/bin/python3
-rm -f "$OUT/metrics.json"
+rm -f "$OUT/metrics.json" "$OUT/timings.txt"
 
 # ci_or_full CI_VALUE FULL_VALUE: the value for this run's size.
 ci_or_full() { if [ "$SIZE" = ci ]; then echo "$1"; else echo "$2"; fi; }
@@ -52,3 +52,11 @@ keep_figures() {
   if [ "$SIZE" = full ]; then mkdir -p "$EXAMPLE/figures" && cp "$@" "$EXAMPLE/figures/"; fi
 }
 step() { echo "== $(basename "$EXAMPLE"): $*" >&2; }
+# timed NAME COMMAND...: a step whose seconds are appended to OUT/timings.txt (the READMEs' times).
+timed() {
+  local name=$1 start=$SECONDS
+  shift
+  step "$name"
+  "$@"
+  echo "$name $((SECONDS - start)) s" >>"$OUT/timings.txt"
+}
