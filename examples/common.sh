@@ -37,6 +37,9 @@ TRAIN=$TARGET/release/rastrum-train
 export RASTRUM_ORT_LIB=$ROOT/.venv/libonnxruntime.so
 DATA=$ROOT/data
 PY=/usr/bin/python3
+# libtorch threads per training: one by default, since libtorch's default (all cores) slows to a
+# crawl when anything else runs (OpenMP threads spin), and the examples may train two nets at once.
+TRAIN_THREADS=${RASTRUM_TRAIN_THREADS:-1}
 rm -f "$OUT/metrics.json" "$OUT/timings.txt"
 
 # ci_or_full CI_VALUE FULL_VALUE: the value for this run's size.

@@ -17,7 +17,6 @@ EPOCHS_RESNET=$(ci_or_full 16 12)
 EPOCHS_SQUEEZE=$(ci_or_full 8 6)
 # One libtorch thread: on a shared machine more threads spin against each other (measured: 4 s
 # an epoch with one thread, 30-100 s with libtorch's default of all cores, other jobs running).
-THREADS=${RASTRUM_TRAIN_THREADS:-1}
 BANDS=2-9,12,13                  # B02-B08, B8A, B11, B12: B01, B09, B10 (atmosphere) dropped
 
 if [ -n "${EUROSAT_MS:-}" ]; then
@@ -39,7 +38,7 @@ print(m.RasterXSize // t.RasterXSize)' "$OUT/split/test_mosaic.tif" "$OUT/split/
 "$PY" "$EXAMPLE/figures.py" gallery "$OUT/split/test_mosaic.tif" "$OUT/split/test_truth.tif" "$OUT/chips.png"
 
 common=(--chip-folders "$OUT/split/train" --bands "$BANDS" --scale 0.0001 --flips --rot90 --batch-size 16
-  --lr 1e-3 --seed 0 --threads "$THREADS" --quiet)
+  --lr 1e-3 --seed 0 --threads "$TRAIN_THREADS" --quiet)
 # The two nets train side by side, one core each.
 timed "train ResNet-50 (and the random forest on chip statistics)" "$TRAIN" train "${common[@]}" --arch resnet50 \
   --width 8 --epochs "$EPOCHS_RESNET" --baseline-trees 100 --out "$OUT/resnet50" &

@@ -16,7 +16,6 @@ SIDE=$(ci_or_full 192 480)         # generated scene side, pixels of 10 m
 EPOCHS=$(ci_or_full 12 12)
 # One libtorch thread: on a shared machine more threads spin against each other (see
 # examples/eurosat/run.sh).
-THREADS=${RASTRUM_TRAIN_THREADS:-1}
 FIGURES=$ROOT/examples/eurosat/figures.py  # the figures both chip-classification examples draw
 
 if [ -n "${SO2SAT_TRAIN:-}" ]; then
@@ -36,7 +35,7 @@ fi
 # sen2 (the default source) as input; 20% of training.h5 is the trainer's validation split.
 timed "train ResNet-18 and the random forest on patch statistics" "$TRAIN" train --so2sat "$TRAINING" \
   --arch resnet18 --width 16 --flips --rot90 --epochs "$EPOCHS" --batch-size 16 --lr 1e-3 --seed 0 \
-  --baseline-trees 100 --threads "$THREADS" --quiet --out "$OUT/resnet18"
+  --baseline-trees 100 --threads "$TRAIN_THREADS" --quiet --out "$OUT/resnet18"
 metric resnet18_val_accuracy "$(json "$OUT/resnet18/report.json" folds.0.scores.overall_accuracy)"
 metric rf_val_accuracy "$(json "$OUT/resnet18/report.json" random_forest.0.scores.overall_accuracy)"
 cp "$OUT/resnet18/curves.png" "$OUT/curves_resnet18.png"
