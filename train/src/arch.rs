@@ -25,25 +25,30 @@ pub fn population_cnn(in_channels: i64, size: i64) -> Net {
 }
 
 /// ESPCN (sub-pixel convolution) super-resolution by `scale`: conv5x5 64 / tanh / conv3x3 32 /
-/// tanh / conv3x3 (channels x scale^2) / pixel shuffle. Fully convolutional.
+/// tanh / conv3x3 (channels x scale^2) / pixel shuffle, added to the input up-sampled (a global
+/// residual as in VDSR, `NetBuilder::upsample_path`: the net learns the missing detail, not the
+/// whole image). Fully convolutional.
 pub fn espcn(channels: i64, scale: i64) -> Net {
     let mut b = NetBuilder::new("espcn", channels, None);
-    let mut x = b.input();
-    x = b.conv(x, channels, 64, 5, 1, true);
+    let input = b.input();
+    let mut x = b.conv(input, channels, 64, 5, 1, true);
     x = b.tanh(x);
     x = b.conv(x, 64, 32, 3, 1, true);
     x = b.tanh(x);
     x = b.conv(x, 32, channels * scale * scale, 3, 1, true);
     x = b.pixel_shuffle(x, scale);
+    let base = b.upsample_path(input, channels, scale);
+    x = b.add(x, base);
     b.finish(x)
 }
 
 /// SRResNet generator (residual blocks of conv / BN / ReLU / conv / BN, a long skip, then
-/// sub-pixel up-sampling by `scale` in one step). ReLU stands in for the paper's PReLU.
+/// sub-pixel up-sampling by `scale` in one step), added to the input up-sampled (global
+/// residual, `NetBuilder::upsample_path`). ReLU stands in for the paper's PReLU.
 pub fn srresnet(channels: i64, scale: i64, blocks: usize, width: i64) -> Net {
     let mut b = NetBuilder::new("srresnet", channels, None);
-    let mut x = b.input();
-    x = b.conv(x, channels, width, 9, 1, true);
+    let input = b.input();
+    let mut x = b.conv(input, channels, width, 9, 1, true);
     let head = b.relu(x);
     x = head;
     for _ in 0..blocks {
@@ -61,6 +66,8 @@ pub fn srresnet(channels: i64, scale: i64, blocks: usize, width: i64) -> Net {
     x = b.pixel_shuffle(x, scale);
     x = b.relu(x);
     x = b.conv(x, width, channels, 9, 1, true);
+    let base = b.upsample_path(input, channels, scale);
+    x = b.add(x, base);
     b.finish(x)
 }
 

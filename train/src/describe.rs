@@ -30,11 +30,12 @@ use crate::graph::{Init, Net, Op};
 /// Batch-norm momentum of the tch backend (`torch::TchNet::forward`).
 pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
 
-fn init_name(init: Init) -> &'static str {
+fn init_name(init: Init) -> String {
     match init {
-        Init::Kaiming => "kaiming",
-        Init::Zeros => "zeros",
-        Init::Ones => "ones",
+        Init::Kaiming => "kaiming".into(),
+        Init::Zeros => "zeros".into(),
+        Init::Ones => "ones".into(),
+        Init::ChannelRepeat { r } => format!("channel_repeat:{r}"),
     }
 }
 
@@ -119,7 +120,10 @@ mod tests {
                     "kaiming" => Init::Kaiming,
                     "zeros" => Init::Zeros,
                     "ones" => Init::Ones,
-                    other => panic!("init {other}"),
+                    other => match other.strip_prefix("channel_repeat:").and_then(|r| r.parse().ok()) {
+                        Some(r) => Init::ChannelRepeat { r },
+                        None => panic!("init {other}"),
+                    },
                 },
                 trainable: p["trainable"].as_bool().unwrap(),
             })

@@ -12,6 +12,11 @@ pub enum Init {
     Kaiming,
     Zeros,
     Ones,
+    /// Fixed weights [C r^2, C, 1, 1] of a 1x1 convolution that repeats each channel r^2 times
+    /// (w[c r^2 + k][c] = 1): a pixel shuffle by r after it is nearest-neighbour up-sampling.
+    ChannelRepeat {
+        r: i64,
+    },
 }
 
 /// A named tensor of the model: trainable, or a buffer (batch-norm running statistics).
@@ -197,6 +202,19 @@ impl NetBuilder {
 
     pub fn pixel_shuffle(&mut self, x: Id, r: i64) -> Id {
         self.push(Op::PixelShuffle { x, r })
+    }
+
+    /// The input up-sampled by `r` through a 1x1 convolution and a pixel shuffle: initialised to
+    /// nearest-neighbour up-sampling (each channel repeated r^2 times), trainable with a bias so
+    /// that it learns to map standardised inputs to target units. A global residual path made of
+    /// existing layers: it exports to ONNX and runs in tch without a new operator.
+    pub fn upsample_path(&mut self, x: Id, channels: i64, r: i64) -> Id {
+        let p = self.prefix("upsample");
+        let w =
+            self.param(format!("{p}.weight"), vec![channels * r * r, channels, 1, 1], Init::ChannelRepeat { r }, true);
+        let b = Some(self.param(format!("{p}.bias"), vec![channels * r * r], Init::Zeros, true));
+        let y = self.push(Op::Conv { x, w, b, stride: 1, pad: 0, groups: 1 });
+        self.pixel_shuffle(y, r)
     }
 
     pub fn finish(mut self, output: Id) -> Net {

@@ -40,6 +40,16 @@ impl TchNet {
                 (Init::Ones, true) => root.ones(leaf, &p.shape),
                 (Init::Zeros, false) => root.zeros_no_train(leaf, &p.shape),
                 (Init::Ones, false) => root.ones_no_train(leaf, &p.shape),
+                (Init::ChannelRepeat { r }, trainable) => {
+                    let t = if trainable { root.zeros(leaf, &p.shape) } else { root.zeros_no_train(leaf, &p.shape) };
+                    let per = r * r;
+                    tch::no_grad(|| {
+                        for o in 0..p.shape[0] {
+                            let _ = t.get(o).get(o / per).fill_(1.0);
+                        }
+                    });
+                    t
+                }
             };
             params.insert(p.name.clone(), t);
         }
@@ -104,5 +114,25 @@ impl TchNet {
                 (k.clone(), Vec::<f32>::try_from(&flat).unwrap_or_default())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::NetBuilder;
+
+    #[test]
+    fn the_upsample_path_starts_as_nearest_neighbour_upsampling() {
+        let mut b = NetBuilder::new("up", 2, None);
+        let x = b.input();
+        let y = b.upsample_path(x, 2, 3);
+        let net = TchNet::new(b.finish(y), Device::Cpu);
+        let input = Tensor::arange(2 * 2 * 3, (tch::Kind::Float, Device::Cpu)).reshape([1, 2, 2, 3]);
+        let got = net.forward(&input, false);
+        // Each input pixel becomes a 3 x 3 block of its value, band by band.
+        let want = input.repeat_interleave_self_int(3, 2, None).repeat_interleave_self_int(3, 3, None);
+        assert_eq!(got.size(), [1, 2, 6, 9]);
+        assert_eq!(f64::try_from((got - want).abs().max()).unwrap(), 0.0);
     }
 }
