@@ -13,23 +13,6 @@ use gdal::Dataset;
 
 use crate::error::{Error, Result};
 
-/// GDAL warp resampling names (`gdalwarp -r`).
-pub const RESAMPLINGS: &[&str] = &[
-    "near",
-    "bilinear",
-    "cubic",
-    "cubicspline",
-    "lanczos",
-    "average",
-    "rms",
-    "mode",
-    "max",
-    "min",
-    "med",
-    "q1",
-    "q3",
-    "sum",
-];
 
 /// One band of an open raster.
 pub(super) struct Band<'a> {
@@ -171,9 +154,7 @@ fn warp(reference: &Band, gt: &[f64; 6], (w, h): (usize, usize), alg: &str) -> R
              it is not supported; warp the prediction to a north-up grid first"
         )));
     }
-    if !RESAMPLINGS.contains(&alg) {
-        return Err(Error::invalid(format!("unknown resampling '{alg}': expected one of {}", RESAMPLINGS.join(", "))));
-    }
+    let alg = crate::raster::resample::warp_resampling(alg)?;
     let path = reference.path;
     let fail = |what: &str, e: &dyn std::fmt::Display| Error::raster(path, format!("{what}: {e}"));
     // gdalwarp cannot pick a band before GDAL 3.7: a one-band virtual raster does it.

@@ -22,7 +22,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::metrics::RegressionScores;
 use crate::raster::{input, output};
-pub use grid::RESAMPLINGS;
 
 /// What is compared: class ids, continuous values, or images (super-resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

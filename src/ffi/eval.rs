@@ -16,21 +16,13 @@ pub struct rastrum_eval_options {
 /// New evaluation options, all defaults (kind auto, band 1 of both rasters).
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval_options_new(out: *mut *mut rastrum_eval_options) -> i32 {
-    boundary("rastrum_eval_options_new", || {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(rastrum_eval_options { options: EvalOptions::default() })) };
-        Ok(())
-    })
+    new_handle("rastrum_eval_options_new", out, || rastrum_eval_options { options: EvalOptions::default() })
 }
 
 /// Frees evaluation options. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval_options_free(options: *mut rastrum_eval_options) {
-    if !options.is_null() {
-        // SAFETY: came from Box::into_raw in rastrum_eval_options_new.
-        release("rastrum_eval_options_free", || drop(unsafe { Box::from_raw(options) }));
-    }
+    unsafe { free_handle("rastrum_eval_options_free", options) }
 }
 
 /// Sets one evaluation option by the long name of its `rastrum eval` flag (`-` or `_`), value
@@ -44,13 +36,7 @@ pub unsafe extern "C" fn rastrum_eval_options_set(
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    boundary("rastrum_eval_options_set", || {
-        let o = unsafe { arg_mut(options, "options") }?;
-        let key = unsafe { c_str(key, "key") }?;
-        let value = unsafe { c_str(value, "value") }?;
-        o.options.set(key, value)?;
-        Ok(())
-    })
+    unsafe { set_option("rastrum_eval_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
 }
 
 /// Scores the raster at `prediction` against the raster at `reference` (any GDAL paths), as

@@ -138,6 +138,42 @@ pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &str) -> FfiResult<&'a T> {
 }
 
 /// A required mutable pointer (handles that a call changes).
+/// The body of every `rastrum_*_new` constructor: boxes `value()` and writes the handle to
+/// `*out` (only on success).
+pub(crate) fn new_handle<T>(name: &'static str, out: *mut *mut T, value: impl FnOnce() -> T) -> i32 {
+    boundary(name, || {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: checked non-NULL; the caller owns the handle until its `_free`.
+        unsafe { *out = Box::into_raw(Box::new(value())) };
+        Ok(())
+    })
+}
+
+/// The body of every `rastrum_*_free`: drops a handle made by `new_handle`; NULL is a no-op.
+pub(crate) unsafe fn free_handle<T>(name: &'static str, handle: *mut T) {
+    if !handle.is_null() {
+        // SAFETY: came from Box::into_raw in `new_handle`, and the caller gives it up here.
+        release(name, || drop(unsafe { Box::from_raw(handle) }));
+    }
+}
+
+/// The body of every `rastrum_*options_set`: one option by name, both as C strings.
+pub(crate) unsafe fn set_option<T>(
+    name: &'static str,
+    handle: *mut T,
+    key: *const c_char,
+    value: *const c_char,
+    set: impl FnOnce(&mut T, &str, &str) -> crate::Result<()>,
+) -> i32 {
+    boundary(name, || {
+        let o = unsafe { arg_mut(handle, "options") }?;
+        let key = unsafe { c_str(key, "key") }?;
+        let value = unsafe { c_str(value, "value") }?;
+        set(o, key, value)?;
+        Ok(())
+    })
+}
+
 pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &str) -> FfiResult<&'a mut T> {
     unsafe { p.as_mut() }.ok_or_else(|| invalid(format!("{name} is NULL")))
 }

@@ -33,21 +33,13 @@ pub struct rastrum_result {
 /// New options, all defaults (from the model card, else the model's shapes).
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_new(out: *mut *mut rastrum_options) -> i32 {
-    boundary("rastrum_options_new", || {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(rastrum_options { options: RunOptions::default() })) };
-        Ok(())
-    })
+    new_handle("rastrum_options_new", out, || rastrum_options { options: RunOptions::default() })
 }
 
 /// Frees options. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_free(options: *mut rastrum_options) {
-    if !options.is_null() {
-        // SAFETY: came from Box::into_raw in rastrum_options_new.
-        release("rastrum_options_free", || drop(unsafe { Box::from_raw(options) }));
-    }
+    unsafe { free_handle("rastrum_options_free", options) }
 }
 
 /// A copy of `options` (with the same cancel token, if any), e.g. to change one setting per run.
@@ -85,13 +77,7 @@ pub unsafe extern "C" fn rastrum_options_set(
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    boundary("rastrum_options_set", || {
-        let o = unsafe { arg_mut(options, "options") }?;
-        let key = unsafe { c_str(key, "key") }?;
-        let value = unsafe { c_str(value, "value") }?;
-        o.options.set(key, value)?;
-        Ok(())
-    })
+    unsafe { set_option("rastrum_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
 }
 
 /// Makes runs with these options cancellable through `cancel` (which must outlive the runs).

@@ -18,21 +18,13 @@ pub struct rastrum_tiles_options {
 /// New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles_options_new(out: *mut *mut rastrum_tiles_options) -> i32 {
-    boundary("rastrum_tiles_options_new", || {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(rastrum_tiles_options { options: TilesOptions::default() })) };
-        Ok(())
-    })
+    new_handle("rastrum_tiles_options_new", out, || rastrum_tiles_options { options: TilesOptions::default() })
 }
 
 /// Frees tile options. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles_options_free(options: *mut rastrum_tiles_options) {
-    if !options.is_null() {
-        // SAFETY: came from Box::into_raw in rastrum_tiles_options_new.
-        release("rastrum_tiles_options_free", || drop(unsafe { Box::from_raw(options) }));
-    }
+    unsafe { free_handle("rastrum_tiles_options_free", options) }
 }
 
 /// Sets one option by the long name of its `rastrum tiles` flag, value as text: zoom ("10-14"
@@ -46,13 +38,7 @@ pub unsafe extern "C" fn rastrum_tiles_options_set(
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    boundary("rastrum_tiles_options_set", || {
-        let o = unsafe { arg_mut(options, "options") }?;
-        let key = unsafe { c_str(key, "key") }?;
-        let value = unsafe { c_str(value, "value") }?;
-        o.options.set(key, value)?;
-        Ok(())
-    })
+    unsafe { set_option("rastrum_tiles_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
 }
 
 /// Renders `n_inputs` rasters (`inputs`, frames in time order, any GDAL paths) into the XYZ

@@ -9,6 +9,34 @@ use gdal::Dataset;
 
 use crate::error::{Error, Result};
 
+/// GDAL's resampling names that gdalwarp accepts (`-r`).
+pub const WARP_RESAMPLINGS: [&str; 14] = [
+    "near",
+    "bilinear",
+    "cubic",
+    "cubicspline",
+    "lanczos",
+    "average",
+    "rms",
+    "mode",
+    "max",
+    "min",
+    "med",
+    "q1",
+    "q3",
+    "sum",
+];
+
+/// A gdalwarp resampling name from user text (any case; `nearest` is taken for `near`), or an
+/// error listing the names.
+pub fn warp_resampling(s: &str) -> Result<&'static str> {
+    let s = s.to_ascii_lowercase();
+    let s = if s == "nearest" { "near".to_string() } else { s };
+    WARP_RESAMPLINGS.iter().find(|n| **n == s).copied().ok_or_else(|| {
+        Error::invalid(format!("resampling '{s}' is not one of nearest, {}", WARP_RESAMPLINGS.join(", ")))
+    })
+}
+
 /// Ground resolution of a dataset in metres per pixel, when its CRS is projected in metres.
 pub fn metric_resolution(ds: &Dataset) -> Option<f64> {
     let gt = ds.geo_transform().ok()?;

@@ -114,7 +114,7 @@ impl TilesOptions {
                 }
             }
             "resampling" => {
-                crate::tiles::render::resampling_name(v)?;
+                crate::raster::resample::warp_resampling(v)?;
                 self.resampling = Some(v.to_string());
             }
             "labels" => self.labels = Some(v.split(',').map(|l| l.trim().to_string()).collect()),

@@ -22,7 +22,8 @@ use crate::tiles::colour::{percentile_range, Colouring};
 use crate::tiles::mercator::{self, Tile, TileRange, HALF_WORLD, MAX_ZOOM, TILE_SIZE};
 use crate::tiles::options::TilesOptions;
 use crate::tiles::page;
-use crate::tiles::render::{resampling_name, Source};
+use crate::raster::resample::warp_resampling;
+use crate::tiles::render::Source;
 
 /// Side of the decimated read that the automatic range is computed from.
 const RANGE_SAMPLE: usize = 1024;
@@ -119,7 +120,7 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
         (_, true) => "palette",
         _ => "ramp",
     };
-    let resampling = resampling_name(opts.resampling.as_deref().unwrap_or(if palette { "near" } else { "bilinear" }))?;
+    let resampling = warp_resampling(opts.resampling.as_deref().unwrap_or(if palette { "near" } else { "bilinear" }))?;
     let ranges: Vec<(f64, f64)> = match (mode, opts.range) {
         ("palette", _) => Vec::new(),
         (_, Some(r)) => vec![r; bands.len()],

@@ -131,30 +131,3 @@ fn gdal_warp(src: &Dataset, args: &[String]) -> std::result::Result<Dataset, Str
         Ok(Dataset::from_c_dataset(out))
     }
 }
-
-/// GDAL's resampling names that gdalwarp accepts (`nearest` is taken for `near`).
-pub fn resampling_name(s: &str) -> Result<&'static str> {
-    const NAMES: [&str; 14] = [
-        "near",
-        "bilinear",
-        "cubic",
-        "cubicspline",
-        "lanczos",
-        "average",
-        "rms",
-        "mode",
-        "max",
-        "min",
-        "med",
-        "q1",
-        "q3",
-        "sum",
-    ];
-    let s = s.to_ascii_lowercase();
-    let s = if s == "nearest" { "near".to_string() } else { s };
-    NAMES
-        .iter()
-        .find(|n| **n == s)
-        .copied()
-        .ok_or_else(|| Error::invalid(format!("resampling '{s}' is not one of nearest, {}", NAMES.join(", "))))
-}
