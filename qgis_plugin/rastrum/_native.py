@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = [
     "ABI_VERSION", "load_library", "library_path", "init", "version", "abi_version",
-    "status_name", "status_description", "Model", "Options", "CancelToken", "run",
+    "status_name", "status_description", "Model", "Options", "CancelToken", "run", "evaluate", "tiles",
     "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
     "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
@@ -198,6 +198,14 @@ class _ResultHandle(Structure):
     pass
 
 
+class _EvalOptionsHandle(Structure):
+    pass
+
+
+class _TilesOptionsHandle(Structure):
+    pass
+
+
 # int (*)(double complete, const char *message, void *user_data): GDALProgressFunc's shape.
 PROGRESS_FN = CFUNCTYPE(c_int, c_double, c_char_p, c_void_p)
 
@@ -205,6 +213,8 @@ _ModelP = POINTER(_ModelHandle)
 _OptionsP = POINTER(_OptionsHandle)
 _CancelP = POINTER(_CancelHandle)
 _ResultP = POINTER(_ResultHandle)
+_EvalOptionsP = POINTER(_EvalOptionsHandle)
+_TilesOptionsP = POINTER(_TilesOptionsHandle)
 
 # Strings handed to the caller are declared c_void_p (not c_char_p) so that the pointer itself
 # survives and can be given back to rastrum_string_free.
@@ -249,6 +259,17 @@ _SIGNATURES = {
     "rastrum_result_seconds": (c_int32, [_ResultP, POINTER(c_double)]),
     "rastrum_result_json": (c_int32, [_ResultP, _OutString]),
     "rastrum_result_provider": (c_int32, [_ResultP, _OutString]),
+    "rastrum_eval_options_new": (c_int32, [POINTER(_EvalOptionsP)]),
+    "rastrum_eval_options_free": (None, [_EvalOptionsP]),
+    "rastrum_eval_options_set": (c_int32, [_EvalOptionsP, c_char_p, c_char_p]),
+    "rastrum_eval": (c_int32, [c_char_p, c_char_p, _EvalOptionsP, _OutString]),
+    "rastrum_tiles_options_new": (c_int32, [POINTER(_TilesOptionsP)]),
+    "rastrum_tiles_options_free": (None, [_TilesOptionsP]),
+    "rastrum_tiles_options_set": (c_int32, [_TilesOptionsP, c_char_p, c_char_p]),
+    "rastrum_tiles": (
+        c_int32,
+        [POINTER(c_char_p), c_size_t, c_char_p, _TilesOptionsP, PROGRESS_FN, c_void_p, _OutString],
+    ),
 }
 
 _NAMES = ("librastrum.so.1", "librastrum.so")
@@ -621,6 +642,28 @@ class CancelToken(_Owner):
 # Runs
 
 
+def _progress_callback(progress, raised):
+    """The C progress callback for ``progress`` (a callable(fraction, message), or None): a
+    falsy answer other than None cancels; an exception is kept in ``raised`` and cancels."""
+
+    def report(fraction, message, _user_data):
+        # Nothing may propagate through C: the exception is kept and re-raised after the call.
+        # Also installed without a progress callable so that Ctrl-C stops a long call at its
+        # next step: Python raises KeyboardInterrupt on entering this function, ctypes reports it
+        # as unraisable and returns 0, and the call ends in CancelledError with nothing left.
+        try:
+            if progress is None:
+                return 1
+            text = message.decode("utf-8", "replace") if message else ""
+            answer = progress(fraction, text)
+            return 0 if answer is not None and not answer else 1
+        except BaseException as e:
+            raised.append(e)
+            return 0
+
+    return PROGRESS_FN(report)
+
+
 def run(model, input_path, output_path, options=None, progress=None, cancel=None):
     """Runs ``model`` over the raster at ``input_path`` (any GDAL path) and writes the GeoTIFF
     ``output_path``, as ``rastrum run`` does; returns the run's summary as a dict.
@@ -641,23 +684,7 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
         options, made_here = per_run.set_cancel(cancel), True
 
     raised = []
-
-    def report(fraction, message, _user_data):
-        # Nothing may propagate through C: the exception is kept and re-raised after the run.
-        # Also installed without a progress callable so that Ctrl-C stops a long run at its next
-        # batch: Python raises KeyboardInterrupt on entering this function, ctypes reports it as
-        # unraisable and returns 0, and the run ends in CancelledError with no output left.
-        try:
-            if progress is None:
-                return 1
-            text = message.decode("utf-8", "replace") if message else ""
-            answer = progress(fraction, text)
-            return 0 if answer is not None and not answer else 1
-        except BaseException as e:
-            raised.append(e)
-            return 0
-
-    callback = PROGRESS_FN(report)  # referenced until rastrum_run returns
+    callback = _progress_callback(progress, raised)  # referenced until rastrum_run returns
     result = _ResultP()
     try:
         with model._use() as handle, _using(options) as opts:
@@ -676,3 +703,62 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
     finally:
         if made_here:
             options.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation and XYZ tiles
+
+
+@contextlib.contextmanager
+def _settings_handle(kind, settings):
+    """A rastrum_<kind>_options handle holding ``settings`` (keyword names with underscores,
+    lists comma-separated, None skipped), freed on exit."""
+    lib = _lib()
+    handle = {"eval": _EvalOptionsP, "tiles": _TilesOptionsP}[kind]()
+    _check(getattr(lib, f"rastrum_{kind}_options_new")(byref(handle)))
+    try:
+        setter = getattr(lib, f"rastrum_{kind}_options_set")
+        for key, value in settings.items():
+            if value is not None:
+                key = key.replace("_", "-").encode("utf-8")
+                _check(setter(handle, key, _option_text(value).encode("utf-8")))
+        yield handle
+    finally:
+        getattr(lib, f"rastrum_{kind}_options_free")(handle)
+
+
+def evaluate(prediction, reference, **options):
+    """Scores the raster ``prediction`` against ``reference`` as ``rastrum eval --json`` does
+    and returns the report as a dict. Options by the flags' names: ``kind`` ("classes",
+    "values", "image"), ``pred_band``, ``ref_band``, ``ignore`` (class values), ``block``,
+    ``data_range``, ``resampling``, ``confusion_png`` (a path); see docs/eval.md."""
+    lib = _lib()
+    with _settings_handle("eval", options) as handle:
+        return json.loads(
+            _string_call(lib.rastrum_eval, os.fsencode(prediction), os.fsencode(reference), handle)
+        )
+
+
+def tiles(inputs, outdir, progress=None, **options):
+    """Renders the rasters ``inputs`` (a path, or paths of frames in time order) as an XYZ tile
+    pyramid in ``outdir``, as ``rastrum tiles`` does, and returns tiles.json as a dict. Options
+    by the flags' names: ``zoom`` ("10-14"), ``bands``, ``ramp``, ``range``, ``resampling``,
+    ``labels``, ``gif_zoom``, ``overwrite``, ``threads``; see docs/tiles.md. ``progress``: a
+    callable(fraction, message); a falsy answer other than None cancels (CancelledError, and
+    ``outdir`` is left as it was); an exception raised by it is re-raised here."""
+    lib = _lib()
+    paths = [inputs] if isinstance(inputs, (str, bytes, os.PathLike)) else list(inputs)
+    array = (c_char_p * len(paths))(*[os.fsencode(p) for p in paths])
+    raised = []
+    callback = _progress_callback(progress, raised)  # referenced until rastrum_tiles returns
+    out = c_void_p()
+    with _settings_handle("tiles", options) as handle:
+        status = lib.rastrum_tiles(array, len(paths), os.fsencode(outdir), handle, callback, None, byref(out))
+    error = _error(status)
+    if raised:
+        if out.value:
+            _take_string(out)
+        raise raised[0]
+    if error is not None:
+        raise error
+    return json.loads(_take_string(out))

@@ -532,3 +532,56 @@ def test_run_window_example_writes_a_georeferenced_x3_window(native, tmp_path):
     back = sr.reshape(224, 3, 224, 3).mean(axis=(1, 3))
     assert abs(back.mean() - window.mean()) < 0.05 * abs(window.mean())
     assert np.corrcoef(back.ravel(), window.ravel())[0, 1] > 0.95
+
+
+# --- rastrum eval and rastrum tiles through the binding
+
+
+def write_tif(path, array, nodata=None):
+    array = np.asarray(array)
+    kind = gdal.GDT_Byte if array.dtype == np.uint8 else gdal.GDT_Float32
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[1], array.shape[0], 1, kind)
+    band = ds.GetRasterBand(1)
+    if nodata is not None:
+        band.SetNoDataValue(nodata)
+    band.WriteArray(array)
+    band = ds = None
+
+
+def test_evaluate_scores_classes_and_values_as_computed_by_hand(native, tmp_path):
+    pred = np.array([[0, 0, 1], [1, 2, 2]], np.uint8)
+    ref = np.array([[0, 1, 1], [1, 2, 0]], np.uint8)
+    write_tif(tmp_path / "pred.tif", pred)
+    write_tif(tmp_path / "ref.tif", ref)
+    report = native.evaluate(tmp_path / "pred.tif", tmp_path / "ref.tif")
+    classes = report["classes"]
+    # Rows reference, columns prediction: 0 -> (0, 2), 1 -> (0, 1, 1), 2 -> (2).
+    assert classes["confusion"] == [[1, 0, 1], [1, 2, 0], [0, 0, 1]]
+    assert classes["overall_accuracy"] == pytest.approx(4 / 6)
+    assert classes["kappa"] == pytest.approx(kappa(pred, ref, 3))
+
+    write_tif(tmp_path / "p.tif", np.array([[1.0, 2.0], [3.0, -9.0]], np.float32), nodata=-9.0)
+    write_tif(tmp_path / "r.tif", np.array([[1.5, 2.0], [1.0, 7.0]], np.float32))
+    values = native.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", kind="values")["values"]
+    # Errors -0.5, 0, 2 (the nodata pixel is left out).
+    assert values["mae"] == pytest.approx(2.5 / 3)
+    assert values["bias"] == pytest.approx(1.5 / 3)
+    assert values["count"] == 3
+
+    with pytest.raises(native.InvalidArgumentError, match="colour"):
+        native.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", colour="red")
+
+
+def test_tiles_writes_the_pyramid_and_a_cancel_leaves_nothing(native, tmp_path):
+    source = ROOT / "data" / "rasterio" / "rasterio_RGB.byte.tif"
+    seen = []
+    summary = native.tiles(source, tmp_path / "xyz", zoom="7-8", progress=lambda f, m: seen.append(f))
+    written = sorted(p.relative_to(tmp_path / "xyz").as_posix() for p in (tmp_path / "xyz").rglob("*.png"))
+    assert written and all(re.fullmatch(r"[78]/\d+/\d+\.png", p) for p in written)
+    assert (tmp_path / "xyz" / "index.html").exists() and seen and seen[-1] == pytest.approx(1.0)
+    assert isinstance(summary, dict) and summary
+    with pytest.raises(native.CancelledError):
+        native.tiles([source], tmp_path / "cancelled", zoom="7-8", progress=lambda f, m: False)
+    assert not (tmp_path / "cancelled").exists()
+    with pytest.raises(native.InvalidArgumentError, match="zoom"):
+        native.tiles(source, tmp_path / "bad", zoom="9-3")
