@@ -123,8 +123,7 @@ impl Sink {
         // One channel is a sigmoid head: its probability is that of class 1.
         let prob_name = |c: usize| names.get(if channels == 1 { 1 } else { c }).cloned().unwrap_or_default();
         let prob_bands = probabilities.in_bands;
-        let mut classes =
-            OutputRaster::<u8>::create(output, grid, 1 + if prob_bands { channels } else { 0 }, opts)?;
+        let mut classes = OutputRaster::<u8>::create(output, grid, 1 + if prob_bands { channels } else { 0 }, opts)?;
         classes.set_nodata(1, CLASS_NODATA as f64)?;
         classes.set_classes(1, names, colours)?;
         classes.set_description(1, "class")?;

@@ -189,8 +189,7 @@ fn probability_bands_follow_the_class_band_in_one_file() {
     threshold_model(&model_path);
     let model = load(&model_path);
     let out = dir.path().join("seg.tif");
-    let opts =
-        RunOptions { bands: Some(vec![1]), tile_size: Some(200), probability_bands: true, ..Default::default() };
+    let opts = RunOptions { bands: Some(vec![1]), tile_size: Some(200), probability_bands: true, ..Default::default() };
     run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
     assert!(!rastrum::tasks::probabilities_path(&out).exists(), "no separate file unless asked");
     let (w, h, raw) = read_band(&input, 1);

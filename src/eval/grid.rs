@@ -13,7 +13,6 @@ use gdal::Dataset;
 
 use crate::error::{Error, Result};
 
-
 /// One band of an open raster.
 pub(super) struct Band<'a> {
     pub path: &'a Path,

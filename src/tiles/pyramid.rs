@@ -16,13 +16,13 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::raster::input::open;
+use crate::raster::resample::warp_resampling;
 use crate::run::Progress;
 use crate::tiles::anim::Animation;
 use crate::tiles::colour::{percentile_range, Colouring};
 use crate::tiles::mercator::{self, Tile, TileRange, HALF_WORLD, MAX_ZOOM, TILE_SIZE};
 use crate::tiles::options::TilesOptions;
 use crate::tiles::page;
-use crate::raster::resample::warp_resampling;
 use crate::tiles::render::Source;
 
 /// Side of the decimated read that the automatic range is computed from.
