@@ -147,17 +147,23 @@ fn redistribution_by_light_preserves_each_tile_total() {
     assert_eq!(summary.tiles_run, checked);
 }
 
-#[test]
-fn segmentation_writes_named_coloured_classes_and_probabilities() {
+/// The threshold model over band 1 of the rasterio scene in 200-pixel tiles with `opts`' outputs:
+/// (input, output, summary, the temporary folder that holds the output).
+fn segment(opts: RunOptions) -> (std::path::PathBuf, std::path::PathBuf, rastrum::RunSummary, tempfile::TempDir) {
     let input = data("rasterio/rasterio_RGB.byte.tif");
     let dir = tmp();
     let model_path = dir.path().join("threshold.onnx");
     threshold_model(&model_path);
-    let model = load(&model_path);
     let out = dir.path().join("seg.tif");
+    let opts = RunOptions { bands: Some(vec![1]), tile_size: Some(200), ..opts };
+    let summary = run(&load(&model_path), &input, &out, &opts, &mut |_, _| true).unwrap();
+    (input, out, summary, dir)
+}
+
+#[test]
+fn segmentation_writes_named_coloured_classes_and_probabilities() {
     // Deepness convention: inputs divided by 255 unless the card says otherwise.
-    let opts = RunOptions { bands: Some(vec![1]), tile_size: Some(200), probabilities: true, ..Default::default() };
-    let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+    let (input, out, summary, _dir) = segment(RunOptions { probabilities: true, ..Default::default() });
     let (w, h, raw) = read_band(&input, 1);
     let (_, _, got) = read_band(&out, 1);
     let (_, _, p_dark) = read_band(&rastrum::tasks::probabilities_path(&out), 2);
@@ -183,14 +189,7 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
 
 #[test]
 fn probability_bands_follow_the_class_band_in_one_file() {
-    let input = data("rasterio/rasterio_RGB.byte.tif");
-    let dir = tmp();
-    let model_path = dir.path().join("threshold.onnx");
-    threshold_model(&model_path);
-    let model = load(&model_path);
-    let out = dir.path().join("seg.tif");
-    let opts = RunOptions { bands: Some(vec![1]), tile_size: Some(200), probability_bands: true, ..Default::default() };
-    run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+    let (input, out, _, _dir) = segment(RunOptions { probability_bands: true, ..Default::default() });
     assert!(!rastrum::tasks::probabilities_path(&out).exists(), "no separate file unless asked");
     let (w, h, raw) = read_band(&input, 1);
     let (_, _, class) = read_band(&out, 1);

@@ -80,12 +80,4 @@ if [ -n "$TRUTH" ]; then
   metric map_kappa "$(json "$OUT/map_scores.json" classes.kappa)"
   figures+=("$OUT/map_vs_truth.png")
 fi
-cat "$OUT/timings.txt" >&2
-if [ -n "${EUROSAT_MS:-}" ]; then
-  # bars.json holds the bars of the generated data: real data is reported, not judged by them.
-  step "real data: metrics in $OUT/metrics.json (the bars are those of the generated data)"
-  cat "$OUT/metrics.json"
-else
-  keep_figures "${figures[@]}"  # the README's figures are those of the generated data
-  check_bars
-fi
+finish "${EUROSAT_MS:-}" "${figures[@]}"

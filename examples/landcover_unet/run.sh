@@ -55,5 +55,4 @@ for c in 0 1 2; do
 done
 metric validation_kappa "$(json "$OUT/train/report.json" folds.0.scores.kappa)"
 
-keep_figures "$OUT/landcover.png" "$OUT/heldout_confusion.png" "$OUT/train/curves.png"
-check_bars
+finish "" "$OUT/landcover.png" "$OUT/heldout_confusion.png" "$OUT/train/curves.png"

@@ -51,9 +51,4 @@ metric total_error_abs_pct "$("$PY" -c 'import sys; print(abs(float(sys.argv[1])
 
 step "figures"
 "$PY" "$EXAMPLE/figures.py" "$LIGHTS" "$OUT/population.tif" "$TRUTH" "$OUT/maps.png"
-if [ -n "${POPULATION_RASTER:-}" ]; then
-  cat "$OUT/metrics.json"
-else
-  keep_figures "$OUT/maps.png" "$OUT/train/curves-fold1.png"
-  check_bars
-fi
+finish "${POPULATION_RASTER:-}" "$OUT/maps.png" "$OUT/train/curves-fold1.png"

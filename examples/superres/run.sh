@@ -94,5 +94,4 @@ step "publish: the 10 m output as XYZ map tiles (true colour)"
   --overwrite --quiet --json >"$OUT/tiles.json"
 metric tiles_png "$(find "$OUT/tiles" -name '*.png' | wc -l)"
 
-keep_figures "$OUT/heldout_farmland_crops.png" "$OUT/heldout_town_crops.png" "$OUT/scene_10m.png" "$OUT/train/curves.png"
-check_bars
+finish "" "$OUT/heldout_farmland_crops.png" "$OUT/heldout_town_crops.png" "$OUT/scene_10m.png" "$OUT/train/curves.png"
