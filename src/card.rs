@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+pub use crate::tiling::{GridMode, PadMode};
 
 /// What a model's output means, and so how tiles are stitched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,6 +85,8 @@ named_enum!(Task, "task", [
     "super_resolution" => Task::SuperResolution,
 ]);
 named_enum!(StitchMode, "stitch mode", ["blend" => StitchMode::Blend, "crop" => StitchMode::Crop]);
+named_enum!(GridMode, "tile grid", ["fit" => GridMode::Fit, "lattice" => GridMode::Lattice]);
+named_enum!(PadMode, "padding mode", ["reflect" => PadMode::Reflect, "symmetric" => PadMode::Symmetric]);
 named_enum!(Activation, "activation", [
     "softmax" => Activation::Softmax,
     "sigmoid" => Activation::Sigmoid,
@@ -115,6 +118,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("rastrum_margin", "context margin in input pixels, cropped from tile edges"),
     ("rastrum_overlap", "overlap between tiles in input pixels (wins over tiles_overlap)"),
     ("rastrum_stitch", "blend | crop"),
+    ("rastrum_grid", "fit (tiles clamped to the raster) | lattice (tiles at k x stride - pad)"),
+    ("rastrum_pad", "mirrored context in input pixels added around the raster before tiling"),
+    ("rastrum_pad_mode", "reflect (edge pixel not repeated) | symmetric (repeated), outside the raster"),
     ("rastrum_activation", "softmax | sigmoid | none, applied to class outputs"),
     ("rastrum_scale_factor", "integer output scale for super-resolution"),
     ("rastrum_redistribute", "none | uniform | weight, for per-tile regression"),
@@ -150,6 +156,9 @@ pub struct Card {
     pub weight_band: Option<usize>,
     pub activation: Option<Activation>,
     pub stitch: Option<StitchMode>,
+    pub grid: Option<GridMode>,
+    pub pad: Option<usize>,
+    pub pad_mode: Option<PadMode>,
     pub output: Option<OutputSelector>,
     pub output_nodata: Option<f64>,
     /// Keys present in the metadata that the runtime does not read (kept for `info`).
@@ -230,6 +239,9 @@ impl Card {
             "rastrum_margin" => self.margin = Some(k.usize()?),
             "rastrum_overlap" => self.overlap = Some(k.usize()?),
             "rastrum_stitch" => self.stitch = Some(k.parsed()?),
+            "rastrum_grid" => self.grid = Some(k.parsed()?),
+            "rastrum_pad" => self.pad = Some(k.usize()?),
+            "rastrum_pad_mode" => self.pad_mode = Some(k.parsed()?),
             "rastrum_activation" => self.activation = Some(k.parsed()?),
             "rastrum_scale_factor" => self.scale_factor = Some(k.positive_usize()?),
             "rastrum_redistribute" => self.redistribute = Some(k.parsed()?),

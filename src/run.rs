@@ -21,7 +21,7 @@ use crate::raster::output::{check_destination, Grid, WriteOptions};
 use crate::raster::resample;
 use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
 use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, Sink};
-use crate::tiling::{pixel_axis, tile_axis, PixelGeometry, TilePlan};
+use crate::tiling::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TilePlan};
 
 /// Resampling of the input to the model's ground resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub overlap: Option<usize>,
     pub margin: Option<usize>,
     pub stitch: Option<StitchMode>,
+    pub grid: Option<GridMode>,
+    pub pad: Option<usize>,
+    pub pad_mode: Option<PadMode>,
     pub batch: Option<usize>,
     pub probabilities: bool,
     /// Class tasks: the probabilities also as bands 2..=1+N of the output (bytes, scale 1/250).
@@ -85,6 +88,9 @@ impl Default for RunOptions {
             overlap: None,
             margin: None,
             stitch: None,
+            grid: None,
+            pad: None,
+            pad_mode: None,
             batch: None,
             probabilities: false,
             probability_bands: false,
@@ -143,6 +149,9 @@ impl RunOptions {
         "overlap",
         "margin",
         "stitch",
+        "grid",
+        "pad",
+        "pad-mode",
         "batch",
         "probabilities",
         "probability-bands",
@@ -176,6 +185,9 @@ impl RunOptions {
             "overlap" => self.overlap = Some(parse_one(&k, value, "a non-negative integer")?),
             "margin" => self.margin = Some(parse_one(&k, value, "a non-negative integer")?),
             "stitch" => self.stitch = Some(parse_named(&k, value)?),
+            "grid" => self.grid = Some(parse_named(&k, value)?),
+            "pad" => self.pad = Some(parse_one(&k, value, "a non-negative integer")?),
+            "pad-mode" => self.pad_mode = Some(parse_named(&k, value)?),
             "batch" => self.batch = Some(parse_one(&k, value, "a positive integer")?),
             "probabilities" => self.probabilities = parse_bool(&k, value)?,
             "probability-bands" => self.probability_bands = parse_bool(&k, value)?,
@@ -253,6 +265,9 @@ pub struct Resolved {
     pub overlap: usize,
     pub margin: usize,
     pub stitch: StitchMode,
+    pub grid: GridMode,
+    pub pad: usize,
+    pub pad_mode: PadMode,
     pub batch: usize,
     pub static_batch: bool,
     pub activation: Activation,
@@ -478,7 +493,9 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
 
     let default_overlap = match kind {
         OutputKind::PerTile => 0,
-        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).round() as usize),
+        // Deepness (and GeoDeep) truncate: 10 % of 256 is 25 pixels. A pixel more would shift
+        // every tile, and models with strided stages are not shift-invariant.
+        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize),
     };
     let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
     let margin = opts.margin.or(card.margin).unwrap_or(0);
@@ -489,6 +506,12 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         return Err(Error::invalid("redistribution spreads each tile over its own pixels: overlap must be 0"));
     }
     let stitch = opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend);
+    let grid = opts.grid.or(card.grid).unwrap_or_default();
+    let pad = opts.pad.or(card.pad).unwrap_or(0);
+    let pad_mode = opts.pad_mode.or(card.pad_mode).unwrap_or_default();
+    if kind == OutputKind::PerTile && (grid != GridMode::Fit || pad != 0) {
+        return Err(Error::invalid("--grid and --pad apply to per-pixel outputs, not to per-tile ones"));
+    }
 
     let is_class = matches!(task, Task::Segmentation | Task::Classification);
     let activation = if is_class {
@@ -523,6 +546,9 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         overlap,
         margin,
         stitch,
+        grid,
+        pad,
+        pad_mode,
         batch,
         static_batch,
         activation,
@@ -555,6 +581,8 @@ pub fn plan(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
                 crop: r.model_crop,
                 scale: r.scale_factor,
                 margin: r.margin,
+                pad: r.pad,
+                grid: r.grid,
                 overlap: r.overlap,
             };
             let plan = TilePlan { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
@@ -647,7 +675,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     if let Some(m) = opts.mask.as_deref() {
         Mask::open(m, &info)?;
     }
-    let reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
+    let mut reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
+    reader.pad_mode = r.pad_mode;
 
     let total = plan.count();
     let cancel = AtomicBool::new(false);

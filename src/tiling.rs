@@ -11,6 +11,13 @@
 //! middle of the neighbours' valid overlap); in `blend` mode tiles are weighted by a window that
 //! ramps linearly across the overlap with each neighbour and is flat elsewhere.
 //!
+//! Two placements (`GridMode`). `Fit` (the default) starts at the raster's first pixel and clamps
+//! the last tile to its end. `Lattice` puts tile `k` at `k * stride - pad` whatever the raster's
+//! size, reflect-padding the last tiles past the end: tile positions then depend only on the
+//! origin, as in ukis-csmask's tiling. `pad` (input pixels, both placements) extends the raster
+//! by mirrored context on every side before tiling, so that border pixels see context like
+//! interior ones; valid intervals are always clipped to the raster.
+//!
 //! Per-tile tasks: windows at `k * stride`, overhanging ones reflect-padded; tile `k` is output
 //! pixel `k` on the stride grid.
 //!
@@ -73,6 +80,18 @@ pub struct PixelGeometry {
     pub margin: usize,
     /// Extra overlap between neighbouring valid intervals.
     pub overlap: usize,
+    /// Mirrored context added on every side of the raster before tiling.
+    pub pad: usize,
+    pub grid: GridMode,
+}
+
+/// Where tiles sit along an axis (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridMode {
+    #[default]
+    Fit,
+    Lattice,
 }
 
 impl PixelGeometry {
@@ -104,25 +123,41 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
     }
     let e = g.extent();
     let stride = g.stride()?;
-    let mut pos: Vec<usize> = Vec::new();
-    if len <= e {
-        pos.push(0);
+    if g.pad >= stride {
+        return Err(Error::invalid(format!(
+            "padding {} must be smaller than the step between tiles ({stride} = tile output {e} - 2 x margin - overlap)",
+            g.pad
+        )));
+    }
+    // Tile positions over the padded axis [-pad, len + pad).
+    let (pad, padded) = (g.pad as i64, (len + 2 * g.pad) as i64);
+    let (e_i, stride_i) = (e as i64, stride as i64);
+    let mut pos: Vec<i64> = Vec::new();
+    if padded <= e_i {
+        pos.push(-pad);
     } else {
-        let mut p = 0;
-        while p + e < len {
-            pos.push(p);
-            p += stride;
+        let n = (padded - e_i + stride_i - 1) / stride_i + 1;
+        pos.extend((0..n).map(|k| k * stride_i - pad));
+        if g.grid == GridMode::Fit {
+            // Clamp the last tile to the padded end.
+            let last = pos.len() - 1;
+            pos[last] = padded - pad - e_i;
+            pos.dedup();
         }
-        pos.push(len - e);
-        pos.dedup();
+    }
+    let (m, len_i) = (g.margin as i64, len as i64);
+    // A tile whose interior lies wholly in the padding past the end adds nothing.
+    while pos.len() > 1 && pos[pos.len() - 1] + m >= len_i {
+        pos.pop();
     }
     let n = pos.len();
-    let v0 = |k: usize| if k == 0 { 0 } else { pos[k] + g.margin };
+    // Valid intervals: the margin dropped towards neighbours, clipped to the raster.
+    let v0 = |k: usize| if k == 0 { 0 } else { (pos[k] + m).max(0) as usize };
     let v1 = |k: usize| {
         if k + 1 == n {
             len
         } else {
-            pos[k] + e - g.margin
+            (pos[k] + e_i - m).min(len_i) as usize
         }
     };
     let s = g.scale;
@@ -133,11 +168,11 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
             let ramp_before = if k == 0 { 0 } else { v1(k - 1).saturating_sub(v0(k)) };
             let ramp_after = if k + 1 == n { 0 } else { v1(k).saturating_sub(v0(k + 1)) };
             AxisTile {
-                start: pos[k] as i64 - g.crop as i64,
+                start: pos[k] - g.crop as i64,
                 valid: (v0(k) * s, v1(k) * s),
                 own: (cut_before * s, cut_after * s),
                 ramp: (ramp_before * s, ramp_after * s),
-                out_origin: (pos[k] * s) as i64,
+                out_origin: pos[k] * s as i64,
             }
         })
         .collect();
@@ -184,6 +219,29 @@ impl TilePlan {
     }
 }
 
+/// How pixels outside the raster are made up: mirrored without repeating the edge pixel (numpy's
+/// and PyTorch's "reflect", the default) or with it (numpy's "symmetric", ukis-csmask's padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadMode {
+    #[default]
+    Reflect,
+    Symmetric,
+}
+
+/// Index into `[0, n)` for any integer, mirrored as `mode` says.
+#[inline]
+pub fn mirror(i: i64, n: usize, mode: PadMode) -> usize {
+    match mode {
+        PadMode::Reflect => reflect(i, n),
+        PadMode::Symmetric => {
+            let n = n as i64;
+            let m = i.rem_euclid(2 * n);
+            (if m < n { m } else { 2 * n - 1 - m }) as usize
+        }
+    }
+}
+
 /// Index into `[0, n)` for any integer, mirroring at the edges without repeating the edge pixel
 /// (numpy's "reflect"), periodic for windows larger than twice the raster.
 #[inline]
@@ -205,7 +263,7 @@ mod tests {
     use super::*;
 
     fn geo(tile: usize, crop: usize, margin: usize, overlap: usize) -> PixelGeometry {
-        PixelGeometry { tile, crop, scale: 1, margin, overlap }
+        PixelGeometry { tile, crop, scale: 1, margin, overlap, pad: 0, grid: GridMode::Fit }
     }
 
     /// Every output pixel is owned by exactly one tile, inside that tile's valid interval, and
@@ -233,7 +291,7 @@ mod tests {
         }
         assert!(owners.iter().all(|&o| o == 1), "{len} {g:?}");
         // interior tiles never reach past the raster (no padding unless the raster is small)
-        if len >= e {
+        if len >= e && g.pad == 0 && g.grid == GridMode::Fit {
             for t in &axis.tiles {
                 assert!(t.start + g.crop as i64 >= 0 && (t.start + (g.crop + e) as i64) as usize <= len);
             }
@@ -249,6 +307,58 @@ mod tests {
                 check_axis(len, geo(tile, 6, margin.min(4), overlap.min(4)));
             }
         }
+    }
+
+    #[test]
+    fn padded_and_lattice_grids_partition_every_axis() {
+        for len in [1, 2, 5, 63, 64, 65, 100, 127, 128, 129, 300, 627, 791, 1000, 2048] {
+            for (tile, margin, overlap, pad) in [(64, 0, 16, 8), (64, 4, 8, 40), (64, 0, 0, 63), (256, 0, 52, 51)] {
+                for grid in [GridMode::Fit, GridMode::Lattice] {
+                    check_axis(len, PixelGeometry { tile, crop: 0, scale: 1, margin, overlap, pad, grid });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lattice_places_tiles_as_ukis_csmask_does() {
+        // ukis-csmask's tile_array: 256 px tiles, overlap 0.2: the array padded by int(256 * 0.2)
+        // = 51 mirrored pixels, tiles every int(256 - 51.2) = 204 pixels from the padded start,
+        // int((L + 51 + 257 + 51 - 256) / 204) + 1 of them.
+        for len in [2048usize, 4096] {
+            let g = PixelGeometry {
+                tile: 256,
+                crop: 0,
+                scale: 1,
+                margin: 0,
+                overlap: 52,
+                pad: 51,
+                grid: GridMode::Lattice,
+            };
+            let axis = pixel_axis(len, g).unwrap();
+            let n = (len + 51 + 257 + 51 - 256) / 204 + 1;
+            let ukis: Vec<i64> = (0..n as i64).map(|k| k * 204 - 51).collect();
+            let ours: Vec<i64> = axis.tiles.iter().map(|t| t.start).collect();
+            assert_eq!(ours, ukis, "{len}");
+            // pixel 0 and the last pixel are interior to a tile's flat part, as in ukis
+            assert_eq!(axis.tiles[0].weight(0), 1.0);
+            assert_eq!(axis.tiles.last().unwrap().weight(len - 1), 1.0);
+        }
+        // The lattice does not move with the raster's size; the fit grid does.
+        let at = |len, grid| {
+            let g = PixelGeometry { tile: 64, crop: 0, scale: 1, margin: 0, overlap: 8, pad: 0, grid };
+            pixel_axis(len, g).unwrap().tiles.iter().map(|t| t.start).collect::<Vec<_>>()
+        };
+        assert!(at(300, GridMode::Lattice).starts_with(&at(200, GridMode::Lattice)[..3]));
+        assert_eq!(at(200, GridMode::Lattice)[..3], [0, 56, 112]);
+        assert_eq!(*at(200, GridMode::Fit).last().unwrap(), 136);
+    }
+
+    #[test]
+    fn padding_must_leave_a_step() {
+        let g = PixelGeometry { tile: 64, crop: 0, scale: 1, margin: 0, overlap: 16, pad: 48, grid: GridMode::Fit };
+        let err = pixel_axis(500, g).unwrap_err().to_string();
+        assert!(err.contains("padding 48") && err.contains("48"), "{err}");
     }
 
     #[test]
@@ -273,7 +383,11 @@ mod tests {
 
     #[test]
     fn super_resolution_scales_output_coordinates() {
-        let axis = pixel_axis(500, PixelGeometry { tile: 224, crop: 0, scale: 3, margin: 8, overlap: 16 }).unwrap();
+        let axis = pixel_axis(
+            500,
+            PixelGeometry { tile: 224, crop: 0, scale: 3, margin: 8, overlap: 16, pad: 0, grid: GridMode::Fit },
+        )
+        .unwrap();
         assert_eq!(axis.out_len, 1500);
         assert_eq!(axis.tiles.last().unwrap().own.1, 1500);
     }
@@ -285,6 +399,15 @@ mod tests {
         assert!(last.start as usize + 32 >= 791 && (last.start as usize) < 791);
         assert_eq!(axis.out_len, axis.tiles.len());
         assert_eq!(tile_axis(20, 32, 10).unwrap().tiles.len(), 1);
+    }
+
+    #[test]
+    fn symmetric_mirrors_with_the_edge() {
+        // numpy.pad(range(5), 3, mode="symmetric") == [2 1 0 0 1 2 3 4 4 3 2]
+        let got: Vec<usize> = (-3..8).map(|i| mirror(i, 5, PadMode::Symmetric)).collect();
+        assert_eq!(got, vec![2, 1, 0, 0, 1, 2, 3, 4, 4, 3, 2]);
+        assert_eq!(mirror(-1, 1, PadMode::Symmetric), 0);
+        assert_eq!(mirror(-2, 5, PadMode::Reflect), reflect(-2, 5));
     }
 
     #[test]

@@ -164,3 +164,66 @@ fn blend_is_seamless() {
     eprintln!("blend without margin, tile 128, overlap 32: max abs diff to one pass = {d:.6}");
     assert!(d <= 0.05, "blend without margin: max diff {d}");
 }
+
+/// `--grid lattice --pad P --pad-mode M` in crop mode with a margin over the receptive radius
+/// equals one pass of the model over the raster padded by hand (numpy's "reflect" or
+/// "symmetric", written out here), at every pixel, borders included.
+#[test]
+fn padded_lattice_equals_one_pass_over_the_mirrored_raster() {
+    use rastrum::card::{GridMode, PadMode};
+    let input = data("landsat8_l1_b2_b7/l8_B2.tif");
+    let (w, h, raw) = read_band(&input, 1);
+    let dir = tmp();
+    let model_path = dir.path().join("conv.onnx");
+    conv_model(&model_path);
+    let model = load(&model_path);
+    const P: usize = 2; // the conv model's receptive radius
+    for mode in [PadMode::Reflect, PadMode::Symmetric] {
+        let src = |i: i64, n: usize| -> usize {
+            let n = n as i64;
+            let j = match mode {
+                PadMode::Reflect if i < 0 => -i,
+                PadMode::Reflect if i >= n => 2 * n - 2 - i,
+                PadMode::Symmetric if i < 0 => -i - 1,
+                PadMode::Symmetric if i >= n => 2 * n - 1 - i,
+                _ => i,
+            };
+            j as usize
+        };
+        let (pw, ph) = (w + 2 * P, h + 2 * P);
+        let mut x = vec![0f32; pw * ph];
+        for y in 0..ph {
+            for xx in 0..pw {
+                let (sy, sx) = (src(y as i64 - P as i64, h), src(xx as i64 - P as i64, w));
+                x[y * pw + xx] = (raw[sy * w + sx] * (1.0 / 255.0)) as f32;
+            }
+        }
+        let whole = model.run(&x, [1, 1, ph, pw], 0).unwrap().data;
+        for (tile, overlap, margin) in [(64usize, 6usize, 2usize), (100, 0, 3), (128, 20, 2)] {
+            let out = dir.path().join("padded.tif");
+            let opts = RunOptions {
+                bands: Some(vec![1]),
+                scale: Some(vec![1.0 / 255.0]),
+                tile_size: Some(tile),
+                overlap: Some(overlap),
+                margin: Some(margin),
+                stitch: Some(StitchMode::Crop),
+                grid: Some(GridMode::Lattice),
+                pad: Some(P),
+                pad_mode: Some(mode),
+                ..Default::default()
+            };
+            run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+            let (ow, oh, got) = read_band(&out, 1);
+            assert_eq!((ow, oh), (w, h));
+            let mut worst = 0.0f64;
+            for y in 0..h {
+                for xx in 0..w {
+                    let want = whole[(y + P) * pw + xx + P] as f64;
+                    worst = worst.max((got[y * w + xx] - want).abs());
+                }
+            }
+            assert!(worst <= 1e-5, "{mode:?} tile {tile} overlap {overlap} margin {margin}: max diff {worst}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use gdal::Dataset;
 
 use crate::error::{Error, Result};
 use crate::raster::mask::Mask;
-use crate::tiling::reflect;
+use crate::tiling::{mirror, PadMode};
 
 /// How the validity of one band's pixels is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +87,8 @@ pub struct InputRaster {
     validity: Vec<Validity>,
     weight_band: Option<usize>,
     pre: Preprocess,
+    /// How windows reaching past the raster are filled.
+    pub pad_mode: PadMode,
 }
 
 impl InputRaster {
@@ -131,7 +133,16 @@ impl InputRaster {
             };
             validity.push(v);
         }
-        Ok(InputRaster { path: path.to_path_buf(), ds, info, bands: bands.to_vec(), validity, weight_band, pre })
+        Ok(InputRaster {
+            path: path.to_path_buf(),
+            ds,
+            info,
+            bands: bands.to_vec(),
+            validity,
+            weight_band,
+            pre,
+            pad_mode: PadMode::default(),
+        })
     }
 
     pub fn band_count(&self) -> usize {
@@ -166,8 +177,8 @@ impl InputRaster {
     pub fn read_tile(&self, x0: i64, y0: i64, size: usize, area: Option<&Mask>) -> Result<TileData> {
         let (w, h) = (self.info.width, self.info.height);
         // Source pixels each tile row / column maps to (identity inside the raster).
-        let xs: Vec<usize> = (0..size as i64).map(|j| reflect(x0 + j, w)).collect();
-        let ys: Vec<usize> = (0..size as i64).map(|i| reflect(y0 + i, h)).collect();
+        let xs: Vec<usize> = (0..size as i64).map(|j| mirror(x0 + j, w, self.pad_mode)).collect();
+        let ys: Vec<usize> = (0..size as i64).map(|i| mirror(y0 + i, h, self.pad_mode)).collect();
         let (rx0, rx1) = (*xs.iter().min().unwrap_or(&0), *xs.iter().max().unwrap_or(&0) + 1);
         let (ry0, ry1) = (*ys.iter().min().unwrap_or(&0), *ys.iter().max().unwrap_or(&0) + 1);
         let (rw, rh) = (rx1 - rx0, ry1 - ry0);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use rastrum::card::{self, Activation, OutputSelector, Redistribute, StitchMode, Task};
+use rastrum::card::{self, Activation, GridMode, OutputSelector, PadMode, Redistribute, StitchMode, Task};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::raster::output::WriteOptions;
 use rastrum::run::{resolve, Resolution, RunOptions};
@@ -106,6 +106,16 @@ struct RunArgs {
     /// blend (weighted, seam-free) or crop (each pixel from one tile).
     #[arg(long)]
     stitch: Option<StitchMode>,
+    /// Tile placement: fit (first tile at the raster's start, last clamped to its end) or lattice
+    /// (tile k at k x stride - pad, whatever the raster's size).
+    #[arg(long)]
+    grid: Option<GridMode>,
+    /// Mirrored context added around the raster before tiling, in input pixels.
+    #[arg(long)]
+    pad: Option<usize>,
+    /// Mirroring outside the raster: reflect (edge pixel not repeated) or symmetric (repeated).
+    #[arg(long)]
+    pad_mode: Option<PadMode>,
     /// Tiles per model call.
     #[arg(long)]
     batch: Option<usize>,
@@ -249,6 +259,7 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     println!("  scale/offset   {:?} / {:?}", r.scale, r.offset);
     println!("  mean/std       {:?} / {:?}", r.mean, r.std);
     println!("  overlap/margin {} / {} px, stitch {:?}", r.overlap, r.margin, r.stitch);
+    println!("  grid/pad       {:?} / {} px ({:?})", r.grid, r.pad, r.pad_mode);
     println!("  batch          {}{}", r.batch, if r.static_batch { " (fixed by the model)" } else { "" });
     println!("  activation     {}", r.activation);
     if matches!(r.task, Task::Segmentation | Task::Classification) {
@@ -292,6 +303,9 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         overlap: a.overlap,
         margin: a.margin,
         stitch: a.stitch,
+        grid: a.grid,
+        pad: a.pad,
+        pad_mode: a.pad_mode,
         batch: a.batch,
         probabilities: a.probabilities,
         probability_bands: a.probability_bands,
