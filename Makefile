@@ -79,7 +79,7 @@ header:
 	RASTRUM_UPDATE_HEADER=1 cargo test --release --test header
 
 bench: build
-	$(CARGO_ENV) cargo bench --bench overhead
+	bench/peers/run
 
 # Train-step time of rastrum-train (tch) against the same architectures in PyTorch eager, as a
 # ratio measured in one run (bench/train_step.rs, bench/train_step.py).
