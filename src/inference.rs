@@ -293,7 +293,10 @@ impl Model {
 
 fn commit(env: &ort::environment::Environment, path: &Path, threads: usize, device: Option<Device>) -> Result<Session> {
     let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
-    let mut builder = Session::builder(env)?.with_intra_threads(threads).map_err(rt)?;
+    // No spinning between ONNX Runtime's parallel sections: the reader and writer threads need
+    // those cycles (15 % faster with a cheap model on 2 cores, 2 % with the cloud model).
+    let mut builder =
+        Session::builder(env)?.with_intra_threads(threads).map_err(rt)?.with_intra_op_spinning(false).map_err(rt)?;
     if let Some(device) = device {
         let ep = match device {
             Device::Cuda => ort::ep::CUDA::default().build().error_on_failure(),

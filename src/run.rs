@@ -388,7 +388,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
             return Err(Error::invalid(format!("batch {asked} asked, but the model's batch is fixed at {b}")))
         }
         (Some(b), _) => (b, true),
-        (None, asked) => (asked.unwrap_or(4), false),
+        (None, asked) => (asked.unwrap_or_else(|| default_batch(&model.provider, nb, tile)), false),
     };
     if !(1..=4096).contains(&batch) {
         return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
@@ -571,6 +571,23 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     })
 }
 
+/// Tiles per model call when neither the model nor the user fixes it. On the CPU a batch of 4
+/// keeps ONNX Runtime's threads busy without growing its activations; a GPU gains from larger
+/// batches (fewer launches and copies): as many tiles as fit 256 MiB of input, at most 32.
+pub fn default_batch(provider: &str, channels: usize, tile: usize) -> usize {
+    if provider.starts_with("cuda") || provider.starts_with("tensorrt") {
+        let per_tile = (channels * tile * tile * 4).max(1);
+        let fit = (256usize << 20) / per_tile;
+        let mut b = 1;
+        while b * 2 <= fit.min(32) {
+            b *= 2;
+        }
+        b
+    } else {
+        4
+    }
+}
+
 /// The tile plan and output grid of a resolved run over a raster.
 pub fn plan(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
     let t = r.tile_size;
@@ -617,15 +634,15 @@ pub fn plan(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
 /// Progress: fraction done and a message; return false to cancel.
 pub type Progress<'a> = &'a mut dyn FnMut(f64, &str) -> bool;
 
+/// Tiles on their way through the pipeline. The reader packs the pixels of the tiles to run into
+/// `input` (the model's batch tensor) and keeps only what the writer needs per tile (validity,
+/// weights); the model stage swaps `input` for the batch's output. Packing and unpacking thus
+/// happen on the reader's and writer's threads, off the model's.
 struct Batch {
-    /// (tile index, tile data) in plan order; `None` data: skipped (all nodata).
+    /// (tile index, tile) in plan order; `None`: skipped (all nodata), not in `values`.
     tiles: Vec<(usize, Option<TileData>)>,
-}
-
-struct Done {
-    index: usize,
-    output: Option<Vec<f32>>,
-    tile: Option<TileData>,
+    /// Input `[n, c, h, w]` of the tiles to run (zero-padded to a fixed batch), then their output.
+    values: Vec<f32>,
 }
 
 /// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
@@ -683,13 +700,13 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     // One batch waiting on each side of the model: enough to hide I/O, and memory stays at a
     // handful of batches whatever the raster's size.
     let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(1);
-    let (done_tx, done_rx) = sync_channel::<Vec<Done>>(1);
+    let (done_tx, done_rx) = sync_channel::<Batch>(1);
     let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
 
     let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
-        let (mask, plan_ref, cancel_ref, batch) = (opts.mask.as_deref(), &plan, &cancel, r.batch);
+        let (mask, plan_ref, cancel_ref, r_ref) = (opts.mask.as_deref(), &plan, &cancel, &r);
         let reader_handle = scope.spawn(move || match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
-            Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, batch, cancel_ref, batch_tx),
+            Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, r_ref, cancel_ref, batch_tx),
             Err(e) => {
                 let _ = batch_tx.send(Err(e));
                 Ok(())
@@ -715,9 +732,9 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
                     break;
                 }
             };
-            seen += done.len();
-            tiles_run += done.iter().filter(|d| d.output.is_some()).count();
-            tiles_skipped += done.iter().filter(|d| d.output.is_none()).count();
+            seen += done.tiles.len();
+            tiles_run += done.tiles.iter().filter(|(_, t)| t.is_some()).count();
+            tiles_skipped += done.tiles.iter().filter(|(_, t)| t.is_none()).count();
             if done_tx.as_ref().map(|tx| tx.send(done)).is_none_or(|s| s.is_err()) {
                 // The writer stopped: its own error is reported below.
                 break;
@@ -771,16 +788,18 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
 }
 
 /// Reader stage: tiles in plan order, all-nodata tiles marked skipped, grouped so that each
-/// batch holds up to `batch` tiles to run.
+/// batch holds up to `r.batch` tiles to run, packed into the model's input tensor.
 fn read_tiles(
     reader: InputRaster,
     mask: Option<&Mask>,
     plan: &TilePlan,
-    batch: usize,
+    r: &Resolved,
     cancel: &AtomicBool,
     tx: SyncSender<Result<Batch>>,
 ) -> Result<()> {
-    let mut current = Batch { tiles: Vec::new() };
+    let per_in = r.bands.len() * r.tile_size * r.tile_size;
+    let new_batch = || Batch { tiles: Vec::new(), values: Vec::with_capacity(r.batch * per_in) };
+    let mut current = new_batch();
     let mut to_run = 0;
     for i in 0..plan.count() {
         if cancel.load(Ordering::Relaxed) {
@@ -788,7 +807,7 @@ fn read_tiles(
         }
         let (row, col) = plan.position(i);
         let (tx_, ty_) = (&plan.x.tiles[col], &plan.y.tiles[row]);
-        let tile = match reader.read_tile(tx_.start, ty_.start, plan.tile, mask) {
+        let mut tile = match reader.read_tile(tx_.start, ty_.start, plan.tile, mask) {
             Ok(t) => t,
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -797,12 +816,16 @@ fn read_tiles(
         };
         if tile.any_valid {
             to_run += 1;
+            current.values.extend_from_slice(&std::mem::take(&mut tile.data));
             current.tiles.push((i, Some(tile)));
         } else {
             current.tiles.push((i, None));
         }
-        if to_run == batch || i + 1 == plan.count() {
-            if tx.send(Ok(std::mem::replace(&mut current, Batch { tiles: Vec::new() }))).is_err() {
+        if to_run == r.batch || i + 1 == plan.count() {
+            if to_run > 0 && r.static_batch {
+                current.values.resize(r.batch * per_in, 0.0);
+            }
+            if tx.send(Ok(std::mem::replace(&mut current, new_batch()))).is_err() {
                 return Ok(());
             }
             to_run = 0;
@@ -811,38 +834,24 @@ fn read_tiles(
     Ok(())
 }
 
-/// Inference stage: one model call per batch (zero-padded to a fixed batch size).
-fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Vec<Done>> {
+/// Inference stage: one model call per batch; the batch's input becomes its output.
+fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Batch> {
     let n_run = batch.tiles.iter().filter(|(_, t)| t.is_some()).count();
-    let mut outputs: Vec<Option<Vec<f32>>> = Vec::new();
-    if n_run > 0 {
-        let n = if r.static_batch { r.batch } else { n_run };
-        let per_in = r.bands.len() * r.tile_size * r.tile_size;
-        let mut data = Vec::with_capacity(n * per_in);
-        // The writer needs only validity and weights: the pixels are dropped once batched.
-        for t in batch.tiles.iter_mut().filter_map(|(_, t)| t.as_mut()) {
-            data.extend_from_slice(&std::mem::take(&mut t.data));
-        }
-        data.resize(n * per_in, 0.0);
-        let out = model.run(&data, [n, r.bands.len(), r.tile_size, r.tile_size], r.output_index)?;
-        let per_out = r.out_channels * r.out_size * r.out_size;
-        if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
-            return Err(Error::model(
-                &model.path,
-                format!("output shape changed between batches: {:?}, expected {} values per tile", out.shape, per_out),
-            ));
-        }
-        outputs = out.data.chunks_exact(per_out).take(n_run).map(|c| Some(c.to_vec())).collect();
+    if n_run == 0 {
+        batch.values = Vec::new();
+        return Ok(batch);
     }
-    let mut outs = outputs.into_iter();
-    Ok(batch
-        .tiles
-        .into_iter()
-        .map(|(index, tile)| {
-            let output = if tile.is_some() { outs.next().flatten() } else { None };
-            Done { index, output, tile }
-        })
-        .collect())
+    let n = if r.static_batch { r.batch } else { n_run };
+    let out = model.run(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], r.output_index)?;
+    let per_out = r.out_channels * r.out_size * r.out_size;
+    if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
+        return Err(Error::model(
+            &model.path,
+            format!("output shape changed between batches: {:?}, expected {} values per tile", out.shape, per_out),
+        ));
+    }
+    batch.values = out.data;
+    Ok(batch)
 }
 
 enum Stitcher {
@@ -859,7 +868,7 @@ fn write_tiles(
     grid: &Grid,
     output: &Path,
     opts: &RunOptions,
-    rx: Receiver<Vec<Done>>,
+    rx: Receiver<Batch>,
 ) -> Result<(Vec<PathBuf>, Vec<u64>)> {
     let mut sink = match r.task {
         Task::Segmentation | Task::Classification => Sink::classes(
@@ -889,18 +898,22 @@ fn write_tiles(
     };
     let nx = plan.x.tiles.len();
     let mut expected = 0usize;
-    for msgs in rx.iter() {
-        for mut d in msgs {
-            if d.index != expected {
-                return Err(Error::Internal(format!("tile {} arrived, expected {expected}", d.index)));
+    let per_out = (r.out_channels * r.out_size * r.out_size).max(1);
+    for Batch { tiles, mut values } in rx.iter() {
+        // The batch output, tile by tile, in the order of the tiles that ran.
+        let mut outputs = values.chunks_exact_mut(per_out);
+        for (index, tile) in tiles {
+            if index != expected {
+                return Err(Error::Internal(format!("tile {index} arrived, expected {expected}")));
             }
             expected += 1;
-            let (row, col) = plan.position(d.index);
+            let (row, col) = plan.position(index);
             let (tx, ty) = (&plan.x.tiles[col], &plan.y.tiles[row]);
-            if let Some(values) = d.output.as_mut() {
+            if let Some(tile) = tile.as_ref() {
+                let values =
+                    outputs.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
                 activate(values, r.out_channels, r.activation);
-            }
-            if let (Some(values), Some(tile)) = (d.output.as_deref(), d.tile.as_ref()) {
+                let values = &*values;
                 let out = TileOutput {
                     values,
                     out_size: r.out_size,
@@ -935,4 +948,21 @@ fn write_tiles(
     }
     let counts = sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
     Ok((sink.finish()?, counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_batch;
+
+    #[test]
+    fn default_batch_is_larger_on_a_gpu_and_bounded_by_its_input_size() {
+        assert_eq!(default_batch("cpu", 6, 256), 4);
+        assert_eq!(default_batch("cpu (fallback: no GPU)", 6, 256), 4);
+        // 6 x 256 x 256 floats = 1.5 MiB per tile: the cap of 32 applies.
+        assert_eq!(default_batch("cuda", 6, 256), 32);
+        // 14 x 1024 x 1024 floats = 56 MiB per tile: 4 fit in 256 MiB.
+        assert_eq!(default_batch("tensorrt", 14, 1024), 4);
+        // One tile larger than the budget still runs, alone.
+        assert_eq!(default_batch("cuda", 64, 4096), 1);
+    }
 }

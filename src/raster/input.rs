@@ -223,23 +223,30 @@ impl InputRaster {
             }
         }
 
+        // Row by row and band by band over contiguous slices: the hot loop of the reader.
+        let cols: Vec<usize> = xs.iter().map(|&sx| sx - rx0).collect();
+        let x_inside: Vec<bool> = (0..size as i64).map(|j| (0..w as i64).contains(&(x0 + j))).collect();
         let mut data = vec![0f32; nb * size * size];
         let mut valid = vec![0u8; size * size];
         let mut any_valid = false;
         for (ti, &sy) in ys.iter().enumerate() {
-            let in_raster_y = (0..h as i64).contains(&(y0 + ti as i64));
-            let row = (sy - ry0) * rw;
-            for (tj, &sx) in xs.iter().enumerate() {
-                let src = row + sx - rx0;
-                let good = ok[src] == 1;
-                let inside = in_raster_y && (0..w as i64).contains(&(x0 + tj as i64));
-                if good && inside {
-                    valid[ti * size + tj] = 1;
-                    any_valid = true;
-                }
-                if good {
-                    for b in 0..nb {
-                        data[(b * size + ti) * size + tj] = self.pre.apply(b, raw[b * rw * rh + src]);
+            if !(0..h as i64).contains(&(y0 + ti as i64)) {
+                continue;
+            }
+            let ok_row = &ok[(sy - ry0) * rw..][..rw];
+            for ((v, &c), &inside) in valid[ti * size..][..size].iter_mut().zip(&cols).zip(&x_inside) {
+                *v = (inside && ok_row[c] == 1) as u8;
+                any_valid |= *v == 1;
+            }
+        }
+        for b in 0..nb {
+            let band = &raw[b * rw * rh..][..rw * rh];
+            for (ti, &sy) in ys.iter().enumerate() {
+                let row = (sy - ry0) * rw;
+                let (src, ok_row) = (&band[row..][..rw], &ok[row..][..rw]);
+                for (d, &c) in data[(b * size + ti) * size..][..size].iter_mut().zip(&cols) {
+                    if ok_row[c] == 1 {
+                        *d = self.pre.apply(b, src[c]);
                     }
                 }
             }

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
-    /// GDAL creation options `KEY=VALUE`, over the defaults (tiled, DEFLATE, BIGTIFF=IF_SAFER).
+    /// GDAL creation options `KEY=VALUE`, over the defaults (tiled, DEFLATE, BIGTIFF=IF_SAFER,
+    /// NUM_THREADS=ALL_CPUS).
     pub creation_options: Vec<String>,
     /// Convert to a Cloud Optimized GeoTIFF before the final rename.
     pub cog: bool,
@@ -111,15 +112,22 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let temp = temp_name(target, "");
         // With --cog the user's options go to the COG driver; the intermediate file uses ours.
         let (gtiff_user, cog_options) = if opts.cog {
-            (Vec::new(), merged_options(&opts.creation_options, &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])?)
+            (
+                Vec::new(),
+                merged_options(
+                    &opts.creation_options,
+                    &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"],
+                )?,
+            )
         } else {
             (opts.creation_options.clone(), Vec::new())
         };
         // Several bands are values, never an RGB picture (GDAL's default for 3 or 4 bytes).
+        // Blocks are compressed by GDAL's worker threads, off the writer's own.
         let defaults: &[&str] = if bands > 1 {
-            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "PHOTOMETRIC=MINISBLACK"]
+            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS", "PHOTOMETRIC=MINISBLACK"]
         } else {
-            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
         };
         let co = merged_options(&gtiff_user, defaults)?;
         let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
