@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-bench test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -22,8 +22,9 @@ demo: build
 
 # Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
-# the trainer on libtorch, and the five workflows of examples/ at their CI size.
-test: test-rust test-c test-python test-qgis test-train test-examples
+# the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
+# a small size (its comparisons agree).
+test: test-rust test-c test-python test-qgis test-train test-examples test-bench
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -78,8 +79,13 @@ test-examples: build build-train
 header:
 	RASTRUM_UPDATE_HEADER=1 cargo test --release --test header
 
+# Rastrum against its peers in one run; rewrites BENCHMARKS.md's generated section and the plots.
 bench: build
 	bench/peers/run
+
+# The same harness at small sizes: the comparisons agree (no speed judged, BENCHMARKS.md untouched).
+test-bench: build
+	bench/peers/run --quick
 
 # Train-step time of rastrum-train (tch) against the same architectures in PyTorch eager, as a
 # ratio measured in one run (bench/train_step.rs, bench/train_step.py).

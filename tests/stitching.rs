@@ -113,14 +113,9 @@ fn whole_image_pass(input: &Path) -> (usize, usize, Vec<f32>, Vec<bool>) {
     (w, h, out.data, valid)
 }
 
-fn max_diff(input: &Path, stitch: StitchMode, tile: usize, overlap: usize, margin: usize) -> f64 {
-    let (w, h, whole, valid) = whole_image_pass(input);
-    let dir = tmp();
-    let model_path = dir.path().join("conv.onnx");
-    conv_model(&model_path);
-    let model = load(&model_path);
-    let out = dir.path().join("conv.tif");
-    let opts = RunOptions {
+/// The conv model's run over band 1 with the whole-image pass's preprocessing.
+fn conv_options(tile: usize, overlap: usize, margin: usize, stitch: StitchMode) -> RunOptions {
+    RunOptions {
         bands: Some(vec![1]),
         scale: Some(vec![1.0 / 255.0]),
         tile_size: Some(tile),
@@ -128,8 +123,17 @@ fn max_diff(input: &Path, stitch: StitchMode, tile: usize, overlap: usize, margi
         margin: Some(margin),
         stitch: Some(stitch),
         ..Default::default()
-    };
-    run(&model, input, &out, &opts, &mut |_, _| true).unwrap();
+    }
+}
+
+fn max_diff(input: &Path, stitch: StitchMode, tile: usize, overlap: usize, margin: usize) -> f64 {
+    let (w, h, whole, valid) = whole_image_pass(input);
+    let dir = tmp();
+    let model_path = dir.path().join("conv.onnx");
+    conv_model(&model_path);
+    let model = load(&model_path);
+    let out = dir.path().join("conv.tif");
+    run(&model, input, &out, &conv_options(tile, overlap, margin, stitch), &mut |_, _| true).unwrap();
     let (ow, oh, got) = read_band(&out, 1);
     assert_eq!((ow, oh), (w, h));
     let mut worst = 0.0f64;
@@ -202,16 +206,10 @@ fn padded_lattice_equals_one_pass_over_the_mirrored_raster() {
         for (tile, overlap, margin) in [(64usize, 6usize, 2usize), (100, 0, 3), (128, 20, 2)] {
             let out = dir.path().join("padded.tif");
             let opts = RunOptions {
-                bands: Some(vec![1]),
-                scale: Some(vec![1.0 / 255.0]),
-                tile_size: Some(tile),
-                overlap: Some(overlap),
-                margin: Some(margin),
-                stitch: Some(StitchMode::Crop),
                 grid: Some(GridMode::Lattice),
                 pad: Some(P),
                 pad_mode: Some(mode),
-                ..Default::default()
+                ..conv_options(tile, overlap, margin, StitchMode::Crop)
             };
             run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
             let (ow, oh, got) = read_band(&out, 1);

@@ -265,6 +265,28 @@ def main():
     results["sweep"] = memory_sweep(work, [1024, 2048] if a.quick else [1024, 2048, 5000, 10000, 20000, 40000], 2)
     results["overhead"] = None if a.quick else overhead()
     report.write(results, ROOT, work, quick=a.quick)
+    if a.quick:
+        check(results)
+
+
+def check(res):
+    """The harness check (make test-bench): both sides computed the same thing. Speeds are not
+    judged at these sizes (process start dominates)."""
+    problems = []
+    for u in res["ukis"]:
+        # Same tiles: only the blending window differs (ukis: Tukey; Rastrum: linear ramps).
+        if u["agreement"] < 0.97:
+            problems.append(f"ukis-csmask {u['side']}: same-tile agreement {u['agreement']:.4f} < 0.97")
+    for g in res["geodeep"]:
+        if g["agreement_postprocessed"] < 0.99:
+            problems.append(f"GeoDeep {g['arch']}: agreement {g['agreement_postprocessed']:.4f} < 0.99")
+    if not res["identity"]["identical"]:
+        problems.append("the identity model's output differs from gdal_translate's")
+    if any(s["rss_mib"] > 1024 for s in res["sweep"]):
+        problems.append("peak RSS over 1 GiB in the sweep")
+    if problems:
+        raise SystemExit("bench/peers --quick: " + "; ".join(problems))
+    print("bench/peers --quick: the comparisons agree")
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def write(res, root, work, quick=False):
     new = section(res)
     if BEGIN in text:
         head, rest = text.split(BEGIN, 1)
-        text = head + new + rest.split(END, 1)[1].lstrip("\n")
+        text = head + new + "\n" + rest.split(END, 1)[1].lstrip("\n")
     else:
         head, sep, tail = text.partition("\n## ")
         text = head.rstrip("\n") + "\n\n" + new + ("\n## " + tail if sep else "")
