@@ -354,9 +354,20 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
     }
 
+    // Without a band choice the first bands feed the model (RGB of an RGBA or RGBN raster, as
+    // Deepness does); a raster with too few bands is named.
     let bands = match opts.bands.clone().or(card.bands.clone()) {
         Some(b) => b,
-        None => (1..=in_c.or(raster_bands).unwrap_or(1)).collect(),
+        None => {
+            if let (Some(c), Some(n)) = (in_c, raster_bands) {
+                if n < c {
+                    return Err(Error::invalid(format!(
+                        "channel count mismatch: the model takes {c} channel(s) but the raster has {n} band(s)"
+                    )));
+                }
+            }
+            (1..=in_c.or(raster_bands).unwrap_or(1)).collect()
+        }
     };
     if bands.is_empty() || bands.contains(&0) {
         return Err(Error::invalid("bands are numbered from 1"));
@@ -381,6 +392,9 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     }
     if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
         return Err(Error::invalid("scale, offset and mean must be finite"));
+    }
+    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
+        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
     }
 
     let (batch, static_batch) = match (in_batch, opts.batch) {
@@ -485,6 +499,9 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         _ => Redistribute::None,
     };
     let weight_band = opts.weight_band.or(card.weight_band);
+    if weight_band == Some(0) {
+        return Err(Error::invalid("weight band 0: bands are numbered from 1"));
+    }
     if redistribute == Redistribute::Weight && weight_band.is_none() {
         return Err(Error::invalid(
             "redistribution by weight needs a weight band (--weight-band / rastrum_weight_band)",

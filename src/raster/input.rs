@@ -239,17 +239,30 @@ impl InputRaster {
                 any_valid |= *v == 1;
             }
         }
+        // Values that f32 cannot hold after preprocessing (a float64 raster's extremes) make
+        // their pixel invalid rather than feeding the model infinities.
+        let mut overflow = Vec::new();
         for b in 0..nb {
             let band = &raw[b * rw * rh..][..rw * rh];
             for (ti, &sy) in ys.iter().enumerate() {
                 let row = (sy - ry0) * rw;
                 let (src, ok_row) = (&band[row..][..rw], &ok[row..][..rw]);
-                for (d, &c) in data[(b * size + ti) * size..][..size].iter_mut().zip(&cols) {
+                for (tj, (d, &c)) in data[(b * size + ti) * size..][..size].iter_mut().zip(&cols).enumerate() {
                     if ok_row[c] == 1 {
                         *d = self.pre.apply(b, src[c]);
+                        if !d.is_finite() {
+                            *d = 0.0;
+                            overflow.push(ti * size + tj);
+                        }
                     }
                 }
             }
+        }
+        if !overflow.is_empty() {
+            for i in overflow {
+                valid[i] = 0;
+            }
+            any_valid = valid.contains(&1);
         }
 
         let weight = match self.weight_band {

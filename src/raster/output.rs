@@ -103,6 +103,8 @@ pub struct OutputRaster<T: GdalType + Copy> {
     /// Buffered rows per band, starting at `pending_y0`.
     pending: Vec<Vec<T>>,
     pending_y0: usize,
+    /// GDAL's error counter on this thread at the last check.
+    errors_seen: u32,
 }
 
 impl<T: GdalType + Copy> OutputRaster<T> {
@@ -152,6 +154,8 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             block_rows,
             pending: vec![Vec::new(); bands],
             pending_y0: 0,
+            // SAFETY: a plain read of GDAL's thread-local error counter.
+            errors_seen: unsafe { gdal_sys::CPLGetErrorCounter() },
         })
     }
 
@@ -244,8 +248,25 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             let data = std::mem::replace(&mut self.pending[band], rest);
             let mut buf = Buffer::new((width, n), data);
             self.with_band(band + 1, |b| b.write((0, y0 as isize), (width, n), &mut buf))?;
+            self.check_gdal("writing")?;
         }
         self.pending_y0 = to;
+        Ok(())
+    }
+
+    /// GDAL reports failed writes of cached blocks (a full disk, a file size limit) only as an
+    /// error on this thread, not through RasterIO's or GDALClose's return: check for one since
+    /// the last check.
+    fn check_gdal(&mut self, what: &str) -> Result<()> {
+        // SAFETY: plain reads of GDAL's thread-local error state.
+        let (count, kind) = unsafe { (gdal_sys::CPLGetErrorCounter(), gdal_sys::CPLGetLastErrorType()) };
+        let seen = std::mem::replace(&mut self.errors_seen, count);
+        if count != seen && kind >= gdal_sys::CPLErr::CE_Failure {
+            // SAFETY: GDAL returns a NUL-terminated thread-local string (never NULL).
+            let msg =
+                unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned();
+            return Err(Error::io(&self.target, format!("{what} failed: {msg}")));
+        }
         Ok(())
     }
 
@@ -261,6 +282,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         }
         let ds = self.ds.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
         ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
+        self.check_gdal("writing the last blocks")?;
         if self.cog {
             let cog_temp = temp_name(&self.target, "-cog");
             let result = (|| -> Result<()> {

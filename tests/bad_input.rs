@@ -1,0 +1,392 @@
+//! The bad-input suite: every case below is a file or an option a user may hand Rastrum. Each
+//! one either runs to a defined result or fails with an error that names the problem; in every
+//! case nothing is left in the output folder unless the run succeeded, and the input raster is
+//! byte for byte what it was. The inputs and models are generated here. docs/reliability.md lists
+//! the cases and what users see.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use gdal::raster::GdalType;
+use gdal::DriverManager;
+use rastrum::onnx::build::Attr;
+use rastrum::onnx::{Dim, GraphBuilder};
+use rastrum::run::{run, RunOptions, RunSummary};
+use rastrum::{Model, SessionOptions};
+
+/// A `w` x `h` GeoTIFF of one band per vector of `bands`, with an optional nodata value.
+fn raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<T>], nodata: Option<f64>) -> PathBuf {
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver.create_with_band_type::<T, _>(path, w, h, bands.len()).unwrap();
+    ds.set_geo_transform(&[500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0]).unwrap();
+    for (i, data) in bands.iter().enumerate() {
+        let mut b = ds.rasterband(i + 1).unwrap();
+        let mut buf = gdal::raster::Buffer::new((w, h), data.clone());
+        b.write((0, 0), (w, h), &mut buf).unwrap();
+        if let Some(nd) = nodata {
+            b.set_no_data_value(Some(nd)).unwrap();
+        }
+    }
+    drop(ds);
+    path.to_path_buf()
+}
+
+fn ramp(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Runs `model` on `input` into an empty folder; checks the input is untouched and, on error,
+/// that the folder stays empty. Returns the result and the output path.
+fn attempt(
+    model: &Model,
+    input: &Path,
+    opts: &RunOptions,
+) -> (rastrum::Result<RunSummary>, PathBuf, tempfile::TempDir) {
+    let before = std::fs::read(input).ok();
+    let out_dir = tmp();
+    let out = out_dir.path().join("out.tif");
+    let result = run(model, input, &out, opts, &mut |_, _| true);
+    assert_eq!(std::fs::read(input).ok(), before, "{}: the input changed", input.display());
+    if result.is_err() {
+        assert!(files_in(out_dir.path()).is_empty(), "{}: left {:?}", input.display(), files_in(out_dir.path()));
+    }
+    (result, out, out_dir)
+}
+
+/// The case must fail with an error containing every one of `needles`.
+#[track_caller]
+fn must_fail(case: &str, result: rastrum::Result<RunSummary>, needles: &[&str]) {
+    match result {
+        Ok(_) => panic!("{case}: succeeded, expected an error mentioning {needles:?}"),
+        Err(e) => {
+            let msg = e.to_string();
+            for n in needles {
+                assert!(msg.contains(n), "{case}: error '{msg}' does not mention '{n}'");
+            }
+        }
+    }
+}
+
+fn nchw(c: i64) -> Vec<Dim> {
+    vec!["n".into(), c.into(), "h".into(), "w".into()]
+}
+
+fn identity(dir: &Path) -> Model {
+    let p = dir.join("identity.onnx");
+    identity_model(&p, 1, &[]);
+    load(&p)
+}
+
+fn small_tiles() -> RunOptions {
+    RunOptions { tile_size: Some(32), overlap: Some(4), batch: Some(2), ..Default::default() }
+}
+
+#[test]
+fn unreadable_inputs_are_named() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let good = raster(&dir.path().join("good.tif"), 64, 48, &[ramp(64, 48)], None);
+
+    let (r, ..) = attempt(&model, &dir.path().join("missing.tif"), &small_tiles());
+    must_fail("missing input", r, &["missing.tif", "does not exist"]);
+
+    let corrupt = dir.path().join("corrupt.tif");
+    let mut bytes = b"II*\0".to_vec();
+    bytes.extend((0..4000u32).map(|i| (i * 31 % 256) as u8));
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let (r, ..) = attempt(&model, &corrupt, &small_tiles());
+    must_fail("corrupt GeoTIFF", r, &["corrupt.tif", "GDAL cannot open it"]);
+
+    let text = dir.path().join("notes.tif");
+    std::fs::write(&text, "not a raster at all\n").unwrap();
+    let (r, ..) = attempt(&model, &text, &small_tiles());
+    must_fail("text file", r, &["notes.tif", "GDAL cannot open it"]);
+
+    // A tiled, compressed GeoTIFF cut short: GDAL opens it, the blocks past the cut fail to read.
+    let tiled = dir.path().join("tiled.tif");
+    let opts = gdal::raster::RasterCreationOptions::from_iter(["TILED=YES", "BLOCKXSIZE=16", "BLOCKYSIZE=16"]);
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let src = gdal::Dataset::open(&good).unwrap();
+    src.create_copy(&driver, &tiled, &opts).unwrap();
+    drop(src);
+    let full = std::fs::read(&tiled).unwrap();
+    let truncated = dir.path().join("truncated.tif");
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let (r, ..) = attempt(&model, &truncated, &small_tiles());
+    must_fail("truncated GeoTIFF", r, &["truncated.tif"]);
+
+    let zero = dir.path().join("zero.vrt");
+    std::fs::write(&zero, "<VRTDataset rasterXSize=\"0\" rasterYSize=\"0\"></VRTDataset>").unwrap();
+    let (r, ..) = attempt(&model, &zero, &small_tiles());
+    must_fail("zero-size raster", r, &["zero.vrt"]);
+
+    let no_bands = dir.path().join("nobands.vrt");
+    std::fs::write(&no_bands, "<VRTDataset rasterXSize=\"10\" rasterYSize=\"10\"></VRTDataset>").unwrap();
+    let (r, ..) = attempt(&model, &no_bands, &small_tiles());
+    must_fail("raster without bands", r, &["band"]);
+}
+
+#[test]
+fn tiny_rasters_run_exactly() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    for (w, h) in [(1, 1), (10, 7), (31, 33), (1, 100)] {
+        let data = ramp(w, h);
+        let input = raster(&dir.path().join(format!("tiny_{w}x{h}.tif")), w, h, &[data.clone()], None);
+        let (r, out, _keep) = attempt(&model, &input, &small_tiles());
+        let s = r.unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+        assert_eq!((s.width, s.height), (w, h));
+        let (_, _, got) = read_band(&out, 1);
+        let want: Vec<f64> = data.iter().map(|v| *v as f64).collect();
+        assert_eq!(got, want, "{w}x{h}");
+    }
+}
+
+#[test]
+fn band_selection_errors_are_named() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("two.tif"), 40, 40, &[ramp(40, 40), ramp(40, 40)], None);
+    let (r, ..) = attempt(&model, &input, &RunOptions { bands: Some(vec![0]), ..small_tiles() });
+    must_fail("band 0", r, &["numbered from 1"]);
+    let (r, ..) = attempt(&model, &input, &RunOptions { bands: Some(vec![9]), ..small_tiles() });
+    must_fail("band 9", r, &["band 9 is out of range", "2 band(s)"]);
+    let (r, ..) = attempt(&model, &input, &RunOptions { bands: Some(vec![1, 2]), ..small_tiles() });
+    must_fail("two bands for one channel", r, &["channel count mismatch", "1 channel(s)", "2 band(s)"]);
+    // A three-channel model on the two-band raster without a band choice.
+    let three = dir.path().join("pointwise.onnx");
+    pointwise_model(&three);
+    let (r, ..) = attempt(&load(&three), &input, &small_tiles());
+    must_fail("too few bands", r, &["channel count mismatch", "3 channel(s)", "2 band(s)"]);
+    // With more bands than channels the first ones feed the model (RGB of RGBA).
+    let (r, ..) = attempt(&model, &input, &small_tiles());
+    assert_eq!(r.unwrap().tiles_run, 4);
+}
+
+#[test]
+fn nan_inf_and_all_nodata_inputs() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let (w, h) = (50, 40);
+    let mut data: Vec<f32> = (0..w * h).map(|i| i as f32 * 0.5).collect();
+    data[3] = f32::NAN;
+    data[77] = f32::INFINITY;
+    data[1999] = f32::NEG_INFINITY;
+    let input = raster(&dir.path().join("naninf.tif"), w, h, &[data.clone()], None);
+    let (r, out, _keep) = attempt(&model, &input, &small_tiles());
+    r.unwrap();
+    let (_, _, got) = read_band(&out, 1);
+    for (i, (g, v)) in got.iter().zip(&data).enumerate() {
+        let want = if v.is_finite() { *v as f64 } else { -9999.0 };
+        assert_eq!(*g, want, "pixel {i}");
+    }
+
+    let nodata = raster(&dir.path().join("empty.tif"), w, h, &[vec![0u8; w * h]], Some(0.0));
+    let (r, out, _keep) = attempt(&model, &nodata, &small_tiles());
+    let s = r.unwrap();
+    assert_eq!(s.tiles_run, 0, "all-nodata tiles are skipped");
+    let (_, _, got) = read_band(&out, 1);
+    assert!(got.iter().all(|v| *v == -9999.0));
+}
+
+#[test]
+fn unusable_models_are_named() {
+    let dir = tmp();
+    let opts = SessionOptions { threads: Some(1), ..Default::default() };
+    let load_err = |p: &Path| match Model::load(p, &opts) {
+        Ok(_) => panic!("{} loaded", p.display()),
+        Err(e) => e.to_string(),
+    };
+
+    let not_onnx = dir.path().join("words.onnx");
+    std::fs::write(&not_onnx, "these are words").unwrap();
+    let e = load_err(&not_onnx);
+    assert!(e.contains("words.onnx") && e.contains("not a valid ONNX"), "{e}");
+
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, "").unwrap();
+    let e = load_err(&empty);
+    assert!(e.contains("empty.onnx"), "{e}");
+
+    let whole = dir.path().join("whole.onnx");
+    conv_model(&whole);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let e = load_err(&cut);
+    assert!(e.contains("cut.onnx"), "{e}");
+
+    let missing = dir.path().join("absent.onnx");
+    let e = load_err(&missing);
+    assert!(e.contains("absent.onnx"), "{e}");
+
+    let two = dir.path().join("two_inputs.onnx");
+    GraphBuilder::new("two")
+        .input("a", &nchw(1))
+        .input("b", &nchw(1))
+        .node("Add", &["a", "b"], &["y"], &[])
+        .output("y", &nchw(1))
+        .save(&two)
+        .unwrap();
+    let e = load_err(&two);
+    assert!(e.contains("two_inputs.onnx") && e.contains("2 inputs") && e.contains("exactly one"), "{e}");
+
+    // Outputs that cannot be mapped to the task: rank 3, and a 3x larger map for segmentation.
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let rank3 = dir.path().join("rank3.onnx");
+    GraphBuilder::new("rank3")
+        .input("x", &nchw(1))
+        .initializer_i64("shape", &[3], &[0, 1, -1])
+        .node("Reshape", &["x", "shape"], &["y"], &[])
+        .output_unknown("y")
+        .meta("rastrum_task", "\"regression\"")
+        .save(&rank3)
+        .unwrap();
+    let (r, ..) = attempt(&load(&rank3), &input, &small_tiles());
+    must_fail("rank-3 output", r, &["rank3.onnx"]);
+
+    let up = dir.path().join("upsample.onnx");
+    GraphBuilder::new("up")
+        .input("x", &nchw(1))
+        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
+        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
+        .output_unknown("y")
+        .meta("rastrum_task", "\"segmentation\"")
+        .save(&up)
+        .unwrap();
+    let (r, ..) = attempt(&load(&up), &input, &small_tiles());
+    must_fail("x3 map for segmentation", r, &["upsample.onnx", "output size 96", "32-pixel tile"]);
+}
+
+/// Every card key the runtime reads, given a value of a type it cannot be: the error names the
+/// key. Plus text that is not JSON where JSON is required.
+#[test]
+fn every_card_key_rejects_a_wrong_type() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let mut checked = 0;
+    for (key, _) in rastrum::card::KEYS {
+        if *key == "rastrum_training" {
+            continue; // informational, any JSON
+        }
+        let opts = RunOptions { card_overrides: vec![(key.to_string(), "[[[]]]".into())], ..small_tiles() };
+        let (r, ..) = attempt(&model, &input, &opts);
+        must_fail(key, r, &[key]);
+        checked += 1;
+    }
+    assert_eq!(checked, rastrum::card::KEYS.len() - 1);
+    for (key, bad) in [("class_names", "{\"0\": \"a\""), ("rastrum_bands", "[1, 2"), ("tiles_overlap", "\"ten\"")] {
+        let opts = RunOptions { card_overrides: vec![(key.to_string(), bad.into())], ..small_tiles() };
+        let (r, ..) = attempt(&model, &input, &opts);
+        must_fail(key, r, &[key]);
+    }
+}
+
+#[test]
+fn absurd_options_are_refused() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let cases: Vec<(&str, RunOptions, &[&str])> = vec![
+        ("tile size 0", RunOptions { tile_size: Some(0), ..Default::default() }, &["tile size"]),
+        ("tile size 1e9", RunOptions { tile_size: Some(1_000_000_000), ..Default::default() }, &["tile size", "16384"]),
+        ("overlap = tile", RunOptions { tile_size: Some(32), overlap: Some(32), ..Default::default() }, &["overlap"]),
+        (
+            "margin eats the tile",
+            RunOptions { tile_size: Some(32), margin: Some(16), ..Default::default() },
+            &["margin"],
+        ),
+        ("batch 0", RunOptions { batch: Some(0), ..small_tiles() }, &["batch"]),
+        ("batch 1e6", RunOptions { batch: Some(1_000_000), ..small_tiles() }, &["batch"]),
+        ("scale 0", RunOptions { scale: Some(vec![0.0]), ..small_tiles() }, &["scale", "0"]),
+        ("std 0", RunOptions { std: Some(vec![0.0]), ..small_tiles() }, &["std"]),
+        ("NaN mean", RunOptions { mean: Some(vec![f64::NAN]), ..small_tiles() }, &["mean"]),
+        ("two scales for one band", RunOptions { scale: Some(vec![1.0, 2.0]), ..small_tiles() }, &["scale"]),
+        ("pad >= stride", RunOptions { pad: Some(28), ..small_tiles() }, &["padding 28"]),
+        ("weight band 0", RunOptions { weight_band: Some(0), ..small_tiles() }, &["weight band"]),
+    ];
+    for (name, opts, needles) in cases {
+        let (r, ..) = attempt(&model, &input, &opts);
+        must_fail(name, r, needles);
+    }
+    for (key, value, needle) in [
+        ("tile-size", "-3", "tile-size"),
+        ("overlap", "lots", "overlap"),
+        ("stitch", "glue", "stitch"),
+        ("grid", "hex", "grid"),
+        ("pad-mode", "wrap", "pad"),
+        ("no-such-option", "1", "no-such-option"),
+    ] {
+        let e = RunOptions::default().set(key, value).unwrap_err().to_string();
+        assert!(e.contains(needle), "option {key}={value}: {e}");
+    }
+}
+
+#[test]
+fn bad_output_paths_are_refused() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let before = std::fs::read(&input).unwrap();
+    let try_out = |out: &Path| run(&model, &input, out, &small_tiles(), &mut |_, _| true);
+
+    must_fail("output in a missing folder", try_out(&dir.path().join("no/such/out.tif")), &["does not exist"]);
+    must_fail("output is a folder", try_out(dir.path()), &["is a directory"]);
+    must_fail("output is the input", try_out(&input), &["is the input"]);
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let mut perm = std::fs::metadata(&locked).unwrap().permissions();
+    perm.set_readonly(true);
+    std::fs::set_permissions(&locked, perm.clone()).unwrap();
+    let r = try_out(&locked.join("out.tif"));
+    perm.set_readonly(false);
+    std::fs::set_permissions(&locked, perm).unwrap();
+    must_fail("read-only folder", r, &["not writable"]);
+    assert!(files_in(&locked).is_empty());
+}
+
+/// A full disk, as a file size limit on the `rastrum` process (RLIMIT_FSIZE, SIGXFSZ ignored so
+/// that writes fail with EFBIG): a clear error, and no output or temporary file left.
+#[test]
+fn a_full_disk_fails_cleanly() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp();
+    let model = dir.path().join("identity.onnx");
+    identity_model(&model, 1, &[]);
+    let (w, h) = (600, 600);
+    let noise: Vec<f32> = weights(w * h, 9);
+    let input = raster(&dir.path().join("in.tif"), w, h, &[noise], None);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut cmd = cli();
+    cmd.args(["run", "-q", "--tile-size", "128", "--co", "COMPRESS=NONE"])
+        .arg(&model)
+        .arg(&input)
+        .arg(out_dir.join("out.tif"));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 256 * 1024, rlim_max: 256 * 1024 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "exit status {:?}: {err}", o.status);
+    assert!(err.contains("out.tif"), "{err}");
+    assert!(files_in(&out_dir).is_empty(), "left {:?}", files_in(&out_dir));
+}
