@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-bench test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -24,7 +24,7 @@ demo: build
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
 # the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
 # a small size (its comparisons agree).
-test: test-rust test-c test-python test-qgis test-train test-examples test-bench
+test: test-rust test-c test-python test-qgis test-train test-examples test-bench test-fuzz
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -78,6 +78,17 @@ test-examples: build build-train
 # Rewrites include/rastrum.h from src/ffi with the pinned cbindgen.
 header:
 	RASTRUM_UPDATE_HEADER=1 cargo test --release --test header
+
+# Fuzzing (cargo-fuzz, libFuzzer, AddressSanitizer) of the card parser, option validation and the
+# tiling planner, from the committed seeds. cargo-fuzz passes nightly flags: RUSTC_BOOTSTRAP=1
+# lets the stable toolchain take them. test-fuzz is the bounded smoke run of `make test`;
+# `make fuzz FUZZ_SECONDS=600` runs longer.
+FUZZ_TARGETS := card options plan
+FUZZ_SECONDS ?= 15
+fuzz test-fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
+	set -e; for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS); done
 
 # Rastrum against its peers in one run; rewrites BENCHMARKS.md's generated section and the plots.
 bench: build
