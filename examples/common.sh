@@ -71,6 +71,19 @@ finish() {
   fi
 }
 step() { echo "== $(basename "$EXAMPLE"): $*" >&2; }
+# score_map MAP TRUTH FIGURES_PY: a class map against a per-pixel truth (rastrum eval resamples
+# the truth by mode onto the map's grid): confusion_map.png, map_vs_truth.png (drawn by
+# FIGURES_PY maps), the map_accuracy and map_kappa metrics; the figure joins the caller's
+# `figures` array.
+score_map() {
+  local map=$1 truth=$2 figures_py=$3
+  timed "score the map against the scene's truth" "$RASTRUM" eval "$map" "$truth" --json \
+    --confusion-png "$OUT/confusion_map.png" >"$OUT/map_scores.json"
+  "$PY" "$figures_py" maps "$map" "$truth" "$OUT/map_vs_truth.png"
+  metric map_accuracy "$(json "$OUT/map_scores.json" classes.overall_accuracy)"
+  metric map_kappa "$(json "$OUT/map_scores.json" classes.kappa)"
+  figures+=("$OUT/map_vs_truth.png")
+}
 # timed NAME COMMAND...: a step whose seconds are appended to OUT/timings.txt (the READMEs' times).
 timed() {
   local name=$1 start=$SECONDS

@@ -71,13 +71,6 @@ timed "map the scene with ResNet-50" "$RASTRUM" run "$OUT/resnet50/model.onnx" "
 "$PY" "$EXAMPLE/figures.py" shrink "$OUT/map_quicklook.png"
 figures=("$OUT/chips.png" "$OUT/confusion_resnet50.png" "$OUT/confusion_squeezenet.png" "$OUT/curves_resnet50.png"
   "$OUT/map_quicklook.png")
-if [ -n "$TRUTH" ]; then
-  # The per-pixel truth is resampled by mode onto the map's 320 m grid (rastrum eval).
-  timed "score the map against the scene's truth" "$RASTRUM" eval "$OUT/map.tif" "$TRUTH" --json \
-    --confusion-png "$OUT/confusion_map.png" >"$OUT/map_scores.json"
-  "$PY" "$EXAMPLE/figures.py" maps "$OUT/map.tif" "$TRUTH" "$OUT/map_vs_truth.png"
-  metric map_accuracy "$(json "$OUT/map_scores.json" classes.overall_accuracy)"
-  metric map_kappa "$(json "$OUT/map_scores.json" classes.kappa)"
-  figures+=("$OUT/map_vs_truth.png")
-fi
+# The per-pixel truth is scored on the map's 320 m grid.
+if [ -n "$TRUTH" ]; then score_map "$OUT/map.tif" "$TRUTH" "$EXAMPLE/figures.py"; fi
 finish "${EUROSAT_MS:-}" "${figures[@]}"

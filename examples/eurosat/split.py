@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 from osgeo import gdal
+from synth import write_tif
 
 gdal.UseExceptions()
 
@@ -73,14 +74,8 @@ def main():
         mosaic.WriteRaster(c * side, r * side, side, side, chip.ReadRaster())
         truth[r, c] = k
     mosaic = None
-    t = gdal.GetDriverByName("GTiff").Create(os.path.join(a.out, "test_truth.tif"), cols, rows, 1, gdal.GDT_Byte)
-    t.SetGeoTransform((0, pixel * side, 0, 0, 0, -pixel * side))
-    t.SetProjection(first.GetProjection())
-    band = t.GetRasterBand(1)
-    band.WriteArray(truth)
-    band.SetNoDataValue(255)
-    band.SetCategoryNames(classes)
-    t = None
+    write_tif(os.path.join(a.out, "test_truth.tif"), truth, np.uint8, (0, 0), pixel * side, first.GetProjection(),
+              nodata=255, categories=classes)
     print(f"{len(test)} test chips in a {cols}x{rows} mosaic, {trained} training chips linked")
 
 

@@ -12,9 +12,13 @@ read through GDAL's multidimensional API a block of patches at a time.
 import argparse
 import math
 import os
+import sys
 
 import numpy as np
 from osgeo import gdal, osr
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "eurosat"))
+from synth import write_tif  # noqa: E402
 
 gdal.UseExceptions()
 LCZ = ["Compact high-rise", "Compact mid-rise", "Compact low-rise", "Open high-rise", "Open mid-rise",
@@ -57,14 +61,8 @@ def main():
                 mosaic.GetRasterBand(b + 1).WriteArray(x[i, :, :, b].astype(np.float32), c * side, r * side)
             truth[r, c] = y[i]
     mosaic = None
-    t = gdal.GetDriverByName("GTiff").Create(os.path.join(a.out, "test_truth.tif"), cols, rows, 1, gdal.GDT_Byte)
-    t.SetGeoTransform((0, 10 * side, 0, 0, 0, -10 * side))
-    t.SetProjection(srs.ExportToWkt())
-    band = t.GetRasterBand(1)
-    band.WriteArray(truth)
-    band.SetNoDataValue(255)
-    band.SetCategoryNames(LCZ)
-    t = None
+    write_tif(os.path.join(a.out, "test_truth.tif"), truth, np.uint8, (0, 0), 10 * side, srs.ExportToWkt(),
+              nodata=255, categories=LCZ)
     print(f"{n} patches of {a.h5} in a {cols}x{rows} mosaic")
 
 

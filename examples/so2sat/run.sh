@@ -58,13 +58,6 @@ timed "map the scene's local climate zones" "$RASTRUM" run "$OUT/resnet18/model.
 "$RASTRUM" quicklook "$SCENE" "$OUT/map_quicklook.png" --rgb 3,2,1 --classes "$OUT/lcz_map.tif"
 "$PY" "$FIGURES" shrink "$OUT/map_quicklook.png"
 figures=("$OUT/patches.png" "$OUT/confusion_resnet18.png" "$OUT/curves_resnet18.png" "$OUT/map_quicklook.png")
-if [ -n "$TRUTH" ]; then
-  # The per-pixel truth is resampled by mode onto the map's 160 m grid (rastrum eval).
-  timed "score the map against the scene's truth" "$RASTRUM" eval "$OUT/lcz_map.tif" "$TRUTH" --json \
-    --confusion-png "$OUT/confusion_map.png" >"$OUT/map_scores.json"
-  "$PY" "$FIGURES" maps "$OUT/lcz_map.tif" "$TRUTH" "$OUT/map_vs_truth.png"
-  metric map_accuracy "$(json "$OUT/map_scores.json" classes.overall_accuracy)"
-  metric map_kappa "$(json "$OUT/map_scores.json" classes.kappa)"
-  figures+=("$OUT/map_vs_truth.png")
-fi
+# The per-pixel truth is scored on the map's 160 m grid.
+if [ -n "$TRUTH" ]; then score_map "$OUT/lcz_map.tif" "$TRUTH" "$FIGURES"; fi
 finish "${SO2SAT_TRAIN:-}" "${figures[@]}"
