@@ -397,6 +397,29 @@ int32_t rastrum_result_provider(const rastrum_result *result,
                                 char **out);
 
 /*
+ The tile grid and output size a run of `model` over `input` with `options` would have,
+ without running it, as JSON (task, tile_size, width, height, tile_columns, tile_rows, the
+ output pixels each tile column and row owns, geo_transform, projection): what a scheduler
+ needs to split a run into windows (option "window"). `options` may be NULL. Free the string
+ with rastrum_string_free. May run concurrently with other calls on the same model.
+ */
+int32_t rastrum_layout_json(const rastrum_model *model,
+                            const char *input,
+                            const rastrum_options *options,
+                            char **out_json);
+
+/*
+ Joins the outputs of window runs (`n_windows` paths in `windows`, together covering the
+ whole output once) into `output`, as `rastrum assemble` does: a VRT referencing them when
+ `output` ends in .vrt, else a GeoTIFF (options "co" and "cog" of `options` apply; NULL:
+ defaults). Written under a temporary name and renamed: on error no output is left.
+ */
+int32_t rastrum_assemble(const char *const *windows,
+                         size_t n_windows,
+                         const char *output,
+                         const rastrum_options *options);
+
+/*
  New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).
  */
 int32_t rastrum_tiles_options_new(rastrum_tiles_options **out);

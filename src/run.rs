@@ -21,7 +21,7 @@ use crate::raster::output::{check_destination, Grid, WriteOptions};
 use crate::raster::resample;
 use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
 use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, Sink};
-use crate::tiling::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TilePlan};
+use crate::tiling::{pixel_axis, tile_axis, Axis, AxisTile, GridMode, PadMode, PixelGeometry, TilePlan, TileWindow};
 
 /// Resampling of the input to the model's ground resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,6 +72,9 @@ pub struct RunOptions {
     pub mask: Option<PathBuf>,
     /// Only this part of the input is processed: xmin, ymin, xmax, ymax in the input's CRS.
     pub extent: Option<[f64; 4]>,
+    /// Only this block of the tile grid is written (scale-out): the same bytes as that part of
+    /// a whole run, with the halo read and the neighbouring tiles blended in.
+    pub window: Option<TileWindow>,
 }
 
 impl Default for RunOptions {
@@ -107,6 +110,7 @@ impl Default for RunOptions {
             cancel: None,
             mask: None,
             extent: None,
+            window: None,
         }
     }
 }
@@ -167,6 +171,9 @@ impl RunOptions {
         "co",
         "cog",
         "set",
+        "mask",
+        "extent",
+        "window",
     ];
 
     /// Sets one option from text, by the name of its `rastrum run` flag (`tile-size`, `bands`,
@@ -221,6 +228,7 @@ impl RunOptions {
             "cog" => self.write.cog = parse_bool(&k, value)?,
             "set" => self.card_overrides.push(crate::card::parse_override(value)?),
             "mask" => self.mask = (!value.trim().is_empty()).then(|| PathBuf::from(value)),
+            "window" => self.window = (!value.trim().is_empty()).then(|| parse_named(&k, value)).transpose()?,
             "extent" => {
                 let v: Vec<f64> = parse_list(&k, value)?;
                 self.extent = Some(v.try_into().map_err(|_| {
@@ -309,6 +317,46 @@ pub struct RunSummary {
     /// Output pixels per class name (class tasks).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub class_counts: BTreeMap<String, u64>,
+    /// Tile columns and rows of the whole raster's plan.
+    pub tile_grid: [usize; 2],
+    /// Where a window run's output sits in the whole output (`width` x `height` above are the
+    /// window's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<WindowPlacement>,
+}
+
+/// The dataset metadata item of a window's output that records its placement (JSON).
+pub const WINDOW_METADATA_KEY: &str = "RASTRUM_WINDOW";
+
+/// A window's place in the whole output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct WindowPlacement {
+    pub tiles: TileWindow,
+    /// Output pixel of the window's top-left corner.
+    pub x: usize,
+    pub y: usize,
+    /// The whole output's size and geotransform (recorded exactly, for joining the windows).
+    pub raster_width: usize,
+    pub raster_height: usize,
+    pub geo_transform: Option<[f64; 6]>,
+}
+
+/// The tile grid and output of a run, without running it: what a scheduler needs to split the
+/// run into windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub task: Task,
+    pub tile_size: usize,
+    /// Output size of the whole run.
+    pub width: usize,
+    pub height: usize,
+    pub tile_columns: usize,
+    pub tile_rows: usize,
+    /// Output pixels `[start, end)` each tile column / row owns (windows partition the output).
+    pub columns: Vec<[usize; 2]>,
+    pub rows: Vec<[usize; 2]>,
+    pub geo_transform: Option<[f64; 6]>,
+    pub projection: String,
 }
 
 fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>> {
@@ -662,28 +710,18 @@ struct Batch {
     values: Vec<f32>,
 }
 
-/// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
-/// probability raster beside it). On error or cancel no output file is left.
-pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progress: Progress) -> Result<RunSummary> {
-    let started = Instant::now();
-    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
-        return Err(Error::Cancelled);
-    }
-    let ds = input::open(input)?;
-    let source_info = input::info(&ds);
-    check_destination(output, input)?;
-    let r = resolve(model, opts, Some(source_info.band_count))?;
-    if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
-    {
-        return Err(Error::invalid(format!(
-            "probabilities are written for segmentation and classification only, not for {}",
-            r.task
-        )));
-    }
-    if opts.probabilities {
-        check_destination(&probabilities_path(output), input)?;
-    }
+/// A run made ready: options resolved, the input cropped / resampled as asked, tiles planned.
+struct Prepared {
+    r: Resolved,
+    ds: gdal::Dataset,
+    info: RasterInfo,
+    plan: TilePlan,
+    grid: Grid,
+    resampled: bool,
+}
 
+fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) -> Result<Prepared> {
+    let r = resolve(model, opts, Some(input::info(&ds).band_count))?;
     // The extent, then the model's resolution when asked and meaningful.
     let ds = match opts.extent {
         Some(extent) => resample::crop(&ds, input, extent)?,
@@ -702,6 +740,104 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     };
     let info = input::info(&ds);
     let (plan, grid) = plan(&r, &info)?;
+    Ok(Prepared { r, ds, info, plan, grid, resampled })
+}
+
+/// The output interval a tile writes to, for choosing the tiles a window needs.
+fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
+    match (r.output_kind, r.redistribute, r.stitch) {
+        (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
+        (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
+        (OutputKind::PerTile, Redistribute::None, _) => t.own,
+        // Redistribution writes the tile's own input pixels.
+        (OutputKind::PerTile, _, _) => (t.start as usize, t.start as usize + r.tile_size),
+    }
+}
+
+/// The output pixels tiles `k0..k1` of an axis own: windows of the tile grid partition the output.
+fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (usize, usize) {
+    match (r.output_kind, r.redistribute) {
+        (OutputKind::Pixels, _) => (axis.tiles[k0].own.0, axis.tiles[k1 - 1].own.1),
+        (OutputKind::PerTile, Redistribute::None) => (k0, k1),
+        (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
+    }
+}
+
+/// The tile grid and output size of a run of `model` over `input`, without running it.
+pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> {
+    let p = prepare(model, input, input::open(input)?, opts)?;
+    let spans = |axis: &Axis| (0..axis.tiles.len()).map(|k| tiles_cover(&p.r, axis, k, k + 1).into()).collect();
+    Ok(Layout {
+        task: p.r.task,
+        tile_size: p.r.tile_size,
+        width: p.grid.width,
+        height: p.grid.height,
+        tile_columns: p.plan.x.tiles.len(),
+        tile_rows: p.plan.y.tiles.len(),
+        columns: spans(&p.plan.x),
+        rows: spans(&p.plan.y),
+        geo_transform: p.grid.geo_transform,
+        projection: p.grid.projection.clone(),
+    })
+}
+
+/// Narrows a prepared run to one window of its tile grid: the tiles it needs, and its output
+/// grid (georeferenced at the window's corner).
+fn narrow(p: &mut Prepared, w: &TileWindow) -> Result<WindowPlacement> {
+    let r = &p.r;
+    let (sub, [x, y, width, height]) =
+        p.plan.window(w, |t| tile_region(r, t), |a, k0, k1| tiles_cover(r, a, k0, k1))?;
+    if width == 0 || height == 0 {
+        return Err(Error::invalid(format!(
+            "window {},{},{},{} owns no output pixels (its tiles' share of the output is empty)",
+            w.col, w.row, w.cols, w.rows
+        )));
+    }
+    let placement = WindowPlacement {
+        tiles: *w,
+        x,
+        y,
+        raster_width: p.grid.width,
+        raster_height: p.grid.height,
+        geo_transform: p.grid.geo_transform,
+    };
+    p.plan = sub;
+    p.grid.geo_transform = p.grid.geo_transform.map(|g| {
+        let (fx, fy) = (x as f64, y as f64);
+        [g[0] + fx * g[1] + fy * g[2], g[1], g[2], g[3] + fx * g[4] + fy * g[5], g[4], g[5]]
+    });
+    p.grid.width = width;
+    p.grid.height = height;
+    Ok(placement)
+}
+
+/// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
+/// probability raster beside it). On error or cancel no output file is left. With a window, only
+/// that block of the tile grid is written, with the bytes a whole run gives there.
+pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progress: Progress) -> Result<RunSummary> {
+    let started = Instant::now();
+    if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+        return Err(Error::Cancelled);
+    }
+    let ds = input::open(input)?;
+    let source_info = input::info(&ds);
+    check_destination(output, input)?;
+    let mut p = prepare(model, input, ds, opts)?;
+    let r = &p.r;
+    if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
+    {
+        return Err(Error::invalid(format!(
+            "probabilities are written for segmentation and classification only, not for {}",
+            r.task
+        )));
+    }
+    if opts.probabilities {
+        check_destination(&probabilities_path(output), input)?;
+    }
+    let tile_grid = [p.plan.x.tiles.len(), p.plan.y.tiles.len()];
+    let window = opts.window.as_ref().map(|w| narrow(&mut p, w)).transpose()?;
+    let rect = window.as_ref().map_or([0, 0, p.grid.width, p.grid.height], |w| [w.x, w.y, p.grid.width, p.grid.height]);
+    let Prepared { r, ds, info, plan, grid, resampled } = p;
     let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
     let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
     // Opened here to report a bad mask before anything is written; the reader thread opens its
@@ -729,7 +865,10 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
                 Ok(())
             }
         });
-        let writer_handle = scope.spawn(|| write_tiles(&r, &plan, &grid, output, opts, done_rx));
+        let window_ref = window.as_ref();
+        let grid_ref = &grid;
+        let writer_handle =
+            scope.spawn(move || write_tiles(r_ref, plan_ref, grid_ref, rect, window_ref, output, opts, done_rx));
 
         let mut result: Result<()> = Ok(());
         let mut seen = 0usize;
@@ -801,6 +940,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         batch: r.batch,
         megapixels_per_second: (info.width * info.height) as f64 / 1e6 / seconds.max(1e-9),
         class_counts: counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
+        tile_grid,
+        window,
     })
 }
 
@@ -878,11 +1019,15 @@ enum Stitcher {
 }
 
 /// Writer stage: activation, stitching, and rows to the output rasters. Outputs are renamed into
-/// place only when every tile has arrived; otherwise they are deleted on drop.
+/// place only when every tile has arrived; otherwise they are deleted on drop. `rect` is the
+/// output rectangle written (`grid` is its grid); a window's placement is recorded in the files.
+#[allow(clippy::too_many_arguments)]
 fn write_tiles(
     r: &Resolved,
     plan: &TilePlan,
     grid: &Grid,
+    rect: [usize; 4],
+    window: Option<&WindowPlacement>,
     output: &Path,
     opts: &RunOptions,
     rx: Receiver<Batch>,
@@ -903,8 +1048,14 @@ fn write_tiles(
             Sink::values(output, grid, r.out_channels, r.reg_output_scaling, r.output_nodata, &opts.write)?
         }
     };
+    if let Some(w) = window {
+        let json = serde_json::to_string(w).map_err(|e| Error::Internal(e.to_string()))?;
+        sink.set_metadata(WINDOW_METADATA_KEY, &json)?;
+    }
     let mut stitcher = match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch)),
+        (OutputKind::Pixels, _) => {
+            Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch, rect))
+        }
         (OutputKind::PerTile, Redistribute::None) => Stitcher::Grid(GridStitcher::new(grid.width, r.out_channels)),
         (OutputKind::PerTile, rule) => Stitcher::Redistribute(RedistributeStitcher::new(
             grid.width,
@@ -941,14 +1092,14 @@ fn write_tiles(
                 match &mut stitcher {
                     Stitcher::Pixels(s) => s.add(tx, ty, &out),
                     Stitcher::Grid(s) => s.add(col, Some(values)),
-                    Stitcher::Redistribute(s) => s.add(tx.start as usize, values.first().copied(), &out),
+                    Stitcher::Redistribute(s) => s.add(tx.start as usize - rect[0], values.first().copied(), &out),
                 }
             }
             if col + 1 == nx {
                 let last = row + 1 == plan.y.tiles.len();
                 match &mut stitcher {
                     Stitcher::Pixels(s) => {
-                        let limit = if last { grid.height } else { s.first_row(&plan.y.tiles[row + 1]) };
+                        let limit = if last { usize::MAX } else { s.first_row(&plan.y.tiles[row + 1]) };
                         if let Some(rows) = s.take_ready(limit, last) {
                             sink.write(rows)?;
                         }

@@ -45,6 +45,10 @@ pub struct TileOutput<'a> {
 
 /// Accumulates per-pixel outputs (segmentation, regression maps, super-resolution).
 pub struct PixelStitcher {
+    /// The output rectangle written (the whole output, or one window of it): its first column
+    /// and row, in output pixels.
+    x0: usize,
+    y0: usize,
     width: usize,
     height: usize,
     channels: usize,
@@ -65,18 +69,31 @@ fn region(t: &AxisTile, mode: StitchMode) -> (usize, usize) {
 }
 
 impl PixelStitcher {
-    pub fn new(plan: &TilePlan, channels: usize, scale: usize, mode: StitchMode) -> PixelStitcher {
+    /// Stitches `plan`'s tiles into the output rectangle `[x, y, width, height]` (output
+    /// pixels); contributions outside it are dropped. Each pixel sums the same tiles in the same
+    /// order whatever the rectangle, so windows give the bytes of one pass.
+    pub fn new(plan: &TilePlan, channels: usize, scale: usize, mode: StitchMode, rect: [usize; 4]) -> PixelStitcher {
+        let [x0, y0, width, height] = rect;
         // Rows above a tile row's first row are handed out before it starts, so the window
         // needs the tallest tile row only.
-        let cap = plan.y.tiles.iter().map(|t| region(t, mode)).map(|(y0, y1)| y1 - y0).max().unwrap_or(1).max(1);
-        let width = plan.x.out_len;
+        let cap = plan
+            .y
+            .tiles
+            .iter()
+            .map(|t| region(t, mode))
+            .map(|(a, b)| b.min(y0 + height).saturating_sub(a.max(y0)))
+            .max()
+            .unwrap_or(1)
+            .max(1);
         PixelStitcher {
+            x0,
+            y0,
             width,
-            height: plan.y.out_len,
+            height,
             channels,
             scale,
             mode,
-            top: 0,
+            top: y0,
             cap,
             sum: vec![0.0; cap * channels * width],
             weight: vec![0.0; cap * width],
@@ -90,8 +107,11 @@ impl PixelStitcher {
     }
 
     pub fn add(&mut self, tx: &AxisTile, ty: &AxisTile, out: &TileOutput) {
+        let (rx, ry) = (self.x0, self.y0);
         let (x0, x1) = region(tx, self.mode);
+        let (x0, x1) = (x0.max(rx), x1.min(rx + self.width));
         let (y0, y1) = region(ty, self.mode);
+        let (y0, y1) = (y0.max(ry), y1.min(ry + self.height));
         let s = self.scale;
         let (w, c_n, o) = (self.width, self.channels, out.out_size);
         let wx: Vec<f64> = (x0..x1).map(|x| tx.weight(x)).collect();
@@ -104,19 +124,20 @@ impl PixelStitcher {
             for (i, x) in (x0..x1).enumerate() {
                 let lx = (x as i64 - tx.out_origin) as usize;
                 let ix = ((x / s) as i64 - tx.start) as usize;
-                self.valid[r * w + x] = out.valid[iy * out.tile + ix];
+                let p = r * w + x - rx;
+                self.valid[p] = out.valid[iy * out.tile + ix];
                 match self.mode {
                     StitchMode::Crop => {
-                        self.weight[r * w + x] = 1.0;
+                        self.weight[p] = 1.0;
                         for c in 0..c_n {
-                            self.sum[(r * c_n + c) * w + x] = out.values[(c * o + ly) * o + lx] as f64;
+                            self.sum[(r * c_n + c) * w + x - rx] = out.values[(c * o + ly) * o + lx] as f64;
                         }
                     }
                     StitchMode::Blend => {
                         let wt = wx[i] * wy;
-                        self.weight[r * w + x] += wt;
+                        self.weight[p] += wt;
                         for c in 0..c_n {
-                            self.sum[(r * c_n + c) * w + x] += wt * out.values[(c * o + ly) * o + lx] as f64;
+                            self.sum[(r * c_n + c) * w + x - rx] += wt * out.values[(c * o + ly) * o + lx] as f64;
                         }
                     }
                 }
@@ -125,14 +146,16 @@ impl PixelStitcher {
     }
 
     /// Takes the rows that no later tile can touch: all rows above `limit` (all rows if `last`).
+    /// `Rows::y0` counts from the rectangle's first row.
     pub fn take_ready(&mut self, limit: usize, last: bool) -> Option<Rows> {
-        let end = if last { self.height } else { limit.min(self.height) };
+        let bottom = self.y0 + self.height;
+        let end = if last { bottom } else { limit.min(bottom) };
         if end <= self.top {
             return None;
         }
         let n = end - self.top;
         let (w, c_n) = (self.width, self.channels);
-        let mut rows = Rows::new(self.top, n, w, c_n);
+        let mut rows = Rows::new(self.top - self.y0, n, w, c_n);
         for r in 0..n {
             for x in 0..w {
                 let wt = self.weight[r * w + x];

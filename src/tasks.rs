@@ -229,6 +229,20 @@ impl Sink {
         Ok(())
     }
 
+    /// A dataset metadata item on every output raster.
+    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<()> {
+        match self {
+            Sink::Classes { classes, probs, .. } => {
+                classes.set_metadata(key, value)?;
+                if let Some(p) = probs {
+                    p.set_metadata(key, value)?;
+                }
+                Ok(())
+            }
+            Sink::Values { raster, .. } => raster.set_metadata(key, value),
+        }
+    }
+
     /// Pixels per class id so far (class tasks only).
     pub fn class_counts(&self) -> Option<&[u64]> {
         match self {

@@ -219,6 +219,74 @@ impl TilePlan {
     }
 }
 
+/// A block of the tile grid run on its own (scale-out): tile columns `col..col + cols` and tile
+/// rows `row..row + rows`. Its output is the pixels those tiles own (in `crop` mode's sense, so
+/// windows partition the output), computed with every neighbouring tile that blends into them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TileWindow {
+    pub col: usize,
+    pub row: usize,
+    pub cols: usize,
+    pub rows: usize,
+}
+
+impl std::str::FromStr for TileWindow {
+    type Err = Error;
+
+    /// `COL,ROW,COLS,ROWS` in tiles.
+    fn from_str(s: &str) -> Result<TileWindow> {
+        let bad = || Error::invalid(format!("window: expected COL,ROW,COLS,ROWS (tiles), found '{s}'"));
+        let v: Vec<usize> = s
+            .split(',')
+            .map(|p| p.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad())?;
+        match v[..] {
+            [col, row, cols, rows] if cols > 0 && rows > 0 => Ok(TileWindow { col, row, cols, rows }),
+            [_, _, _, _] => {
+                Err(Error::invalid(format!("window '{s}': its width and height in tiles must be at least 1")))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl TilePlan {
+    /// The tiles that `window`'s output needs and the output pixels it covers on each axis.
+    /// `region` is the output interval a tile writes to (its blend or crop interval); `cover`
+    /// maps an axis and a range of tile indices to the output pixels the window owns.
+    pub fn window(
+        &self,
+        w: &TileWindow,
+        region: impl Fn(&AxisTile) -> (usize, usize),
+        cover: impl Fn(&Axis, usize, usize) -> (usize, usize),
+    ) -> Result<(TilePlan, [usize; 4])> {
+        let (nx, ny) = (self.x.tiles.len(), self.y.tiles.len());
+        if w.col + w.cols > nx || w.row + w.rows > ny {
+            return Err(Error::invalid(format!(
+                "window {},{},{},{} reaches past the tile grid of {nx} x {ny} tiles (columns x rows)",
+                w.col, w.row, w.cols, w.rows
+            )));
+        }
+        let sub = |axis: &Axis, k0: usize, n: usize| {
+            let (a, b) = cover(axis, k0, k0 + n);
+            let tiles = axis
+                .tiles
+                .iter()
+                .filter(|t| {
+                    let (r0, r1) = region(t);
+                    r0 < b && r1 > a
+                })
+                .cloned()
+                .collect();
+            (Axis { len: axis.len, out_len: axis.out_len, tiles }, (a, b))
+        };
+        let (x, (x0, x1)) = sub(&self.x, w.col, w.cols);
+        let (y, (y0, y1)) = sub(&self.y, w.row, w.rows);
+        Ok((TilePlan { tile: self.tile, x, y }, [x0, y0, x1 - x0, y1 - y0]))
+    }
+}
+
 /// How pixels outside the raster are made up: mirrored without repeating the edge pixel (numpy's
 /// and PyTorch's "reflect", the default) or with it (numpy's "symmetric", ukis-csmask's padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]

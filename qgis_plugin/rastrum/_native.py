@@ -252,6 +252,8 @@ _SIGNATURES = {
         c_int32,
         [_ModelP, c_char_p, c_char_p, _OptionsP, PROGRESS_FN, c_void_p, POINTER(_ResultP)],
     ),
+    "rastrum_layout_json": (c_int32, [_ModelP, c_char_p, _OptionsP, _OutString]),
+    "rastrum_assemble": (c_int32, [POINTER(c_char_p), c_size_t, c_char_p, _OptionsP]),
     "rastrum_result_free": (None, [_ResultP]),
     "rastrum_result_tiles": (
         c_int32, [_ResultP, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)]
@@ -488,6 +490,20 @@ class Model(_Owner):
             if made_here:
                 options.close()
 
+    def layout(self, input_path, options=None):
+        """The tile grid and output size of a run over ``input_path`` with ``options``, without
+        running it, as a dict: ``width``, ``height``, ``tile_columns``, ``tile_rows``, and the
+        output pixels each tile column / row owns (``columns``, ``rows``: [start, end)). A run
+        with the option ``window="COL,ROW,COLS,ROWS"`` writes one block of this grid."""
+        options, made_here = _as_options(options)
+        try:
+            with self._use() as handle, _using(options) as opts:
+                text = _string_call(_lib().rastrum_layout_json, handle, os.fsencode(input_path), opts)
+                return json.loads(text)
+        finally:
+            if made_here:
+                options.close()
+
     def output_shape(self, shape_nchw, output_index=0):
         """The shape of output ``output_index`` for an input of shape (n, c, h, w). The first
         query for a given shape runs the model once on zeros; the library caches the answer."""
@@ -700,6 +716,22 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
             return json.loads(_string_call(lib.rastrum_result_json, result))
         finally:
             lib.rastrum_result_free(result)
+    finally:
+        if made_here:
+            options.close()
+
+
+def assemble(windows, output_path, options=None):
+    """Joins the outputs of window runs (paths; together they must cover the whole output once)
+    into ``output_path``: a VRT referencing them when it ends in .vrt, else a GeoTIFF (options
+    ``co`` and ``cog`` apply). Nothing is left on error. Returns ``output_path``."""
+    paths = [os.fsencode(p) for p in windows]
+    array = (c_char_p * len(paths))(*paths)
+    options, made_here = _as_options(options)
+    try:
+        with _using(options) as opts:
+            _check(_lib().rastrum_assemble(array, len(paths), os.fsencode(output_path), opts))
+        return output_path
     finally:
         if made_here:
             options.close()

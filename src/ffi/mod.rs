@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 
@@ -201,6 +201,20 @@ pub(crate) unsafe fn c_path<'a>(p: *const c_char, name: &str) -> FfiResult<&'a P
         return Err(invalid(format!("{name} is NULL")));
     }
     Ok(Path::new(OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())))
+}
+
+/// An array of `n` paths; `name` names the array in errors.
+pub(crate) unsafe fn c_paths(array: *const *const c_char, n: usize, name: &str) -> FfiResult<Vec<PathBuf>> {
+    if array.is_null() {
+        return Err(invalid(format!("{name} is NULL")));
+    }
+    (0..n)
+        .map(|i| {
+            // SAFETY: the caller passes an array of n pointers.
+            let p = unsafe { *array.add(i) };
+            unsafe { c_path(p, &format!("{name}[{i}]")) }.map(Path::to_path_buf)
+        })
+        .collect()
 }
 
 /// Hands a string to the caller, who frees it with `rastrum_string_free`.

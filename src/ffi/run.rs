@@ -233,3 +233,49 @@ pub unsafe extern "C" fn rastrum_result_provider(result: *const rastrum_result, 
         Ok(())
     })
 }
+
+/// The tile grid and output size a run of `model` over `input` with `options` would have,
+/// without running it, as JSON (task, tile_size, width, height, tile_columns, tile_rows, the
+/// output pixels each tile column and row owns, geo_transform, projection): what a scheduler
+/// needs to split a run into windows (option "window"). `options` may be NULL. Free the string
+/// with rastrum_string_free. May run concurrently with other calls on the same model.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_layout_json(
+    model: *const rastrum_model,
+    input: *const c_char,
+    options: *const rastrum_options,
+    out_json: *mut *mut c_char,
+) -> i32 {
+    boundary("rastrum_layout_json", || {
+        let m = unsafe { arg(model, "model") }?;
+        let input = unsafe { c_path(input, "input") }?;
+        let out = out_ptr(out_json, "out_json")?;
+        let default = RunOptions::default();
+        let opts = unsafe { options.as_ref() }.map_or(&default, |o| &o.options);
+        let layout = crate::run::layout(&m.model, input, opts)?;
+        let json = serde_json::to_string(&layout).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
+        give_string(&json, out);
+        Ok(())
+    })
+}
+
+/// Joins the outputs of window runs (`n_windows` paths in `windows`, together covering the
+/// whole output once) into `output`, as `rastrum assemble` does: a VRT referencing them when
+/// `output` ends in .vrt, else a GeoTIFF (options "co" and "cog" of `options` apply; NULL:
+/// defaults). Written under a temporary name and renamed: on error no output is left.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_assemble(
+    windows: *const *const c_char,
+    n_windows: usize,
+    output: *const c_char,
+    options: *const rastrum_options,
+) -> i32 {
+    boundary("rastrum_assemble", || {
+        let paths = unsafe { c_paths(windows, n_windows, "windows") }?;
+        let output = unsafe { c_path(output, "output") }?;
+        let default = RunOptions::default();
+        let opts = unsafe { options.as_ref() }.map_or(&default, |o| &o.options);
+        crate::raster::mosaic::assemble(&paths, output, &opts.write)?;
+        Ok(())
+    })
+}

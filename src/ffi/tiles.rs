@@ -3,7 +3,6 @@
 //! rastrum_tiles, with the progress and cancel convention of rastrum_run.
 
 use std::ffi::{c_char, c_void, CString};
-use std::path::PathBuf;
 
 use super::run::rastrum_progress_fn;
 use super::*;
@@ -59,17 +58,9 @@ pub unsafe extern "C" fn rastrum_tiles(
     out_json: *mut *mut c_char,
 ) -> i32 {
     boundary("rastrum_tiles", || {
-        if inputs.is_null() {
-            return Err(invalid("inputs is NULL"));
-        }
+        let paths = unsafe { c_paths(inputs, n_inputs, "inputs") }?;
         if n_inputs == 0 {
             return Err(invalid("n_inputs is 0: give at least one raster"));
-        }
-        let mut paths: Vec<PathBuf> = Vec::with_capacity(n_inputs);
-        for i in 0..n_inputs {
-            // SAFETY: the caller passes an array of n_inputs pointers.
-            let p = unsafe { *inputs.add(i) };
-            paths.push(unsafe { c_path(p, &format!("inputs[{i}]")) }?.to_path_buf());
         }
         let outdir = unsafe { c_path(outdir, "outdir") }?;
         let default = TilesOptions::default();

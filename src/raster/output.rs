@@ -63,14 +63,56 @@ fn parent_dir(p: &Path) -> PathBuf {
     }
 }
 
-fn temp_name(target: &Path, tag: &str) -> PathBuf {
+/// A hidden name beside `target` for writing it (`ext`: the format's extension, which GDAL's
+/// drivers look at).
+pub(crate) fn temp_name(target: &Path, tag: &str, ext: &str) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.tif", std::process::id()))
+    parent_dir(target).join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.{ext}", std::process::id()))
 }
 
+/// A file under construction: deleted (with its PAM sidecar) unless moved into place.
+pub(crate) struct TempFile(pub PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_file(aux_path(&self.0));
+        }
+    }
+}
+
+/// Renames a finished file into place. GDAL keeps what GeoTIFF tags cannot hold (category
+/// names) in a PAM sidecar: it moves with the raster, and a stale sidecar of an older output
+/// must not survive.
+pub(crate) fn move_into_place(mut temp: TempFile, target: &Path) -> Result<PathBuf> {
+    let (temp_aux, target_aux) = (aux_path(&temp.0), aux_path(target));
+    let _ = std::fs::remove_file(&target_aux);
+    std::fs::rename(&temp.0, target)
+        .map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
+    temp.0 = PathBuf::new();
+    if temp_aux.exists() {
+        std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
+    }
+    Ok(target.to_path_buf())
+}
+
+/// Our GeoTIFF creation defaults. Several bands are values, never an RGB picture (GDAL's
+/// default for 3 or 4 bytes). Blocks are compressed by GDAL's worker threads, off the writer's.
+pub(crate) fn gtiff_defaults(bands: usize) -> &'static [&'static str] {
+    if bands > 1 {
+        &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS", "PHOTOMETRIC=MINISBLACK"]
+    } else {
+        &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
+    }
+}
+
+/// Our COG creation defaults.
+pub(crate) const COG_DEFAULTS: &[&str] = &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"];
+
 /// Creation options with our defaults, user keys replacing defaults of the same name.
-fn merged_options(user: &[String], defaults: &[&str]) -> Result<Vec<String>> {
+pub(crate) fn merged_options(user: &[String], defaults: &[&str]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for u in user {
         let (k, _) =
@@ -111,27 +153,14 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     pub fn create(target: &Path, grid: &Grid, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
         let driver =
             DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
-        let temp = temp_name(target, "");
+        let temp = temp_name(target, "", "tif");
         // With --cog the user's options go to the COG driver; the intermediate file uses ours.
         let (gtiff_user, cog_options) = if opts.cog {
-            (
-                Vec::new(),
-                merged_options(
-                    &opts.creation_options,
-                    &["COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"],
-                )?,
-            )
+            (Vec::new(), merged_options(&opts.creation_options, COG_DEFAULTS)?)
         } else {
             (opts.creation_options.clone(), Vec::new())
         };
-        // Several bands are values, never an RGB picture (GDAL's default for 3 or 4 bytes).
-        // Blocks are compressed by GDAL's worker threads, off the writer's own.
-        let defaults: &[&str] = if bands > 1 {
-            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS", "PHOTOMETRIC=MINISBLACK"]
-        } else {
-            &["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
-        };
-        let co = merged_options(&gtiff_user, defaults)?;
+        let co = merged_options(&gtiff_user, gtiff_defaults(bands))?;
         let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
         let mut ds = driver
             .create_with_band_type_with_options::<T, _>(&temp, grid.width, grid.height, bands, &co)
@@ -186,6 +215,13 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     pub fn set_description(&mut self, band: usize, text: &str) -> Result<()> {
         use gdal::Metadata;
         self.with_band(band, |b| b.set_description(text))
+    }
+
+    /// A dataset metadata item (default domain).
+    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<()> {
+        use gdal::Metadata;
+        let target = self.target.clone();
+        self.ds()?.set_metadata_item(key, value, "").map_err(|e| Error::io(&target, format!("metadata {key}: {e}")))
     }
 
     /// Class names as GDAL category names, and a colour table (the given colours, else a
@@ -284,7 +320,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
         self.check_gdal("writing the last blocks")?;
         if self.cog {
-            let cog_temp = temp_name(&self.target, "-cog");
+            let cog_temp = temp_name(&self.target, "-cog", "tif");
             let result = (|| -> Result<()> {
                 let src = Dataset::open(&self.temp).map_err(|e| Error::io(&self.target, e))?;
                 let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
@@ -303,21 +339,8 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             }
             self.temp = cog_temp;
         }
-        // GDAL keeps what GeoTIFF tags cannot hold (category names) in a PAM sidecar: it moves
-        // with the raster, and a stale sidecar of an older output must not survive.
-        let (temp_aux, target_aux) = (aux_path(&self.temp), aux_path(&self.target));
-        let _ = std::fs::remove_file(&target_aux);
-        std::fs::rename(&self.temp, &self.target).map_err(|e| {
-            let _ = std::fs::remove_file(&self.temp);
-            let _ = std::fs::remove_file(&temp_aux);
-            Error::io(&self.target, format!("cannot move the finished output into place: {e}"))
-        })?;
-        if temp_aux.exists() {
-            std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
-        }
-        // Nothing left to delete on drop.
-        self.temp = PathBuf::new();
-        Ok(self.target.clone())
+        // From here the guard deletes the file on failure; nothing is left for drop.
+        move_into_place(TempFile(std::mem::take(&mut self.temp)), &self.target)
     }
 }
 

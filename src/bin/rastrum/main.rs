@@ -29,6 +29,8 @@ enum Command {
     Info(InfoArgs),
     /// Run a model over a raster and write the stitched, georeferenced result.
     Run(Box<RunArgs>),
+    /// Join the outputs of `run --window` runs into one raster (a VRT over them, or a GeoTIFF).
+    Assemble(AssembleArgs),
     /// Write a PNG quicklook: the input's RGB beside a class raster's colours.
     Quicklook(QuicklookArgs),
     /// Score a prediction raster against a reference raster (classes, values or images).
@@ -164,12 +166,34 @@ struct RunArgs {
     /// Process only this extent: xmin,ymin,xmax,ymax in the input's CRS.
     #[arg(long, value_delimiter = ',', num_args = 4, allow_negative_numbers = true)]
     extent: Option<Vec<f64>>,
+    /// Write only this block of the tile grid: COL,ROW,COLS,ROWS in tiles (see --plan). Windows
+    /// run separately give the bytes of one whole run; `rastrum assemble` joins them.
+    #[arg(long, value_name = "COL,ROW,COLS,ROWS")]
+    window: Option<card::TileWindow>,
+    /// Print the tile grid and output size as JSON and write nothing.
+    #[arg(long)]
+    plan: bool,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     json: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+struct AssembleArgs {
+    /// The raster to write: `.vrt` references the windows; otherwise a GeoTIFF holding them.
+    output: PathBuf,
+    /// The window files (together they must cover the whole output once).
+    #[arg(required = true)]
+    windows: Vec<PathBuf>,
+    /// GDAL creation option KEY=VALUE (repeatable; GeoTIFF outputs).
+    #[arg(long = "co", value_name = "KEY=VALUE")]
+    co: Vec<String>,
+    /// Write a Cloud Optimized GeoTIFF.
+    #[arg(long)]
+    cog: bool,
 }
 
 #[derive(Args)]
@@ -199,6 +223,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => info(a),
         Command::Run(a) => run(*a),
+        Command::Assemble(a) => rastrum::raster::mosaic::assemble(
+            &a.windows,
+            &a.output,
+            &WriteOptions { creation_options: a.co, cog: a.cog },
+        )
+        .map(|p| eprintln!("rastrum: wrote {}", p.display())),
         Command::Quicklook(a) => rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref()),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Tiles(a) => tiles_cmd::run(a),
@@ -322,8 +352,14 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         cancel: None,
         mask: a.mask,
         extent: a.extent.map(|e| [e[0], e[1], e[2], e[3]]),
+        window: a.window,
     };
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
+    if a.plan {
+        let layout = rastrum::run::layout(&model, &a.input, &opts)?;
+        println!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
+        return Ok(());
+    }
     let show_bar = !a.quiet && std::io::stderr().is_terminal();
     let bar = if show_bar {
         let pb = indicatif::ProgressBar::new(1000);

@@ -1,0 +1,192 @@
+//! Joining the outputs of window runs (`--window`, one per block of the tile grid) into one
+//! raster: a VRT over the windows (GDAL's own gdalbuildvrt), or a GeoTIFF / COG copied from it.
+//! Each window file records where it sits in the whole output (`RASTRUM_WINDOW`); the windows
+//! must tile the output exactly, so the result has the bytes of one whole run.
+
+use std::path::{Path, PathBuf};
+
+use gdal::programs::raster::{build_vrt, BuildVRTOptions};
+use gdal::raster::RasterCreationOptions;
+use gdal::{Dataset, DriverManager, Metadata};
+
+use crate::error::{Error, Result};
+use crate::raster::output::{
+    gtiff_defaults, merged_options, move_into_place, temp_name, TempFile, WriteOptions, COG_DEFAULTS,
+};
+use crate::run::{WindowPlacement, WINDOW_METADATA_KEY};
+
+/// One window file and its place.
+struct Part {
+    ds: Dataset,
+    path: PathBuf,
+    at: WindowPlacement,
+}
+
+fn open_part(path: &Path) -> Result<Part> {
+    // An absolute path lets GDAL write it relative to the VRT's folder.
+    let path = if path.starts_with("/vsi") {
+        path.to_path_buf()
+    } else {
+        std::path::absolute(path).map_err(|e| Error::io(path, e))?
+    };
+    let ds = Dataset::open(&path).map_err(|e| Error::io(&path, e))?;
+    let text = ds.metadata_item(WINDOW_METADATA_KEY, "").ok_or_else(|| {
+        Error::io(&path, format!("no {WINDOW_METADATA_KEY} metadata: not the output of a `rastrum run --window`"))
+    })?;
+    let at: WindowPlacement = serde_json::from_str(&text)
+        .map_err(|e| Error::io(&path, format!("{WINDOW_METADATA_KEY} metadata is not a window placement: {e}")))?;
+    let (w, h) = ds.raster_size();
+    if at.x + w > at.raster_width || at.y + h > at.raster_height {
+        return Err(Error::io(
+            &path,
+            format!("its {w} x {h} pixels at ({}, {}) reach past the whole output", at.x, at.y),
+        ));
+    }
+    Ok(Part { ds, path, at })
+}
+
+/// Checks that the parts belong together and cover the whole output once.
+fn check_parts(parts: &[Part]) -> Result<()> {
+    let first = &parts[0];
+    let (w0, h0) = (first.at.raster_width, first.at.raster_height);
+    let bands = first.ds.raster_count();
+    let mut covered: u128 = 0;
+    for p in parts {
+        let differs = |what: String| {
+            Err(Error::io(
+                &p.path,
+                format!("{what} differs from {}'s: the windows are of different runs", first.path.display()),
+            ))
+        };
+        if (p.at.raster_width, p.at.raster_height) != (w0, h0) {
+            return differs(format!("whole output size {} x {}", p.at.raster_width, p.at.raster_height));
+        }
+        if p.ds.raster_count() != bands {
+            return differs(format!("band count {}", p.ds.raster_count()));
+        }
+        if p.ds.projection() != first.ds.projection() {
+            return differs("the CRS".into());
+        }
+        if p.at.geo_transform != first.at.geo_transform {
+            return differs("the georeferencing".into());
+        }
+        let (w, h) = p.ds.raster_size();
+        covered += (w * h) as u128;
+    }
+    if first.at.geo_transform.is_none() {
+        return Err(Error::io(
+            &first.path,
+            "has no geotransform: windows of an ungeoreferenced raster cannot be assembled",
+        ));
+    }
+    // Pairwise overlap; with the area check below this means an exact cover.
+    let rect = |p: &Part| {
+        let (w, h) = p.ds.raster_size();
+        (p.at.x, p.at.y, p.at.x + w, p.at.y + h)
+    };
+    let mut sorted: Vec<&Part> = parts.iter().collect();
+    sorted.sort_by_key(|p| (p.at.y, p.at.x));
+    for (i, a) in sorted.iter().enumerate() {
+        let ra = rect(a);
+        for b in &sorted[i + 1..] {
+            let rb = rect(b);
+            if rb.1 >= ra.3 {
+                break;
+            }
+            if ra.0 < rb.2 && rb.0 < ra.2 && ra.1 < rb.3 && rb.1 < ra.3 {
+                return Err(Error::io(&b.path, format!("overlaps {} (the same window twice?)", a.path.display())));
+            }
+        }
+    }
+    let total = (w0 * h0) as u128;
+    if covered != total {
+        return Err(Error::invalid(format!(
+            "the {} windows cover {covered} of the output's {total} pixels ({w0} x {h0}): windows are missing",
+            parts.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What gdalbuildvrt does not carry over from the windows: band descriptions, class names,
+/// scales and offsets, and dataset metadata (but the window placement).
+fn copy_descriptions(from: &Dataset, to: &mut Dataset) -> Result<()> {
+    for item in from.metadata_domain("").unwrap_or_default() {
+        if let Some((key, value)) = item.split_once('=') {
+            if key != WINDOW_METADATA_KEY {
+                to.set_metadata_item(key, value, "").map_err(|e| Error::Internal(e.to_string()))?;
+            }
+        }
+    }
+    for b in 1..=from.raster_count() {
+        let src = from.rasterband(b).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut dst = to.rasterband(b).map_err(|e| Error::Internal(e.to_string()))?;
+        let fail = |e: gdal::errors::GdalError| Error::Internal(format!("band {b}: {e}"));
+        dst.set_description(&src.description().map_err(fail)?).map_err(fail)?;
+        if let Some(s) = src.scale() {
+            dst.set_scale(s).map_err(fail)?;
+        }
+        if let Some(o) = src.offset() {
+            dst.set_offset(o).map_err(fail)?;
+        }
+        if let Some(t) = src.color_table() {
+            dst.set_color_table(&t);
+        }
+        // SAFETY: both band handles are live; GDAL copies the NULL-terminated list it returns.
+        let err = unsafe {
+            let names = gdal_sys::GDALGetRasterCategoryNames(src.c_rasterband());
+            if names.is_null() {
+                gdal_sys::CPLErr::CE_None
+            } else {
+                gdal_sys::GDALSetRasterCategoryNames(dst.c_rasterband(), names)
+            }
+        };
+        if err != gdal_sys::CPLErr::CE_None {
+            return Err(Error::Internal(format!("band {b}: cannot copy the class names")));
+        }
+    }
+    Ok(())
+}
+
+/// Joins window outputs into `output`: a VRT over them when it ends in `.vrt` (the windows stay
+/// where they are, referenced relative to it), else a GeoTIFF (a COG with `write.cog`) holding
+/// the pixels. Written under a temporary name and renamed, as every output.
+pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Result<PathBuf> {
+    if parts.is_empty() {
+        return Err(Error::invalid("assemble: no window files given"));
+    }
+    let parts = parts.iter().map(|p| open_part(p)).collect::<Result<Vec<_>>>()?;
+    check_parts(&parts)?;
+    let is_vrt = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("vrt"));
+    if is_vrt && write.cog {
+        return Err(Error::invalid("assemble: --cog writes a GeoTIFF, not a VRT: name the output .tif"));
+    }
+    let vrt_temp = if is_vrt { Some(TempFile(temp_name(output, "", "vrt"))) } else { None };
+    let datasets: Vec<&Dataset> = parts.iter().map(|p| &p.ds).collect();
+    let options = BuildVRTOptions::new(["-q"]).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut vrt = build_vrt(vrt_temp.as_ref().map(|t| t.0.as_path()), &datasets, Some(options))
+        .map_err(|e| Error::io(output, format!("building the VRT: {e}")))?;
+    copy_descriptions(&parts[0].ds, &mut vrt)?;
+    // gdalbuildvrt derives the pixel size from the extent (rounding its last bits): the whole
+    // run's own geotransform instead.
+    if let Some(gt) = parts[0].at.geo_transform {
+        vrt.set_geo_transform(&gt).map_err(|e| Error::io(output, format!("setting the geotransform: {e}")))?;
+    }
+    match vrt_temp {
+        Some(temp) => {
+            vrt.close().map_err(|e| Error::io(output, format!("writing the VRT: {e}")))?;
+            move_into_place(temp, output)
+        }
+        None => {
+            let (driver_name, defaults) =
+                if write.cog { ("COG", COG_DEFAULTS) } else { ("GTiff", gtiff_defaults(vrt.raster_count())) };
+            let driver = DriverManager::get_driver_by_name(driver_name).map_err(|e| Error::io(output, e))?;
+            let co = merged_options(&write.creation_options, defaults)?;
+            let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
+            let temp = TempFile(temp_name(output, "", "tif"));
+            let out = vrt.create_copy(&driver, &temp.0, &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
+            out.close().map_err(|e| Error::io(output, e))?;
+            move_into_place(temp, output)
+        }
+    }
+}
