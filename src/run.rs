@@ -714,6 +714,9 @@ struct Batch {
 struct Prepared {
     r: Resolved,
     ds: gdal::Dataset,
+    /// The datasets `ds` is a view of, newest first (a Vec drops in order, and each view must
+    /// close before the dataset it reads).
+    sources: Vec<gdal::Dataset>,
     info: RasterInfo,
     plan: TilePlan,
     grid: Grid,
@@ -723,8 +726,13 @@ struct Prepared {
 fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) -> Result<Prepared> {
     let r = resolve(model, opts, Some(input::info(&ds).band_count))?;
     // The extent, then the model's resolution when asked and meaningful.
+    let mut sources = Vec::new();
     let ds = match opts.extent {
-        Some(extent) => resample::crop(&ds, input, extent)?,
+        Some(extent) => {
+            let cropped = resample::crop(&ds, input, extent)?;
+            sources.insert(0, ds);
+            cropped
+        }
         None => ds,
     };
     let mut resampled = false;
@@ -732,7 +740,9 @@ fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) ->
         Some(cm) => match resample::metric_resolution(&ds) {
             Some(res) if (res - cm / 100.0).abs() / (cm / 100.0) > 0.01 => {
                 resampled = true;
-                resample::resample(&ds, input, cm / 100.0, &opts.resampling)?
+                let warped = resample::resample(&ds, input, cm / 100.0, &opts.resampling)?;
+                sources.insert(0, ds);
+                warped
             }
             _ => ds,
         },
@@ -740,7 +750,7 @@ fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) ->
     };
     let info = input::info(&ds);
     let (plan, grid) = plan(&r, &info)?;
-    Ok(Prepared { r, ds, info, plan, grid, resampled })
+    Ok(Prepared { r, ds, sources, info, plan, grid, resampled })
 }
 
 /// The output interval a tile writes to, for choosing the tiles a window needs.
@@ -837,7 +847,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let tile_grid = [p.plan.x.tiles.len(), p.plan.y.tiles.len()];
     let window = opts.window.as_ref().map(|w| narrow(&mut p, w)).transpose()?;
     let rect = window.as_ref().map_or([0, 0, p.grid.width, p.grid.height], |w| [w.x, w.y, p.grid.width, p.grid.height]);
-    let Prepared { r, ds, info, plan, grid, resampled } = p;
+    // `_sources` stays open until the run ends: the reader's dataset is a view of them.
+    let Prepared { r, ds, sources: _sources, info, plan, grid, resampled } = p;
     let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
     let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
     // Opened here to report a bad mask before anything is written; the reader thread opens its

@@ -308,3 +308,26 @@ fn the_cli_runs_windows_prints_the_plan_and_assembles() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("windows are missing"));
 }
+
+#[test]
+fn windows_of_a_cropped_and_resampled_input_equal_the_whole_run() {
+    let dir = tmp();
+    let input = landsat_rgb_vrt(dir.path());
+    let model_path = dir.path().join("conv.onnx");
+    conv_model(&model_path);
+    let model = load(&model_path);
+    let gt = geo_transform(&input);
+    // An extent off the pixel grid, then GDAL's warper to 45 m (the input is 30 m).
+    let extent = [gt[0] + 20.3 * gt[1], gt[3] + 580.7 * gt[5], gt[0] + 600.2 * gt[1], gt[3] + 10.5 * gt[5]];
+    let opts = RunOptions {
+        bands: Some(vec![2]),
+        scale: Some(vec![1e-4]),
+        tile_size: Some(80),
+        overlap: Some(16),
+        extent: Some(extent),
+        resolution: rastrum::run::Resolution::Cm(4500.0),
+        resampling: "bilinear".into(),
+        ..Default::default()
+    };
+    check_windows(&model, &input, &opts, &[(1, 1), (2, 3)], &[""]);
+}
