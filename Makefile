@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-dask bench-dask test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -24,7 +24,7 @@ demo: build
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
 # the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
 # a small size (its comparisons agree).
-test: test-rust test-c test-python test-qgis test-train test-examples test-bench test-fuzz
+test: test-rust test-c test-python test-dask test-qgis test-train test-examples test-bench test-fuzz
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
@@ -46,6 +46,16 @@ test-c: stage
 test-python: stage
 	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.1 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
+
+# rastrum.dask on a real LocalCluster of worker processes (.venv-dask: pinned dask, distributed).
+DASK_ENV = RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.1 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
+  PYTHONDONTWRITEBYTECODE=1
+test-dask: stage
+	$(DASK_ENV) .venv-dask/bin/python -m pytest -q -p no:cacheprovider tests/dask
+
+# Speed-up of 1, 2 and 4 local Dask workers on one raster (bench/scale_out.py, one run).
+bench-dask: stage
+	$(DASK_ENV) .venv-dask/bin/python bench/scale_out.py
 
 # The installable QGIS plugin: the provider plus librastrum and ONNX Runtime (CPU).
 plugin-zip: build

@@ -28,6 +28,13 @@ if ! .venv/bin/python -c "import onnxruntime" >/dev/null 2>&1 || ! cmp -s requir
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/.requirements
 fi
+# rastrum.dask's venv: Debian's python3 (its GDAL bindings, numpy, pytest) plus pinned Dask.
+if ! .venv-dask/bin/python -c "import distributed, osgeo" >/dev/null 2>&1 || ! cmp -s requirements-dask.txt .venv-dask/.requirements; then
+  echo "setup: creating .venv-dask with requirements-dask.txt"
+  /usr/bin/python3 -m venv --system-site-packages .venv-dask
+  .venv-dask/bin/pip install -q --disable-pip-version-check -r requirements-dask.txt
+  cp requirements-dask.txt .venv-dask/.requirements
+fi
 lib=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.1.* | head -n 1)
 ln -sf "$PWD/$lib" .venv/libonnxruntime.so
 

@@ -15,7 +15,9 @@ is also the record of what is done: a run that stops (a cancel, a lost cluster, 
 where it stopped when called again with the same settings, which ``rastrum-run.json`` in the
 output folder records. Failed windows are retried (``retries``); the windows of a worker that
 dies are rescheduled by Dask. The output folder must be one path that every worker and the
-client see (a shared file system). See docs/scale-out.md.
+client see: a shared file system, or an object store through GDAL (``/vsis3/bucket/prefix``,
+``/vsigs/``, ``/vsiaz/``; windows are written locally and uploaded whole, and GDAL's Python
+bindings are then needed on the client and the workers). See docs/scale-out.md.
 
 The workers import this module as ``rastrum.dask``: the folder holding the ``rastrum`` package
 (the QGIS plugin's folder) must be on their ``PYTHONPATH``, and librastrum findable there
@@ -45,6 +47,7 @@ PROBABILITIES_SUFFIX = "_probabilities"
 
 _models = {}
 _models_lock = threading.Lock()
+_opened = []  # keys in the order they were opened in this process (for tests and diagnostics)
 
 
 def _model(path, device, threads):
@@ -53,7 +56,64 @@ def _model(path, device, threads):
     with _models_lock:
         if key not in _models:
             _models[key] = _native.Model(path, device=device, threads=threads)
+            _opened.append(key)
         return _models[key]
+
+
+def _is_vsi(path):
+    return os.fspath(path).startswith("/vsi")
+
+
+def _gdal():
+    try:
+        from osgeo import gdal
+    except ImportError as e:
+        raise ImportError(
+            "an output folder on a GDAL /vsi path needs GDAL's Python bindings (osgeo) on the client and workers"
+        ) from e
+    return gdal
+
+
+def _exists(path):
+    if _is_vsi(path):
+        return _gdal().VSIStatL(path) is not None
+    return os.path.exists(path)
+
+
+def _read_text(path):
+    """The file's text, or None when there is none."""
+    if not _is_vsi(path):
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return f.read()
+    gdal = _gdal()
+    stat = gdal.VSIStatL(path)
+    if stat is None:
+        return None
+    f = gdal.VSIFOpenL(path, "rb")
+    try:
+        return gdal.VSIFReadL(1, stat.size, f).decode()
+    finally:
+        gdal.VSIFCloseL(f)
+
+
+def _write_text(path, text):
+    """Written whole: renamed into place locally, one upload on an object store."""
+    if not _is_vsi(path):
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        return
+    gdal = _gdal()
+    data = text.encode()
+    f = gdal.VSIFOpenL(path, "wb")
+    if f is None:
+        raise OSError(f"cannot write {path}: {gdal.GetLastErrorMsg()}")
+    written = gdal.VSIFWriteL(data, 1, len(data), f)
+    if gdal.VSIFCloseL(f) != 0 or written != len(data):
+        raise OSError(f"cannot write {path}: {gdal.GetLastErrorMsg()}")
 
 
 def window_name(window):
@@ -76,7 +136,7 @@ def run_window(model_path, input_path, parts_dir, window, options, device, threa
     """One window, on a worker: skipped when its file exists (resume), else run and renamed into
     place by librastrum. Returns what the client reports."""
     target = os.path.join(parts_dir, window_name(window))
-    if os.path.exists(target):
+    if _exists(target):
         return {"window": list(window), "skipped": True, "seconds": 0.0}
     model = _model(model_path, device, _threads_here(threads_by_host))
     opts = dict(options)
@@ -123,9 +183,9 @@ def _check_manifest(output_dir, manifest):
     """Records the run's settings, or checks that the folder's earlier run had the same ones
     (its windows are only reusable then)."""
     path = os.path.join(output_dir, MANIFEST)
-    if os.path.exists(path):
-        with open(path) as f:
-            before = json.load(f)
+    text = _read_text(path)
+    if text is not None:
+        before = json.loads(text)
         changed = sorted(k for k in set(before) | set(manifest) if before.get(k) != manifest.get(k))
         if changed:
             details = "; ".join(f"{k}: {before.get(k)!r} then, {manifest.get(k)!r} now" for k in changed)
@@ -134,10 +194,7 @@ def _check_manifest(output_dir, manifest):
                 "use another output folder, or delete this one to start over"
             )
         return
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    _write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def _threads_by_host(client):
@@ -168,6 +225,8 @@ class Result:
     assemble_seconds: float
     window_seconds: list = field(default_factory=list)
     """Run time of each window computed by this call, as measured on its worker."""
+    tiles_run: int = 0
+    """Model tiles run by this call's windows (halos included: blending needs neighbours)."""
 
 
 def run(
@@ -203,9 +262,12 @@ def run(
     input_path = os.fspath(input_path)
     if not input_path.startswith("/vsi"):
         input_path = os.path.abspath(input_path)
-    output_dir = os.path.abspath(os.fspath(output_dir))
+    output_dir = os.fspath(output_dir)
+    if not _is_vsi(output_dir):
+        output_dir = os.path.abspath(output_dir)
     parts_dir = os.path.join(output_dir, PARTS)
-    os.makedirs(parts_dir, exist_ok=True)
+    if not _is_vsi(parts_dir):
+        os.makedirs(parts_dir, exist_ok=True)
 
     with _native.Model(model_path, device=device, allow_fallback=True) as m:
         layout = m.layout(input_path, options)
@@ -222,7 +284,7 @@ def run(
             "height": layout["height"],
         },
     )
-    done = [w for w in windows if os.path.exists(os.path.join(parts_dir, window_name(w)))]
+    done = [w for w in windows if _exists(os.path.join(parts_dir, window_name(w)))]
     todo = [w for w in windows if w not in done]
 
     threads_by_host = _threads_by_host(client) if threads is None else {}
@@ -248,6 +310,7 @@ def run(
         for w in todo
     ]
     window_seconds = []
+    tiles_run = 0
     finished = len(done)
     try:
         for future in as_completed(futures):
@@ -255,6 +318,7 @@ def run(
             finished += 1
             if not report["skipped"]:
                 window_seconds.append(report["seconds"])
+                tiles_run += report["tiles_run"]
             if progress is not None:
                 answer = progress(finished, len(windows), report)
                 if answer is not None and not answer:
@@ -276,7 +340,8 @@ def run(
             _native.assemble(parts, tif, {"cog": True})
             outputs.append(tif)
     assemble_seconds = time.perf_counter() - t_assemble
-    _remove_leftovers(parts_dir)
+    if not _is_vsi(parts_dir):
+        _remove_leftovers(parts_dir)
     return Result(
         vrt=outputs[0],
         outputs=outputs,
@@ -286,6 +351,7 @@ def run(
         seconds=time.perf_counter() - started,
         assemble_seconds=assemble_seconds,
         window_seconds=window_seconds,
+        tiles_run=tiles_run,
     )
 
 

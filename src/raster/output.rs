@@ -3,6 +3,8 @@
 //! `OutputRaster` (error, cancel, panic) deletes the temporary file.
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -32,10 +34,25 @@ pub struct Grid {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// A GDAL virtual file system path (`/vsis3/bucket/key`, `/vsigs/`, `/vsiaz/`, `/vsimem/`, ...):
+/// written locally under a temporary name, then uploaded whole (object stores have no rename,
+/// and an upload appears only once complete).
+pub fn is_vsi(p: &Path) -> bool {
+    p.as_os_str().as_bytes().starts_with(b"/vsi")
+}
+
 /// Checks that `output` can be written: its folder exists, it is not a folder, not the input.
+/// On a `/vsi` path only the upload can tell.
 pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
+    }
+    if is_vsi(output) {
+        return if output == input {
+            Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"))
+        } else {
+            Ok(())
+        };
     }
     if output.is_dir() {
         return Err(Error::io(output, "output path is a directory"));
@@ -64,11 +81,12 @@ fn parent_dir(p: &Path) -> PathBuf {
 }
 
 /// A hidden name beside `target` for writing it (`ext`: the format's extension, which GDAL's
-/// drivers look at).
+/// drivers look at); in the local temporary folder for a `/vsi` target.
 pub(crate) fn temp_name(target: &Path, tag: &str, ext: &str) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.{ext}", std::process::id()))
+    let dir = if is_vsi(target) { std::env::temp_dir() } else { parent_dir(target) };
+    dir.join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.{ext}", std::process::id()))
 }
 
 /// A file under construction: deleted (with its PAM sidecar) unless moved into place.
@@ -88,6 +106,15 @@ impl Drop for TempFile {
 /// must not survive.
 pub(crate) fn move_into_place(mut temp: TempFile, target: &Path) -> Result<PathBuf> {
     let (temp_aux, target_aux) = (aux_path(&temp.0), aux_path(target));
+    if is_vsi(target) {
+        // The sidecar first: the raster's appearance is what marks the output complete.
+        vsi_unlink(&target_aux);
+        if temp_aux.exists() {
+            upload(&temp_aux, &target_aux)?;
+        }
+        upload(&temp.0, target)?;
+        return Ok(target.to_path_buf());
+    }
     let _ = std::fs::remove_file(&target_aux);
     std::fs::rename(&temp.0, target)
         .map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
@@ -96,6 +123,57 @@ pub(crate) fn move_into_place(mut temp: TempFile, target: &Path) -> Result<PathB
         std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
     }
     Ok(target.to_path_buf())
+}
+
+fn c_path(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::io(p, "the path contains a NUL byte"))
+}
+
+fn gdal_error_message() -> String {
+    // SAFETY: GDAL returns a NUL-terminated thread-local string (never NULL).
+    unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned()
+}
+
+fn vsi_unlink(p: &Path) {
+    if let Ok(c) = c_path(p) {
+        // SAFETY: a NUL-terminated path; failure (no such file) is fine.
+        unsafe { gdal_sys::VSIUnlink(c.as_ptr()) };
+    }
+}
+
+/// Copies a local file to a GDAL virtual file system path, streaming. The gdal crate has no
+/// writer for VSI files, hence GDAL's C calls.
+fn upload(local: &Path, target: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
+    let c_target = c_path(target)?;
+    // SAFETY: NUL-terminated path and mode; the handle is closed below on every path.
+    let fp = unsafe { gdal_sys::VSIFOpenL(c_target.as_ptr(), c"wb".as_ptr()) };
+    if fp.is_null() {
+        return Err(Error::io(target, format!("cannot open for writing: {}", gdal_error_message())));
+    }
+    let mut buf = vec![0u8; 4 << 20];
+    let written = (|| -> Result<()> {
+        loop {
+            let n = src.read(&mut buf).map_err(|e| Error::io(local, e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            // SAFETY: `buf` holds `n` bytes; `fp` is open.
+            let w = unsafe { gdal_sys::VSIFWriteL(buf.as_ptr() as *const libc::c_void, 1, n, fp) };
+            if w != n {
+                return Err(Error::io(target, format!("upload failed: {}", gdal_error_message())));
+            }
+        }
+    })();
+    // SAFETY: `fp` came from VSIFOpenL; closing completes (or fails) the upload.
+    let closed = unsafe { gdal_sys::VSIFCloseL(fp) };
+    written?;
+    if closed != 0 {
+        vsi_unlink(target);
+        return Err(Error::io(target, format!("upload failed: {}", gdal_error_message())));
+    }
+    Ok(())
 }
 
 /// Our GeoTIFF creation defaults. Several bands are values, never an RGB picture (GDAL's
