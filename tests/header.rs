@@ -58,3 +58,32 @@ fn version_macros_match_cargo_toml_and_the_soname() {
     let version = unsafe { std::ffi::CStr::from_ptr(rastrum::ffi::rastrum_version_string()) };
     assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
+
+/// Every function of the header is declared by the Python binding (ctypes signatures) and has
+/// a panic injected by tests/c/panic_each.c: a new entry point cannot be forgotten by either.
+#[test]
+fn every_entry_point_is_bound_in_python_and_checked_for_panics() {
+    let header = std::fs::read_to_string(root().join("include/rastrum.h")).unwrap();
+    let functions: Vec<&str> = header
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .zip(header.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).skip(1))
+        .filter(|(name, _)| name.starts_with("rastrum_"))
+        .map(|(name, _)| name)
+        .collect();
+    let declared: std::collections::BTreeSet<&str> = functions
+        .iter()
+        .copied()
+        .filter(|name| header.contains(&format!("{name}(")))
+        .filter(|name| !name.ends_with("_fn"))
+        .collect();
+    assert!(declared.len() >= 33, "{declared:?}");
+    let python = std::fs::read_to_string(root().join("qgis_plugin/rastrum/_native.py")).unwrap();
+    let panics = std::fs::read_to_string(root().join("tests/c/panic_each.c")).unwrap();
+    for name in &declared {
+        assert!(python.contains(&format!("\"{name}\": (")), "{name} is not declared in _native.py's _SIGNATURES");
+        let injected = panics.contains(&format!("CALL(\"{name}\"")) || panics.contains(&format!("inject(\"{name}\")"));
+        let exempt =
+            ["rastrum_version_string", "rastrum_abi_version", "rastrum_status_str", "rastrum_last_error_message"];
+        assert!(injected || exempt.contains(name), "{name} has no injected panic in tests/c/panic_each.c");
+    }
+}

@@ -245,6 +245,8 @@ _SIGNATURES = {
     "rastrum_options_free": (None, [_OptionsP]),
     "rastrum_options_set": (c_int32, [_OptionsP, c_char_p, c_char_p]),
     "rastrum_options_set_cancel": (c_int32, [_OptionsP, _CancelP]),
+    "rastrum_options_clone": (c_int32, [_OptionsP, POINTER(_OptionsP)]),
+    "rastrum_options_clear_cancel": (c_int32, [_OptionsP]),
     "rastrum_cancel_new": (c_int32, [POINTER(_CancelP)]),
     "rastrum_cancel_set": (c_int32, [_CancelP, c_int32]),
     "rastrum_cancel_free": (None, [_CancelP]),
@@ -574,7 +576,7 @@ class Options(_Owner):
         handle = _OptionsP()
         _check(lib.rastrum_options_new(byref(handle)))
         super().__init__(handle, lib.rastrum_options_free)
-        # Replayed by copy(): the C API has no way to clone options or to detach a cancel token.
+        # What was set, for repr().
         self._settings = []
         self._cancel = None
         try:
@@ -604,13 +606,23 @@ class Options(_Owner):
         self._cancel = token
         return self
 
+    def clear_cancel(self):
+        """Detaches the cancel token (runs can then be cancelled from the progress callback only)."""
+        with self._use() as handle:
+            _check(_lib().rastrum_options_clear_cancel(handle))
+        self._cancel = None
+        return self
+
     def copy(self):
         """Independent options with the same settings (and cancel token)."""
-        other = Options()
-        for key, text in self._settings:
-            other.set(key, text)
-        if self._cancel is not None and not self._cancel.closed:
-            other.set_cancel(self._cancel)
+        lib = _lib()
+        handle = _OptionsP()
+        with self._use() as mine:
+            _check(lib.rastrum_options_clone(mine, byref(handle)))
+        other = Options.__new__(Options)
+        _Owner.__init__(other, handle, lib.rastrum_options_free)
+        other._settings = list(self._settings)
+        other._cancel = self._cancel
         return other
 
     def __repr__(self):

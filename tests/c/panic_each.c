@@ -94,7 +94,9 @@ int main(int argc, char **argv) {
     {
         const char *inputs[1] = {input};
         expect_panic("rastrum_tiles", CALL("rastrum_tiles", rastrum_tiles(inputs, 1, tiles_dir, t, NULL, NULL, &s)));
+        expect_panic("rastrum_assemble", CALL("rastrum_assemble", rastrum_assemble(inputs, 1, output, o)));
     }
+    expect_panic("rastrum_layout_json", CALL("rastrum_layout_json", rastrum_layout_json(m, input, o, &s)));
 
     /* The _free family: the object survives the injected panic and is freed afterwards. */
     inject("rastrum_string_free"), rastrum_string_free(s), expect_panic_void("rastrum_string_free");
@@ -130,5 +132,5 @@ int main(int argc, char **argv) {
     rastrum_tiles_options_free(t);
     rastrum_model_free(m);
     printf("panic_each: %d entry points, %s\n", checked, failures ? "FAILED" : "ok");
-    return failures || checked < 31 ? 1 : 0;
+    return failures || checked < 33 ? 1 : 0;
 }

@@ -585,3 +585,24 @@ def test_tiles_writes_the_pyramid_and_a_cancel_leaves_nothing(native, tmp_path):
     assert not (tmp_path / "cancelled").exists()
     with pytest.raises(native.InvalidArgumentError, match="zoom"):
         native.tiles(source, tmp_path / "bad", zoom="9-3")
+
+
+def test_copied_options_are_independent_and_a_token_can_be_detached(native, cloud_model, small_options, tmp_path):
+    with native.CancelToken() as token:
+        token.cancel()
+        base = small_options.copy().set_cancel(token)
+        clone = base.copy()
+        # The clone keeps the settings and the token (rastrum_options_clone) ...
+        assert repr(clone) == repr(base)
+        with pytest.raises(native.CancelledError):
+            native.run(cloud_model, S2_IMAGE, tmp_path / "a.tif", clone)
+        # ... and changes to it do not reach the original.
+        clone.set("tile-size", "128")
+        assert "tile-size='128'" in repr(clone) and "tile-size='128'" not in repr(base)
+        with pytest.raises(native.InvalidArgumentError, match="128"):
+            native.run(cloud_model, S2_IMAGE, tmp_path / "b.tif", clone.clear_cancel())
+        # Detached, the original runs although its token is still cancelled.
+        summary = native.run(cloud_model, S2_IMAGE, tmp_path / "c.tif", base.clear_cancel())
+        assert summary["tiles_run"] == 4
+        for o in (base, clone):
+            o.close()
