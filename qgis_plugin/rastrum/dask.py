@@ -416,4 +416,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # As `python -m rastrum.dask` this file is `__main__`, whose functions Dask would ship by value:
+    # run the importable module's, which the workers import by name.
+    from rastrum.dask import main as _main
+
+    sys.exit(_main())

@@ -162,3 +162,23 @@ def test_a_failing_window_reports_the_library_error(client, landsat6, tmp_path):
     with pytest.raises(_native.RastrumError, match="band"):
         rastrum_dask.run(client, CLOUD, landsat6, tmp_path / "out", dict(CLOUD_OPTIONS, bands="2,3,4,5,6,9"), retries=1)
     assert not (tmp_path / "out" / "output.vrt").exists()
+
+
+def test_the_command_line_runs_on_its_own_local_cluster(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    band = DATA / "landsat8_l1_b2_b7/l8_B4.tif"
+    single_run(SR, band, tmp_path / "single.tif", SR_OPTIONS)
+    options = [arg for k, v in SR_OPTIONS.items() for arg in ("-o", f"{k}={v}")]
+    done = subprocess.run(
+        [sys.executable, "-m", "rastrum.dask", "local:2", str(SR), str(band), str(tmp_path / "out"),
+         "--window-tiles", "2", *options],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["windows"] == 4 and summary["computed"] == 4
+    assert "window [0, 0, 2, 2] done" in done.stderr
+    assert_same(summary["vrt"], tmp_path / "single.tif")
