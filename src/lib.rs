@@ -7,7 +7,8 @@
 //! - `tiling`: the tile grid and what each tile contributes;
 //! - `stitch`: streaming accumulation of tile outputs into finished rows;
 //! - `tasks`: class heads and the output rasters of each task;
-//! - `run`: options, resolution against card and model, the concurrent pipeline;
+//! - `run`: options, resolution against card and model, the concurrent pipeline, windows;
+//! - `lazy`: a run evaluated block by block on demand (the GDAL driver), with a tile cache;
 //! - `metrics`: confusion matrix, class scores, kappa, regression errors, PSNR, SSIM;
 //! - `eval`: `rastrum eval`: a prediction raster scored against a reference raster;
 //! - `plot`: PNG figures (the confusion matrix) written atomically, shared with the trainer;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod ffi;
 pub mod inference;
+pub mod lazy;
 pub mod metrics;
 pub mod onnx;
 pub mod plot;

@@ -20,7 +20,7 @@ use crate::raster::mask::Mask;
 use crate::raster::output::{check_destination, Grid, WriteOptions};
 use crate::raster::resample;
 use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
-use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, Sink};
+use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, RowWriter, Sink};
 use crate::tiling::{pixel_axis, tile_axis, Axis, AxisTile, GridMode, PadMode, PixelGeometry, TilePlan, TileWindow};
 
 /// Resampling of the input to the model's ground resolution.
@@ -711,19 +711,19 @@ struct Batch {
 }
 
 /// A run made ready: options resolved, the input cropped / resampled as asked, tiles planned.
-struct Prepared {
-    r: Resolved,
-    ds: gdal::Dataset,
+pub(crate) struct Prepared {
+    pub(crate) r: Resolved,
+    pub(crate) ds: gdal::Dataset,
     /// The datasets `ds` is a view of, newest first (a Vec drops in order, and each view must
     /// close before the dataset it reads).
-    sources: Vec<gdal::Dataset>,
-    info: RasterInfo,
-    plan: TilePlan,
-    grid: Grid,
+    pub(crate) sources: Vec<gdal::Dataset>,
+    pub(crate) info: RasterInfo,
+    pub(crate) plan: TilePlan,
+    pub(crate) grid: Grid,
     resampled: bool,
 }
 
-fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) -> Result<Prepared> {
+pub(crate) fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) -> Result<Prepared> {
     let r = resolve(model, opts, Some(input::info(&ds).band_count))?;
     // The extent, then the model's resolution when asked and meaningful.
     let mut sources = Vec::new();
@@ -754,7 +754,7 @@ fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) ->
 }
 
 /// The output interval a tile writes to, for choosing the tiles a window needs.
-fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
+pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
     match (r.output_kind, r.redistribute, r.stitch) {
         (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
         (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
@@ -1029,6 +1029,78 @@ enum Stitcher {
     Redistribute(RedistributeStitcher),
 }
 
+/// Stitching of a plan's tiles, in plan order, into the output rectangle `rect` (whose grid is
+/// `width` x `height`), handing finished rows to a sink: the writer stage of a run, and each
+/// block of a run read on demand (`lazy`).
+pub(crate) struct Stitching<'a, C, F> {
+    r: &'a Resolved,
+    plan: &'a TilePlan,
+    stitcher: Stitcher,
+    pub(crate) sink: Sink<C, F>,
+    expected: usize,
+}
+
+impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
+    pub(crate) fn new(r: &'a Resolved, plan: &'a TilePlan, rect: [usize; 4], sink: Sink<C, F>) -> Self {
+        let width = rect[2];
+        let stitcher = match (r.output_kind, r.redistribute) {
+            (OutputKind::Pixels, _) => {
+                Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch, rect))
+            }
+            (OutputKind::PerTile, Redistribute::None) => Stitcher::Grid(GridStitcher::new(width, r.out_channels)),
+            (OutputKind::PerTile, rule) => {
+                Stitcher::Redistribute(RedistributeStitcher::new(rect, r.tile_size, rule == Redistribute::Weight))
+            }
+        };
+        Stitching { r, plan, stitcher, sink, expected: 0 }
+    }
+
+    /// Tile `index` of the plan (they must come in order): its activated model output and its
+    /// input, or None for a tile skipped because all its input is nodata.
+    pub(crate) fn add(&mut self, index: usize, tile: Option<(&[f32], &TileData)>) -> Result<()> {
+        if index != self.expected {
+            return Err(Error::Internal(format!("tile {index} arrived, expected {}", self.expected)));
+        }
+        self.expected += 1;
+        let (r, plan) = (self.r, self.plan);
+        let (row, col) = plan.position(index);
+        let (tx, ty) = (&plan.x.tiles[col], &plan.y.tiles[row]);
+        if let Some((values, tile)) = tile {
+            let out = TileOutput {
+                values,
+                out_size: r.out_size,
+                valid: &tile.valid,
+                tile: r.tile_size,
+                weight: tile.weight.as_deref(),
+            };
+            match &mut self.stitcher {
+                Stitcher::Pixels(s) => s.add(tx, ty, &out),
+                Stitcher::Grid(s) => s.add(col, Some(values)),
+                Stitcher::Redistribute(s) => s.add(tx.start as usize, ty.start as usize, values.first().copied(), &out),
+            }
+        }
+        if col + 1 == plan.x.tiles.len() {
+            let last = row + 1 == plan.y.tiles.len();
+            match &mut self.stitcher {
+                Stitcher::Pixels(s) => {
+                    let limit = if last { usize::MAX } else { s.first_row(&plan.y.tiles[row + 1]) };
+                    if let Some(rows) = s.take_ready(limit, last) {
+                        self.sink.write(rows)?;
+                    }
+                }
+                Stitcher::Grid(s) => self.sink.write(s.take_row(row))?,
+                Stitcher::Redistribute(s) => self.sink.write(s.take_rows(ty.start as usize))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every tile of the plan has arrived.
+    pub(crate) fn complete(&self) -> bool {
+        self.expected == self.plan.count()
+    }
+}
+
 /// Writer stage: activation, stitching, and rows to the output rasters. Outputs are renamed into
 /// place only when every tile has arrived; otherwise they are deleted on drop. `rect` is the
 /// output rectangle written (`grid` is its grid); a window's placement is recorded in the files.
@@ -1063,68 +1135,28 @@ fn write_tiles(
         let json = serde_json::to_string(w).map_err(|e| Error::Internal(e.to_string()))?;
         sink.set_metadata(WINDOW_METADATA_KEY, &json)?;
     }
-    let mut stitcher = match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => {
-            Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch, rect))
-        }
-        (OutputKind::PerTile, Redistribute::None) => Stitcher::Grid(GridStitcher::new(grid.width, r.out_channels)),
-        (OutputKind::PerTile, rule) => Stitcher::Redistribute(RedistributeStitcher::new(
-            grid.width,
-            grid.height,
-            r.tile_size,
-            rule == Redistribute::Weight,
-        )),
-    };
-    let nx = plan.x.tiles.len();
-    let mut expected = 0usize;
+    let mut stitching = Stitching::new(r, plan, rect, sink);
     let per_out = (r.out_channels * r.out_size * r.out_size).max(1);
     for Batch { tiles, mut values } in rx.iter() {
         // The batch output, tile by tile, in the order of the tiles that ran.
         let mut outputs = values.chunks_exact_mut(per_out);
         for (index, tile) in tiles {
-            if index != expected {
-                return Err(Error::Internal(format!("tile {index} arrived, expected {expected}")));
-            }
-            expected += 1;
-            let (row, col) = plan.position(index);
-            let (tx, ty) = (&plan.x.tiles[col], &plan.y.tiles[row]);
-            if let Some(tile) = tile.as_ref() {
-                let values =
-                    outputs.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
-                activate(values, r.out_channels, r.activation);
-                let values = &*values;
-                let out = TileOutput {
-                    values,
-                    out_size: r.out_size,
-                    valid: &tile.valid,
-                    tile: r.tile_size,
-                    weight: tile.weight.as_deref(),
-                };
-                match &mut stitcher {
-                    Stitcher::Pixels(s) => s.add(tx, ty, &out),
-                    Stitcher::Grid(s) => s.add(col, Some(values)),
-                    Stitcher::Redistribute(s) => s.add(tx.start as usize - rect[0], values.first().copied(), &out),
+            match tile.as_ref() {
+                Some(tile) => {
+                    let values =
+                        outputs.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
+                    activate(values, r.out_channels, r.activation);
+                    stitching.add(index, Some((values, tile)))?;
                 }
-            }
-            if col + 1 == nx {
-                let last = row + 1 == plan.y.tiles.len();
-                match &mut stitcher {
-                    Stitcher::Pixels(s) => {
-                        let limit = if last { usize::MAX } else { s.first_row(&plan.y.tiles[row + 1]) };
-                        if let Some(rows) = s.take_ready(limit, last) {
-                            sink.write(rows)?;
-                        }
-                    }
-                    Stitcher::Grid(s) => sink.write(s.take_row(row))?,
-                    Stitcher::Redistribute(s) => sink.write(s.take_rows(row))?,
-                }
+                None => stitching.add(index, None)?,
             }
         }
     }
-    if expected != plan.count() {
+    if !stitching.complete() {
         // Cancelled or failed upstream: dropping the sink deletes the temporary files.
         return Err(Error::Cancelled);
     }
+    let sink = stitching.sink;
     let counts = sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
     Ok((sink.finish()?, counts))
 }

@@ -216,38 +216,46 @@ impl GridStitcher {
 
 /// Per-tile values spread over each tile's valid pixels on the input grid, preserving each
 /// tile's total: uniformly, or by w = exp(L / max L) - 1 of a weight band L (night lights).
+/// Only the pixels inside the output rectangle are kept; the weights are the whole tile's.
 pub struct RedistributeStitcher {
-    rows: Rows,
+    rect: [usize; 4],
+    /// The current tile row's rows inside the rectangle, and the row's first input row.
+    current: Option<(usize, Rows)>,
     tile: usize,
-    height: usize,
     by_weight: bool,
 }
 
 impl RedistributeStitcher {
-    pub fn new(width: usize, height: usize, tile: usize, by_weight: bool) -> RedistributeStitcher {
-        let rows = Rows::new(0, tile.min(height), width, 1);
-        RedistributeStitcher { rows, tile, height, by_weight }
+    /// `rect`: `[x, y, width, height]` of the output (input pixels) that is kept.
+    pub fn new(rect: [usize; 4], tile: usize, by_weight: bool) -> RedistributeStitcher {
+        RedistributeStitcher { rect, current: None, tile, by_weight }
+    }
+
+    /// The rows of the tile row starting at input row `ty0` that lie in the rectangle.
+    fn rows_of(&self, ty0: usize) -> Rows {
+        let [_, ry, rw, rh] = self.rect;
+        let (a, b) = (ty0.max(ry), (ty0 + self.tile).min(ry + rh));
+        Rows::new(a - ry, b.saturating_sub(a), rw, 1)
     }
 
     /// Spreads `value` over the tile whose top-left input pixel is (`x0`, `y0`).
-    pub fn add(&mut self, x0: usize, value: Option<f32>, out: &TileOutput) {
+    pub fn add(&mut self, x0: usize, y0: usize, value: Option<f32>, out: &TileOutput) {
         let Some(total) = value else { return };
-        let (t, w) = (self.tile, self.rows.width);
-        let cols = t.min(w - x0);
-        let rows = self.rows.rows;
-        let inside = |i: usize, j: usize| i < rows && j < cols && out.valid[i * t + j] == 1;
+        let t = self.tile;
+        // `valid` is 0 outside the raster, so only the tile's own pixels count.
+        let inside = |i: usize, j: usize| out.valid[i * t + j] == 1;
         // Weights over valid pixels; uniform when asked, or when the tile has no light at all.
         let mut weights = vec![0f64; t * t];
         let mut sum = 0.0;
         if let (true, Some(light)) = (self.by_weight, out.weight) {
-            let max = (0..rows)
-                .flat_map(|i| (0..cols).map(move |j| (i, j)))
+            let max = (0..t)
+                .flat_map(|i| (0..t).map(move |j| (i, j)))
                 .filter(|&(i, j)| inside(i, j))
                 .map(|(i, j)| light[i * t + j].max(0.0))
                 .fold(0.0, f64::max);
             if max > 0.0 {
-                for i in 0..rows {
-                    for j in 0..cols {
+                for i in 0..t {
+                    for j in 0..t {
                         if inside(i, j) {
                             let wt = (light[i * t + j].max(0.0) / max).exp() - 1.0;
                             weights[i * t + j] = wt;
@@ -259,8 +267,8 @@ impl RedistributeStitcher {
         }
         if sum <= 0.0 {
             sum = 0.0;
-            for i in 0..rows {
-                for j in 0..cols {
+            for i in 0..t {
+                for j in 0..t {
                     if inside(i, j) {
                         weights[i * t + j] = 1.0;
                         sum += 1.0;
@@ -268,24 +276,34 @@ impl RedistributeStitcher {
                 }
             }
         }
-        for i in 0..rows {
-            for j in 0..cols {
-                if inside(i, j) {
-                    let idx = i * w + x0 + j;
-                    self.rows.values[idx] = (total as f64 * weights[i * t + j] / sum) as f32;
-                    self.rows.valid[idx] = 1;
+        if self.current.as_ref().is_none_or(|(row, _)| *row != y0) {
+            self.current = Some((y0, self.rows_of(y0)));
+        }
+        let [rx, ry, rw, _] = self.rect;
+        let Some((_, rows)) = self.current.as_mut() else { return };
+        let first = ry + rows.y0;
+        for i in 0..t {
+            let y = y0 + i;
+            if y < first || y >= first + rows.rows {
+                continue;
+            }
+            for j in 0..t {
+                let x = x0 + j;
+                if x < rx || x >= rx + rw || !inside(i, j) {
+                    continue;
                 }
+                let idx = (y - first) * rw + x - rx;
+                rows.values[idx] = (total as f64 * weights[i * t + j] / sum) as f32;
+                rows.valid[idx] = 1;
             }
         }
     }
 
-    /// Hands out the rows of tile row `r` and prepares the next.
-    pub fn take_rows(&mut self, r: usize) -> Rows {
-        let y_next = (r + 1) * self.tile;
-        let n_next = self.tile.min(self.height.saturating_sub(y_next)).max(1);
-        let next = Rows::new(y_next, n_next, self.rows.width, 1);
-        let mut out = std::mem::replace(&mut self.rows, next);
-        out.y0 = r * self.tile;
-        out
+    /// Hands out the rows of the tile row starting at input row `y0` (rectangle coordinates).
+    pub fn take_rows(&mut self, y0: usize) -> Rows {
+        match self.current.take() {
+            Some((row, rows)) if row == y0 => rows,
+            _ => self.rows_of(y0),
+        }
     }
 }

@@ -65,12 +65,43 @@ pub fn class_of(probs: impl Iterator<Item = f32>, channels: usize, thresh: Optio
     }
 }
 
-/// Where stitched rows go.
-pub enum Sink {
+/// Where a sink's rows go: an output GeoTIFF, or memory (blocks read on demand).
+pub trait RowWriter<T> {
+    /// The next `rows` full-width rows starting at row `y0`, one vector per band.
+    fn write_rows(&mut self, y0: usize, rows: usize, bands: Vec<Vec<T>>) -> Result<()>;
+}
+
+impl<T: gdal::raster::GdalType + Copy> RowWriter<T> for OutputRaster<T> {
+    fn write_rows(&mut self, y0: usize, rows: usize, bands: Vec<Vec<T>>) -> Result<()> {
+        OutputRaster::write_rows(self, y0, rows, bands)
+    }
+}
+
+/// Bands held in memory, `[band][row * width + col]`.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBands<T> {
+    pub bands: Vec<Vec<T>>,
+}
+
+impl<T: Copy> RowWriter<T> for MemoryBands<T> {
+    fn write_rows(&mut self, _y0: usize, _rows: usize, bands: Vec<Vec<T>>) -> Result<()> {
+        if self.bands.is_empty() {
+            self.bands = bands;
+        } else {
+            for (mine, more) in self.bands.iter_mut().zip(bands) {
+                mine.extend_from_slice(&more);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where stitched rows go: class and probability rasters (`C`, `F`: files or memory).
+pub enum Sink<C = OutputRaster<u8>, F = OutputRaster<f32>> {
     /// Class band (u8) with names and colours; optionally the probabilities beside it.
     Classes {
-        classes: OutputRaster<u8>,
-        probs: Option<OutputRaster<f32>>,
+        classes: C,
+        probs: Option<F>,
         /// The probabilities also as bands 2..=1+channels of the class raster, quantised.
         prob_bands: bool,
         channels: usize,
@@ -80,7 +111,7 @@ pub enum Sink {
         counts: Vec<u64>,
     },
     /// Float bands, multiplied by `scaling`.
-    Values { raster: OutputRaster<f32>, channels: usize, scaling: f64, nodata: f64 },
+    Values { raster: F, channels: usize, scaling: f64, nodata: f64 },
 }
 
 /// Probability bands inside the class raster are bytes (the class band's type, so one GeoTIFF
@@ -163,6 +194,57 @@ impl Sink {
         Ok(Sink::Values { raster, channels, scaling, nodata })
     }
 
+    /// Renames every output into place; returns their paths.
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
+        match self {
+            Sink::Classes { classes, probs, .. } => {
+                let mut out = vec![classes.finish()?];
+                if let Some(p) = probs {
+                    out.push(p.finish()?);
+                }
+                Ok(out)
+            }
+            Sink::Values { raster, .. } => Ok(vec![raster.finish()?]),
+        }
+    }
+
+    /// A dataset metadata item on every output raster.
+    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<()> {
+        match self {
+            Sink::Classes { classes, probs, .. } => {
+                classes.set_metadata(key, value)?;
+                if let Some(p) = probs {
+                    p.set_metadata(key, value)?;
+                }
+                Ok(())
+            }
+            Sink::Values { raster, .. } => raster.set_metadata(key, value),
+        }
+    }
+}
+
+impl Sink<MemoryBands<u8>, MemoryBands<f32>> {
+    /// A class sink in memory: the class band, then `channels` probability bands when
+    /// `prob_bands` (the bytes a file sink would write).
+    pub fn memory_classes(channels: usize, n_classes: usize, prob_bands: bool, thresh: Option<f64>) -> Self {
+        Sink::Classes {
+            classes: MemoryBands::default(),
+            probs: None,
+            prob_bands,
+            channels,
+            thresh,
+            nodata: 0.0,
+            counts: vec![0; n_classes],
+        }
+    }
+
+    /// A value sink in memory.
+    pub fn memory_values(channels: usize, scaling: f64, nodata: f64) -> Self {
+        Sink::Values { raster: MemoryBands::default(), channels, scaling, nodata }
+    }
+}
+
+impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
     pub fn write(&mut self, rows: Rows) -> Result<()> {
         let n = rows.rows * rows.width;
         match self {
@@ -229,20 +311,6 @@ impl Sink {
         Ok(())
     }
 
-    /// A dataset metadata item on every output raster.
-    pub fn set_metadata(&mut self, key: &str, value: &str) -> Result<()> {
-        match self {
-            Sink::Classes { classes, probs, .. } => {
-                classes.set_metadata(key, value)?;
-                if let Some(p) = probs {
-                    p.set_metadata(key, value)?;
-                }
-                Ok(())
-            }
-            Sink::Values { raster, .. } => raster.set_metadata(key, value),
-        }
-    }
-
     /// Pixels per class id so far (class tasks only).
     pub fn class_counts(&self) -> Option<&[u64]> {
         match self {
@@ -251,17 +319,11 @@ impl Sink {
         }
     }
 
-    /// Renames every output into place; returns their paths.
-    pub fn finish(self) -> Result<Vec<PathBuf>> {
+    /// Takes the writers back (memory sinks).
+    pub fn into_writers(self) -> (Option<C>, Option<F>) {
         match self {
-            Sink::Classes { classes, probs, .. } => {
-                let mut out = vec![classes.finish()?];
-                if let Some(p) = probs {
-                    out.push(p.finish()?);
-                }
-                Ok(out)
-            }
-            Sink::Values { raster, .. } => Ok(vec![raster.finish()?]),
+            Sink::Classes { classes, probs, .. } => (Some(classes), probs),
+            Sink::Values { raster, .. } => (None, Some(raster)),
         }
     }
 }

@@ -268,8 +268,16 @@ impl TilePlan {
                 w.col, w.row, w.cols, w.rows
             )));
         }
-        let sub = |axis: &Axis, k0: usize, n: usize| {
-            let (a, b) = cover(axis, k0, k0 + n);
+        let (x0, x1) = cover(&self.x, w.col, w.col + w.cols);
+        let (y0, y1) = cover(&self.y, w.row, w.row + w.rows);
+        let rect = [x0, y0, x1 - x0, y1 - y0];
+        Ok((self.covering(rect, region), rect))
+    }
+
+    /// The tiles (in plan order) whose output interval `region` meets the output rectangle
+    /// `[x, y, width, height]`.
+    pub fn covering(&self, rect: [usize; 4], region: impl Fn(&AxisTile) -> (usize, usize)) -> TilePlan {
+        let sub = |axis: &Axis, a: usize, b: usize| {
             let tiles = axis
                 .tiles
                 .iter()
@@ -279,11 +287,10 @@ impl TilePlan {
                 })
                 .cloned()
                 .collect();
-            (Axis { len: axis.len, out_len: axis.out_len, tiles }, (a, b))
+            Axis { len: axis.len, out_len: axis.out_len, tiles }
         };
-        let (x, (x0, x1)) = sub(&self.x, w.col, w.cols);
-        let (y, (y0, y1)) = sub(&self.y, w.row, w.rows);
-        Ok((TilePlan { tile: self.tile, x, y }, [x0, y0, x1 - x0, y1 - y0]))
+        let [x, y, w, h] = rect;
+        TilePlan { tile: self.tile, x: sub(&self.x, x, x + w), y: sub(&self.y, y, y + h) }
     }
 }
 
