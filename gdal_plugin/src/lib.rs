@@ -1,0 +1,228 @@
+//! gdal_rastrum.so: GDAL's `RASTRUM` driver. A `RASTRUM:spec.json` dataset (or a
+//! `*.rastrum.json` file, or `RASTRUM:{...}` inline) is a model run over a source raster,
+//! computed on demand for exactly the blocks GDAL reads, with the bytes `rastrum run` writes.
+//!
+//! GDAL's C API cannot make a driver with an Open callback, so `driver.cpp` holds the
+//! `GDALDataset` / `GDALRasterBand` classes; each block read comes here through the plain C
+//! functions below (`rastrum_gdal_*`), whose errors GDAL reports with CPLError. Nothing panics
+//! across: every function runs under `catch_unwind`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use rastrum::inference::{Device, Model, SessionOptions};
+use rastrum::lazy::{BandValues, LazyRun};
+use rastrum::run::RunOptions;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs `f`, turning an error or a panic into -1 and the thread's last error message.
+fn guard(what: &str, f: impl FnOnce() -> Result<(), String>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(message)) => {
+            set_error(&message);
+            -1
+        }
+        Err(_) => {
+            set_error(&format!("Rastrum: internal error (panic) in {what}"));
+            -1
+        }
+    }
+}
+
+/// A dataset's run spec: the model, the source raster and `rastrum run` options by name.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    model: PathBuf,
+    source: PathBuf,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    threads: Option<usize>,
+    #[serde(default)]
+    options: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Text of an option value as `RunOptions::set` takes it (lists comma-separated).
+fn option_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items.iter().map(option_text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// The spec behind a connection string: `RASTRUM:path`, `RASTRUM:{json}` or a file path.
+/// Relative paths in a spec file are relative to its folder.
+fn read_spec(connection: &str) -> Result<(Spec, PathBuf), String> {
+    let rest =
+        connection.strip_prefix("RASTRUM:").or_else(|| connection.strip_prefix("rastrum:")).unwrap_or(connection);
+    let (text, base) = if rest.trim_start().starts_with('{') {
+        (rest.to_string(), std::env::current_dir().unwrap_or_default())
+    } else {
+        let path = Path::new(rest);
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("Rastrum: cannot read the run spec {rest}: {e}"))?;
+        (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
+    };
+    let spec: Spec = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "Rastrum: the run spec {} is not valid: {e} (expected {{\"model\": ..., \"source\": ..., \"options\": {{...}}}})",
+            if rest.trim_start().starts_with('{') { "given inline" } else { rest }
+        )
+    })?;
+    Ok((spec, base))
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() || p.as_os_str().to_string_lossy().starts_with("/vsi") {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Models are shared by every dataset of the process that uses the same file and device
+/// (QGIS opens a dataset per rendering thread; ONNX Runtime sessions are thread-safe).
+fn model(path: &Path, device: &str, threads: Option<usize>) -> Result<Arc<Model>, String> {
+    static MODELS: OnceLock<Mutex<HashMap<(PathBuf, String, Option<usize>), Weak<Model>>>> = OnceLock::new();
+    let key = (path.to_path_buf(), device.to_string(), threads);
+    let mut models =
+        MODELS.get_or_init(Default::default).lock().map_err(|_| "Rastrum: model cache poisoned".to_string())?;
+    if let Some(m) = models.get(&key).and_then(Weak::upgrade) {
+        return Ok(m);
+    }
+    let device: Device = device.parse().map_err(|e: rastrum::Error| format!("Rastrum: {e}"))?;
+    let opts = SessionOptions { device, threads, ..Default::default() };
+    let m = Arc::new(Model::load(path, &opts).map_err(|e| format!("Rastrum: {e}"))?);
+    models.insert(key, Arc::downgrade(&m));
+    Ok(m)
+}
+
+/// Tile cache per dataset: RASTRUM_TILE_CACHE_MB (default 256).
+fn cache_bytes() -> usize {
+    std::env::var("RASTRUM_TILE_CACHE_MB").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(256) << 20
+}
+
+/// Opens the run of `connection`; writes the handle and a JSON description of the output
+/// (size, georeferencing, block size, bands) to free with rastrum_gdal_string_free.
+///
+/// # Safety
+/// `connection` is a NUL-terminated string; `out` and `out_info` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_gdal_open(
+    connection: *const c_char,
+    out: *mut *mut c_void,
+    out_info: *mut *mut c_char,
+) -> c_int {
+    guard("rastrum_gdal_open", || {
+        if connection.is_null() || out.is_null() || out_info.is_null() {
+            return Err("Rastrum: NULL argument".into());
+        }
+        let connection = unsafe { CStr::from_ptr(connection) }.to_string_lossy().into_owned();
+        let (spec, base) = read_spec(&connection)?;
+        let mut opts = RunOptions::default();
+        for (k, v) in &spec.options {
+            opts.set(k, &option_text(v)).map_err(|e| format!("Rastrum: run spec: {e}"))?;
+        }
+        let model = model(&resolve(&base, &spec.model), spec.device.as_deref().unwrap_or("cpu"), spec.threads)?;
+        let source = resolve(&base, &spec.source);
+        let run = LazyRun::open(model, &source, &opts, cache_bytes()).map_err(|e| format!("Rastrum: {e}"))?;
+        let info = serde_json::to_string(&run.info()).map_err(|e| e.to_string())?;
+        let info = CString::new(info).map_err(|e| e.to_string())?;
+        unsafe {
+            *out = Box::into_raw(Box::new(run)) as *mut c_void;
+            *out_info = info.into_raw();
+        }
+        Ok(())
+    })
+}
+
+/// Reads band `band` (1-based) over the output rectangle into `buffer` (`width * height`
+/// values of the band's type, row-major). May be called from several threads at once.
+///
+/// # Safety
+/// `handle` came from rastrum_gdal_open; `buffer` holds `width * height` values.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_gdal_read(
+    handle: *const c_void,
+    band: c_int,
+    x: c_int,
+    y: c_int,
+    width: c_int,
+    height: c_int,
+    buffer: *mut c_void,
+) -> c_int {
+    guard("rastrum_gdal_read", || {
+        let run = unsafe { (handle as *const LazyRun).as_ref() }.ok_or("Rastrum: NULL dataset")?;
+        if buffer.is_null() || band < 1 || x < 0 || y < 0 || width < 1 || height < 1 {
+            return Err(format!("Rastrum: bad block request (band {band}, {x},{y} {width}x{height})"));
+        }
+        let rect = [x as usize, y as usize, width as usize, height as usize];
+        let bands = run.read(rect).map_err(|e| format!("Rastrum: {e}"))?;
+        let n = rect[2] * rect[3];
+        match bands.get(band as usize - 1) {
+            Some(BandValues::U8(v)) if v.len() == n => unsafe {
+                std::ptr::copy_nonoverlapping(v.as_ptr(), buffer as *mut u8, n)
+            },
+            Some(BandValues::F32(v)) if v.len() == n => unsafe {
+                std::ptr::copy_nonoverlapping(v.as_ptr(), buffer as *mut f32, n)
+            },
+            Some(_) => return Err("Rastrum: block of unexpected size".into()),
+            None => return Err(format!("Rastrum: no band {band}")),
+        }
+        Ok(())
+    })
+}
+
+/// Frees a handle. NULL is a no-op.
+///
+/// # Safety
+/// `handle` came from rastrum_gdal_open and is not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_gdal_close(handle: *mut c_void) {
+    if !handle.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(handle as *mut LazyRun) })));
+    }
+}
+
+/// Frees a string from rastrum_gdal_open.
+///
+/// # Safety
+/// `s` came from this library, or is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn rastrum_gdal_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// The calling thread's last error message (owned by the library).
+#[no_mangle]
+pub extern "C" fn rastrum_gdal_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+extern "C" {
+    fn rastrum_gdal_register();
+}
+
+/// GDAL's plugin entry point: registers the RASTRUM driver (once).
+#[no_mangle]
+pub extern "C" fn GDALRegisterMe() {
+    // SAFETY: the C++ registration checks for an existing driver itself.
+    let _ = catch_unwind(|| unsafe { rastrum_gdal_register() });
+}
