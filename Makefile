@@ -13,8 +13,10 @@ setup:
 	@scripts/setup.sh
 
 # The CLI and librastrum find ONNX Runtime next to themselves.
+# Also gdal_rastrum.so, GDAL's RASTRUM driver (target/release/libgdal_rastrum.so).
 build: setup
 	cargo build --release --bins --lib
+	cargo build --release -p gdal_rastrum
 	ln -sf $(ORT_LIB) $(RELEASE)/libonnxruntime.so
 
 demo: build
@@ -28,6 +30,7 @@ test: test-rust test-c test-python test-dask test-qgis test-train test-examples 
 
 test-rust: setup
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
+	$(CARGO_ENV) cargo test --release -p gdal_rastrum -- --test-threads=2
 
 install: build
 	scripts/install.sh $(PREFIX) $(RELEASE)
@@ -63,7 +66,8 @@ plugin-zip: build
 
 test-qgis: plugin-zip
 	RASTRUM_LIBRARY=$(RELEASE)/librastrum.so RASTRUM_ORT_LIB=$(ORT_LIB) RASTRUM_CLI=$(RELEASE)/rastrum \
-	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
+	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip RASTRUM_GDAL_PLUGIN=$(RELEASE)/libgdal_rastrum.so \
+	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
 
 # The trainer builds against the libtorch of PyTorch's wheel (tch's LIBTORCH_USE_PYTORCH).

@@ -2,7 +2,7 @@
 # Lays out an install of librastrum under PREFIX (relocatable, no build paths inside):
 #   lib/librastrum.so.<version> (+ .so.<ABI> and .so links), lib/libonnxruntime.so.* (found next
 #   to librastrum at run time), include/rastrum.h, lib/cmake/Rastrum/, lib/pkgconfig/rastrum.pc,
-#   bin/rastrum.
+#   bin/rastrum, lib/gdalplugins/<GDAL major.minor>/gdal_rastrum.so (GDAL's RASTRUM driver).
 # Usage: scripts/install.sh PREFIX TARGET_RELEASE_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +27,14 @@ subst() { sed -e "s/@VERSION@/$version/g" -e "s/@ABI@/$abi/g" -e "s/@MAJOR@/$maj
 subst cmake/RastrumConfig.cmake.in "$prefix/lib/cmake/Rastrum/RastrumConfig.cmake"
 subst cmake/RastrumConfigVersion.cmake.in "$prefix/lib/cmake/Rastrum/RastrumConfigVersion.cmake"
 subst cmake/rastrum.pc.in "$prefix/lib/pkgconfig/rastrum.pc"
+# GDAL's RASTRUM driver, where GDAL looks for plugins of its version (GDAL_DRIVER_PATH points
+# there otherwise); ONNX Runtime is found next to it through a link.
+if [ -f "$release/libgdal_rastrum.so" ]; then
+  gdal_version=$(gdal-config --version | cut -d. -f1,2)
+  plugins="$prefix/lib/gdalplugins/$gdal_version"
+  mkdir -p "$plugins"
+  install -m 755 "$release/libgdal_rastrum.so" "$plugins/gdal_rastrum.so"
+  ln -sf "../../$(basename "$ort")" "$plugins/libonnxruntime.so"
+  echo "install: GDAL driver in $plugins/gdal_rastrum.so"
+fi
 echo "install: librastrum $version (ABI $abi) in $prefix"

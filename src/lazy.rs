@@ -103,6 +103,7 @@ impl TileCache {
 
 /// Rectangles computed lately (all bands), newest last.
 const RECENT_RECTS: usize = 16;
+type Recent = VecDeque<([usize; 4], Arc<Vec<BandValues>>)>;
 
 pub struct LazyRun {
     model: Arc<Model>,
@@ -114,7 +115,7 @@ pub struct LazyRun {
     /// view closes first).
     reader: Mutex<(InputRaster, Vec<gdal::Dataset>)>,
     cache: Mutex<TileCache>,
-    recent: Mutex<VecDeque<([usize; 4], Arc<Vec<BandValues>>)>>,
+    recent: Mutex<Recent>,
     tiles_run: AtomicUsize,
 }
 
@@ -278,7 +279,7 @@ impl LazyRun {
         Ok(bands)
     }
 
-    fn lock_recent(&self) -> Result<std::sync::MutexGuard<'_, VecDeque<([usize; 4], Arc<Vec<BandValues>>)>>> {
+    fn lock_recent(&self) -> Result<std::sync::MutexGuard<'_, Recent>> {
         self.recent.lock().map_err(|_| Error::Internal("a reader panicked".into()))
     }
 

@@ -259,7 +259,6 @@ extern "C" void rastrum_gdal_register() {
     driver->SetMetadataItem(GDAL_DMD_LONGNAME, "Rastrum: a model run over a raster, computed on demand");
     driver->SetMetadataItem(GDAL_DMD_CONNECTION_PREFIX, PREFIX);
     driver->SetMetadataItem(GDAL_DMD_EXTENSIONS, "rastrum.json");
-    driver->SetMetadataItem(GDAL_DMD_HELPTOPIC, "https://github.com/rastrum/rastrum/blob/main/docs/gdal-driver.md");
     driver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "YES");
     driver->pfnIdentify = RastrumDataset::Identify;
     driver->pfnOpen = RastrumDataset::Open;

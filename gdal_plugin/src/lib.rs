@@ -95,10 +95,12 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+type ModelKey = (PathBuf, String, Option<usize>);
+
 /// Models are shared by every dataset of the process that uses the same file and device
 /// (QGIS opens a dataset per rendering thread; ONNX Runtime sessions are thread-safe).
 fn model(path: &Path, device: &str, threads: Option<usize>) -> Result<Arc<Model>, String> {
-    static MODELS: OnceLock<Mutex<HashMap<(PathBuf, String, Option<usize>), Weak<Model>>>> = OnceLock::new();
+    static MODELS: OnceLock<Mutex<HashMap<ModelKey, Weak<Model>>>> = OnceLock::new();
     let key = (path.to_path_buf(), device.to_string(), threads);
     let mut models =
         MODELS.get_or_init(Default::default).lock().map_err(|_| "Rastrum: model cache poisoned".to_string())?;
@@ -225,4 +227,12 @@ extern "C" {
 pub extern "C" fn GDALRegisterMe() {
     // SAFETY: the C++ registration checks for an existing driver itself.
     let _ = catch_unwind(|| unsafe { rastrum_gdal_register() });
+}
+
+/// The entry point GDAL looks up first for `gdal_rastrum.so` (then GDALRegisterMe): without
+/// it, GDAL reports the missing symbol as an error, which hosts in exception mode (Python's
+/// osgeo with UseExceptions) raise.
+#[no_mangle]
+pub extern "C" fn GDALRegister_rastrum() {
+    GDALRegisterMe();
 }

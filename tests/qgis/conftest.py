@@ -30,7 +30,10 @@ REQUIRED = {
     "RASTRUM_ORT_LIB": "ONNX Runtime, e.g. $PWD/.venv/libonnxruntime.so",
     "RASTRUM_CLI": "the rastrum CLI (the reference outputs), e.g. $PWD/target/release/rastrum",
     "RASTRUM_PLUGIN_ZIP": "the plugin zip, built with scripts/plugin_zip.sh OUT_ZIP target/release",
+    "RASTRUM_GDAL_PLUGIN": "the GDAL driver, e.g. $PWD/target/release/libgdal_rastrum.so (cargo build -p gdal_rastrum)",
 }
+# GDAL loads gdal_*.so plugins from GDAL_DRIVER_PATH when QGIS starts: the driver goes there.
+GDAL_PLUGINS = Path(tempfile.mkdtemp(prefix="rastrum-gdal-plugins-"))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -52,11 +55,16 @@ def pytest_configure(config):
         raise pytest.UsageError("the QGIS plugin tests need:\n  " + "\n  ".join(problems))
     for source in SOURCES:
         shutil.copyfile(source, INPUTS / source.name)
+    shutil.copyfile(os.environ["RASTRUM_GDAL_PLUGIN"], GDAL_PLUGINS / "gdal_rastrum.so")
+    # GDAL_DRIVER_PATH replaces GDAL's default plugin folder: list both.
+    default = "/usr/lib/x86_64-linux-gnu/gdalplugins"
+    os.environ["GDAL_DRIVER_PATH"] = f"{GDAL_PLUGINS}:{default}"
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless QGIS
 
 
 def pytest_unconfigure(config):
     shutil.rmtree(INPUTS, ignore_errors=True)
+    shutil.rmtree(GDAL_PLUGINS, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
