@@ -83,3 +83,17 @@ def test_a_bad_spec_is_an_invalid_layer_with_the_librarys_message(qgis_app, tmp_
     assert "missing.onnx" in error.summary(), error.summary()
     # QGIS goes on: a good layer still opens.
     assert QgsRasterLayer(str(S2_IMAGE), "s2", "gdal").isValid()
+
+
+def test_the_browser_offers_a_spec_file_as_a_raster_layer(qgis_app, tmp_path, cloud_stats):
+    from qgis.core import QgsDirectoryItem, QgsLayerItem, QgsMapLayerType
+
+    spec = spec_file(tmp_path, cloud_stats)
+    folder = QgsDirectoryItem(None, "folder", str(tmp_path))
+    items = {item.name(): item for item in folder.createChildren()}
+    assert spec.name in items, list(items)
+    found = items[spec.name]
+    # QGIS lists a .json as a collection (it could hold several layers): the raster is inside.
+    layers = [found] if isinstance(found, QgsLayerItem) else found.createChildren()
+    rasters = [i for i in layers if isinstance(i, QgsLayerItem) and i.mapLayerType() == QgsMapLayerType.RasterLayer]
+    assert [(i.providerKey(), i.uri()) for i in rasters] == [("gdal", str(spec))]
