@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use rastrum::card::{Redistribute, StitchMode, Task};
+use rastrum::card::StitchMode;
 use rastrum::inference::Model;
 use rastrum::lazy::{BandValues, LazyRun};
 use rastrum::run::{run, RunOptions};
@@ -102,14 +102,7 @@ fn segmentation_blocks_with_probability_bands_equal_the_file() {
 #[test]
 fn super_resolution_and_crop_mode_blocks_equal_the_file() {
     let model = load(&data("super_resolution/super-resolution-10.onnx"));
-    let opts = RunOptions {
-        task: Some(Task::SuperResolution),
-        scale: Some(vec![2e-5]),
-        offset: Some(vec![-0.1]),
-        overlap: Some(16),
-        stitch: Some(StitchMode::Crop),
-        ..Default::default()
-    };
+    let opts = RunOptions { overlap: Some(16), stitch: Some(StitchMode::Crop), ..super_resolution_of_landsat() };
     check(model, &data("landsat8_l1_b2_b7/l8_B4.tif"), &opts);
 }
 
@@ -122,13 +115,7 @@ fn per_tile_blocks_equal_the_file() {
     check(load(&path), &input, &RunOptions { overlap: Some(12), probability_bands: true, ..Default::default() });
     let path = dir.path().join("tile_sum.onnx");
     tile_sum_model(&path, 32);
-    let opts = RunOptions {
-        bands: Some(vec![1]),
-        scale: Some(vec![0.01]),
-        redistribute: Some(Redistribute::Weight),
-        weight_band: Some(1),
-        ..Default::default()
-    };
+    let opts = redistribution_by_light();
     check(load(&path), &input, &opts);
 }
 

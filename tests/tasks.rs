@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use gdal::Dataset;
-use rastrum::card::Redistribute;
 use rastrum::run::{run, RunOptions};
 
 #[test]
@@ -91,13 +90,7 @@ fn redistribution_by_light_preserves_each_tile_total() {
     tile_sum_model(&model_path, tile as i64);
     let model = load(&model_path);
     let out = dir.path().join("population.tif");
-    let opts = RunOptions {
-        bands: Some(vec![1]),
-        scale: Some(vec![0.01]),
-        redistribute: Some(Redistribute::Weight),
-        weight_band: Some(1),
-        ..Default::default()
-    };
+    let opts = redistribution_by_light();
     let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
     let (w, h, light) = read_band(&input, 1);
     let (ow, oh, got) = read_band(&out, 1);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use gdal::Metadata;
-use rastrum::card::{Redistribute, StitchMode, Task, TileWindow};
+use rastrum::card::{StitchMode, TileWindow};
 use rastrum::inference::Model;
 use rastrum::raster::mosaic::assemble;
 use rastrum::raster::output::WriteOptions;
@@ -132,14 +132,7 @@ fn convolution_windows_equal_the_whole_run_in_both_stitch_modes() {
 #[test]
 fn super_resolution_windows_equal_the_whole_run() {
     let model = load(&data("super_resolution/super-resolution-10.onnx"));
-    let opts = RunOptions {
-        task: Some(Task::SuperResolution),
-        scale: Some(vec![2e-5]),
-        offset: Some(vec![-0.1]),
-        overlap: Some(16),
-        margin: Some(4),
-        ..Default::default()
-    };
+    let opts = RunOptions { overlap: Some(16), margin: Some(4), ..super_resolution_of_landsat() };
     check_windows(&model, &data("landsat8_l1_b2_b7/l8_B4.tif"), &opts, &[(1, 1), (3, 2)], &[""]);
 }
 
@@ -174,13 +167,7 @@ fn per_tile_windows_equal_the_whole_run() {
     let model_path = dir.path().join("tile_sum.onnx");
     tile_sum_model(&model_path, 32);
     let model = load(&model_path);
-    let opts = RunOptions {
-        bands: Some(vec![1]),
-        scale: Some(vec![0.01]),
-        redistribute: Some(Redistribute::Weight),
-        weight_band: Some(1),
-        ..Default::default()
-    };
+    let opts = redistribution_by_light();
     check_windows(&model, &input, &opts, &[(3, 4)], &[""]);
 }
 

@@ -29,17 +29,37 @@ fn gdal(plugins: &Path, tool: &str, args: &[&str]) -> Output {
     Command::new(tool).env("GDAL_DRIVER_PATH", plugins).env("RASTRUM_ORT_LIB", ort()).args(args).output().unwrap()
 }
 
-/// `rastrum run` (the engine's own file output) with `--flag value` options.
-fn rastrum_run(model: &Path, input: &Path, out: &Path, args: &[&str]) {
+/// `rastrum run` (the engine's own file output) with the options of a spec.
+fn rastrum_run(model: &Path, input: &Path, out: &Path, options: &serde_json::Value) {
     std::env::set_var("RASTRUM_ORT_LIB", ort());
     let model = rastrum::inference::Model::load(model, &Default::default()).unwrap();
     let mut opts = rastrum::run::RunOptions::default();
-    let mut it = args.iter().peekable();
-    while let Some(flag) = it.next() {
-        let value = if it.peek().is_some_and(|v| !v.starts_with("--")) { it.next().unwrap() } else { "true" };
-        opts.set(flag, value).unwrap();
+    for (k, v) in options.as_object().unwrap() {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","),
+            other => other.to_string(),
+        };
+        opts.set(k, &text).unwrap();
     }
     rastrum::run::run(&model, input, out, &opts, &mut |_, _| true).unwrap();
+}
+
+/// A spec of the x3 super-resolution model over a real Landsat-8 band with `options` (plus the
+/// band's scaling), and the file `rastrum run` writes with the same options.
+fn super_resolution(dir: &Path, mut options: serde_json::Value) -> (PathBuf, PathBuf) {
+    let (sr, band) = (
+        root().join("data/super_resolution/super-resolution-10.onnx"),
+        root().join("data/landsat8_l1_b2_b7/l8_B4.tif"),
+    );
+    let o = options.as_object_mut().unwrap();
+    o.insert("task".into(), "super_resolution".into());
+    o.insert("scale".into(), 2e-5.into());
+    o.insert("offset".into(), (-0.1).into());
+    let spec = write_spec(dir, "sr.rastrum.json", serde_json::json!({"model": sr, "source": band, "options": options}));
+    let reference = dir.join("sr_run.tif");
+    rastrum_run(&sr, &band, &reference, &options);
+    (spec, reference)
 }
 
 /// Every band's raw pixels (and nodata, descriptions, class names), read by GDAL.
@@ -77,23 +97,7 @@ fn gdal_translate_gives_the_bytes_of_rastrum_run() {
     let plugins = plugin_dir();
     let dir = tempfile::tempdir().unwrap();
     // Super-resolution (x3), blend.
-    let sr = root().join("data/super_resolution/super-resolution-10.onnx");
-    let band = root().join("data/landsat8_l1_b2_b7/l8_B4.tif");
-    let spec = write_spec(
-        dir.path(),
-        "sr.rastrum.json",
-        serde_json::json!({
-            "model": sr, "source": band,
-            "options": {"task": "super_resolution", "scale": 2e-5, "offset": -0.1, "overlap": 16}
-        }),
-    );
-    let reference = dir.path().join("sr_run.tif");
-    rastrum_run(
-        &sr,
-        &band,
-        &reference,
-        &["--task", "super_resolution", "--scale", "2e-5", "--offset", "-0.1", "--overlap", "16"],
-    );
+    let (spec, reference) = super_resolution(dir.path(), serde_json::json!({"overlap": 16}));
     let out = dir.path().join("sr_translate.tif");
     let o =
         gdal(plugins.path(), "gdal_translate", &["-q", &format!("RASTRUM:{}", spec.display()), out.to_str().unwrap()]);
@@ -105,16 +109,14 @@ fn gdal_translate_gives_the_bytes_of_rastrum_run() {
     let s2 = dir.path().join("s2.tif");
     std::fs::copy(root().join("data/sentinel2_sample/sentinel2_img_6band_toa.tif"), &s2).unwrap();
     let model = root().join("models/cloud_mask/model_6b_l1c.onnx");
+    let options = serde_json::json!({"tile-size": 256, "overlap": 96, "stitch": "blend", "probability-bands": true, "scale": [1e-4]});
     let spec = write_spec(
         dir.path(),
         "cloud.json",
-        serde_json::json!({
-            "model": model, "source": "s2.tif",
-            "options": {"tile-size": 256, "overlap": 96, "stitch": "blend", "probability-bands": true, "scale": [1e-4]}
-        }),
+        serde_json::json!({"model": model, "source": "s2.tif", "options": options}),
     );
     let reference = dir.path().join("cloud_run.tif");
-    rastrum_run(&model, &s2, &reference, &["--overlap", "96", "--probability-bands", "--scale", "1e-4"]);
+    rastrum_run(&model, &s2, &reference, &options);
     let out = dir.path().join("cloud_translate.tif");
     let o =
         gdal(plugins.path(), "gdal_translate", &["-q", &format!("RASTRUM:{}", spec.display()), out.to_str().unwrap()]);
@@ -133,17 +135,7 @@ fn gdal_translate_gives_the_bytes_of_rastrum_run() {
 fn srcwin_stats_and_warp_work_on_a_rastrum_dataset() {
     let plugins = plugin_dir();
     let dir = tempfile::tempdir().unwrap();
-    let sr = root().join("data/super_resolution/super-resolution-10.onnx");
-    let band = root().join("data/landsat8_l1_b2_b7/l8_B4.tif");
-    let spec = write_spec(
-        dir.path(),
-        "sr.rastrum.json",
-        serde_json::json!({
-            "model": sr, "source": band, "options": {"task": "super_resolution", "scale": 2e-5, "offset": -0.1}
-        }),
-    );
-    let reference = dir.path().join("run.tif");
-    rastrum_run(&sr, &band, &reference, &["--task", "super_resolution", "--scale", "2e-5", "--offset", "-0.1"]);
+    let (spec, reference) = super_resolution(dir.path(), serde_json::json!({}));
     let conn = format!("RASTRUM:{}", spec.display());
     // -srcwin: the same window of the file.
     for (src, out) in [(conn.as_str(), "a.tif"), (reference.to_str().unwrap(), "b.tif")] {
@@ -248,15 +240,7 @@ fn bad_specs_are_gdal_errors_with_the_librarys_message() {
 fn zoomed_out_reads_are_nodata_overviews_unless_asked() {
     let plugins = plugin_dir();
     let dir = tempfile::tempdir().unwrap();
-    let sr = root().join("data/super_resolution/super-resolution-10.onnx");
-    let band = root().join("data/landsat8_l1_b2_b7/l8_B4.tif");
-    let spec = write_spec(
-        dir.path(),
-        "sr.rastrum.json",
-        serde_json::json!({
-            "model": sr, "source": band, "options": {"task": "super_resolution", "scale": 2e-5, "offset": -0.1}
-        }),
-    );
+    let (spec, _) = super_resolution(dir.path(), serde_json::json!({}));
     let info = |env: Option<&str>| {
         let mut c = Command::new("gdalinfo");
         c.env("GDAL_DRIVER_PATH", plugins.path()).env("RASTRUM_ORT_LIB", ort()).args(["-json", spec.to_str().unwrap()]);
