@@ -28,7 +28,8 @@ demo: build
 # a small size (its comparisons agree).
 test: test-rust test-c test-python test-dask test-qgis test-train test-examples test-bench test-fuzz
 
-test-rust: setup
+# gdal_plugin's tests load the built driver (a cdylib, which `cargo test` does not build): build first.
+test-rust: build
 	$(CARGO_ENV) cargo test --release -- --test-threads=2
 	$(CARGO_ENV) cargo test --release -p gdal_rastrum -- --test-threads=2
 

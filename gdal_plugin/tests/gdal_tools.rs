@@ -15,7 +15,7 @@ fn root() -> PathBuf {
 fn plugin_dir() -> tempfile::TempDir {
     let exe = std::env::current_exe().unwrap();
     let built = exe.parent().unwrap().parent().unwrap().join("libgdal_rastrum.so");
-    assert!(built.is_file(), "{} is not built", built.display());
+    assert!(built.is_file(), "{} is not built: cargo build --release -p gdal_rastrum (make build)", built.display());
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(&built, dir.path().join("gdal_rastrum.so")).unwrap();
     dir
