@@ -318,3 +318,31 @@ fn windows_of_a_cropped_and_resampled_input_equal_the_whole_run() {
     };
     check_windows(&model, &input, &opts, &[(1, 1), (2, 3)], &[""]);
 }
+
+#[test]
+fn an_assembled_vrt_moves_with_its_folder() {
+    let dir = tmp();
+    let model = load(&data("super_resolution/super-resolution-10.onnx"));
+    let input = data("landsat8_l1_b2_b7/l8_B4.tif");
+    let opts = RunOptions { overlap: Some(16), ..super_resolution_of_landsat() };
+    let whole = dir.path().join("whole.tif");
+    run(&model, &input, &whole, &opts, &mut |_, _| true).unwrap();
+    let l = layout(&model, &input, &opts).unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir_all(run_dir.join("parts")).unwrap();
+    let parts: Vec<PathBuf> = (0..l.tile_rows)
+        .map(|row| {
+            let part = run_dir.join("parts").join(format!("row{row}.tif"));
+            let w = TileWindow { col: 0, row, cols: l.tile_columns, rows: 1 };
+            run(&model, &input, &part, &RunOptions { window: Some(w), ..opts.clone() }, &mut |_, _| true).unwrap();
+            part
+        })
+        .collect();
+    assemble(&parts, &run_dir.join("out.vrt"), &WriteOptions::default()).unwrap();
+    let text = std::fs::read_to_string(run_dir.join("out.vrt")).unwrap();
+    assert!(text.contains(r#"<SourceFilename relativeToVRT="1">parts/row0.tif</SourceFilename>"#), "{text}");
+    // Moved elsewhere, the VRT still finds its windows.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&run_dir, &moved).unwrap();
+    assert!(contents(&moved.join("out.vrt"), None) == contents(&whole, None));
+}
