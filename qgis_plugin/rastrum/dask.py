@@ -197,9 +197,12 @@ def _check_manifest(output_dir, manifest):
     _write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def _threads_by_host(client):
-    """ONNX Runtime threads per task on each host: its cores over its task slots."""
+def _threads_by_host(client, threads=None):
+    """ONNX Runtime threads per task on each host: `threads` when given, else the host's cores
+    over its task slots."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
+    if threads is not None:
+        return {address.rsplit(":", 1)[0]: int(threads) for address in workers}
     cores = client.run(os.cpu_count)
     slots, cpus = {}, {}
     for address, info in workers.items():
@@ -284,15 +287,13 @@ def run(
             "height": layout["height"],
         },
     )
-    done = [w for w in windows if _exists(os.path.join(parts_dir, window_name(w)))]
+    done = {w for w in windows if _exists(os.path.join(parts_dir, window_name(w)))}
     todo = [w for w in windows if w not in done]
 
-    threads_by_host = _threads_by_host(client) if threads is None else {}
-    if threads is not None:
-        workers = client.scheduler_info(n_workers=-1)["workers"]
-        threads_by_host = {a.rsplit(":", 1)[0]: int(threads) for a in workers}
+    threads_by_host = _threads_by_host(client, threads)
     # Keys name the model, input and settings, so that two runs on one cluster never share tasks.
-    token = hashlib.sha1(json.dumps([model_path, input_path, sorted(options.items()), output_dir], default=str).encode()).hexdigest()[:12]
+    settings = json.dumps([model_path, input_path, sorted(options.items()), output_dir], default=str)
+    token = hashlib.sha1(settings.encode()).hexdigest()[:12]
     futures = [
         client.submit(
             run_window,
