@@ -24,6 +24,14 @@
  * - rastrum_result: one thread at a time.
  * - rastrum_eval_options, rastrum_tiles_options: build on one thread; once built, concurrent
  *   rastrum_eval / rastrum_tiles calls may read them.
+ * - rastrum_plan: read-only once made; any number of threads may query it and read tiles
+ *   (reads of one plan are serialised). rastrum_stitcher: one thread at a time.
+ *
+ * Tiling and stitching on their own (hosts with their own inference): rastrum_plan_open /
+ * rastrum_plan_new plan the tiles, rastrum_plan_read_tile fills a caller's buffers with one
+ * tile, rastrum_stitcher_new / rastrum_stitcher_new_rows take the host's tile outputs in any
+ * order and write the GeoTIFF rastrum_run would write, or hand finished rows to a callback.
+ * With the equivalent model the bytes are rastrum_run's. See docs/host-inference.md.
  * - ONNX Runtime is loaded once per process (rastrum_init, RASTRUM_ORT_LIB, or the
  *   libonnxruntime.so next to librastrum).
  */
@@ -108,6 +116,23 @@
 #define RASTRUM_ABI_VERSION 1
 
 /*
+ Blended seams (rastrum_plan_info.stitch).
+ */
+#define RASTRUM_STITCH_BLEND 0
+
+/*
+ Cropped seams: each output pixel from one tile.
+ */
+#define RASTRUM_STITCH_CROP 1
+
+/*
+ Output data types, GDALDataType's numbers (GDT_Byte, GDT_Float32).
+ */
+#define RASTRUM_TYPE_BYTE 1
+
+#define RASTRUM_TYPE_FLOAT32 6
+
+/*
  A cancel token: rastrum_cancel_set from any thread cancels every run using it.
  */
 typedef struct rastrum_cancel rastrum_cancel;
@@ -132,9 +157,21 @@ typedef struct rastrum_model rastrum_model;
 typedef struct rastrum_options rastrum_options;
 
 /*
+ A tile plan: the tiles of one run over one raster. Read-only once made: any number of
+ threads may query it and read tiles at once (reads of one plan are serialised).
+ */
+typedef struct rastrum_plan rastrum_plan;
+
+/*
  What a finished run reports.
  */
 typedef struct rastrum_result rastrum_result;
+
+/*
+ A stitcher: one thread at a time. Memory: the stitching window of the engine's writer (a
+ row of tiles) plus a copy of each tile added before the tiles ahead of it in plan order.
+ */
+typedef struct rastrum_stitcher rastrum_stitcher;
 
 /*
  Options of a tile pyramid. Not thread-safe: build it on one thread; a finished options
@@ -143,11 +180,141 @@ typedef struct rastrum_result rastrum_result;
 typedef struct rastrum_tiles_options rastrum_tiles_options;
 
 /*
+ The numbers a host needs to size its buffers and its output.
+ */
+typedef struct {
+  /*
+   Tiles in the plan, and its tile columns and rows (index = row * tile_columns + column).
+   */
+  uint64_t tile_count;
+  uint64_t tile_columns;
+  uint64_t tile_rows;
+  /*
+   Side of a tile, input pixels.
+   */
+  uint64_t tile_size;
+  /*
+   Bands of a tile: rastrum_plan_read_tile fills input_bands * tile_size^2 floats.
+   */
+  uint64_t input_bands;
+  /*
+   A tile's model output: output_channels x output_size x output_size floats
+   (output_size 1 and per_tile 1: one value per channel and tile).
+   */
+  uint64_t output_channels;
+  uint64_t output_size;
+  uint64_t output_values;
+  int32_t per_tile;
+  /*
+   RASTRUM_STITCH_BLEND or RASTRUM_STITCH_CROP.
+   */
+  int32_t stitch;
+  /*
+   The output raster stitched (the window's with the window option), pixels and bands.
+   */
+  uint64_t width;
+  uint64_t height;
+  uint64_t output_bands;
+  /*
+   Its data type, as GDALDataType numbers: RASTRUM_TYPE_BYTE or RASTRUM_TYPE_FLOAT32.
+   */
+  int32_t data_type;
+  /*
+   Output pixels per input pixel (super-resolution), 1 otherwise.
+   */
+  uint64_t scale_factor;
+  /*
+   The raster tiled (after the extent and resolution options), pixels.
+   */
+  uint64_t raster_width;
+  uint64_t raster_height;
+} rastrum_plan_info;
+
+/*
+ One tile of a plan.
+ */
+typedef struct {
+  uint64_t index;
+  uint64_t column;
+  uint64_t row;
+  /*
+   Input pixel of the tile's top-left corner (negative where the tile starts before the
+   raster); the tile is size x size input pixels.
+   */
+  int64_t x;
+  int64_t y;
+  uint64_t size;
+  /*
+   Pixels of the tile outside the raster on each side (mirrored by the reader, never valid).
+   */
+  uint64_t pad_left;
+  uint64_t pad_top;
+  uint64_t pad_right;
+  uint64_t pad_bottom;
+  /*
+   The part of the tile inside the raster, input pixels.
+   */
+  uint64_t read_x;
+  uint64_t read_y;
+  uint64_t read_width;
+  uint64_t read_height;
+  /*
+   The output pixels this tile writes (blend: weighted with its neighbours; crop: alone;
+   per tile: its cell), in the plan's output.
+   */
+  uint64_t out_x;
+  uint64_t out_y;
+  uint64_t out_width;
+  uint64_t out_height;
+  /*
+   Output pixel of the top-left corner of the tile's model output (may be negative).
+   */
+  int64_t out_origin_x;
+  int64_t out_origin_y;
+} rastrum_tile;
+
+/*
  Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
  the calling thread with the fraction done (0..1) and a message; return 0 to cancel.
  */
 typedef int (*rastrum_progress_fn)(double complete,
                                    const char *message,
+                                   void *user_data);
+
+/*
+ Finished output rows handed to a rastrum_rows_fn.
+ */
+typedef struct {
+  /*
+   0: the output raster; 1: the probability raster beside it (option probabilities).
+   */
+  int32_t raster;
+  /*
+   First row (in the plan's output) and number of rows; rows come top to bottom.
+   */
+  uint64_t y;
+  uint64_t rows;
+  uint64_t width;
+  uint64_t bands;
+  /*
+   RASTRUM_TYPE_BYTE (class rasters) or RASTRUM_TYPE_FLOAT32.
+   */
+  int32_t data_type;
+  /*
+   bands x rows x width values of data_type, band after band; valid during the call.
+   */
+  const void *data;
+  /*
+   The value of pixels without valid input.
+   */
+  double nodata;
+} rastrum_rows;
+
+/*
+ Receives finished rows; returns 0 to go on, anything else to stop (the rastrum_stitcher_add
+ that handed the rows then returns RASTRUM_CANCELLED, and the stitcher is done).
+ */
+typedef int32_t (*rastrum_rows_fn)(const rastrum_rows *rows,
                                    void *user_data);
 
 #ifdef __cplusplus
@@ -294,6 +461,79 @@ int32_t rastrum_model_run_buffer(const rastrum_model *model,
                                  size_t *out_written);
 
 /*
+ Plans the raster at `path` (any GDAL path). `model` may be NULL: then the options declare
+ the model's shapes: tile-size (required), output-channels (default 1), output-size (default
+ the tile size times scale-factor; 1 for one value per tile), task; with a model they come
+ from it and its card, as in rastrum_run. `options` (NULL: defaults) are rastrum_run's:
+ bands, scale, offset, mean, std, nodata, overlap, margin, stitch, grid, pad, pad-mode,
+ activation, redistribute, weight-band, output-nodata, extent, resolution, mask, window, and
+ for the stitcher's files co, cog, probabilities, probability-bands. The options are copied.
+ */
+int32_t rastrum_plan_open(const char *path,
+                          const rastrum_model *model,
+                          const rastrum_options *options,
+                          rastrum_plan **out);
+
+/*
+ Plans a width x height raster of `bands` bands that the host reads itself (no reader; no
+ georeferencing until rastrum_plan_set_georeference). Model and options as rastrum_plan_open,
+ without extent, resolution and mask.
+ */
+int32_t rastrum_plan_new(uint64_t width,
+                         uint64_t height,
+                         uint64_t bands,
+                         const rastrum_model *model,
+                         const rastrum_options *options,
+                         rastrum_plan **out);
+
+/*
+ Frees a plan. NULL is a no-op. Stitchers made from it keep what they need.
+ */
+void rastrum_plan_free(rastrum_plan *plan);
+
+/*
+ Georeferences a plan made by rastrum_plan_new: the raster's GDAL geotransform (6 values)
+ and CRS as WKT (NULL or "": none). The stitcher's files carry the output's, divided by the
+ scale factor for super-resolution. Call it before making stitchers.
+ */
+int32_t rastrum_plan_set_georeference(rastrum_plan *plan,
+                                      const double *geo_transform,
+                                      const char *wkt);
+
+/*
+ The plan's numbers (tile count, sizes, output shape and type).
+ */
+int32_t rastrum_plan_get_info(const rastrum_plan *plan,
+                              rastrum_plan_info *out);
+
+/*
+ Tile `index` (0 .. tile_count - 1, plan order: row-major).
+ */
+int32_t rastrum_plan_get_tile(const rastrum_plan *plan,
+                              uint64_t index,
+                              rastrum_tile *out);
+
+/*
+ Reads tile `index` of a plan opened from a path, as the engine feeds it to a model:
+ `data` gets input_bands x tile_size x tile_size floats (selected bands, scaled and
+ standardised, mirrored past the raster's edges, invalid pixels 0); `valid` (may be NULL)
+ tile_size^2 bytes, 1 where the pixel is inside the raster and valid (nodata, mask band,
+ non-finite values and the mask option are invalid); `weight` (may be NULL) tile_size^2
+ values of the weight band (redistribution by weight); `any_valid` (may be NULL) 0 when no
+ pixel is valid: the engine skips such tiles. Lengths count elements; a short buffer
+ returns RASTRUM_BUFFER_TOO_SMALL.
+ */
+int32_t rastrum_plan_read_tile(const rastrum_plan *plan,
+                               uint64_t index,
+                               float *data,
+                               size_t data_len,
+                               uint8_t *valid,
+                               size_t valid_len,
+                               double *weight,
+                               size_t weight_len,
+                               int32_t *any_valid);
+
+/*
  New options, all defaults (from the model card, else the model's shapes).
  */
 int32_t rastrum_options_new(rastrum_options **out);
@@ -418,6 +658,64 @@ int32_t rastrum_assemble(const char *const *windows,
                          size_t n_windows,
                          const char *output,
                          const rastrum_options *options);
+
+/*
+ A stitcher writing the plan's output to `output` as rastrum_run does (GeoTIFF, or COG with
+ the cog option; the class raster with names and colours, or float bands; nodata; the
+ probability raster beside it with the probabilities option). The file appears, complete,
+ at rastrum_stitcher_finish, and never if the stitcher is freed before.
+ */
+int32_t rastrum_stitcher_new(const rastrum_plan *plan,
+                             const char *output,
+                             rastrum_stitcher **out);
+
+/*
+ A stitcher handing finished rows to `callback` (with `user_data`) instead of writing a file:
+ the bands and values the file would hold, top to bottom, each row once.
+ */
+int32_t rastrum_stitcher_new_rows(const rastrum_plan *plan,
+                                  rastrum_rows_fn callback,
+                                  void *user_data,
+                                  rastrum_stitcher **out);
+
+/*
+ Adds tile `index`'s model output, in any order, each tile once: `values` holds
+ output_values floats (rastrum_plan_info), before the activation, which the stitcher applies
+ as the engine does (option activation; none for regression); NULL: the tile was not run (its
+ pixels stay nodata unless other tiles cover them). `valid` (may be NULL: every pixel inside
+ the raster is valid): the tile's tile_size^2 validity bytes, as rastrum_plan_read_tile gives
+ them; a tile without a valid pixel counts as not run, as in the engine. `weight` (NULL unless
+ redistributing by weight): the tile's tile_size^2 weight-band values. Lengths count elements.
+ Rows that no later tile touches are written (or handed to the callback) before it returns.
+ */
+int32_t rastrum_stitcher_add(rastrum_stitcher *stitcher,
+                             uint64_t index,
+                             const float *values,
+                             size_t values_len,
+                             const uint8_t *valid,
+                             size_t valid_len,
+                             const double *weight,
+                             size_t weight_len);
+
+/*
+ Tiles stitched so far (`stitched`, in plan order) and tiles held in memory until the tiles
+ before them come (`held`). Either pointer may be NULL.
+ */
+int32_t rastrum_stitcher_progress(const rastrum_stitcher *stitcher,
+                                  uint64_t *stitched,
+                                  uint64_t *held);
+
+/*
+ Ends the stitching once every tile has been added: the files are renamed into place.
+ Before that it returns INVALID_ARGUMENT naming the first missing tile, and the stitcher
+ takes more tiles.
+ */
+int32_t rastrum_stitcher_finish(rastrum_stitcher *stitcher);
+
+/*
+ Frees a stitcher. NULL is a no-op. Unfinished, its temporary files are deleted.
+ */
+void rastrum_stitcher_free(rastrum_stitcher *stitcher);
 
 /*
  New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).

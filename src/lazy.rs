@@ -6,6 +6,7 @@
 //! Thread-safe: any number of threads may read at once (the source is read under a lock, the
 //! model runs concurrently).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,9 +17,11 @@ use serde::Serialize;
 use crate::card::{Redistribute, Task};
 use crate::error::{Error, Result};
 use crate::inference::Model;
-use crate::raster::input::{self, InputRaster, Preprocess, TileData};
+use crate::plan::{tile_region, Plan};
+use crate::raster::input::{InputRaster, TileData};
 use crate::raster::output::{class_colour, Grid};
-use crate::run::{prepare, tile_region, OutputKind, Resolved, RunOptions, Stitching};
+use crate::run::{OutputKind, Resolved, RunOptions};
+use crate::stitching::Stitching;
 use crate::tasks::{activate, MemoryBands, Sink, CLASS_NODATA, PROBABILITY_SCALE};
 use crate::tiling::TilePlan;
 
@@ -135,20 +138,15 @@ impl LazyRun {
         if opts.mask.is_some() {
             return Err(Error::invalid("option 'mask' is not supported on demand: use 'extent', or run to a file"));
         }
-        let p = prepare(&model, input, input::open(input)?, opts)?;
+        let (p, reader) = Plan::open(input, Some(&model), opts)?.into_reader()?;
         let r = p.r;
-        let pre =
-            Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
-        let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
-        let mut reader = InputRaster::new(input, p.ds, &r.bands, r.nodata, weight_band, pre)?;
-        reader.pad_mode = r.pad_mode;
         let is_class = matches!(r.task, Task::Segmentation | Task::Classification);
         Ok(LazyRun {
             model,
             prob_bands: is_class && opts.probability_bands,
-            plan: p.plan,
+            plan: p.tiles,
             grid: p.grid,
-            reader: Mutex::new((reader, p.sources)),
+            reader: Mutex::new(reader),
             cache: Mutex::new(TileCache { tiles: HashMap::new(), clock: 0, bytes: 0, budget: cache_bytes }),
             recent: Mutex::new(VecDeque::new()),
             tiles_run: AtomicUsize::new(0),
@@ -258,7 +256,7 @@ impl LazyRun {
                 Sink::memory_values(r.out_channels, r.reg_output_scaling, r.output_nodata)
             }
         };
-        let mut stitching = Stitching::new(r, &sub, rect, sink);
+        let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&sub), rect, sink);
         for (i, t) in tiles.iter().enumerate() {
             stitching.add(i, t.as_ref().as_ref().map(|(v, d)| (v.as_slice(), d)))?;
         }

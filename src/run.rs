@@ -3,6 +3,7 @@
 //! with bounded queues (one batch each) between them and the inference on the calling thread,
 //! which also reports progress, so memory is bounded by the queues and the stitching window.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,13 +16,13 @@ use serde::Serialize;
 use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::inference::Model;
-use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
+use crate::plan::{tiles_cover, Plan};
+use crate::raster::input::{self, InputRaster, RasterInfo, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::output::{check_destination, Grid, WriteOptions};
-use crate::raster::resample;
-use crate::stitch::{GridStitcher, PixelStitcher, RedistributeStitcher, TileOutput};
-use crate::tasks::{activate, probabilities_path, ProbabilityOutputs, RowWriter, Sink};
-use crate::tiling::{pixel_axis, tile_axis, Axis, AxisTile, GridMode, PadMode, PixelGeometry, TilePlan, TileWindow};
+use crate::stitching::{file_sink, Stitching};
+use crate::tasks::{activate, probabilities_path};
+use crate::tiling::{pixel_axis, tile_axis, Axis, GridMode, PadMode, PixelGeometry, TilePlan, TileWindow};
 
 /// Resampling of the input to the model's ground resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +61,10 @@ pub struct RunOptions {
     pub redistribute: Option<Redistribute>,
     pub weight_band: Option<usize>,
     pub scale_factor: Option<usize>,
+    /// The model's output channels and output tile size: checked against a model, declared by
+    /// hosts that plan and stitch without one (`resolve_without_model`).
+    pub output_channels: Option<usize>,
+    pub output_size: Option<usize>,
     pub output_nodata: Option<f64>,
     pub resolution: Resolution,
     pub resampling: String,
@@ -102,6 +107,8 @@ impl Default for RunOptions {
             redistribute: None,
             weight_band: None,
             scale_factor: None,
+            output_channels: None,
+            output_size: None,
             output_nodata: None,
             resolution: Resolution::FromCard,
             resampling: "average".into(),
@@ -165,6 +172,8 @@ impl RunOptions {
         "redistribute",
         "weight-band",
         "scale-factor",
+        "output-channels",
+        "output-size",
         "output-nodata",
         "resolution",
         "resampling",
@@ -204,6 +213,8 @@ impl RunOptions {
             "redistribute" => self.redistribute = Some(parse_named(&k, value)?),
             "weight-band" => self.weight_band = Some(parse_one(&k, value, "a 1-based band number")?),
             "scale-factor" => self.scale_factor = Some(parse_one(&k, value, "a positive integer")?),
+            "output-channels" => self.output_channels = Some(parse_one(&k, value, "a positive integer")?),
+            "output-size" => self.output_size = Some(parse_one(&k, value, "a positive integer (pixels)")?),
             "output-nodata" => self.output_nodata = Some(parse_one(&k, value, "a number")?),
             "resolution" => {
                 self.resolution = match value.trim() {
@@ -375,13 +386,45 @@ fn dim(d: i64) -> Option<usize> {
     (d > 0).then_some(d as usize)
 }
 
-/// Resolves options against the card and the model's shapes; runs one probe batch of zeros to
-/// learn the real output shape.
-pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
-    let mut card = model.card()?;
+/// What the model's tensors fix (or, without a model, what the caller declares): the rest of a
+/// run's settings follow from these, the card and the options (`settle`).
+struct Shape<'a> {
+    /// The model file, named in errors about its shapes; None: the shape the options declare.
+    source: Option<&'a Path>,
+    tile: usize,
+    bands: Vec<usize>,
+    batch: usize,
+    static_batch: bool,
+    output_index: usize,
+    output_name: String,
+    kind: OutputKind,
+    out_channels: usize,
+    out_size: usize,
+    /// The output shape, for messages.
+    shown: String,
+}
+
+impl Shape<'_> {
+    /// An error about the shape: the model's, or the options' without a model.
+    fn error(&self, msg: String) -> Error {
+        match self.source {
+            Some(p) => Error::model(p, msg),
+            None => Error::invalid(msg),
+        }
+    }
+}
+
+fn card_with_overrides(mut card: Card, opts: &RunOptions) -> Result<Card> {
     for (k, v) in &opts.card_overrides {
         card.apply(k, v)?;
     }
+    Ok(card)
+}
+
+/// Resolves options against the card and the model's shapes; runs one probe batch of zeros to
+/// learn the real output shape.
+pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
+    let card = card_with_overrides(model.card()?, opts)?;
     let shape = &model.input.shape;
     let (in_batch, in_c, in_h, in_w) = (dim(shape[0]), dim(shape[1]), dim(shape[2]), dim(shape[3]));
     if let (Some(h), Some(w)) = (in_h, in_w) {
@@ -398,9 +441,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         (Some(fixed), _) => fixed,
         (None, asked) => asked.or(card.tile_size).unwrap_or(256),
     };
-    if !(1..=16384).contains(&tile) {
-        return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
-    }
+    check_tile(tile)?;
 
     // Without a band choice the first bands feed the model (RGB of an RGBA or RGBN raster, as
     // Deepness does); a raster with too few bands is named.
@@ -417,9 +458,6 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
             (1..=in_c.or(raster_bands).unwrap_or(1)).collect()
         }
     };
-    if bands.is_empty() || bands.contains(&0) {
-        return Err(Error::invalid("bands are numbered from 1"));
-    }
     if let Some(c) = in_c {
         if c != bands.len() {
             return Err(Error::invalid(format!(
@@ -430,20 +468,6 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         }
     }
     let nb = bands.len();
-    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
-    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
-    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
-    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
-    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
-    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
-        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
-    }
-    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
-        return Err(Error::invalid("scale, offset and mean must be finite"));
-    }
-    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
-        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
-    }
 
     let (batch, static_batch) = match (in_batch, opts.batch) {
         (Some(b), Some(asked)) if b != asked => {
@@ -493,7 +517,115 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     if out_channels == 0 || out_size == 0 {
         return Err(bad_shape());
     }
+    // The declared output shape (for a plan without a model) must be the model's when given.
+    for (key, asked, real) in
+        [("output-channels", opts.output_channels, out_channels), ("output-size", opts.output_size, out_size)]
+    {
+        if asked.is_some_and(|a| a != real) {
+            return Err(Error::invalid(format!(
+                "option '{key}' is {}, but the model's output '{}' has {real}",
+                asked.unwrap_or_default(),
+                model.outputs[output_index].name
+            )));
+        }
+    }
+    let shape = Shape {
+        source: Some(&model.path),
+        tile,
+        bands,
+        batch,
+        static_batch,
+        output_index,
+        output_name: model.outputs[output_index].name.clone(),
+        kind,
+        out_channels,
+        out_size,
+        shown: format!("{oshape:?}"),
+    };
+    settle(card, opts, shape)
+}
 
+/// Resolves options without a model, for hosts that run their own inference: the tile size
+/// must be given; the output is `output-channels` (default 1) by `output-size` pixels square
+/// (default: the tile size times the scale factor), or one value per tile when `output-size` is
+/// 1 or the task is per tile (classification, regression redistributed over the tile).
+pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
+    let card = card_with_overrides(Card::default(), opts)?;
+    let tile = opts.tile_size.or(card.tile_size).ok_or_else(|| {
+        Error::invalid("option 'tile-size' is required without a model (the input size of the host's model)")
+    })?;
+    check_tile(tile)?;
+    let bands = opts.bands.clone().or(card.bands.clone()).unwrap_or_else(|| (1..=raster_bands.unwrap_or(1)).collect());
+    let out_channels = opts.output_channels.unwrap_or(1);
+    let task = opts.task.or(card.task);
+    let per_tile = match opts.output_size {
+        Some(n) => n == 1 && tile > 1,
+        None => {
+            task == Some(Task::Classification)
+                || (task == Some(Task::Regression)
+                    && opts.redistribute.or(card.redistribute).is_some_and(|r| r != Redistribute::None))
+        }
+    };
+    let (kind, out_size) = if per_tile {
+        (OutputKind::PerTile, 1)
+    } else {
+        (OutputKind::Pixels, opts.output_size.unwrap_or(tile * opts.scale_factor.or(card.scale_factor).unwrap_or(1)))
+    };
+    if out_channels == 0 || out_size == 0 {
+        return Err(Error::invalid("options 'output-channels' and 'output-size' must be at least 1"));
+    }
+    let shown = match kind {
+        OutputKind::PerTile => format!("[n, {out_channels}]"),
+        OutputKind::Pixels => format!("[n, {out_channels}, {out_size}, {out_size}]"),
+    };
+    let shape = Shape {
+        source: None,
+        tile,
+        bands,
+        batch: 1,
+        static_batch: false,
+        output_index: 0,
+        output_name: String::new(),
+        kind,
+        out_channels,
+        out_size,
+        shown,
+    };
+    settle(card, opts, shape)
+}
+
+fn check_tile(tile: usize) -> Result<()> {
+    if !(1..=16384).contains(&tile) {
+        return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
+    }
+    Ok(())
+}
+
+/// The settings that follow from the tensors' shape, the card and the options: preprocessing,
+/// task, scale and crop, tiling and stitching, activation and classes.
+fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
+    let (tile, kind, out_channels, oshape) = (s.tile, s.kind, s.out_channels, &s.shown);
+    let bands = s.bands.clone();
+    if bands.is_empty() || bands.contains(&0) {
+        return Err(Error::invalid("bands are numbered from 1"));
+    }
+    let nb = bands.len();
+    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
+    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
+    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
+    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
+    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
+    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
+    }
+    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("scale, offset and mean must be finite"));
+    }
+    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
+        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
+    }
+
+    let out_size = s.out_size;
     let task = opts.task.or(card.task).unwrap_or(match kind {
         OutputKind::PerTile => Task::Classification,
         OutputKind::Pixels if out_size > tile => Task::SuperResolution,
@@ -501,16 +633,12 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     });
     match (task, kind) {
         (Task::Classification, OutputKind::Pixels) => {
-            return Err(Error::model(
-                &model.path,
-                format!("classification needs one value per class and tile, but the output is per pixel {oshape:?}"),
-            ))
+            return Err(s.error(format!(
+                "classification needs one value per class and tile, but the output is per pixel {oshape}"
+            )))
         }
         (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
-            return Err(Error::model(
-                &model.path,
-                format!("{task} needs per-pixel outputs, but the output is per tile {oshape:?}"),
-            ))
+            return Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
         }
         _ => {}
     }
@@ -530,16 +658,14 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     }
     let (model_crop, out_size) = if kind == OutputKind::Pixels {
         if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
-            return Err(Error::model(
-                &model.path,
-                format!("output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"),
-            ));
+            return Err(s.error(format!(
+                "output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"
+            )));
         }
         ((tile - out_size / scale_factor) / 2, out_size)
     } else {
         (0, 1)
     };
-
     let redistribute = match (task, kind) {
         (Task::Regression, OutputKind::PerTile) => {
             opts.redistribute.or(card.redistribute).unwrap_or(Redistribute::None)
@@ -592,15 +718,15 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     };
     let n_classes = if out_channels == 1 { 2 } else { out_channels };
     if is_class && n_classes > 255 {
-        return Err(Error::model(&model.path, format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
+        return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
     }
     let class_names = (0..n_classes).map(|c| card.class_name(c)).collect();
 
     Ok(Resolved {
         task,
         output_kind: kind,
-        output_index,
-        output_name: model.outputs[output_index].name.clone(),
+        output_index: s.output_index,
+        output_name: s.output_name,
         tile_size: tile,
         bands,
         scale,
@@ -614,8 +740,8 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         grid,
         pad,
         pad_mode,
-        batch,
-        static_batch,
+        batch: s.batch,
+        static_batch: s.static_batch,
         activation,
         out_channels,
         out_size,
@@ -710,115 +836,23 @@ struct Batch {
     values: Vec<f32>,
 }
 
-/// A run made ready: options resolved, the input cropped / resampled as asked, tiles planned.
-pub(crate) struct Prepared {
-    pub(crate) r: Resolved,
-    pub(crate) ds: gdal::Dataset,
-    /// The datasets `ds` is a view of, newest first (a Vec drops in order, and each view must
-    /// close before the dataset it reads).
-    pub(crate) sources: Vec<gdal::Dataset>,
-    pub(crate) info: RasterInfo,
-    pub(crate) plan: TilePlan,
-    pub(crate) grid: Grid,
-    resampled: bool,
-}
-
-pub(crate) fn prepare(model: &Model, input: &Path, ds: gdal::Dataset, opts: &RunOptions) -> Result<Prepared> {
-    let r = resolve(model, opts, Some(input::info(&ds).band_count))?;
-    // The extent, then the model's resolution when asked and meaningful.
-    let mut sources = Vec::new();
-    let ds = match opts.extent {
-        Some(extent) => {
-            let cropped = resample::crop(&ds, input, extent)?;
-            sources.insert(0, ds);
-            cropped
-        }
-        None => ds,
-    };
-    let mut resampled = false;
-    let ds = match r.resolution_cm {
-        Some(cm) => match resample::metric_resolution(&ds) {
-            Some(res) if (res - cm / 100.0).abs() / (cm / 100.0) > 0.01 => {
-                resampled = true;
-                let warped = resample::resample(&ds, input, cm / 100.0, &opts.resampling)?;
-                sources.insert(0, ds);
-                warped
-            }
-            _ => ds,
-        },
-        None => ds,
-    };
-    let info = input::info(&ds);
-    let (plan, grid) = plan(&r, &info)?;
-    Ok(Prepared { r, ds, sources, info, plan, grid, resampled })
-}
-
-/// The output interval a tile writes to, for choosing the tiles a window needs.
-pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
-    match (r.output_kind, r.redistribute, r.stitch) {
-        (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
-        (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
-        (OutputKind::PerTile, Redistribute::None, _) => t.own,
-        // Redistribution writes the tile's own input pixels.
-        (OutputKind::PerTile, _, _) => (t.start as usize, t.start as usize + r.tile_size),
-    }
-}
-
-/// The output pixels tiles `k0..k1` of an axis own: windows of the tile grid partition the output.
-fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (usize, usize) {
-    match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => (axis.tiles[k0].own.0, axis.tiles[k1 - 1].own.1),
-        (OutputKind::PerTile, Redistribute::None) => (k0, k1),
-        (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
-    }
-}
-
 /// The tile grid and output size of a run of `model` over `input`, without running it.
 pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> {
-    let p = prepare(model, input, input::open(input)?, opts)?;
+    let whole = RunOptions { window: None, ..opts.clone() };
+    let p = Plan::open(input, Some(model), &whole)?;
     let spans = |axis: &Axis| (0..axis.tiles.len()).map(|k| tiles_cover(&p.r, axis, k, k + 1).into()).collect();
     Ok(Layout {
         task: p.r.task,
         tile_size: p.r.tile_size,
         width: p.grid.width,
         height: p.grid.height,
-        tile_columns: p.plan.x.tiles.len(),
-        tile_rows: p.plan.y.tiles.len(),
-        columns: spans(&p.plan.x),
-        rows: spans(&p.plan.y),
+        tile_columns: p.tiles.x.tiles.len(),
+        tile_rows: p.tiles.y.tiles.len(),
+        columns: spans(&p.tiles.x),
+        rows: spans(&p.tiles.y),
         geo_transform: p.grid.geo_transform,
         projection: p.grid.projection.clone(),
     })
-}
-
-/// Narrows a prepared run to one window of its tile grid: the tiles it needs, and its output
-/// grid (georeferenced at the window's corner).
-fn narrow(p: &mut Prepared, w: &TileWindow) -> Result<WindowPlacement> {
-    let r = &p.r;
-    let (sub, [x, y, width, height]) =
-        p.plan.window(w, |t| tile_region(r, t), |a, k0, k1| tiles_cover(r, a, k0, k1))?;
-    if width == 0 || height == 0 {
-        return Err(Error::invalid(format!(
-            "window {},{},{},{} owns no output pixels (its tiles' share of the output is empty)",
-            w.col, w.row, w.cols, w.rows
-        )));
-    }
-    let placement = WindowPlacement {
-        tiles: *w,
-        x,
-        y,
-        raster_width: p.grid.width,
-        raster_height: p.grid.height,
-        geo_transform: p.grid.geo_transform,
-    };
-    p.plan = sub;
-    p.grid.geo_transform = p.grid.geo_transform.map(|g| {
-        let (fx, fy) = (x as f64, y as f64);
-        [g[0] + fx * g[1] + fy * g[2], g[1], g[2], g[3] + fx * g[4] + fy * g[5], g[4], g[5]]
-    });
-    p.grid.width = width;
-    p.grid.height = height;
-    Ok(placement)
 }
 
 /// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
@@ -829,11 +863,10 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
         return Err(Error::Cancelled);
     }
-    let ds = input::open(input)?;
-    let source_info = input::info(&ds);
+    let source_info = input::info(&input::open(input)?);
     check_destination(output, input)?;
-    let mut p = prepare(model, input, ds, opts)?;
-    let r = &p.r;
+    let plan = Plan::open(input, Some(model), opts)?;
+    let r = &plan.r;
     if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
     {
         return Err(Error::invalid(format!(
@@ -844,20 +877,11 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     if opts.probabilities {
         check_destination(&probabilities_path(output), input)?;
     }
-    let tile_grid = [p.plan.x.tiles.len(), p.plan.y.tiles.len()];
-    let window = opts.window.as_ref().map(|w| narrow(&mut p, w)).transpose()?;
-    let rect = window.as_ref().map_or([0, 0, p.grid.width, p.grid.height], |w| [w.x, w.y, p.grid.width, p.grid.height]);
-    // `_sources` stays open until the run ends: the reader's dataset is a view of them.
-    let Prepared { r, ds, sources: _sources, info, plan, grid, resampled } = p;
-    let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
-    let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
     // Opened here to report a bad mask before anything is written; the reader thread opens its
     // own (OGR geometries may not cross threads).
     if let Some(m) = opts.mask.as_deref() {
-        Mask::open(m, &info)?;
+        Mask::open(m, &plan.info)?;
     }
-    let mut reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
-    reader.pad_mode = r.pad_mode;
 
     let total = plan.count();
     let cancel = AtomicBool::new(false);
@@ -868,18 +892,17 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
 
     let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
-        let (mask, plan_ref, cancel_ref, r_ref) = (opts.mask.as_deref(), &plan, &cancel, &r);
-        let reader_handle = scope.spawn(move || match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
-            Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, r_ref, cancel_ref, batch_tx),
-            Err(e) => {
-                let _ = batch_tx.send(Err(e));
-                Ok(())
-            }
+        let (mask, plan_ref, cancel_ref) = (opts.mask.as_deref(), &plan, &cancel);
+        let reader_handle = scope.spawn(move || {
+            plan_ref.with_reader(|reader| match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
+                Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, cancel_ref, batch_tx),
+                Err(e) => {
+                    let _ = batch_tx.send(Err(e));
+                    Ok(())
+                }
+            })
         });
-        let window_ref = window.as_ref();
-        let grid_ref = &grid;
-        let writer_handle =
-            scope.spawn(move || write_tiles(r_ref, plan_ref, grid_ref, rect, window_ref, output, opts, done_rx));
+        let writer_handle = scope.spawn(move || write_tiles(plan_ref, output, done_rx));
 
         let mut result: Result<()> = Ok(());
         let mut seen = 0usize;
@@ -892,7 +915,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
                     break;
                 }
             };
-            let done = match infer_batch(model, &r, batch) {
+            let done = match infer_batch(model, r, batch) {
                 Ok(d) => d,
                 Err(e) => {
                     result = Err(e);
@@ -939,33 +962,33 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         tiles_run,
         tiles_skipped,
         seconds,
-        width: grid.width,
-        height: grid.height,
+        width: plan.grid.width,
+        height: plan.grid.height,
         input_width: source_info.width,
         input_height: source_info.height,
-        resampled,
+        resampled: plan.resampled,
         tile_size: r.tile_size,
         overlap: r.overlap,
         margin: r.margin,
         stitch: r.stitch,
         batch: r.batch,
-        megapixels_per_second: (info.width * info.height) as f64 / 1e6 / seconds.max(1e-9),
+        megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
         class_counts: counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
-        tile_grid,
-        window,
+        tile_grid: plan.tile_grid,
+        window: plan.window.clone(),
     })
 }
 
 /// Reader stage: tiles in plan order, all-nodata tiles marked skipped, grouped so that each
 /// batch holds up to `r.batch` tiles to run, packed into the model's input tensor.
 fn read_tiles(
-    reader: InputRaster,
+    reader: &InputRaster,
     mask: Option<&Mask>,
-    plan: &TilePlan,
-    r: &Resolved,
+    plan: &Plan,
     cancel: &AtomicBool,
     tx: SyncSender<Result<Batch>>,
 ) -> Result<()> {
+    let (r, plan) = (&plan.r, &plan.tiles);
     let per_in = r.bands.len() * r.tile_size * r.tile_size;
     let new_batch = || Batch { tiles: Vec::new(), values: Vec::with_capacity(r.batch * per_in) };
     let mut current = new_batch();
@@ -1023,119 +1046,13 @@ fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Batch> {
     Ok(batch)
 }
 
-enum Stitcher {
-    Pixels(PixelStitcher),
-    Grid(GridStitcher),
-    Redistribute(RedistributeStitcher),
-}
-
-/// Stitching of a plan's tiles, in plan order, into the output rectangle `rect` (whose grid is
-/// `width` x `height`), handing finished rows to a sink: the writer stage of a run, and each
-/// block of a run read on demand (`lazy`).
-pub(crate) struct Stitching<'a, C, F> {
-    r: &'a Resolved,
-    plan: &'a TilePlan,
-    stitcher: Stitcher,
-    pub(crate) sink: Sink<C, F>,
-    expected: usize,
-}
-
-impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
-    pub(crate) fn new(r: &'a Resolved, plan: &'a TilePlan, rect: [usize; 4], sink: Sink<C, F>) -> Self {
-        let width = rect[2];
-        let stitcher = match (r.output_kind, r.redistribute) {
-            (OutputKind::Pixels, _) => {
-                Stitcher::Pixels(PixelStitcher::new(plan, r.out_channels, r.scale_factor, r.stitch, rect))
-            }
-            (OutputKind::PerTile, Redistribute::None) => Stitcher::Grid(GridStitcher::new(width, r.out_channels)),
-            (OutputKind::PerTile, rule) => {
-                Stitcher::Redistribute(RedistributeStitcher::new(rect, r.tile_size, rule == Redistribute::Weight))
-            }
-        };
-        Stitching { r, plan, stitcher, sink, expected: 0 }
-    }
-
-    /// Tile `index` of the plan (they must come in order): its activated model output and its
-    /// input, or None for a tile skipped because all its input is nodata.
-    pub(crate) fn add(&mut self, index: usize, tile: Option<(&[f32], &TileData)>) -> Result<()> {
-        if index != self.expected {
-            return Err(Error::Internal(format!("tile {index} arrived, expected {}", self.expected)));
-        }
-        self.expected += 1;
-        let (r, plan) = (self.r, self.plan);
-        let (row, col) = plan.position(index);
-        let (tx, ty) = (&plan.x.tiles[col], &plan.y.tiles[row]);
-        if let Some((values, tile)) = tile {
-            let out = TileOutput {
-                values,
-                out_size: r.out_size,
-                valid: &tile.valid,
-                tile: r.tile_size,
-                weight: tile.weight.as_deref(),
-            };
-            match &mut self.stitcher {
-                Stitcher::Pixels(s) => s.add(tx, ty, &out),
-                Stitcher::Grid(s) => s.add(col, Some(values)),
-                Stitcher::Redistribute(s) => s.add(tx.start as usize, ty.start as usize, values.first().copied(), &out),
-            }
-        }
-        if col + 1 == plan.x.tiles.len() {
-            let last = row + 1 == plan.y.tiles.len();
-            match &mut self.stitcher {
-                Stitcher::Pixels(s) => {
-                    let limit = if last { usize::MAX } else { s.first_row(&plan.y.tiles[row + 1]) };
-                    if let Some(rows) = s.take_ready(limit, last) {
-                        self.sink.write(rows)?;
-                    }
-                }
-                Stitcher::Grid(s) => self.sink.write(s.take_row(row))?,
-                Stitcher::Redistribute(s) => self.sink.write(s.take_rows(ty.start as usize))?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether every tile of the plan has arrived.
-    pub(crate) fn complete(&self) -> bool {
-        self.expected == self.plan.count()
-    }
-}
-
 /// Writer stage: activation, stitching, and rows to the output rasters. Outputs are renamed into
-/// place only when every tile has arrived; otherwise they are deleted on drop. `rect` is the
-/// output rectangle written (`grid` is its grid); a window's placement is recorded in the files.
-#[allow(clippy::too_many_arguments)]
-fn write_tiles(
-    r: &Resolved,
-    plan: &TilePlan,
-    grid: &Grid,
-    rect: [usize; 4],
-    window: Option<&WindowPlacement>,
-    output: &Path,
-    opts: &RunOptions,
-    rx: Receiver<Batch>,
-) -> Result<(Vec<PathBuf>, Vec<u64>)> {
-    let mut sink = match r.task {
-        Task::Segmentation | Task::Classification => Sink::classes(
-            output,
-            grid,
-            r.out_channels,
-            &r.class_names,
-            &r.card.class_colors,
-            ProbabilityOutputs { separate: opts.probabilities, in_bands: opts.probability_bands },
-            r.seg_thresh,
-            r.output_nodata,
-            &opts.write,
-        )?,
-        Task::Regression | Task::SuperResolution => {
-            Sink::values(output, grid, r.out_channels, r.reg_output_scaling, r.output_nodata, &opts.write)?
-        }
-    };
-    if let Some(w) = window {
-        let json = serde_json::to_string(w).map_err(|e| Error::Internal(e.to_string()))?;
-        sink.set_metadata(WINDOW_METADATA_KEY, &json)?;
-    }
-    let mut stitching = Stitching::new(r, plan, rect, sink);
+/// place only when every tile has arrived; otherwise they are deleted on drop. A window's
+/// placement is recorded in the files.
+fn write_tiles(plan: &Plan, output: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
+    let r = &plan.r;
+    let sink = file_sink(r, &plan.grid, plan.window.as_ref(), output, &plan.options)?;
+    let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&plan.tiles), plan.rect, sink);
     let per_out = (r.out_channels * r.out_size * r.out_size).max(1);
     for Batch { tiles, mut values } in rx.iter() {
         // The batch output, tile by tile, in the order of the tiles that ran.

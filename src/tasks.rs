@@ -223,24 +223,37 @@ impl Sink {
     }
 }
 
+impl<C, F> Sink<C, F> {
+    /// A class sink over any writers: the class band, then `channels` probability bands when
+    /// `prob_bands`; the float probabilities to `probs` when given.
+    pub fn class_writers(
+        classes: C,
+        probs: Option<F>,
+        prob_bands: bool,
+        channels: usize,
+        n_classes: usize,
+        thresh: Option<f64>,
+        nodata: f64,
+    ) -> Self {
+        Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts: vec![0; n_classes] }
+    }
+
+    /// A value sink over any writer.
+    pub fn value_writer(raster: F, channels: usize, scaling: f64, nodata: f64) -> Self {
+        Sink::Values { raster, channels, scaling, nodata }
+    }
+}
+
 impl Sink<MemoryBands<u8>, MemoryBands<f32>> {
     /// A class sink in memory: the class band, then `channels` probability bands when
     /// `prob_bands` (the bytes a file sink would write).
     pub fn memory_classes(channels: usize, n_classes: usize, prob_bands: bool, thresh: Option<f64>) -> Self {
-        Sink::Classes {
-            classes: MemoryBands::default(),
-            probs: None,
-            prob_bands,
-            channels,
-            thresh,
-            nodata: 0.0,
-            counts: vec![0; n_classes],
-        }
+        Sink::class_writers(MemoryBands::default(), None, prob_bands, channels, n_classes, thresh, 0.0)
     }
 
     /// A value sink in memory.
     pub fn memory_values(channels: usize, scaling: f64, nodata: f64) -> Self {
-        Sink::Values { raster: MemoryBands::default(), channels, scaling, nodata }
+        Sink::value_writer(MemoryBands::default(), channels, scaling, nodata)
     }
 }
 

@@ -15,28 +15,6 @@ use rastrum::raster::mosaic::assemble;
 use rastrum::raster::output::WriteOptions;
 use rastrum::run::{layout, run, RunOptions};
 
-/// Every band's values as bits (f32 and u8 values are exact in f64), with the band's metadata.
-fn contents(path: &Path, window: Option<(usize, usize, usize, usize)>) -> Vec<(Vec<u64>, String)> {
-    let ds = gdal::Dataset::open(path).unwrap();
-    let (w, h) = ds.raster_size();
-    let (x, y, ww, wh) = window.unwrap_or((0, 0, w, h));
-    (1..=ds.raster_count())
-        .map(|b| {
-            let band = ds.rasterband(b).unwrap();
-            let values = band.read_as::<f64>((x as isize, y as isize), (ww, wh), (ww, wh), None).unwrap();
-            let meta = format!(
-                "{:?} {:?} {:?} {:?} {:?}",
-                band.band_type(),
-                band.no_data_value(),
-                band.description().unwrap(),
-                band.scale().filter(|s| *s != 1.0),
-                band.color_table().map(|t| t.entry_count())
-            );
-            (values.data().iter().map(|v| v.to_bits()).collect(), meta)
-        })
-        .collect()
-}
-
 fn window_of(path: &Path) -> serde_json::Value {
     let ds = gdal::Dataset::open(path).unwrap();
     serde_json::from_str(&ds.metadata_item("RASTRUM_WINDOW", "").expect("window metadata")).unwrap()

@@ -43,6 +43,7 @@ import numpy as np
 __all__ = [
     "ABI_VERSION", "load_library", "library_path", "init", "version", "abi_version",
     "status_name", "status_description", "Model", "Options", "CancelToken", "run", "evaluate", "tiles",
+    "Plan", "Stitcher",
     "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
     "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
@@ -206,8 +207,58 @@ class _TilesOptionsHandle(Structure):
     pass
 
 
+class _PlanHandle(Structure):
+    pass
+
+
+class _StitcherHandle(Structure):
+    pass
+
+
+class _PlanInfo(Structure):
+    """rastrum_plan_info, field for field."""
+
+    _fields_ = [
+        ("tile_count", c_uint64), ("tile_columns", c_uint64), ("tile_rows", c_uint64),
+        ("tile_size", c_uint64), ("input_bands", c_uint64), ("output_channels", c_uint64),
+        ("output_size", c_uint64), ("output_values", c_uint64), ("per_tile", c_int32),
+        ("stitch", c_int32), ("width", c_uint64), ("height", c_uint64), ("output_bands", c_uint64),
+        ("data_type", c_int32), ("scale_factor", c_uint64), ("raster_width", c_uint64),
+        ("raster_height", c_uint64),
+    ]
+
+
+class _Tile(Structure):
+    """rastrum_tile, field for field."""
+
+    _fields_ = [
+        ("index", c_uint64), ("column", c_uint64), ("row", c_uint64), ("x", c_int64), ("y", c_int64),
+        ("size", c_uint64), ("pad_left", c_uint64), ("pad_top", c_uint64), ("pad_right", c_uint64),
+        ("pad_bottom", c_uint64), ("read_x", c_uint64), ("read_y", c_uint64), ("read_width", c_uint64),
+        ("read_height", c_uint64), ("out_x", c_uint64), ("out_y", c_uint64), ("out_width", c_uint64),
+        ("out_height", c_uint64), ("out_origin_x", c_int64), ("out_origin_y", c_int64),
+    ]
+
+
+class _Rows(Structure):
+    """rastrum_rows, field for field."""
+
+    _fields_ = [
+        ("raster", c_int32), ("y", c_uint64), ("rows", c_uint64), ("width", c_uint64), ("bands", c_uint64),
+        ("data_type", c_int32), ("data", c_void_p), ("nodata", c_double),
+    ]
+
+
 # int (*)(double complete, const char *message, void *user_data): GDALProgressFunc's shape.
 PROGRESS_FN = CFUNCTYPE(c_int, c_double, c_char_p, c_void_p)
+# int32_t (*)(const rastrum_rows *rows, void *user_data): 0 goes on.
+ROWS_FN = CFUNCTYPE(c_int32, POINTER(_Rows), c_void_p)
+
+# rastrum_plan_info.stitch and .data_type (GDALDataType numbers).
+STITCH_BLEND = 0
+STITCH_CROP = 1
+TYPE_BYTE = 1
+TYPE_FLOAT32 = 6
 
 _ModelP = POINTER(_ModelHandle)
 _OptionsP = POINTER(_OptionsHandle)
@@ -215,6 +266,8 @@ _CancelP = POINTER(_CancelHandle)
 _ResultP = POINTER(_ResultHandle)
 _EvalOptionsP = POINTER(_EvalOptionsHandle)
 _TilesOptionsP = POINTER(_TilesOptionsHandle)
+_PlanP = POINTER(_PlanHandle)
+_StitcherP = POINTER(_StitcherHandle)
 
 # Strings handed to the caller are declared c_void_p (not c_char_p) so that the pointer itself
 # survives and can be given back to rastrum_string_free.
@@ -274,6 +327,27 @@ _SIGNATURES = {
         c_int32,
         [POINTER(c_char_p), c_size_t, c_char_p, _TilesOptionsP, PROGRESS_FN, c_void_p, _OutString],
     ),
+    "rastrum_plan_open": (c_int32, [c_char_p, _ModelP, _OptionsP, POINTER(_PlanP)]),
+    "rastrum_plan_new": (c_int32, [c_uint64, c_uint64, c_uint64, _ModelP, _OptionsP, POINTER(_PlanP)]),
+    "rastrum_plan_free": (None, [_PlanP]),
+    "rastrum_plan_set_georeference": (c_int32, [_PlanP, POINTER(c_double), c_char_p]),
+    "rastrum_plan_get_info": (c_int32, [_PlanP, POINTER(_PlanInfo)]),
+    "rastrum_plan_get_tile": (c_int32, [_PlanP, c_uint64, POINTER(_Tile)]),
+    "rastrum_plan_read_tile": (
+        c_int32,
+        [_PlanP, c_uint64, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
+         POINTER(c_double), c_size_t, POINTER(c_int32)],
+    ),
+    "rastrum_stitcher_new": (c_int32, [_PlanP, c_char_p, POINTER(_StitcherP)]),
+    "rastrum_stitcher_new_rows": (c_int32, [_PlanP, ROWS_FN, c_void_p, POINTER(_StitcherP)]),
+    "rastrum_stitcher_add": (
+        c_int32,
+        [_StitcherP, c_uint64, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
+         POINTER(c_double), c_size_t],
+    ),
+    "rastrum_stitcher_progress": (c_int32, [_StitcherP, POINTER(c_uint64), POINTER(c_uint64)]),
+    "rastrum_stitcher_finish": (c_int32, [_StitcherP]),
+    "rastrum_stitcher_free": (None, [_StitcherP]),
 }
 
 _NAMES = ("librastrum.so.1", "librastrum.so")
@@ -747,6 +821,186 @@ def assemble(windows, output_path, options=None):
     finally:
         if made_here:
             options.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Tiling and stitching on their own (hosts with their own inference)
+
+
+def _pointer(array, ctype):
+    return None if array is None else array.ctypes.data_as(POINTER(ctype))
+
+
+class Plan(_Owner):
+    """The tiles of a run over a raster, for hosts that run their own inference.
+
+    ``Plan(input)`` plans the raster at ``input`` (any GDAL path) and can read its tiles;
+    ``Plan(size=(width, height, bands))`` plans a raster the host reads itself (georeference it
+    with ``set_georeference``). ``model`` (a Model, or None) gives the card and shapes as in
+    ``run``; without one, ``options`` declare them: ``tile_size`` (required),
+    ``output_channels`` (default 1), ``output_size`` (default the tile size times the scale
+    factor; 1 for one value per tile) and ``task``. ``options``: Options, a dict, or None.
+
+    Tiles are numbered in plan order (row-major): ``tile(i)`` gives a tile's windows as a dict,
+    ``read(i)`` its input as the engine feeds it to a model. ``info`` holds the sizes.
+    """
+
+    _what = "plan"
+
+    def __init__(self, input=None, size=None, model=None, options=None):
+        if (input is None) == (size is None):
+            raise InvalidArgumentError(INVALID_ARGUMENT, "give either an input path or a size (width, height, bands)")
+        lib = _lib()
+        handle = _PlanP()
+        options, made_here = _as_options(options)
+        try:
+            with contextlib.ExitStack() as stack:
+                m = stack.enter_context(model._use()) if model is not None else None
+                opts = stack.enter_context(_using(options))
+                if input is not None:
+                    status = lib.rastrum_plan_open(os.fsencode(input), m, opts, byref(handle))
+                else:
+                    width, height, bands = (int(v) for v in size)
+                    status = lib.rastrum_plan_new(width, height, bands, m, opts, byref(handle))
+                _check(status)
+        finally:
+            if made_here:
+                options.close()
+        super().__init__(handle, lib.rastrum_plan_free)
+        self.input = None if input is None else os.fspath(input)
+
+    def __repr__(self):
+        if self.closed:
+            return "<rastrum Plan (closed)>"
+        return f"<rastrum Plan {self.info['tile_count']} tiles>"
+
+    def __len__(self):
+        return self.info["tile_count"]
+
+    @property
+    def info(self):
+        """Tile count, columns and rows, tile size, input bands, the model output's shape
+        (``output_channels``, ``output_size``, ``output_values``, ``per_tile``), the output
+        raster's ``width``, ``height``, ``output_bands`` and ``data_type`` (TYPE_BYTE or
+        TYPE_FLOAT32), ``stitch`` (STITCH_BLEND or STITCH_CROP), ``scale_factor``."""
+        out = _PlanInfo()
+        with self._use() as handle:
+            _check(_lib().rastrum_plan_get_info(handle, byref(out)))
+        return {name: int(getattr(out, name)) for name, _ in _PlanInfo._fields_}
+
+    def tile(self, index):
+        """Tile ``index``: its top-left input pixel ``x``, ``y`` (negative before the raster),
+        ``size``, padding outside the raster, the ``read_*`` window inside it, the output pixels
+        it writes (``out_*``) and the output pixel of its model output's corner."""
+        out = _Tile()
+        with self._use() as handle:
+            _check(_lib().rastrum_plan_get_tile(handle, int(index), byref(out)))
+        return {name: int(getattr(out, name)) for name, _ in _Tile._fields_}
+
+    def set_georeference(self, geo_transform, wkt=""):
+        """Georeferences a plan made from a size: GDAL's 6-value geotransform and a WKT CRS."""
+        gt = (c_double * 6)(*[float(v) for v in geo_transform])
+        with self._use() as handle:
+            _check(_lib().rastrum_plan_set_georeference(handle, gt, (wkt or "").encode("utf-8")))
+
+    def read(self, index, weight=False):
+        """Tile ``index`` as the engine feeds it to a model: ``(data, valid, any_valid)`` with
+        ``data`` float32 (bands, size, size) and ``valid`` uint8 (size, size), 1 where the
+        pixel is inside the raster and valid; with ``weight``, the weight band's float64
+        (size, size) values follow (redistribution by weight)."""
+        info = self.info
+        t, b = info["tile_size"], info["input_bands"]
+        data = np.empty((b, t, t), dtype=np.float32)
+        valid = np.empty((t, t), dtype=np.uint8)
+        values = np.empty((t, t), dtype=np.float64) if weight else None
+        any_valid = c_int32()
+        with self._use() as handle:
+            _check(_lib().rastrum_plan_read_tile(
+                handle, int(index), _pointer(data, c_float), data.size, _pointer(valid, ctypes.c_uint8), valid.size,
+                _pointer(values, c_double), 0 if values is None else values.size, byref(any_valid),
+            ))
+        result = (data, valid, bool(any_valid.value))
+        return result + (values,) if weight else result
+
+
+class Stitcher(_Owner):
+    """Stitches a plan's tile outputs, added in any order, into ``output`` (a GeoTIFF written
+    as ``rastrum run`` writes it, appearing complete at ``finish``) or, with ``rows``, hands
+    finished rows to ``rows(raster, y, bands)`` (raster 0: the output, 1: the probabilities;
+    ``bands``: an array (bands, rows, width) of uint8 or float32, valid during the call). An
+    exception raised by ``rows`` stops the stitching and is re-raised by ``add``."""
+
+    _what = "stitcher"
+
+    def __init__(self, plan, output=None, rows=None):
+        if (output is None) == (rows is None):
+            raise InvalidArgumentError(INVALID_ARGUMENT, "give either an output path or a rows callable")
+        lib = _lib()
+        handle = _StitcherP()
+        self._raised = []
+        self._callback = None
+        with plan._use() as p:
+            if output is not None:
+                _check(lib.rastrum_stitcher_new(p, os.fsencode(output), byref(handle)))
+            else:
+                self._callback = ROWS_FN(self._rows_callback(rows))  # referenced while the handle lives
+                _check(lib.rastrum_stitcher_new_rows(p, self._callback, None, byref(handle)))
+            info = plan.info
+        super().__init__(handle, lib.rastrum_stitcher_free)
+        self._values = info["output_values"]
+        self._pixels = info["tile_size"] ** 2
+
+    def _rows_callback(self, rows):
+        raised = self._raised
+
+        def deliver(pointer, _user_data):
+            try:
+                r = pointer.contents
+                dtype = np.uint8 if r.data_type == TYPE_BYTE else np.float32
+                count = r.bands * r.rows * r.width
+                buffer = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(r.data)
+                bands = np.frombuffer(buffer, dtype=dtype).reshape(r.bands, r.rows, r.width)
+                rows(int(r.raster), int(r.y), bands)
+                return 0
+            except BaseException as e:
+                raised.append(e)
+                return 1
+
+        return deliver
+
+    def add(self, index, values, valid=None, weight=None):
+        """Adds tile ``index``'s model output (``output_values`` floats, any shape; before the
+        activation, which the stitcher applies), or None for a tile not run; ``valid``: the
+        tile's validity from ``Plan.read`` (None: every pixel inside the raster is valid);
+        ``weight``: the weight band's values (redistribution by weight)."""
+        arrays = []
+        for array, dtype in ((values, np.float32), (valid, np.uint8), (weight, np.float64)):
+            arrays.append(None if array is None else np.ascontiguousarray(array, dtype=dtype))
+        v, m, w = arrays
+        with self._use() as handle:
+            status = _lib().rastrum_stitcher_add(
+                handle, int(index), _pointer(v, c_float), 0 if v is None else v.size,
+                _pointer(m, ctypes.c_uint8), 0 if m is None else m.size,
+                _pointer(w, c_double), 0 if w is None else w.size,
+            )
+        error = _error(status)
+        if self._raised:
+            raise self._raised.pop(0)
+        if error is not None:
+            raise error
+
+    @property
+    def progress(self):
+        """(tiles stitched in plan order, tiles held until the tiles before them come)."""
+        stitched, held = c_uint64(), c_uint64()
+        with self._use() as handle:
+            _check(_lib().rastrum_stitcher_progress(handle, byref(stitched), byref(held)))
+        return int(stitched.value), int(held.value)
+
+    def finish(self):
+        """Ends the stitching once every tile is in: the files are renamed into place."""
+        with self._use() as handle:
+            _check(_lib().rastrum_stitcher_finish(handle))
 
 
 # --------------------------------------------------------------------------------------------

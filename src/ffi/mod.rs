@@ -8,7 +8,9 @@
 
 mod eval;
 mod model;
+mod plan;
 mod run;
+mod stitcher;
 mod tiles;
 
 use std::cell::RefCell;

@@ -30,6 +30,13 @@ static void expect_panic(const char *name, int32_t status) {
 /* A void function (the _free family): only the message can tell. */
 static void expect_panic_void(const char *name) { expect_panic(name, RASTRUM_PANIC); }
 
+/* Rows of a stitcher, dropped. */
+static int32_t ignore_rows(const rastrum_rows *rows, void *user) {
+    (void)rows;
+    (void)user;
+    return 0;
+}
+
 #define CALL(name, call) (inject(name), (call))
 
 int main(int argc, char **argv) {
@@ -54,12 +61,24 @@ int main(int argc, char **argv) {
     size_t rank = 0, len = 0, written = 0;
     int64_t shape[4];
     float in[64] = {0}, out[64];
+    rastrum_plan *p = NULL, *p2 = NULL;
+    rastrum_stitcher *st = NULL, *st2 = NULL;
+    rastrum_plan_info info;
+    rastrum_tile tile;
+    static float tile_in[64 * 64], tile_out[64 * 64];
+    static uint8_t tile_valid[64 * 64];
+    int32_t any = 0;
+    const double gt[6] = {0, 1, 0, 0, 0, -1};
+    char unfinished[4096];
+    snprintf(unfinished, sizeof unfinished, "%s/panic_each_stitched.tif", outdir);
 
     if (rastrum_model_open(model_path, NULL, 1, 0, &m) != RASTRUM_OK || rastrum_options_new(&o) != RASTRUM_OK ||
         rastrum_options_set(o, "tile-size", "64") != RASTRUM_OK || rastrum_cancel_new(&c) != RASTRUM_OK ||
         rastrum_run(m, input, output, o, NULL, NULL, &r) != RASTRUM_OK ||
         rastrum_eval_options_new(&e) != RASTRUM_OK || rastrum_tiles_options_new(&t) != RASTRUM_OK ||
-        rastrum_tiles_options_set(t, "zoom", "1") != RASTRUM_OK || rastrum_model_provider(m, &s) != RASTRUM_OK) {
+        rastrum_tiles_options_set(t, "zoom", "1") != RASTRUM_OK || rastrum_model_provider(m, &s) != RASTRUM_OK ||
+        rastrum_plan_open(input, m, o, &p) != RASTRUM_OK ||
+        rastrum_stitcher_new_rows(p, ignore_rows, NULL, &st) != RASTRUM_OK) {
         fprintf(stderr, "setup failed: %s\n", rastrum_last_error_message());
         return 1;
     }
@@ -97,8 +116,26 @@ int main(int argc, char **argv) {
         expect_panic("rastrum_assemble", CALL("rastrum_assemble", rastrum_assemble(inputs, 1, output, o)));
     }
     expect_panic("rastrum_layout_json", CALL("rastrum_layout_json", rastrum_layout_json(m, input, o, &s)));
+    expect_panic("rastrum_plan_open", CALL("rastrum_plan_open", rastrum_plan_open(input, m, o, &p2)));
+    expect_panic("rastrum_plan_new", CALL("rastrum_plan_new", rastrum_plan_new(100, 80, 1, m, o, &p2)));
+    expect_panic("rastrum_plan_set_georeference",
+                 CALL("rastrum_plan_set_georeference", rastrum_plan_set_georeference(p, gt, NULL)));
+    expect_panic("rastrum_plan_get_info", CALL("rastrum_plan_get_info", rastrum_plan_get_info(p, &info)));
+    expect_panic("rastrum_plan_get_tile", CALL("rastrum_plan_get_tile", rastrum_plan_get_tile(p, 0, &tile)));
+    expect_panic("rastrum_plan_read_tile",
+                 CALL("rastrum_plan_read_tile", rastrum_plan_read_tile(p, 0, tile_in, 64 * 64, tile_valid, 64 * 64,
+                                                                       NULL, 0, &any)));
+    expect_panic("rastrum_stitcher_new", CALL("rastrum_stitcher_new", rastrum_stitcher_new(p, unfinished, &st2)));
+    expect_panic("rastrum_stitcher_new_rows",
+                 CALL("rastrum_stitcher_new_rows", rastrum_stitcher_new_rows(p, ignore_rows, NULL, &st2)));
+    expect_panic("rastrum_stitcher_add",
+                 CALL("rastrum_stitcher_add", rastrum_stitcher_add(st, 0, tile_out, 64 * 64, NULL, 0, NULL, 0)));
+    expect_panic("rastrum_stitcher_progress", CALL("rastrum_stitcher_progress", rastrum_stitcher_progress(st, &u, &u)));
+    expect_panic("rastrum_stitcher_finish", CALL("rastrum_stitcher_finish", rastrum_stitcher_finish(st)));
 
     /* The _free family: the object survives the injected panic and is freed afterwards. */
+    inject("rastrum_stitcher_free"), rastrum_stitcher_free(st), expect_panic_void("rastrum_stitcher_free");
+    inject("rastrum_plan_free"), rastrum_plan_free(p), expect_panic_void("rastrum_plan_free");
     inject("rastrum_string_free"), rastrum_string_free(s), expect_panic_void("rastrum_string_free");
     inject("rastrum_result_free"), rastrum_result_free(r), expect_panic_void("rastrum_result_free");
     inject("rastrum_cancel_free"), rastrum_cancel_free(c), expect_panic_void("rastrum_cancel_free");
@@ -109,20 +146,23 @@ int main(int argc, char **argv) {
     inject("rastrum_model_free"), rastrum_model_free(m), expect_panic_void("rastrum_model_free");
 
     /* Nothing was made by the calls that panicked, and the handles still work. */
-    if (m2 || o2 || c2 || r2 || e2 || t2) {
+    if (m2 || o2 || c2 || r2 || e2 || t2 || p2 || st2) {
         fprintf(stderr, "FAIL: a call that panicked wrote a handle\n");
         failures++;
     }
-    if (access(output, F_OK) == 0 || access(tiles_dir, F_OK) == 0) {
+    if (access(output, F_OK) == 0 || access(tiles_dir, F_OK) == 0 || access(unfinished, F_OK) == 0) {
         fprintf(stderr, "FAIL: a call that panicked left an output\n");
         failures++;
     }
     if (rastrum_result_tiles(r, &u, &u, &u) != RASTRUM_OK || rastrum_options_set(o, "batch", "2") != RASTRUM_OK ||
-        rastrum_run(m, input, output, o, NULL, NULL, &r2) != RASTRUM_OK) {
+        rastrum_run(m, input, output, o, NULL, NULL, &r2) != RASTRUM_OK || rastrum_plan_get_info(p, &info) != RASTRUM_OK ||
+        rastrum_stitcher_add(st, 0, tile_out, 64 * 64, NULL, 0, NULL, 0) != RASTRUM_OK) {
         fprintf(stderr, "FAIL: the handles no longer work: %s\n", rastrum_last_error_message());
         failures++;
     }
 
+    rastrum_stitcher_free(st);
+    rastrum_plan_free(p);
     rastrum_result_free(r2);
     rastrum_string_free(s);
     rastrum_result_free(r);
@@ -132,5 +172,5 @@ int main(int argc, char **argv) {
     rastrum_tiles_options_free(t);
     rastrum_model_free(m);
     printf("panic_each: %d entry points, %s\n", checked, failures ? "FAILED" : "ok");
-    return failures || checked < 33 ? 1 : 0;
+    return failures || checked < 46 ? 1 : 0;
 }

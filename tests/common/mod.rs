@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gdal::Dataset;
+use gdal::{Dataset, Metadata};
 use rastrum::onnx::build::Attr;
 use rastrum::onnx::{Dim, GraphBuilder};
 use rastrum::{Model, SessionOptions};
@@ -231,4 +231,26 @@ pub fn super_resolution_of_landsat() -> rastrum::run::RunOptions {
         offset: Some(vec![-0.1]),
         ..Default::default()
     }
+}
+
+/// Every band's values as bits (f32 and u8 values are exact in f64), with the band's metadata.
+pub fn contents(path: &Path, window: Option<(usize, usize, usize, usize)>) -> Vec<(Vec<u64>, String)> {
+    let ds = gdal::Dataset::open(path).unwrap();
+    let (w, h) = ds.raster_size();
+    let (x, y, ww, wh) = window.unwrap_or((0, 0, w, h));
+    (1..=ds.raster_count())
+        .map(|b| {
+            let band = ds.rasterband(b).unwrap();
+            let values = band.read_as::<f64>((x as isize, y as isize), (ww, wh), (ww, wh), None).unwrap();
+            let meta = format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                band.band_type(),
+                band.no_data_value(),
+                band.description().unwrap(),
+                band.scale().filter(|s| *s != 1.0),
+                band.color_table().map(|t| t.entry_count())
+            );
+            (values.data().iter().map(|v| v.to_bits()).collect(), meta)
+        })
+        .collect()
 }

@@ -606,3 +606,98 @@ def test_copied_options_are_independent_and_a_token_can_be_detached(native, clou
         assert summary["tiles_run"] == 4
         for o in (base, clone):
             o.close()
+
+
+# --- tiling and stitching on their own (the host runs the model)
+
+
+def band_bytes(path):
+    ds = gdal.Open(str(path))
+    bands = [ds.GetRasterBand(b).ReadAsArray() for b in range(1, ds.RasterCount + 1)]
+    geo = (ds.GetGeoTransform(), ds.GetProjection(), [ds.GetRasterBand(b).GetNoDataValue() for b in range(1, ds.RasterCount + 1)])
+    ds = None
+    return bands, geo
+
+
+def test_the_host_running_the_model_on_planned_tiles_stitches_run_s_bytes(native, sr_model, tmp_path):
+    options = {"scale": 2e-5, "offset": -0.1, "overlap": 16}
+    reference = tmp_path / "run.tif"
+    native.run(sr_model, LANDSAT_B4, reference, options)
+    with native.Plan(LANDSAT_B4, model=sr_model, options=options) as plan:
+        info = plan.info
+        assert info["tile_count"] == info["tile_columns"] * info["tile_rows"] > 1
+        assert (info["tile_size"], info["output_size"], info["scale_factor"]) == (224, 672, 3)
+        assert info["data_type"] == native.TYPE_FLOAT32 and info["stitch"] == native.STITCH_BLEND
+        out = tmp_path / "host.tif"
+        stitcher = native.Stitcher(plan, output=out)
+        order = list(range(len(plan)))[::-1]  # last tile first: every tile is held until tile 0
+        for i in order:
+            data, valid, any_valid = plan.read(i)
+            assert data.shape == (1, 224, 224) and valid.shape == (224, 224) and any_valid
+            stitcher.add(i, sr_model.run_array(data[None]), valid)
+        assert stitcher.progress == (len(plan), 0)
+        assert not out.exists()
+        stitcher.finish()
+        stitcher.close()
+    got, got_geo = band_bytes(out)
+    want, want_geo = band_bytes(reference)
+    assert got_geo == want_geo
+    assert all(np.array_equal(a.view(np.uint32), b.view(np.uint32)) for a, b in zip(got, want))
+
+
+def test_a_numpy_host_gets_rows_equal_to_its_own_function_per_pixel(native):
+    # y = x * 2 - 1 on the raw band (no scaling), computed by the host in float32: stitched in
+    # either mode it is the per-pixel answer exactly, on a raster no multiple of the stride.
+    src = gdal.Open(str(LANDSAT_B4))
+    raw = src.GetRasterBand(1).ReadAsArray().astype(np.float32)
+    src = None
+    expected = raw * np.float32(2) - np.float32(1)
+    for stitch in ("blend", "crop"):
+        options = {"tile_size": 100, "overlap": 10, "task": "regression", "stitch": stitch}
+        with native.Plan(LANDSAT_B4, options=options) as plan:
+            info = plan.info
+            assert info["raster_width"] % 90 and info["raster_height"] % 90
+            rows = []
+            stitcher = native.Stitcher(plan, rows=lambda raster, y, bands: rows.append((raster, y, bands.copy())))
+            last = plan.tile(len(plan) - 1)
+            assert last["read_x"] + last["read_width"] == info["raster_width"]
+            for i in np.random.default_rng(5).permutation(len(plan)):
+                data, valid, _ = plan.read(int(i))
+                stitcher.add(int(i), data * np.float32(2) - np.float32(1), valid)
+            stitcher.finish()
+            stitcher.close()
+        assert [r[1] for r in rows] == sorted(r[1] for r in rows) and rows[0][1] == 0
+        image = np.concatenate([r[2][0] for r in rows], axis=0)
+        assert image.shape == expected.shape
+        assert np.array_equal(image, expected), stitch
+
+
+def test_plans_and_stitchers_refuse_misuse_with_the_problem_named(native, tmp_path):
+    with pytest.raises(native.InvalidArgumentError, match="tile-size"):
+        native.Plan(LANDSAT_B4)
+    with native.Plan(size=(300, 200, 1), options={"tile_size": 64, "output_channels": 2}) as plan:
+        assert plan.info["width"] == 300 and plan.info["output_bands"] == 1  # a class raster
+        with pytest.raises(native.InvalidArgumentError, match="reads its tiles itself"):
+            plan.read(0)
+        plan.set_georeference((500000, 10, 0, 4000000, 0, -10), "")
+        stitcher = native.Stitcher(plan, output=tmp_path / "never.tif")
+        with pytest.raises(native.InvalidArgumentError, match="the output has 3 values, expected 8192"):
+            stitcher.add(0, np.zeros(3, np.float32))
+        stitcher.add(1, np.zeros(2 * 64 * 64, np.float32))
+        with pytest.raises(native.InvalidArgumentError, match="tile 1 was already added"):
+            stitcher.add(1, None)
+        with pytest.raises(native.InvalidArgumentError, match="tile 0 has not been added"):
+            stitcher.finish()
+        stitcher.close()
+    assert list(tmp_path.iterdir()) == []
+    # An exception in the rows callable stops the stitching and comes back from add.
+    with native.Plan(size=(64, 64, 1), options={"tile_size": 64, "task": "regression"}) as plan:
+        def boom(raster, y, bands):
+            raise KeyError("host side")
+
+        stitcher = native.Stitcher(plan, rows=boom)
+        with pytest.raises(KeyError, match="host side"):
+            stitcher.add(0, np.zeros(64 * 64, np.float32))
+        with pytest.raises(native.InvalidArgumentError, match="stopped after an error"):
+            stitcher.finish()
+        stitcher.close()

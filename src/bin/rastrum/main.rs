@@ -145,6 +145,13 @@ struct RunArgs {
     /// Output scale of super-resolution models.
     #[arg(long)]
     scale_factor: Option<usize>,
+    /// The output channels the model must have (a check; hosts planning without a model
+    /// declare it).
+    #[arg(long)]
+    output_channels: Option<usize>,
+    /// The output tile size the model must have, in pixels (1: one value per tile).
+    #[arg(long)]
+    output_size: Option<usize>,
     /// Nodata value of float outputs.
     #[arg(long, allow_negative_numbers = true)]
     output_nodata: Option<f64>,
@@ -344,6 +351,8 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         redistribute: a.redistribute,
         weight_band: a.weight_band,
         scale_factor: a.scale_factor,
+        output_channels: a.output_channels,
+        output_size: a.output_size,
         output_nodata: a.output_nodata,
         resolution,
         resampling: a.resampling,

@@ -1,0 +1,355 @@
+//! A run's plan on its own: the tiles over a raster (given by its size, or opened through GDAL)
+//! with each tile's input window, padding and output region, and the reader that fills one tile.
+//! The engine's run, `layout` and the lazy reader build their tiles through `Plan`, and the C
+//! API hands the same `Plan` to hosts that run their own inference (`rastrum_plan_*`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use gdal::Dataset;
+use serde::Serialize;
+
+use crate::card::{Redistribute, StitchMode};
+use crate::error::{Error, Result};
+use crate::inference::Model;
+use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
+use crate::raster::mask::Mask;
+use crate::raster::output::Grid;
+use crate::raster::resample;
+use crate::run::{plan, resolve, resolve_without_model, OutputKind, Resolution, Resolved, RunOptions, WindowPlacement};
+use crate::tiling::{Axis, AxisTile, TilePlan, TileWindow};
+
+/// The tiles of one run over one raster, in plan order: row-major, tile row 0 left to right,
+/// then tile row 1, ... (index = row x columns + column).
+pub struct Plan {
+    pub(crate) r: Resolved,
+    pub(crate) tiles: TilePlan,
+    /// The output grid: the whole output's, or with a window the window's, georeferenced at its
+    /// corner.
+    pub(crate) grid: Grid,
+    /// The output rectangle stitched, `[x, y, width, height]` in the whole output.
+    pub(crate) rect: [usize; 4],
+    pub(crate) window: Option<WindowPlacement>,
+    /// Tile columns and rows of the whole raster's plan.
+    pub(crate) tile_grid: [usize; 2],
+    /// The raster tiled (after `extent` and resampling).
+    pub(crate) info: RasterInfo,
+    pub(crate) resampled: bool,
+    pub(crate) options: RunOptions,
+    source: Option<Source>,
+}
+
+/// The raster of a plan opened from a path.
+struct Source {
+    path: PathBuf,
+    /// The reader, and the datasets its dataset is a view of, newest first (a tuple and a Vec
+    /// drop in order, and each view must close before the dataset it reads).
+    reader: Mutex<(InputRaster, Vec<Dataset>)>,
+}
+
+/// One tile of a plan: where its input comes from and where its output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlanTile {
+    pub index: usize,
+    pub column: usize,
+    pub row: usize,
+    /// Input pixel of the tile's top-left corner (negative where the tile starts before the
+    /// raster); the tile is `size` x `size` input pixels.
+    pub x: i64,
+    pub y: i64,
+    pub size: usize,
+    /// Pixels of the tile outside the raster on each side (left, top, right, bottom): the
+    /// reader fills them by mirroring, and they are never valid.
+    pub padding: [usize; 4],
+    /// The part of the tile inside the raster, `[x, y, width, height]` in input pixels.
+    pub read: [usize; 4],
+    /// The output pixels this tile writes, `[x, y, width, height]` in the plan's output
+    /// (`blend`: with a weight, shared with its neighbours; `crop`: alone).
+    pub output: [usize; 4],
+    /// Output pixel of the top-left corner of the tile's model output (pixel tasks; negative
+    /// before the output's start), or the tile's cell on the stride grid (per-tile tasks).
+    pub output_origin: [i64; 2],
+}
+
+impl Plan {
+    /// Plans `input` (any GDAL raster) with `opts` and, when given, `model`'s card and shapes
+    /// (without one, the options declare the shapes: see `resolve_without_model`). The
+    /// `extent` and `resolution` options crop and resample the input as a run does, and `window`
+    /// narrows the plan to that block of the tile grid.
+    pub fn open(input: &Path, model: Option<&Model>, opts: &RunOptions) -> Result<Plan> {
+        let ds = input::open(input)?;
+        let bands = input::info(&ds).band_count;
+        let r = match model {
+            Some(m) => resolve(m, opts, Some(bands))?,
+            None => resolve_without_model(opts, Some(bands))?,
+        };
+        // The extent, then the model's resolution when asked and meaningful.
+        let mut sources = Vec::new();
+        let ds = match opts.extent {
+            Some(extent) => {
+                let cropped = resample::crop(&ds, input, extent)?;
+                sources.insert(0, ds);
+                cropped
+            }
+            None => ds,
+        };
+        let mut resampled = false;
+        let ds = match r.resolution_cm {
+            Some(cm) => match resample::metric_resolution(&ds) {
+                Some(res) if (res - cm / 100.0).abs() / (cm / 100.0) > 0.01 => {
+                    resampled = true;
+                    let warped = resample::resample(&ds, input, cm / 100.0, &opts.resampling)?;
+                    sources.insert(0, ds);
+                    warped
+                }
+                _ => ds,
+            },
+            None => ds,
+        };
+        let info = input::info(&ds);
+        let pre =
+            Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
+        let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
+        let mut reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
+        reader.pad_mode = r.pad_mode;
+        let source = Source { path: input.to_path_buf(), reader: Mutex::new((reader, sources)) };
+        Plan::build(r, info, opts, resampled, Some(source))
+    }
+
+    /// Plans a `width` x `height` raster of `bands` bands that the host reads itself (no
+    /// georeferencing until `set_georeference`). Options that need the raster (extent,
+    /// resolution, mask) are refused.
+    pub fn new(width: usize, height: usize, bands: usize, model: Option<&Model>, opts: &RunOptions) -> Result<Plan> {
+        if opts.extent.is_some() || opts.mask.is_some() || matches!(opts.resolution, Resolution::Cm(_)) {
+            return Err(Error::invalid(
+                "options 'extent', 'resolution' and 'mask' need the raster itself: plan it from its path",
+            ));
+        }
+        if width == 0 || height == 0 || bands == 0 {
+            return Err(Error::invalid(format!(
+                "a raster of {width} x {height} pixels and {bands} band(s) cannot be tiled"
+            )));
+        }
+        let mut r = match model {
+            Some(m) => resolve(m, opts, Some(bands))?,
+            None => resolve_without_model(opts, Some(bands))?,
+        };
+        for &b in r.bands.iter().chain(r.weight_band.iter()) {
+            if b > bands {
+                return Err(Error::invalid(format!(
+                    "band {b} is out of range: the raster has {bands} band(s), numbered from 1"
+                )));
+            }
+        }
+        // No resampling without the raster.
+        r.resolution_cm = None;
+        let info = RasterInfo { width, height, band_count: bands, geo_transform: None, projection: String::new() };
+        Plan::build(r, info, opts, false, None)
+    }
+
+    fn build(
+        r: Resolved,
+        info: RasterInfo,
+        opts: &RunOptions,
+        resampled: bool,
+        source: Option<Source>,
+    ) -> Result<Plan> {
+        let (tiles, grid) = plan(&r, &info)?;
+        let tile_grid = [tiles.x.tiles.len(), tiles.y.tiles.len()];
+        let rect = [0, 0, grid.width, grid.height];
+        let mut p =
+            Plan { r, tiles, grid, rect, window: None, tile_grid, info, resampled, options: opts.clone(), source };
+        if let Some(w) = &opts.window {
+            p.narrow(w)?;
+        }
+        Ok(p)
+    }
+
+    /// Narrows the plan to one window of its tile grid: the tiles it needs, and its output
+    /// grid (georeferenced at the window's corner).
+    fn narrow(&mut self, w: &TileWindow) -> Result<()> {
+        let r = &self.r;
+        let (sub, [x, y, width, height]) =
+            self.tiles.window(w, |t| tile_region(r, t), |a, k0, k1| tiles_cover(r, a, k0, k1))?;
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(format!(
+                "window {},{},{},{} owns no output pixels (its tiles' share of the output is empty)",
+                w.col, w.row, w.cols, w.rows
+            )));
+        }
+        self.window = Some(WindowPlacement {
+            tiles: *w,
+            x,
+            y,
+            raster_width: self.grid.width,
+            raster_height: self.grid.height,
+            geo_transform: self.grid.geo_transform,
+        });
+        self.tiles = sub;
+        self.grid.geo_transform = self.grid.geo_transform.map(|g| {
+            let (fx, fy) = (x as f64, y as f64);
+            [g[0] + fx * g[1] + fy * g[2], g[1], g[2], g[3] + fx * g[4] + fy * g[5], g[4], g[5]]
+        });
+        self.grid.width = width;
+        self.grid.height = height;
+        self.rect = [x, y, width, height];
+        Ok(())
+    }
+
+    /// Georeferences a plan made from a size (the output's geotransform follows, divided by the
+    /// scale factor for super-resolution).
+    pub fn set_georeference(&mut self, geo_transform: [f64; 6], projection: &str) -> Result<()> {
+        if self.source.is_some() {
+            return Err(Error::invalid("the plan's georeferencing comes from its raster"));
+        }
+        if geo_transform.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!("geotransform {geo_transform:?} is not finite")));
+        }
+        let mut info = self.info.clone();
+        info.geo_transform = Some(geo_transform);
+        info.projection = projection.to_string();
+        *self = Plan::build(self.r.clone(), info, &self.options, false, None)?;
+        Ok(())
+    }
+
+    /// The settings the plan resolved (task, tile size, output shape, stitching, ...).
+    pub fn resolved(&self) -> &Resolved {
+        &self.r
+    }
+
+    /// The output grid (the window's with a window).
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The raster tiled: width, height, bands (after `extent` and resampling).
+    pub fn raster(&self) -> &RasterInfo {
+        &self.info
+    }
+
+    pub fn count(&self) -> usize {
+        self.tiles.count()
+    }
+
+    /// Tile columns and rows of this plan (the window's with a window).
+    pub fn columns_rows(&self) -> [usize; 2] {
+        [self.tiles.x.tiles.len(), self.tiles.y.tiles.len()]
+    }
+
+    /// Tile `index` (plan order).
+    pub fn tile(&self, index: usize) -> Result<PlanTile> {
+        self.check_index(index)?;
+        let (row, column) = self.tiles.position(index);
+        let (tx, ty) = (&self.tiles.x.tiles[column], &self.tiles.y.tiles[row]);
+        let size = self.r.tile_size;
+        let (w, h) = (self.info.width as i64, self.info.height as i64);
+        let span = |start: i64, len: i64| {
+            let (a, b) = (start.max(0), (start + size as i64).min(len));
+            (
+                (start.max(0) - start) as usize,
+                (start + size as i64 - b).max(0) as usize,
+                a as usize,
+                (b - a).max(0) as usize,
+            )
+        };
+        let (pl, pr, rx, rw) = span(tx.start, w);
+        let (pt, pb, ry, rh) = span(ty.start, h);
+        // Output region, clipped to the plan's output rectangle and made relative to it.
+        let [ox, oy, ow, oh] = self.rect;
+        let clip = |(a, b): (usize, usize), o: usize, n: usize| {
+            let (a, b) = (a.max(o), b.min(o + n));
+            (a.saturating_sub(o), b.saturating_sub(a))
+        };
+        let (x0, xw) = clip(tile_region(&self.r, tx), ox, ow);
+        let (y0, yh) = clip(tile_region(&self.r, ty), oy, oh);
+        Ok(PlanTile {
+            index,
+            column,
+            row,
+            x: tx.start,
+            y: ty.start,
+            size,
+            padding: [pl, pt, pr, pb],
+            read: [rx, ry, rw, rh],
+            output: [x0, y0, xw, yh],
+            output_origin: [tx.out_origin - ox as i64, ty.out_origin - oy as i64],
+        })
+    }
+
+    fn check_index(&self, index: usize) -> Result<()> {
+        if index >= self.count() {
+            return Err(Error::invalid(format!("tile {index} is outside the plan's {} tiles", self.count())));
+        }
+        Ok(())
+    }
+
+    /// Reads tile `index` as the engine feeds it to the model: the selected bands scaled and
+    /// standardised, `[bands, size, size]`, mirrored past the raster's edges, invalid pixels 0;
+    /// its validity (1 = inside the raster and valid) and, for redistribution by weight, the
+    /// weight band. Plans opened from a path only.
+    pub fn read_tile(&self, index: usize) -> Result<TileData> {
+        self.check_index(index)?;
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::invalid("this plan was made from a raster size: the host reads its tiles itself"))?;
+        let (row, column) = self.tiles.position(index);
+        let (tx, ty) = (&self.tiles.x.tiles[column], &self.tiles.y.tiles[row]);
+        let guard = source.reader.lock().map_err(|_| Error::Internal("a reader panicked".into()))?;
+        let mask = self.options.mask.as_deref().map(|m| Mask::open(m, &guard.0.info)).transpose()?;
+        guard.0.read_tile(tx.start, ty.start, self.r.tile_size, mask.as_ref())
+    }
+
+    /// The input's path (plans opened from a path).
+    pub fn input(&self) -> Option<&Path> {
+        self.source.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// Runs `f` with the reader (plans opened from a path): the engine's reader stage.
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&InputRaster) -> Result<T>) -> Result<T> {
+        let source = self.source.as_ref().ok_or_else(|| Error::Internal("a plan without a raster was run".into()))?;
+        let guard = source.reader.lock().map_err(|_| Error::Internal("a reader panicked".into()))?;
+        f(&guard.0)
+    }
+
+    /// The reader and the datasets it views, for a caller that keeps them (the lazy reader).
+    pub(crate) fn into_reader(self) -> Result<(Plan, (InputRaster, Vec<Dataset>))> {
+        let Plan { r, tiles, grid, rect, window, tile_grid, info, resampled, options, source } = self;
+        let source = source.ok_or_else(|| Error::Internal("a plan without a raster was read".into()))?;
+        let reader = source.reader.into_inner().map_err(|_| Error::Internal("a reader panicked".into()))?;
+        let plan = Plan { r, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
+        Ok((plan, reader))
+    }
+
+    /// Which pixels of tile `index` lie inside the raster, `[size, size]` (1 = inside).
+    pub fn inside(&self, index: usize) -> Result<Vec<u8>> {
+        let t = self.tile(index)?;
+        let [rx, ry, rw, rh] = t.read;
+        let mut v = vec![0u8; t.size * t.size];
+        let (c0, r0) = ((rx as i64 - t.x) as usize, (ry as i64 - t.y) as usize);
+        for i in r0..r0 + rh {
+            v[i * t.size + c0..i * t.size + c0 + rw].fill(1);
+        }
+        Ok(v)
+    }
+}
+
+/// The output interval a tile writes to, for choosing the tiles a window needs.
+pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
+    match (r.output_kind, r.redistribute, r.stitch) {
+        (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
+        (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
+        (OutputKind::PerTile, Redistribute::None, _) => t.own,
+        // Redistribution writes the tile's own input pixels.
+        (OutputKind::PerTile, _, _) => (t.start as usize, t.start as usize + r.tile_size),
+    }
+}
+
+/// The output pixels tiles `k0..k1` of an axis own: windows of the tile grid partition the output.
+pub(crate) fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (usize, usize) {
+    match (r.output_kind, r.redistribute) {
+        (OutputKind::Pixels, _) => (axis.tiles[k0].own.0, axis.tiles[k1 - 1].own.1),
+        (OutputKind::PerTile, Redistribute::None) => (k0, k1),
+        (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
+    }
+}
