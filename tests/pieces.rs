@@ -52,15 +52,18 @@ fn check(model: &Model, input: &Path, opts: &RunOptions, host_opts: &RunOptions,
     run(model, input, &whole, opts, &mut |_, _| true).unwrap();
     let plan = Plan::open(input, plan_model.then_some(model), host_opts).unwrap();
     assert!(plan.count() > 1);
-    for (k, seed) in [(0, 0), (1, 7)] {
-        let out = dir.path().join(format!("host{k}.tif"));
-        let order = if seed == 0 { (0..plan.count()).collect() } else { shuffled(plan.count(), seed) };
+    // Plan order; batches of 4 in plan order finishing last first (a host running 4 at once);
+    // a shuffle of the whole plan.
+    let n = plan.count();
+    let batched: Vec<usize> = (0..n).collect::<Vec<_>>().chunks(4).flat_map(|c| c.iter().rev().copied()).collect();
+    for (seed, order) in [(0, (0..n).collect()), (4, batched), (7, shuffled(n, 7))] {
+        let out = dir.path().join(format!("host{seed}.tif"));
         let mut stitcher = Stitcher::to_file(&plan, &out).unwrap();
         let held = feed(&plan, model, &mut stitcher, &order);
-        if seed == 0 {
-            assert_eq!(held, 0, "in plan order no tile is held");
-        } else {
-            assert!(held > 0);
+        match seed {
+            0 => assert_eq!(held, 0, "in plan order no tile is held"),
+            4 => assert!(held > 0 && held <= 3, "a batch of 4 holds at most 3, held {held}"),
+            _ => assert!(held > 0),
         }
         assert!(!out.exists(), "the file appears at finish only");
         let written = stitcher.finish().unwrap();
