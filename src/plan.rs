@@ -323,15 +323,19 @@ impl Plan {
 
     /// Which pixels of tile `index` lie inside the raster, `[size, size]` (1 = inside).
     pub fn inside(&self, index: usize) -> Result<Vec<u8>> {
-        let t = self.tile(index)?;
-        let [rx, ry, rw, rh] = t.read;
-        let mut v = vec![0u8; t.size * t.size];
-        let (c0, r0) = ((rx as i64 - t.x) as usize, (ry as i64 - t.y) as usize);
-        for i in r0..r0 + rh {
-            v[i * t.size + c0..i * t.size + c0 + rw].fill(1);
-        }
-        Ok(v)
+        self.check_index(index)?;
+        Ok(inside_mask(&self.tiles, index, [self.info.width, self.info.height]))
     }
+}
+
+/// Which pixels of tile `index` of `tiles` lie inside a raster of `size` (1 = inside).
+pub(crate) fn inside_mask(tiles: &TilePlan, index: usize, size: [usize; 2]) -> Vec<u8> {
+    let (row, column) = tiles.position(index);
+    let t = tiles.tile;
+    let span = |start: i64, len: usize| (0..t).map(move |i| (0..len as i64).contains(&(start + i as i64)));
+    let rows: Vec<bool> = span(tiles.y.tiles[row].start, size[1]).collect();
+    let cols: Vec<bool> = span(tiles.x.tiles[column].start, size[0]).collect();
+    rows.iter().flat_map(|r| cols.iter().map(move |c| (*r && *c) as u8)).collect()
 }
 
 /// The output interval a tile writes to, for choosing the tiles a window needs.

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::card::{Redistribute, Task};
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{inside_mask, Plan};
 use crate::raster::input::TileData;
 use crate::raster::output::{Grid, OutputRaster};
 use crate::run::{OutputKind, Resolved, RunOptions, WindowPlacement, WINDOW_METADATA_KEY};
@@ -217,8 +217,10 @@ pub struct Stitcher {
     /// Why the stitcher stopped, if it failed.
     failed: Option<String>,
     r: Resolved,
-    /// Pixels of each tile inside the raster (validity the host's masks are clipped to).
-    inside: Vec<Vec<u8>>,
+    /// The plan's tiles and the raster's size: which pixels of a tile are inside the raster
+    /// (the host's masks are clipped to them).
+    tiles: TilePlan,
+    raster: [usize; 2],
     /// The files renamed into place by `finish`.
     outputs: Vec<PathBuf>,
 }
@@ -261,8 +263,14 @@ impl Stitcher {
     }
 
     fn with(plan: &Plan, output: Output) -> Result<Stitcher> {
-        let inside = (0..plan.count()).map(|i| plan.inside(i)).collect::<Result<_>>()?;
-        Ok(Stitcher { output: Some(output), failed: None, r: plan.r.clone(), inside, outputs: Vec::new() })
+        Ok(Stitcher {
+            output: Some(output),
+            failed: None,
+            r: plan.r.clone(),
+            tiles: plan.tiles.clone(),
+            raster: [plan.info.width, plan.info.height],
+            outputs: Vec::new(),
+        })
     }
 
     /// Tile `index`'s model output `[channels, size, size]` (or `[channels]` per tile), before
@@ -278,10 +286,11 @@ impl Stitcher {
         weight: Option<&[f64]>,
     ) -> Result<()> {
         let r = &self.r;
-        let inside = self
-            .inside
-            .get(index)
-            .ok_or_else(|| Error::invalid(format!("tile {index} is outside the plan's {} tiles", self.inside.len())))?;
+        let count = self.tiles.count();
+        if index >= count {
+            return Err(Error::invalid(format!("tile {index} is outside the plan's {count} tiles")));
+        }
+        let inside = inside_mask(&self.tiles, index, self.raster);
         let t2 = r.tile_size * r.tile_size;
         let per_out = r.out_channels * r.out_size * r.out_size;
         let check = |what: &str, n: usize, expected: usize| {
@@ -306,8 +315,8 @@ impl Stitcher {
             )));
         }
         let valid: Vec<u8> = match valid {
-            Some(v) => v.iter().zip(inside).map(|(a, b)| (*a != 0 && *b == 1) as u8).collect(),
-            None => inside.clone(),
+            Some(v) => v.iter().zip(&inside).map(|(a, b)| (*a != 0 && *b == 1) as u8).collect(),
+            None => inside,
         };
         let tile = match values {
             Some(v) if valid.contains(&1) => {
@@ -344,7 +353,7 @@ impl Stitcher {
         match &self.output {
             Some(Output::File(s)) => s.progress(),
             Some(Output::Rows(s)) => s.progress(),
-            None => (self.inside.len(), 0),
+            None => (self.tiles.count(), 0),
         }
     }
 
@@ -355,10 +364,10 @@ impl Stitcher {
             return Err(self.stopped());
         }
         let (done, held) = self.progress();
-        if done < self.inside.len() {
+        if done < self.tiles.count() {
             return Err(Error::invalid(format!(
                 "tile {done} has not been added ({done} of {} tiles stitched, {held} waiting for it)",
-                self.inside.len()
+                self.tiles.count()
             )));
         }
         match self.output.take() {
