@@ -130,10 +130,16 @@ def test_version_and_abi_match_the_header_and_cargo(native):
 
 
 def test_status_constants_names_and_exception_classes(native):
+    defines = header_defines()
+    # The other constants of the header: stitch modes and data types of rastrum_plan_info.
+    others = {name for name in defines if name.startswith(("STITCH_", "TYPE_"))}
+    assert others == {"STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32"}
+    for name in others:
+        assert getattr(native, name) == int(defines[name]), name
     statuses = {
         name: int(value)
-        for name, value in header_defines().items()
-        if not name.startswith("VERSION") and name != "ABI_VERSION"
+        for name, value in defines.items()
+        if not name.startswith("VERSION") and name != "ABI_VERSION" and name not in others
     }
     assert len(statuses) == 11 and statuses["OK"] == 0
     for name, code in statuses.items():
