@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-dask bench-dask test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
 
 setup:
 	@scripts/setup.sh
@@ -60,6 +60,10 @@ test-dask: stage
 # Speed-up of 1, 2 and 4 local Dask workers on one raster (bench/scale_out.py, one run).
 bench-dask: stage
 	$(DASK_ENV) .venv-dask/bin/python bench/scale_out.py
+
+# The C API's plan, reader and stitcher driven by a host loop, against the engine (one run).
+bench-host: stage
+	$(DASK_ENV) /usr/bin/python3 bench/host_inference.py
 
 # The installable QGIS plugin: the provider plus librastrum and ONNX Runtime (CPU).
 plugin-zip: build
