@@ -77,7 +77,11 @@ impl Plan {
     /// `extent` and `resolution` options crop and resample the input as a run does, and `window`
     /// narrows the plan to that block of the tile grid.
     pub fn open(input: &Path, model: Option<&Model>, opts: &RunOptions) -> Result<Plan> {
-        let ds = input::open(input)?;
+        Plan::from_dataset(input, input::open(input)?, model, opts)
+    }
+
+    /// `open` with the input already opened (`input` names it in messages).
+    pub(crate) fn from_dataset(input: &Path, ds: Dataset, model: Option<&Model>, opts: &RunOptions) -> Result<Plan> {
         let bands = input::info(&ds).band_count;
         let r = match model {
             Some(m) => resolve(m, opts, Some(bands))?,
@@ -289,15 +293,12 @@ impl Plan {
     /// weight band. Plans opened from a path only.
     pub fn read_tile(&self, index: usize) -> Result<TileData> {
         self.check_index(index)?;
-        let source = self
-            .source
-            .as_ref()
-            .ok_or_else(|| Error::invalid("this plan was made from a raster size: the host reads its tiles itself"))?;
         let (row, column) = self.tiles.position(index);
-        let (tx, ty) = (&self.tiles.x.tiles[column], &self.tiles.y.tiles[row]);
-        let guard = source.reader.lock().map_err(|_| Error::Internal("a reader panicked".into()))?;
-        let mask = self.options.mask.as_deref().map(|m| Mask::open(m, &guard.0.info)).transpose()?;
-        guard.0.read_tile(tx.start, ty.start, self.r.tile_size, mask.as_ref())
+        let (x, y) = (self.tiles.x.tiles[column].start, self.tiles.y.tiles[row].start);
+        self.with_reader(|reader| {
+            let mask = self.options.mask.as_deref().map(|m| Mask::open(m, &reader.info)).transpose()?;
+            reader.read_tile(x, y, self.r.tile_size, mask.as_ref())
+        })
     }
 
     /// The input's path (plans opened from a path).
@@ -307,7 +308,10 @@ impl Plan {
 
     /// Runs `f` with the reader (plans opened from a path): the engine's reader stage.
     pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&InputRaster) -> Result<T>) -> Result<T> {
-        let source = self.source.as_ref().ok_or_else(|| Error::Internal("a plan without a raster was run".into()))?;
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::invalid("this plan was made from a raster size: the host reads its tiles itself"))?;
         let guard = source.reader.lock().map_err(|_| Error::Internal("a reader panicked".into()))?;
         f(&guard.0)
     }
@@ -319,12 +323,6 @@ impl Plan {
         let reader = source.reader.into_inner().map_err(|_| Error::Internal("a reader panicked".into()))?;
         let plan = Plan { r, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
         Ok((plan, reader))
-    }
-
-    /// Which pixels of tile `index` lie inside the raster, `[size, size]` (1 = inside).
-    pub fn inside(&self, index: usize) -> Result<Vec<u8>> {
-        self.check_index(index)?;
-        Ok(inside_mask(&self.tiles, index, [self.info.width, self.info.height]))
     }
 }
 

@@ -863,9 +863,10 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
         return Err(Error::Cancelled);
     }
-    let source_info = input::info(&input::open(input)?);
+    let ds = input::open(input)?;
+    let source_info = input::info(&ds);
     check_destination(output, input)?;
-    let plan = Plan::open(input, Some(model), opts)?;
+    let plan = Plan::from_dataset(input, ds, Some(model), opts)?;
     let r = &plan.r;
     if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
     {

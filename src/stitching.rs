@@ -75,6 +75,22 @@ impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
             return Ok(());
         }
         self.stitch(index, tile)?;
+        self.stitch_held()
+    }
+
+    /// `add` of a tile the caller gives up: held without a copy when it comes early.
+    pub(crate) fn add_owned(&mut self, index: usize, tile: Option<(Vec<f32>, TileData)>) -> Result<()> {
+        self.check(index)?;
+        if index > self.expected {
+            self.held.insert(index, tile.map(|(values, tile)| Held { values, tile }));
+            return Ok(());
+        }
+        self.stitch(index, tile.as_ref().map(|(v, t)| (v.as_slice(), t)))?;
+        self.stitch_held()
+    }
+
+    /// Stitches the held tiles whose turn has come.
+    fn stitch_held(&mut self) -> Result<()> {
         while let Some(held) = self.held.remove(&self.expected) {
             self.stitch(self.expected, held.as_ref().map(|h| (h.values.as_slice(), &h.tile)))?;
         }
@@ -132,6 +148,11 @@ impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
     /// Whether every tile of the plan has been stitched.
     pub(crate) fn complete(&self) -> bool {
         self.expected == self.plan.count()
+    }
+
+    /// The settings and tiles stitched.
+    pub(crate) fn geometry(&self) -> (&Resolved, &TilePlan) {
+        (&self.r, &self.plan)
     }
 
     /// Tiles stitched so far, and tiles held until their turn.
@@ -216,10 +237,10 @@ pub struct Stitcher {
     output: Option<Output>,
     /// Why the stitcher stopped, if it failed.
     failed: Option<String>,
-    r: Resolved,
-    /// The plan's tiles and the raster's size: which pixels of a tile are inside the raster
-    /// (the host's masks are clipped to them).
-    tiles: TilePlan,
+    /// Tiles in the plan.
+    count: usize,
+    /// The raster's size: which pixels of a tile are inside it (the host's masks are clipped
+    /// to them).
     raster: [usize; 2],
     /// The files renamed into place by `finish`.
     outputs: Vec<PathBuf>,
@@ -266,8 +287,7 @@ impl Stitcher {
         Ok(Stitcher {
             output: Some(output),
             failed: None,
-            r: plan.r.clone(),
-            tiles: plan.tiles.clone(),
+            count: plan.count(),
             raster: [plan.info.width, plan.info.height],
             outputs: Vec::new(),
         })
@@ -285,12 +305,16 @@ impl Stitcher {
         valid: Option<&[u8]>,
         weight: Option<&[f64]>,
     ) -> Result<()> {
-        let r = &self.r;
-        let count = self.tiles.count();
+        let count = self.count;
         if index >= count {
             return Err(Error::invalid(format!("tile {index} is outside the plan's {count} tiles")));
         }
-        let inside = inside_mask(&self.tiles, index, self.raster);
+        let (r, tiles) = match &self.output {
+            Some(Output::File(s)) => s.geometry(),
+            Some(Output::Rows(s)) => s.geometry(),
+            None => return Err(self.stopped()),
+        };
+        let inside = inside_mask(tiles, index, self.raster);
         let t2 = r.tile_size * r.tile_size;
         let per_out = r.out_channels * r.out_size * r.out_size;
         let check = |what: &str, n: usize, expected: usize| {
@@ -327,11 +351,10 @@ impl Stitcher {
             }
             _ => None,
         };
-        let tile = tile.as_ref().map(|(v, d)| (v.as_slice(), d));
         let added = match self.output.as_mut() {
-            Some(Output::File(s)) => s.check(index).map(|_| s.add(index, tile)),
-            Some(Output::Rows(s)) => s.check(index).map(|_| s.add(index, tile)),
-            None => Err(self.stopped()),
+            Some(Output::File(s)) => s.check(index).map(|_| s.add_owned(index, tile)),
+            Some(Output::Rows(s)) => s.check(index).map(|_| s.add_owned(index, tile)),
+            None => return Err(self.stopped()),
         }?;
         if let Err(e) = &added {
             // Rows may be lost: the stitcher cannot go on (its temporary files go on drop).
@@ -353,7 +376,7 @@ impl Stitcher {
         match &self.output {
             Some(Output::File(s)) => s.progress(),
             Some(Output::Rows(s)) => s.progress(),
-            None => (self.tiles.count(), 0),
+            None => (self.count, 0),
         }
     }
 
@@ -364,10 +387,10 @@ impl Stitcher {
             return Err(self.stopped());
         }
         let (done, held) = self.progress();
-        if done < self.tiles.count() {
+        if done < self.count {
             return Err(Error::invalid(format!(
                 "tile {done} has not been added ({done} of {} tiles stitched, {held} waiting for it)",
-                self.tiles.count()
+                self.count
             )));
         }
         match self.output.take() {

@@ -5,11 +5,11 @@
 use std::ffi::c_char;
 
 use super::model::rastrum_model;
-use super::run::rastrum_options;
+use super::run::{options_or_default, rastrum_options};
 use super::*;
 use crate::card::StitchMode;
 use crate::plan::Plan;
-use crate::run::{OutputKind, RunOptions};
+use crate::run::OutputKind;
 
 /// A tile plan: the tiles of one run over one raster. Read-only once made: any number of
 /// threads may query it and read tiles at once (reads of one plan are serialised).
@@ -91,11 +91,6 @@ pub const RASTRUM_STITCH_CROP: i32 = 1;
 pub const RASTRUM_TYPE_BYTE: i32 = 1;
 pub const RASTRUM_TYPE_FLOAT32: i32 = 6;
 
-fn options_or_default(options: *const rastrum_options) -> RunOptions {
-    // SAFETY: NULL or a live options handle.
-    unsafe { options.as_ref() }.map_or_else(RunOptions::default, |o| o.options.clone())
-}
-
 fn model_or_none<'a>(model: *const rastrum_model) -> Option<&'a crate::inference::Model> {
     // SAFETY: NULL or a live model handle.
     unsafe { model.as_ref() }.map(|m| &m.model)
@@ -118,7 +113,7 @@ pub unsafe extern "C" fn rastrum_plan_open(
     boundary("rastrum_plan_open", || {
         let path = unsafe { c_path(path, "path") }?;
         let out = out_ptr(out, "out")?;
-        let plan = Plan::open(path, model_or_none(model), &options_or_default(options))?;
+        let plan = Plan::open(path, model_or_none(model), unsafe { options_or_default(options) })?;
         // SAFETY: checked non-NULL; the caller owns the handle until rastrum_plan_free.
         unsafe { *out = Box::into_raw(Box::new(rastrum_plan { plan })) };
         Ok(())
@@ -141,7 +136,7 @@ pub unsafe extern "C" fn rastrum_plan_new(
         let out = out_ptr(out, "out")?;
         let size = |v: u64, what: &str| usize::try_from(v).map_err(|_| invalid(format!("{what} {v} is too large")));
         let (w, h, b) = (size(width, "width")?, size(height, "height")?, size(bands, "bands")?);
-        let plan = Plan::new(w, h, b, model_or_none(model), &options_or_default(options))?;
+        let plan = Plan::new(w, h, b, model_or_none(model), unsafe { options_or_default(options) })?;
         // SAFETY: checked non-NULL; the caller owns the handle until rastrum_plan_free.
         unsafe { *out = Box::into_raw(Box::new(rastrum_plan { plan })) };
         Ok(())

@@ -30,6 +30,15 @@ pub struct rastrum_result {
     summary: RunSummary,
 }
 
+/// The defaults, for calls given NULL options.
+static DEFAULT_OPTIONS: std::sync::LazyLock<RunOptions> = std::sync::LazyLock::new(RunOptions::default);
+
+/// The options a call was given, or the defaults when NULL.
+pub(crate) unsafe fn options_or_default<'a>(options: *const rastrum_options) -> &'a RunOptions {
+    // SAFETY: NULL or a live options handle (the API's contract).
+    unsafe { options.as_ref() }.map_or(&*DEFAULT_OPTIONS, |o| &o.options)
+}
+
 /// New options, all defaults (from the model card, else the model's shapes).
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_new(out: *mut *mut rastrum_options) -> i32 {
@@ -142,11 +151,7 @@ pub unsafe extern "C" fn rastrum_run(
         let m = unsafe { arg(model, "model") }?;
         let input = unsafe { c_path(input, "input") }?;
         let output = unsafe { c_path(output, "output") }?;
-        let default = RunOptions::default();
-        let opts = match unsafe { options.as_ref() } {
-            Some(o) => &o.options,
-            None => &default,
-        };
+        let opts = unsafe { options_or_default(options) };
         let mut report = |frac: f64, message: &str| -> bool {
             match progress {
                 None => true,
@@ -250,8 +255,7 @@ pub unsafe extern "C" fn rastrum_layout_json(
         let m = unsafe { arg(model, "model") }?;
         let input = unsafe { c_path(input, "input") }?;
         let out = out_ptr(out_json, "out_json")?;
-        let default = RunOptions::default();
-        let opts = unsafe { options.as_ref() }.map_or(&default, |o| &o.options);
+        let opts = unsafe { options_or_default(options) };
         let layout = crate::run::layout(&m.model, input, opts)?;
         let json = serde_json::to_string(&layout).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
         give_string(&json, out);
@@ -273,8 +277,7 @@ pub unsafe extern "C" fn rastrum_assemble(
     boundary("rastrum_assemble", || {
         let paths = unsafe { c_paths(windows, n_windows, "windows") }?;
         let output = unsafe { c_path(output, "output") }?;
-        let default = RunOptions::default();
-        let opts = unsafe { options.as_ref() }.map_or(&default, |o| &o.options);
+        let opts = unsafe { options_or_default(options) };
         crate::raster::mosaic::assemble(&paths, output, &opts.write)?;
         Ok(())
     })

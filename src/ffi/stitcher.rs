@@ -78,11 +78,16 @@ pub unsafe extern "C" fn rastrum_stitcher_new_rows(
         let width = p.grid().width;
         let (class_nodata, nodata) = (crate::tasks::CLASS_NODATA as f64, p.resolved().output_nodata);
         let rows = Box::new(move |r: RowsOut| -> crate::Result<()> {
-            let (data_type, bands, nodata, data): (i32, usize, f64, Vec<u8>) = match r.bands {
-                BandsOut::U8(b) => (RASTRUM_TYPE_BYTE, b.len(), class_nodata, b.concat()),
+            // The bands one after another, in their own type (kept alive for the call).
+            let (bytes, floats): (Vec<u8>, Vec<f32>);
+            let (data_type, bands, nodata, data): (i32, usize, f64, *const c_void) = match r.bands {
+                BandsOut::U8(b) => {
+                    bytes = b.concat();
+                    (RASTRUM_TYPE_BYTE, b.len(), class_nodata, bytes.as_ptr().cast())
+                }
                 BandsOut::F32(b) => {
-                    let v: Vec<f32> = b.concat();
-                    (RASTRUM_TYPE_FLOAT32, b.len(), nodata, v.iter().flat_map(|x| x.to_ne_bytes()).collect())
+                    floats = b.concat();
+                    (RASTRUM_TYPE_FLOAT32, b.len(), nodata, floats.as_ptr().cast())
                 }
             };
             let rows = rastrum_rows {
@@ -92,7 +97,7 @@ pub unsafe extern "C" fn rastrum_stitcher_new_rows(
                 width: width as u64,
                 bands: bands as u64,
                 data_type,
-                data: data.as_ptr().cast(),
+                data,
                 nodata,
             };
             // SAFETY: the host's callback, with its own user data and rows valid for the call.
