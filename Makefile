@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean
+.PHONY: setup build demo test test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean check-fresh
 
 setup:
 	@scripts/setup.sh
@@ -41,8 +41,11 @@ stage: build
 	scripts/install.sh $(STAGE) $(RELEASE)
 	cargo run --release --quiet --example make_models -- $(TARGET)/test-models
 
+# A fresh CMake build tree every run (a cached variable must not hide a missing definition), and a
+# variable used before it is set fails the configure.
 test-c: stage
-	cmake -S tests/c -B $(TARGET)/ctest -DCMAKE_PREFIX_PATH=$(STAGE) -DRASTRUM_PREFIX=$(STAGE) \
+	rm -rf $(TARGET)/ctest
+	cmake -S tests/c -B $(TARGET)/ctest --warn-uninitialized -Werror=dev -DCMAKE_PREFIX_PATH=$(STAGE) -DRASTRUM_PREFIX=$(STAGE) \
 	  -DRASTRUM_SOURCE_DIR=$(CURDIR) -DRASTRUM_CLI=$(STAGE)/bin/rastrum -DRASTRUM_TEST_MODELS=$(TARGET)/test-models
 	cmake --build $(TARGET)/ctest -j 2
 	ctest --test-dir $(TARGET)/ctest --output-on-failure
@@ -122,6 +125,10 @@ test-bench: build
 bench-train: setup
 	@scripts/setup-train.sh
 	$(TRAIN_ENV) cargo bench -p rastrum-train --bench train_step
+
+# The README's two commands from a fresh clone with an empty HOME and target dir (scripts/check-fresh.sh).
+check-fresh:
+	scripts/check-fresh.sh
 
 clean:
 	cargo clean
