@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use rastrum::card::StitchMode;
 use rastrum::raster::input::{self, InputRaster, Preprocess};
-use rastrum::run::{plan, resolve, RunOptions};
+use rastrum::resolve::{resolve, tile_grid};
+use rastrum::RunOptions;
 use rastrum::{Model, SessionOptions};
 
 const REPS: usize = 3;
@@ -97,7 +98,7 @@ fn main() {
     let ds = input::open(&input).expect("open the mosaic");
     let info = input::info(&ds);
     let r = resolve(&model, &opts, Some(info.band_count)).expect("resolve");
-    let (tile_plan, _) = plan(&r, &info).expect("plan");
+    let (tile_plan, _) = tile_grid(&r, &info).expect("plan");
     let pre = Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
     let reader = InputRaster::new(&input, ds, &r.bands, None, None, pre).expect("reader");
     let tiles: Vec<Vec<f32>> = (0..tile_plan.count())

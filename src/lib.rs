@@ -21,15 +21,19 @@
 
 pub mod card;
 pub mod error;
+pub mod grammar;
 pub mod eval;
 pub mod ffi;
 pub mod inference;
 pub mod lazy;
 pub mod metrics;
 pub mod onnx;
+pub mod options;
 pub mod plan;
 pub mod plot;
+pub mod progress;
 pub mod raster;
+pub mod resolve;
 pub mod run;
 pub mod stitch;
 pub mod stitching;
@@ -40,4 +44,5 @@ pub mod tiling;
 pub use card::{Activation, Card, Redistribute, StitchMode, Task};
 pub use error::{Error, Result};
 pub use inference::{Device, Model, SessionOptions};
-pub use run::{run, Resolution, RunOptions, RunSummary};
+pub use options::{Resolution, RunOptions};
+pub use run::{run, RunSummary};

@@ -9,15 +9,54 @@ use std::sync::Mutex;
 use gdal::Dataset;
 use serde::Serialize;
 
-use crate::card::{Redistribute, StitchMode};
+use crate::card::{Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::output::Grid;
 use crate::raster::resample;
-use crate::run::{plan, resolve, resolve_without_model, OutputKind, Resolution, Resolved, RunOptions, WindowPlacement};
+use crate::options::{Resolution, RunOptions};
+use crate::raster::mosaic::WindowPlacement;
+use crate::resolve::{resolve, resolve_without_model, tile_grid, OutputKind, Resolved};
 use crate::tiling::{Axis, AxisTile, TilePlan, TileWindow};
+
+/// The tile grid and output of a run, without running it: what a scheduler needs to split the
+/// run into windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub task: Task,
+    pub tile_size: usize,
+    /// Output size of the whole run.
+    pub width: usize,
+    pub height: usize,
+    pub tile_columns: usize,
+    pub tile_rows: usize,
+    /// Output pixels `[start, end)` each tile column / row owns (windows partition the output).
+    pub columns: Vec<[usize; 2]>,
+    pub rows: Vec<[usize; 2]>,
+    pub geo_transform: Option<[f64; 6]>,
+    pub projection: String,
+}
+
+/// The tile grid and output size of a run of `model` over `input`, without running it.
+pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> {
+    let whole = RunOptions { window: None, ..opts.clone() };
+    let p = Plan::open(input, Some(model), &whole)?;
+    let spans = |axis: &Axis| (0..axis.tiles.len()).map(|k| tiles_cover(&p.r, axis, k, k + 1).into()).collect();
+    Ok(Layout {
+        task: p.r.task,
+        tile_size: p.r.tile_size,
+        width: p.grid.width,
+        height: p.grid.height,
+        tile_columns: p.tiles.x.tiles.len(),
+        tile_rows: p.tiles.y.tiles.len(),
+        columns: spans(&p.tiles.x),
+        rows: spans(&p.tiles.y),
+        geo_transform: p.grid.geo_transform,
+        projection: p.grid.projection.clone(),
+    })
+}
 
 /// The tiles of one run over one raster, in plan order: row-major, tile row 0 left to right,
 /// then tile row 1, ... (index = row x columns + column).
@@ -158,7 +197,7 @@ impl Plan {
         resampled: bool,
         source: Option<Source>,
     ) -> Result<Plan> {
-        let (tiles, grid) = plan(&r, &info)?;
+        let (tiles, grid) = tile_grid(&r, &info)?;
         let tile_grid = [tiles.x.tiles.len(), tiles.y.tiles.len()];
         let rect = [0, 0, grid.width, grid.height];
         let mut p =

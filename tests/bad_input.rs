@@ -13,7 +13,7 @@ use gdal::raster::GdalType;
 use gdal::DriverManager;
 use rastrum::onnx::build::Attr;
 use rastrum::onnx::{Dim, GraphBuilder};
-use rastrum::run::{run, RunOptions, RunSummary};
+use rastrum::{run, RunOptions, RunSummary};
 use rastrum::{Model, SessionOptions};
 
 /// A `w` x `h` GeoTIFF of one band per vector of `bands`, with an optional nodata value.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use rastrum::card::StitchMode;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 use rastrum::Error;
 
 /// Four option sets: different tilings and stitch modes give different files.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::*;
 use rastrum::inference::{Device, SessionOptions};
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 use rastrum::{Error, Model};
 
 /// Runs the CLI, expects failure, returns stderr.

@@ -8,7 +8,7 @@ use std::path::Path;
 use common::*;
 use gdal::raster::{Buffer, GdalType, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 
 fn write_raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<T>], options: &[&str]) {
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();

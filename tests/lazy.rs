@@ -11,7 +11,7 @@ use common::*;
 use rastrum::card::StitchMode;
 use rastrum::inference::Model;
 use rastrum::lazy::{BandValues, LazyRun};
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 
 /// The whole band `b` of a file, as the lazy values' type.
 fn file_band(path: &Path, b: usize, is_u8: bool) -> BandValues {

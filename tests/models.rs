@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rastrum::card::OutputSelector;
 use rastrum::onnx::GraphBuilder;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 
 /// The pointwise graph with a fixed batch of 2 on 64x64 tiles, cropped by 6 pixels per side
 /// (output 52x52), plus a second output `second` = y1 alone.

@@ -14,7 +14,7 @@ use common::*;
 use rastrum::card::{Redistribute, StitchMode, Task, TileWindow};
 use rastrum::inference::Model;
 use rastrum::plan::Plan;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 use rastrum::stitching::{BandsOut, Stitcher};
 
 /// A fixed permutation of `0..n` (a linear congruential shuffle: no dependency needed).

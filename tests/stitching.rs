@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::*;
 use rastrum::card::StitchMode;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 
 const NODATA: f64 = -9999.0;
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use gdal::Dataset;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 
 #[test]
 fn classification_writes_one_class_per_tile_on_the_stride_grid() {

@@ -13,7 +13,8 @@ use rastrum::card::{StitchMode, TileWindow};
 use rastrum::inference::Model;
 use rastrum::raster::mosaic::assemble;
 use rastrum::raster::output::WriteOptions;
-use rastrum::run::{layout, run, RunOptions};
+use rastrum::plan::layout;
+use rastrum::{run, RunOptions};
 
 fn window_of(path: &Path) -> serde_json::Value {
     let ds = gdal::Dataset::open(path).unwrap();
@@ -290,7 +291,7 @@ fn windows_of_a_cropped_and_resampled_input_equal_the_whole_run() {
         tile_size: Some(80),
         overlap: Some(16),
         extent: Some(extent),
-        resolution: rastrum::run::Resolution::Cm(4500.0),
+        resolution: rastrum::Resolution::Cm(4500.0),
         resampling: "bilinear".into(),
         ..Default::default()
     };

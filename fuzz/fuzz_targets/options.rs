@@ -5,7 +5,7 @@
 mod settings;
 
 use libfuzzer_sys::fuzz_target;
-use rastrum::run::RunOptions;
+use rastrum::RunOptions;
 
 fuzz_target!(|data: &[u8]| {
     let mut opts = RunOptions::default();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::lazy::{BandValues, LazyRun};
-use rastrum::run::RunOptions;
+use rastrum::RunOptions;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());

@@ -33,7 +33,7 @@ fn gdal(plugins: &Path, tool: &str, args: &[&str]) -> Output {
 fn rastrum_run(model: &Path, input: &Path, out: &Path, options: &serde_json::Value) {
     std::env::set_var("RASTRUM_ORT_LIB", ort());
     let model = rastrum::inference::Model::load(model, &Default::default()).unwrap();
-    let mut opts = rastrum::run::RunOptions::default();
+    let mut opts = rastrum::RunOptions::default();
     for (k, v) in options.as_object().unwrap() {
         let text = match v {
             serde_json::Value::String(s) => s.clone(),
@@ -42,7 +42,7 @@ fn rastrum_run(model: &Path, input: &Path, out: &Path, options: &serde_json::Val
         };
         opts.set(k, &text).unwrap();
     }
-    rastrum::run::run(&model, input, out, &opts, &mut |_, _| true).unwrap();
+    rastrum::run(&model, input, out, &opts, &mut |_, _| true).unwrap();
 }
 
 /// A spec of the x3 super-resolution model over a real Landsat-8 band with `options` (plus the

@@ -20,6 +20,7 @@ use gdal::Dataset;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::grammar;
 use crate::metrics::RegressionScores;
 use crate::raster::{input, output};
 
@@ -98,7 +99,8 @@ impl EvalOptions {
     /// Sets one option from text, as the C API does: `ignore` appends (one value or a
     /// comma-separated list); unknown keys and bad values are errors naming them.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let k = key.trim().trim_start_matches("--").replace('-', "_");
+        // One key grammar (`grammar::key`); messages use this module's underscore spelling.
+        let k = grammar::key(key).replace('-', "_");
         let v = value.trim();
         let positive = |what: &str| -> Result<usize> {
             v.parse::<usize>()

@@ -87,7 +87,7 @@ pub unsafe extern "C" fn rastrum_model_card_json(
         let m = unsafe { arg(model, "model") }?;
         let out = out_ptr(out_json, "out_json")?;
         let opts = unsafe { super::run::options_or_default(options) };
-        let resolved = crate::run::resolve(&m.model, opts, None)?;
+        let resolved = crate::resolve::resolve(&m.model, opts, None)?;
         let json = serde_json::json!({
             "model": m.model.path,
             "provider": m.model.provider,

@@ -9,7 +9,7 @@ use super::run::{options_or_default, rastrum_options};
 use super::*;
 use crate::card::StitchMode;
 use crate::plan::Plan;
-use crate::run::OutputKind;
+use crate::resolve::OutputKind;
 
 /// A tile plan: the tiles of one run over one raster. Read-only once made: any number of
 /// threads may query it and read tiles at once (reads of one plan are serialised).

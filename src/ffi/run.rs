@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::model::rastrum_model;
 use super::*;
-use crate::run::{RunOptions, RunSummary};
+use crate::options::RunOptions;
+use crate::run::RunSummary;
 
 /// Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
 /// the calling thread with the fraction done (0..1) and a message; return 0 to cancel.
@@ -256,7 +257,7 @@ pub unsafe extern "C" fn rastrum_layout_json(
         let input = unsafe { c_path(input, "input") }?;
         let out = out_ptr(out_json, "out_json")?;
         let opts = unsafe { options_or_default(options) };
-        let layout = crate::run::layout(&m.model, input, opts)?;
+        let layout = crate::plan::layout(&m.model, input, opts)?;
         let json = serde_json::to_string(&layout).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
         give_string(&json, out);
         Ok(())

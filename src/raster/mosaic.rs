@@ -11,11 +11,29 @@ use gdal::programs::raster::{build_vrt, BuildVRTOptions};
 use gdal::raster::RasterCreationOptions;
 use gdal::{Dataset, DriverManager, Metadata};
 
+use serde::Serialize;
+
 use crate::error::{Error, Result};
+use crate::tiling::TileWindow;
 use crate::raster::output::{
     gtiff_defaults, is_vsi, merged_options, move_into_place, temp_name, TempFile, WriteOptions, COG_DEFAULTS,
 };
-use crate::run::{WindowPlacement, WINDOW_METADATA_KEY};
+
+/// The dataset metadata item of a window's output that records its placement (JSON).
+pub const WINDOW_METADATA_KEY: &str = "RASTRUM_WINDOW";
+
+/// A window's place in the whole output.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct WindowPlacement {
+    pub tiles: TileWindow,
+    /// Output pixel of the window's top-left corner.
+    pub x: usize,
+    pub y: usize,
+    /// The whole output's size and geotransform (recorded exactly, for joining the windows).
+    pub raster_width: usize,
+    pub raster_height: usize,
+    pub geo_transform: Option<[f64; 6]>,
+}
 
 /// One window file and its place.
 struct Part {

@@ -2,6 +2,7 @@
 //! (`rastrum_tiles_options_set`) go through the same `set`, so their names and checks agree.
 
 use crate::error::{Error, Result};
+use crate::grammar;
 use crate::tiles::colour::Ramp;
 use crate::tiles::mercator::MAX_ZOOM;
 
@@ -73,21 +74,14 @@ pub fn parse_zoom(s: &str) -> Result<(u8, u8)> {
     Ok((a, b))
 }
 
-fn parse_bool(key: &str, v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(Error::invalid(format!("{key}: expected true or false, found '{v}'"))),
-    }
-}
-
 impl TilesOptions {
     /// Sets one option by its command-line name (without `--`): zoom ("10-14"), bands ("4,3,2"),
     /// ramp, range ("MIN,MAX"), resampling, labels ("a,b,c"), gif-zoom, overwrite (true|false),
     /// threads. Unknown keys and bad values are errors naming them.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let v = value.trim();
-        match key {
+        let key = grammar::key(key);
+        match key.as_str() {
             "zoom" => self.zoom = Some(parse_zoom(v)?),
             "bands" => {
                 let bands = v
@@ -125,7 +119,7 @@ impl TilesOptions {
                 }
                 self.gif_zoom = Some(z);
             }
-            "overwrite" => self.overwrite = parse_bool(key, v)?,
+            "overwrite" => self.overwrite = grammar::boolean(&key, v)?,
             "threads" => {
                 self.threads = Some(v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
                     Error::invalid(format!("threads '{v}': expected a positive number"))

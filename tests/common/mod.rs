@@ -213,8 +213,8 @@ pub fn mirror(i: i64, n: usize) -> usize {
 
 /// Population by light over band 1 of the RGB sample: per-tile totals redistributed by
 /// w = exp(L / max L) - 1 of the same band (the tile_sum model's test setting).
-pub fn redistribution_by_light() -> rastrum::run::RunOptions {
-    rastrum::run::RunOptions {
+pub fn redistribution_by_light() -> rastrum::RunOptions {
+    rastrum::RunOptions {
         bands: Some(vec![1]),
         scale: Some(vec![0.01]),
         redistribute: Some(rastrum::card::Redistribute::Weight),
@@ -224,8 +224,8 @@ pub fn redistribution_by_light() -> rastrum::run::RunOptions {
 }
 
 /// The x3 super-resolution model on a Landsat-8 reflectance band (DN * 2e-5 - 0.1).
-pub fn super_resolution_of_landsat() -> rastrum::run::RunOptions {
-    rastrum::run::RunOptions {
+pub fn super_resolution_of_landsat() -> rastrum::RunOptions {
+    rastrum::RunOptions {
         task: Some(rastrum::card::Task::SuperResolution),
         scale: Some(vec![2e-5]),
         offset: Some(vec![-0.1]),

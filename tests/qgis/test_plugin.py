@@ -340,7 +340,7 @@ def test_mask_and_extent_limit_the_run(qgis_app, tmp_path, tiny_models):
     extent = (x0 + 100 * dx, y0 + 700 * dy, x0 + 700 * dx, y0 + 50 * dy)  # xmin, ymin, xmax, ymax
     reference = tmp_path / "cli.tif"
     full = run_cli(regressor, RGB_IMAGE, tmp_path / "full.tif")
-    summary = run_cli(regressor, RGB_IMAGE, reference, "--mask", mask_file, "--extent", *map(repr, extent))
+    summary = run_cli(regressor, RGB_IMAGE, reference, "--mask", mask_file, "--extent", ",".join(map(repr, extent)))
     extent_text = "{!r},{!r},{!r},{!r} [EPSG:32618]".format(extent[0], extent[2], extent[1], extent[3])
     out = tmp_path / "plugin.tif"
     result = run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "MASK": mask_file,

@@ -6,7 +6,7 @@
 
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::DriverManager;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 use rastrum::{Model, SessionOptions};
 use rastrum_train::arch;
 use rastrum_train::data::raster::{ChipFilter, ChipTarget, Labels, RasterChips};

@@ -19,7 +19,7 @@ use common::{write_h5, Array};
 
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::DriverManager;
-use rastrum::run::{run, RunOptions};
+use rastrum::{run, RunOptions};
 use rastrum::{Model, SessionOptions};
 use serde_json::Value;
 

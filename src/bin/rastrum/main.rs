@@ -7,13 +7,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use rastrum::card::{self, Activation, GridMode, OutputSelector, PadMode, Redistribute, StitchMode, Task};
+use rastrum::card::{self, Redistribute, Task};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::raster::output::WriteOptions;
-use rastrum::run::{resolve, Resolution, RunOptions};
+use rastrum::resolve::resolve;
+use rastrum::RunOptions;
 use rastrum::Error;
 
 mod eval_cmd;
+mod run_options;
 mod tiles_cmd;
 
 #[derive(Parser)]
@@ -75,108 +77,8 @@ struct RunArgs {
     output: PathBuf,
     #[command(flatten)]
     model_args: ModelArgs,
-    /// segmentation, classification, regression or super_resolution.
-    #[arg(long)]
-    task: Option<Task>,
-    /// 1-based input bands, e.g. 4,3,2.
-    #[arg(long, value_delimiter = ',')]
-    bands: Option<Vec<usize>>,
-    /// Input scale, one value or one per band: x = raw * scale + offset.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    scale: Option<Vec<f64>>,
-    /// Input offset, one value or one per band.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    offset: Option<Vec<f64>>,
-    /// Standardisation mean, one value or one per band (after scale and offset).
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    mean: Option<Vec<f64>>,
-    /// Standardisation std, one value or one per band.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
-    std: Option<Vec<f64>>,
-    /// Input nodata value, overriding the raster's.
-    #[arg(long, allow_negative_numbers = true)]
-    nodata: Option<f64>,
-    /// Model input size in pixels (fixed by models with static height and width).
-    #[arg(long)]
-    tile_size: Option<usize>,
-    /// Overlap between tiles, in input pixels.
-    #[arg(long)]
-    overlap: Option<usize>,
-    /// Context margin cropped from tile sides facing a neighbour, in input pixels.
-    #[arg(long)]
-    margin: Option<usize>,
-    /// blend (weighted, seam-free) or crop (each pixel from one tile).
-    #[arg(long)]
-    stitch: Option<StitchMode>,
-    /// Tile placement: fit (first tile at the raster's start, last clamped to its end) or lattice
-    /// (tile k at k x stride - pad, whatever the raster's size).
-    #[arg(long)]
-    grid: Option<GridMode>,
-    /// Mirrored context added around the raster before tiling, in input pixels.
-    #[arg(long)]
-    pad: Option<usize>,
-    /// Mirroring outside the raster: reflect (edge pixel not repeated) or symmetric (repeated).
-    #[arg(long)]
-    pad_mode: Option<PadMode>,
-    /// Tiles per model call.
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Also write per-class probabilities to OUTPUT_probabilities.tif.
-    #[arg(long)]
-    probabilities: bool,
-    /// Also write the per-class probabilities as bands 2..=1+N of OUTPUT (bytes, scale 1/250).
-    #[arg(long)]
-    probability_bands: bool,
-    /// Model output to use, by name.
-    #[arg(long, conflicts_with = "output_index")]
-    output_name: Option<String>,
-    /// Model output to use, by 0-based index.
-    #[arg(long)]
-    output_index: Option<usize>,
-    /// Class head: softmax, sigmoid or none.
-    #[arg(long)]
-    activation: Option<Activation>,
-    /// Per-tile regression: none (stride grid), uniform or weight.
-    #[arg(long)]
-    redistribute: Option<Redistribute>,
-    /// 1-based band whose values weight the redistribution (w = exp(L / max L) - 1).
-    #[arg(long)]
-    weight_band: Option<usize>,
-    /// Output scale of super-resolution models.
-    #[arg(long)]
-    scale_factor: Option<usize>,
-    /// The output channels the model must have (a check; hosts planning without a model
-    /// declare it).
-    #[arg(long)]
-    output_channels: Option<usize>,
-    /// The output tile size the model must have, in pixels (1: one value per tile).
-    #[arg(long)]
-    output_size: Option<usize>,
-    /// Nodata value of float outputs.
-    #[arg(long, allow_negative_numbers = true)]
-    output_nodata: Option<f64>,
-    /// Resample the input to this resolution (cm per pixel), or 'native' to never resample.
-    #[arg(long)]
-    resolution: Option<String>,
-    /// GDAL resampling used with --resolution (average, bilinear, cubic, mode, ...).
-    #[arg(long, default_value = "average")]
-    resampling: String,
-    /// GDAL creation option KEY=VALUE (repeatable).
-    #[arg(long = "co", value_name = "KEY=VALUE")]
-    co: Vec<String>,
-    /// Write a Cloud Optimized GeoTIFF.
-    #[arg(long)]
-    cog: bool,
-    /// Process only the inside of this polygon layer (any OGR source) or raster (non-zero).
-    #[arg(long)]
-    mask: Option<PathBuf>,
-    /// Process only this extent: xmin,ymin,xmax,ymax in the input's CRS.
-    #[arg(long, value_delimiter = ',', num_args = 4, allow_negative_numbers = true)]
-    extent: Option<Vec<f64>>,
-    /// Write only this block of the tile grid: COL,ROW,COLS,ROWS in tiles (see --plan). Windows
-    /// run separately give the bytes of one whole run; `rastrum assemble` joins them.
-    #[arg(long, value_name = "COL,ROW,COLS,ROWS")]
-    window: Option<card::TileWindow>,
+    #[command(flatten)]
+    options: run_options::RunOptionArgs,
     /// Print the tile grid and output size as JSON and write nothing.
     #[arg(long)]
     plan: bool,
@@ -316,56 +218,13 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     if std::env::var_os("GDAL_CACHEMAX").is_none() {
         let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "64");
     }
-    let resolution = match a.resolution.as_deref() {
-        None => Resolution::FromCard,
-        Some("native") => Resolution::Native,
-        Some(cm) => Resolution::Cm(cm.parse::<f64>().ok().filter(|v| *v > 0.0 && v.is_finite()).ok_or_else(|| {
-            Error::invalid(format!("--resolution takes centimetres per pixel or 'native', found '{cm}'"))
-        })?),
-    };
-    let output = match (a.output_name, a.output_index) {
-        (Some(n), _) => Some(OutputSelector::Name(n)),
-        (None, Some(i)) => Some(OutputSelector::Index(i)),
-        _ => None,
-    };
-    let opts = RunOptions {
-        task: a.task,
-        bands: a.bands,
-        scale: a.scale,
-        offset: a.offset,
-        mean: a.mean,
-        std: a.std,
-        nodata: a.nodata,
-        tile_size: a.tile_size,
-        overlap: a.overlap,
-        margin: a.margin,
-        stitch: a.stitch,
-        grid: a.grid,
-        pad: a.pad,
-        pad_mode: a.pad_mode,
-        batch: a.batch,
-        probabilities: a.probabilities,
-        probability_bands: a.probability_bands,
-        output,
-        activation: a.activation,
-        redistribute: a.redistribute,
-        weight_band: a.weight_band,
-        scale_factor: a.scale_factor,
-        output_channels: a.output_channels,
-        output_size: a.output_size,
-        output_nodata: a.output_nodata,
-        resolution,
-        resampling: a.resampling,
-        write: WriteOptions { creation_options: a.co, cog: a.cog },
-        card_overrides: overrides(&a.model_args)?,
-        cancel: None,
-        mask: a.mask,
-        extent: a.extent.map(|e| [e[0], e[1], e[2], e[3]]),
-        window: a.window,
-    };
+    let mut opts = RunOptions { card_overrides: overrides(&a.model_args)?, ..Default::default() };
+    for (key, value) in &a.options.0 {
+        opts.set(key, value)?;
+    }
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
     if a.plan {
-        let layout = rastrum::run::layout(&model, &a.input, &opts)?;
+        let layout = rastrum::plan::layout(&model, &a.input, &opts)?;
         println!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
         return Ok(());
     }

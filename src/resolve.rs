@@ -1,0 +1,531 @@
+//! What a run actually uses: the options resolved against the model card and the model's real
+//! tensor shapes (one probe batch), or against declared shapes for hosts without a model
+//! (`resolve_without_model`), and the tile grid that follows over a raster (`tile_grid`).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
+use crate::error::{Error, Result};
+use crate::inference::Model;
+use crate::options::{Resolution, RunOptions};
+use crate::raster::input::RasterInfo;
+use crate::raster::output::Grid;
+use crate::tiling::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TilePlan};
+
+/// How the model's output maps onto the raster.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// `[n, channels, h, w]` per tile.
+    Pixels,
+    /// `[n, channels]` per tile.
+    PerTile,
+}
+
+/// The settings a run actually uses, after card, overrides and the model's shapes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub task: Task,
+    pub output_kind: OutputKind,
+    pub output_index: usize,
+    pub output_name: String,
+    pub tile_size: usize,
+    pub bands: Vec<usize>,
+    pub scale: Vec<f64>,
+    pub offset: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub nodata: Option<f64>,
+    pub overlap: usize,
+    pub margin: usize,
+    pub stitch: StitchMode,
+    pub grid: GridMode,
+    pub pad: usize,
+    pub pad_mode: PadMode,
+    pub batch: usize,
+    pub static_batch: bool,
+    pub activation: Activation,
+    pub out_channels: usize,
+    pub out_size: usize,
+    pub scale_factor: usize,
+    pub model_crop: usize,
+    pub redistribute: Redistribute,
+    pub weight_band: Option<usize>,
+    pub class_names: Vec<String>,
+    pub seg_thresh: Option<f64>,
+    pub reg_output_scaling: f64,
+    pub output_nodata: f64,
+    pub resolution_cm: Option<f64>,
+    pub card: Card,
+}
+
+fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>> {
+    match v {
+        None => Ok(vec![default; n]),
+        Some(v) if v.len() == 1 => Ok(vec![v[0]; n]),
+        Some(v) if v.len() == n => Ok(v),
+        Some(v) => Err(Error::invalid(format!(
+            "{what} has {} values but {n} bands are selected: give one value or one per band",
+            v.len()
+        ))),
+    }
+}
+
+fn dim(d: i64) -> Option<usize> {
+    (d > 0).then_some(d as usize)
+}
+
+/// What the model's tensors fix (or, without a model, what the caller declares): the rest of a
+/// run's settings follow from these, the card and the options (`settle`).
+struct Shape<'a> {
+    /// The model file, named in errors about its shapes; None: the shape the options declare.
+    source: Option<&'a Path>,
+    tile: usize,
+    bands: Vec<usize>,
+    batch: usize,
+    static_batch: bool,
+    output_index: usize,
+    output_name: String,
+    kind: OutputKind,
+    out_channels: usize,
+    out_size: usize,
+    /// The output shape, for messages.
+    shown: String,
+}
+
+impl Shape<'_> {
+    /// An error about the shape: the model's, or the options' without a model.
+    fn error(&self, msg: String) -> Error {
+        match self.source {
+            Some(p) => Error::model(p, msg),
+            None => Error::invalid(msg),
+        }
+    }
+}
+
+fn card_with_overrides(mut card: Card, opts: &RunOptions) -> Result<Card> {
+    for (k, v) in &opts.card_overrides {
+        card.apply(k, v)?;
+    }
+    Ok(card)
+}
+
+/// Resolves options against the card and the model's shapes; runs one probe batch of zeros to
+/// learn the real output shape.
+pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
+    let card = card_with_overrides(model.card()?, opts)?;
+    let shape = &model.input.shape;
+    let (in_batch, in_c, in_h, in_w) = (dim(shape[0]), dim(shape[1]), dim(shape[2]), dim(shape[3]));
+    if let (Some(h), Some(w)) = (in_h, in_w) {
+        if h != w {
+            return Err(Error::model(&model.path, format!("input is {h}x{w}; Rastrum runs square tiles")));
+        }
+    }
+    let tile = match (in_h.or(in_w), opts.tile_size) {
+        (Some(fixed), Some(asked)) if fixed != asked => {
+            return Err(Error::invalid(format!(
+                "tile size {asked} asked, but the model's input is fixed at {fixed}x{fixed}"
+            )))
+        }
+        (Some(fixed), _) => fixed,
+        (None, asked) => asked.or(card.tile_size).unwrap_or(256),
+    };
+    check_tile(tile)?;
+
+    // Without a band choice the first bands feed the model (RGB of an RGBA or RGBN raster, as
+    // Deepness does); a raster with too few bands is named.
+    let bands = match opts.bands.clone().or(card.bands.clone()) {
+        Some(b) => b,
+        None => {
+            if let (Some(c), Some(n)) = (in_c, raster_bands) {
+                if n < c {
+                    return Err(Error::invalid(format!(
+                        "channel count mismatch: the model takes {c} channel(s) but the raster has {n} band(s)"
+                    )));
+                }
+            }
+            (1..=in_c.or(raster_bands).unwrap_or(1)).collect()
+        }
+    };
+    if let Some(c) = in_c {
+        if c != bands.len() {
+            return Err(Error::invalid(format!(
+                "channel count mismatch: the model takes {c} channel(s) but {} band(s) are selected ({})",
+                bands.len(),
+                bands.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",")
+            )));
+        }
+    }
+    let nb = bands.len();
+
+    let (batch, static_batch) = match (in_batch, opts.batch) {
+        (Some(b), Some(asked)) if b != asked => {
+            return Err(Error::invalid(format!("batch {asked} asked, but the model's batch is fixed at {b}")))
+        }
+        (Some(b), _) => (b, true),
+        (None, asked) => (asked.unwrap_or_else(|| default_batch(&model.provider, nb, tile)), false),
+    };
+    if !(1..=4096).contains(&batch) {
+        return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
+    }
+
+    let output_index = match opts.output.clone().or(card.output.clone()) {
+        None => 0,
+        Some(OutputSelector::Index(i)) if i < model.outputs.len() => i,
+        Some(OutputSelector::Index(i)) => {
+            return Err(Error::invalid(format!(
+                "output index {i} asked, but the model has {} output(s)",
+                model.outputs.len()
+            )))
+        }
+        Some(OutputSelector::Name(n)) => model.output_index(&n)?,
+    };
+
+    // The probe: real output shapes, whatever the file declares.
+    let probe_n = if static_batch { batch } else { 1 };
+    let zeros = vec![0f32; probe_n * nb * tile * tile];
+    let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
+    let oshape = out.shape.clone();
+    let bad_shape = || {
+        Error::model(
+            &model.path,
+            format!("output '{}' has shape {oshape:?} for a {tile}x{tile} tile; expected [n, classes], [n, channels, h, w] or [n, h, w]", model.outputs[output_index].name),
+        )
+    };
+    if oshape.first() != Some(&probe_n) {
+        return Err(bad_shape());
+    }
+    let (kind, out_channels, out_size) = match oshape.len() {
+        1 => (OutputKind::PerTile, 1, 1),
+        2 => (OutputKind::PerTile, oshape[1], 1),
+        3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
+        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => (OutputKind::PerTile, oshape[1], 1),
+        4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
+        _ => return Err(bad_shape()),
+    };
+    if out_channels == 0 || out_size == 0 {
+        return Err(bad_shape());
+    }
+    // The declared output shape (for a plan without a model) must be the model's when given.
+    for (key, asked, real) in
+        [("output-channels", opts.output_channels, out_channels), ("output-size", opts.output_size, out_size)]
+    {
+        if asked.is_some_and(|a| a != real) {
+            return Err(Error::invalid(format!(
+                "option '{key}' is {}, but the model's output '{}' has {real}",
+                asked.unwrap_or_default(),
+                model.outputs[output_index].name
+            )));
+        }
+    }
+    let shape = Shape {
+        source: Some(&model.path),
+        tile,
+        bands,
+        batch,
+        static_batch,
+        output_index,
+        output_name: model.outputs[output_index].name.clone(),
+        kind,
+        out_channels,
+        out_size,
+        shown: format!("{oshape:?}"),
+    };
+    settle(card, opts, shape)
+}
+
+/// Resolves options without a model, for hosts that run their own inference: the tile size
+/// must be given; the output is `output-channels` (default 1) by `output-size` pixels square
+/// (default: the tile size times the scale factor), or one value per tile when `output-size` is
+/// 1 or the task is per tile (classification, regression redistributed over the tile).
+pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
+    let card = card_with_overrides(Card::default(), opts)?;
+    let tile = opts.tile_size.or(card.tile_size).ok_or_else(|| {
+        Error::invalid("option 'tile-size' is required without a model (the input size of the host's model)")
+    })?;
+    check_tile(tile)?;
+    let bands = opts.bands.clone().or(card.bands.clone()).unwrap_or_else(|| (1..=raster_bands.unwrap_or(1)).collect());
+    let out_channels = opts.output_channels.unwrap_or(1);
+    let task = opts.task.or(card.task);
+    let per_tile = match opts.output_size {
+        Some(n) => n == 1 && tile > 1,
+        None => {
+            task == Some(Task::Classification)
+                || (task == Some(Task::Regression)
+                    && opts.redistribute.or(card.redistribute).is_some_and(|r| r != Redistribute::None))
+        }
+    };
+    let (kind, out_size) = if per_tile {
+        (OutputKind::PerTile, 1)
+    } else {
+        (OutputKind::Pixels, opts.output_size.unwrap_or(tile * opts.scale_factor.or(card.scale_factor).unwrap_or(1)))
+    };
+    if out_channels == 0 || out_size == 0 {
+        return Err(Error::invalid("options 'output-channels' and 'output-size' must be at least 1"));
+    }
+    let shown = match kind {
+        OutputKind::PerTile => format!("[n, {out_channels}]"),
+        OutputKind::Pixels => format!("[n, {out_channels}, {out_size}, {out_size}]"),
+    };
+    let shape = Shape {
+        source: None,
+        tile,
+        bands,
+        batch: 1,
+        static_batch: false,
+        output_index: 0,
+        output_name: String::new(),
+        kind,
+        out_channels,
+        out_size,
+        shown,
+    };
+    settle(card, opts, shape)
+}
+
+fn check_tile(tile: usize) -> Result<()> {
+    if !(1..=16384).contains(&tile) {
+        return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
+    }
+    Ok(())
+}
+
+/// The settings that follow from the tensors' shape, the card and the options: preprocessing,
+/// task, scale and crop, tiling and stitching, activation and classes.
+fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
+    let (tile, kind, out_channels, oshape) = (s.tile, s.kind, s.out_channels, &s.shown);
+    let bands = s.bands.clone();
+    if bands.is_empty() || bands.contains(&0) {
+        return Err(Error::invalid("bands are numbered from 1"));
+    }
+    let nb = bands.len();
+    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
+    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
+    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
+    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
+    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
+    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
+    }
+    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("scale, offset and mean must be finite"));
+    }
+    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
+        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
+    }
+
+    let out_size = s.out_size;
+    let task = opts.task.or(card.task).unwrap_or(match kind {
+        OutputKind::PerTile => Task::Classification,
+        OutputKind::Pixels if out_size > tile => Task::SuperResolution,
+        OutputKind::Pixels => Task::Segmentation,
+    });
+    match (task, kind) {
+        (Task::Classification, OutputKind::Pixels) => {
+            return Err(s.error(format!(
+                "classification needs one value per class and tile, but the output is per pixel {oshape}"
+            )))
+        }
+        (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
+            return Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
+        }
+        _ => {}
+    }
+
+    // Output scale and the model's own crop, from the real output size.
+    let scale_factor = opts
+        .scale_factor
+        .or(card.scale_factor)
+        .unwrap_or(if task == Task::SuperResolution && out_size % tile == 0 { out_size / tile } else { 1 });
+    if scale_factor == 0 {
+        return Err(Error::invalid("scale factor must be at least 1"));
+    }
+    if task != Task::SuperResolution && scale_factor != 1 {
+        return Err(Error::invalid(format!(
+            "scale factor {scale_factor} applies to super_resolution only, not {task}"
+        )));
+    }
+    let (model_crop, out_size) = if kind == OutputKind::Pixels {
+        if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
+            return Err(s.error(format!(
+                "output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"
+            )));
+        }
+        ((tile - out_size / scale_factor) / 2, out_size)
+    } else {
+        (0, 1)
+    };
+    let redistribute = match (task, kind) {
+        (Task::Regression, OutputKind::PerTile) => {
+            opts.redistribute.or(card.redistribute).unwrap_or(Redistribute::None)
+        }
+        _ => Redistribute::None,
+    };
+    let weight_band = opts.weight_band.or(card.weight_band);
+    if weight_band == Some(0) {
+        return Err(Error::invalid("weight band 0: bands are numbered from 1"));
+    }
+    if redistribute == Redistribute::Weight && weight_band.is_none() {
+        return Err(Error::invalid(
+            "redistribution by weight needs a weight band (--weight-band / rastrum_weight_band)",
+        ));
+    }
+
+    let default_overlap = match kind {
+        OutputKind::PerTile => 0,
+        // Deepness (and GeoDeep) truncate: 10 % of 256 is 25 pixels. A pixel more would shift
+        // every tile, and models with strided stages are not shift-invariant.
+        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize),
+    };
+    let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
+    let margin = opts.margin.or(card.margin).unwrap_or(0);
+    if kind == OutputKind::PerTile && (overlap >= tile) {
+        return Err(Error::invalid(format!("overlap {overlap} must be smaller than the tile size {tile}")));
+    }
+    if redistribute != Redistribute::None && overlap != 0 {
+        return Err(Error::invalid("redistribution spreads each tile over its own pixels: overlap must be 0"));
+    }
+    let stitch = opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend);
+    let grid = opts.grid.or(card.grid).unwrap_or_default();
+    let pad = opts.pad.or(card.pad).unwrap_or(0);
+    let pad_mode = opts.pad_mode.or(card.pad_mode).unwrap_or_default();
+    if kind == OutputKind::PerTile && (grid != GridMode::Fit || pad != 0) {
+        return Err(Error::invalid("--grid and --pad apply to per-pixel outputs, not to per-tile ones"));
+    }
+
+    let is_class = matches!(task, Task::Segmentation | Task::Classification);
+    let activation = if is_class {
+        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
+            Activation::None
+        } else if out_channels == 1 {
+            Activation::Sigmoid
+        } else {
+            Activation::Softmax
+        })
+    } else {
+        opts.activation.or(card.activation).unwrap_or(Activation::None)
+    };
+    let n_classes = if out_channels == 1 { 2 } else { out_channels };
+    if is_class && n_classes > 255 {
+        return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
+    }
+    let class_names = (0..n_classes).map(|c| card.class_name(c)).collect();
+
+    Ok(Resolved {
+        task,
+        output_kind: kind,
+        output_index: s.output_index,
+        output_name: s.output_name,
+        tile_size: tile,
+        bands,
+        scale,
+        offset,
+        mean,
+        std,
+        nodata: opts.nodata.or(card.nodata),
+        overlap,
+        margin,
+        stitch,
+        grid,
+        pad,
+        pad_mode,
+        batch: s.batch,
+        static_batch: s.static_batch,
+        activation,
+        out_channels,
+        out_size,
+        scale_factor,
+        model_crop,
+        redistribute,
+        weight_band,
+        class_names,
+        seg_thresh: card.seg_thresh,
+        reg_output_scaling: card.reg_output_scaling.unwrap_or(1.0),
+        output_nodata: opts.output_nodata.or(card.output_nodata).unwrap_or(-9999.0),
+        resolution_cm: match opts.resolution {
+            Resolution::FromCard => card.resolution_cm,
+            Resolution::Native => None,
+            Resolution::Cm(cm) => Some(cm),
+        },
+        card,
+    })
+}
+
+/// Tiles per model call when neither the model nor the user fixes it. On the CPU a batch of 4
+/// keeps ONNX Runtime's threads busy without growing its activations; a GPU gains from larger
+/// batches (fewer launches and copies): as many tiles as fit 256 MiB of input, at most 32.
+pub fn default_batch(provider: &str, channels: usize, tile: usize) -> usize {
+    if provider.starts_with("cuda") || provider.starts_with("tensorrt") {
+        let per_tile = (channels * tile * tile * 4).max(1);
+        let fit = (256usize << 20) / per_tile;
+        let mut b = 1;
+        while b * 2 <= fit.min(32) {
+            b *= 2;
+        }
+        b
+    } else {
+        4
+    }
+}
+
+/// The tile grid and output georeferencing of a resolved run over a raster.
+pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
+    let t = r.tile_size;
+    let (plan, gt) = match (r.output_kind, r.redistribute) {
+        (OutputKind::Pixels, _) => {
+            let g = PixelGeometry {
+                tile: t,
+                crop: r.model_crop,
+                scale: r.scale_factor,
+                margin: r.margin,
+                pad: r.pad,
+                grid: r.grid,
+                overlap: r.overlap,
+            };
+            let plan = TilePlan { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
+            let s = r.scale_factor as f64;
+            let gt = info.geo_transform.map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
+            (plan, gt)
+        }
+        (OutputKind::PerTile, Redistribute::None) => {
+            let stride = t - r.overlap;
+            let plan =
+                TilePlan { tile: t, x: tile_axis(info.width, t, stride)?, y: tile_axis(info.height, t, stride)? };
+            // Each cell is the stride x stride block centred on its tile.
+            let (d, s) = ((t - stride) as f64 / 2.0, stride as f64);
+            let gt = info.geo_transform.map(|g| {
+                [g[0] + d * g[1] + d * g[2], g[1] * s, g[2] * s, g[3] + d * g[4] + d * g[5], g[4] * s, g[5] * s]
+            });
+            (plan, gt)
+        }
+        (OutputKind::PerTile, _) => {
+            let plan = TilePlan { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
+            let mut plan = plan;
+            plan.x.out_len = info.width;
+            plan.y.out_len = info.height;
+            (plan, info.geo_transform)
+        }
+    };
+    let grid =
+        Grid { width: plan.x.out_len, height: plan.y.out_len, geo_transform: gt, projection: info.projection.clone() };
+    Ok((plan, grid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_batch;
+
+    #[test]
+    fn default_batch_is_larger_on_a_gpu_and_bounded_by_its_input_size() {
+        assert_eq!(default_batch("cpu", 6, 256), 4);
+        assert_eq!(default_batch("cpu (fallback: no GPU)", 6, 256), 4);
+        // 6 x 256 x 256 floats = 1.5 MiB per tile: the cap of 32 applies.
+        assert_eq!(default_batch("cuda", 6, 256), 32);
+        // 14 x 1024 x 1024 floats = 56 MiB per tile: 4 fit in 256 MiB.
+        assert_eq!(default_batch("tensorrt", 14, 1024), 4);
+        // One tile larger than the budget still runs, alone.
+        assert_eq!(default_batch("cuda", 64, 4096), 1);
+    }
+}
