@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-pub use crate::tiling::{GridMode, PadMode, TileWindow};
+pub use crate::grid::{GridMode, PadMode, TileWindow};
 
 /// What a model's output means, and so how tiles are stitched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

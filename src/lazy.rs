@@ -19,12 +19,13 @@ use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::plan::{tile_region, Plan};
 use crate::raster::input::{InputRaster, TileData};
-use crate::raster::output::{class_colour, Grid};
+use crate::raster::output::{class_colour, Georef};
 use crate::options::RunOptions;
 use crate::resolve::{OutputKind, Resolved};
-use crate::stitching::Stitching;
-use crate::tasks::{activate, MemoryBands, Sink, CLASS_NODATA, PROBABILITY_SCALE};
-use crate::tiling::TilePlan;
+use crate::stitch::order::Stitching;
+use crate::stitch::sink::{MemoryBands, Sink, PROBABILITY_SCALE};
+use crate::tasks::{activate, CLASS_NODATA};
+use crate::grid::TileGrid;
 
 /// One output band as a host sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -112,8 +113,8 @@ type Recent = VecDeque<([usize; 4], Arc<Vec<BandValues>>)>;
 pub struct LazyRun {
     model: Arc<Model>,
     r: Resolved,
-    plan: TilePlan,
-    grid: Grid,
+    plan: TileGrid,
+    grid: Georef,
     prob_bands: bool,
     /// The reader, and the datasets its dataset is a view of (a tuple drops in order: the
     /// view closes first).
@@ -283,7 +284,7 @@ impl LazyRun {
     }
 
     /// The activated outputs of the plan's tiles, from the cache or run now (in batches).
-    fn tiles(&self, sub: &TilePlan) -> Result<Vec<Computed>> {
+    fn tiles(&self, sub: &TileGrid) -> Result<Vec<Computed>> {
         let r = &self.r;
         let keys: Vec<(i64, i64)> = (0..sub.count())
             .map(|i| {

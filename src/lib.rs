@@ -21,6 +21,7 @@
 
 pub mod card;
 pub mod error;
+pub mod grid;
 pub mod grammar;
 pub mod eval;
 pub mod ffi;
@@ -36,10 +37,8 @@ pub mod raster;
 pub mod resolve;
 pub mod run;
 pub mod stitch;
-pub mod stitching;
 pub mod tasks;
 pub mod tiles;
-pub mod tiling;
 
 pub use card::{Activation, Card, Redistribute, StitchMode, Task};
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use crate::card::{Activation, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grammar;
 use crate::raster::output::WriteOptions;
-use crate::tiling::{GridMode, PadMode, TileWindow};
+use crate::grid::{GridMode, PadMode, TileWindow};
 
 /// Resampling of the input to the model's ground resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]

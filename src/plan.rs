@@ -14,12 +14,12 @@ use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
 use crate::raster::mask::Mask;
-use crate::raster::output::Grid;
+use crate::raster::output::Georef;
 use crate::raster::resample;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::mosaic::WindowPlacement;
 use crate::resolve::{resolve, resolve_without_model, tile_grid, OutputKind, Resolved};
-use crate::tiling::{Axis, AxisTile, TilePlan, TileWindow};
+use crate::grid::{Axis, AxisTile, TileGrid, TileWindow};
 
 /// The tile grid and output of a run, without running it: what a scheduler needs to split the
 /// run into windows.
@@ -62,10 +62,10 @@ pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> 
 /// then tile row 1, ... (index = row x columns + column).
 pub struct Plan {
     pub(crate) r: Resolved,
-    pub(crate) tiles: TilePlan,
+    pub(crate) tiles: TileGrid,
     /// The output grid: the whole output's, or with a window the window's, georeferenced at its
     /// corner.
-    pub(crate) grid: Grid,
+    pub(crate) grid: Georef,
     /// The output rectangle stitched, `[x, y, width, height]` in the whole output.
     pub(crate) rect: [usize; 4],
     pub(crate) window: Option<WindowPlacement>,
@@ -261,7 +261,7 @@ impl Plan {
     }
 
     /// The output grid (the window's with a window).
-    pub fn grid(&self) -> &Grid {
+    pub fn grid(&self) -> &Georef {
         &self.grid
     }
 
@@ -366,7 +366,7 @@ impl Plan {
 }
 
 /// Which pixels of tile `index` of `tiles` lie inside a raster of `size` (1 = inside).
-pub(crate) fn inside_mask(tiles: &TilePlan, index: usize, size: [usize; 2]) -> Vec<u8> {
+pub(crate) fn inside_mask(tiles: &TileGrid, index: usize, size: [usize; 2]) -> Vec<u8> {
     let (row, column) = tiles.position(index);
     let t = tiles.tile;
     let span = |start: i64, len: usize| (0..t).map(move |i| (0..len as i64).contains(&(start + i as i64)));

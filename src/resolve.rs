@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
-use crate::raster::output::Grid;
-use crate::tiling::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TilePlan};
+use crate::raster::output::Georef;
+use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 
 /// How the model's output maps onto the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -471,7 +471,7 @@ pub fn default_batch(provider: &str, channels: usize, tile: usize) -> usize {
 }
 
 /// The tile grid and output georeferencing of a resolved run over a raster.
-pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
+pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> {
     let t = r.tile_size;
     let (plan, gt) = match (r.output_kind, r.redistribute) {
         (OutputKind::Pixels, _) => {
@@ -484,7 +484,7 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
                 grid: r.grid,
                 overlap: r.overlap,
             };
-            let plan = TilePlan { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
+            let plan = TileGrid { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
             let s = r.scale_factor as f64;
             let gt = info.geo_transform.map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
             (plan, gt)
@@ -492,7 +492,7 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
         (OutputKind::PerTile, Redistribute::None) => {
             let stride = t - r.overlap;
             let plan =
-                TilePlan { tile: t, x: tile_axis(info.width, t, stride)?, y: tile_axis(info.height, t, stride)? };
+                TileGrid { tile: t, x: tile_axis(info.width, t, stride)?, y: tile_axis(info.height, t, stride)? };
             // Each cell is the stride x stride block centred on its tile.
             let (d, s) = ((t - stride) as f64 / 2.0, stride as f64);
             let gt = info.geo_transform.map(|g| {
@@ -501,7 +501,7 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
             (plan, gt)
         }
         (OutputKind::PerTile, _) => {
-            let plan = TilePlan { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
+            let plan = TileGrid { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
             let mut plan = plan;
             plan.x.out_len = info.width;
             plan.y.out_len = info.height;
@@ -509,7 +509,7 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TilePlan, Grid)> {
         }
     };
     let grid =
-        Grid { width: plan.x.out_len, height: plan.y.out_len, geo_transform: gt, projection: info.projection.clone() };
+        Georef { width: plan.x.out_len, height: plan.y.out_len, geo_transform: gt, projection: info.projection.clone() };
     Ok((plan, grid))
 }
 

@@ -23,8 +23,10 @@ use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::check_destination;
 use crate::resolve::Resolved;
-use crate::stitching::{file_sink, Stitching};
-use crate::tasks::{activate, probabilities_path};
+use crate::stitch::order::Stitching;
+use crate::stitch::sink::file_sink;
+use crate::stitch::sink::probabilities_path;
+use crate::tasks::activate;
 
 /// What a finished run reports.
 #[derive(Debug, Clone, Serialize)]

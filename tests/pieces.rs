@@ -15,7 +15,8 @@ use rastrum::card::{Redistribute, StitchMode, Task, TileWindow};
 use rastrum::inference::Model;
 use rastrum::plan::Plan;
 use rastrum::{run, RunOptions};
-use rastrum::stitching::{BandsOut, Stitcher};
+use rastrum::stitch::sink::BandsOut;
+use rastrum::stitch::Stitcher;
 
 /// A fixed permutation of `0..n` (a linear congruential shuffle: no dependency needed).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {

@@ -38,7 +38,7 @@ fn classification_writes_one_class_per_tile_on_the_stride_grid() {
     // in-raster pixels are all nodata are skipped and written as nodata.
     let bands: Vec<Vec<f64>> = (1..=3).map(|b| read_band(&input, b).2).collect();
     let (_, _, got) = read_band(&out, 1);
-    let (_, _, prob_green) = read_band(&rastrum::tasks::probabilities_path(&out), 2);
+    let (_, _, prob_green) = read_band(&rastrum::stitch::sink::probabilities_path(&out), 2);
     let mut skipped = 0;
     for r in 0..ny {
         for c in 0..nx {
@@ -159,7 +159,7 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
     let (input, out, summary, _dir) = segment(RunOptions { probabilities: true, ..Default::default() });
     let (w, h, raw) = read_band(&input, 1);
     let (_, _, got) = read_band(&out, 1);
-    let (_, _, p_dark) = read_band(&rastrum::tasks::probabilities_path(&out), 2);
+    let (_, _, p_dark) = read_band(&rastrum::stitch::sink::probabilities_path(&out), 2);
     for i in 0..w * h {
         if raw[i] == 0.0 {
             assert_eq!(got[i], 255.0);
@@ -183,7 +183,7 @@ fn segmentation_writes_named_coloured_classes_and_probabilities() {
 #[test]
 fn probability_bands_follow_the_class_band_in_one_file() {
     let (input, out, _, _dir) = segment(RunOptions { probability_bands: true, ..Default::default() });
-    assert!(!rastrum::tasks::probabilities_path(&out).exists(), "no separate file unless asked");
+    assert!(!rastrum::stitch::sink::probabilities_path(&out).exists(), "no separate file unless asked");
     let (w, h, raw) = read_band(&input, 1);
     let (_, _, class) = read_band(&out, 1);
     let (_, _, p_bright) = read_band(&out, 2);

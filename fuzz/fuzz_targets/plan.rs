@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rastrum::tiling::{pixel_axis, tile_axis, GridMode, PixelGeometry};
+use rastrum::grid::{pixel_axis, tile_axis, GridMode, PixelGeometry};
 
 fn take(data: &[u8], at: usize) -> usize {
     let b = |i: usize| *data.get(at + i).unwrap_or(&0) as usize;

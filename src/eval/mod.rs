@@ -411,7 +411,7 @@ pub fn evaluate(prediction: &Path, reference: &Path, opts: &EvalOptions) -> Resu
         values: None,
         image: None,
     };
-    let grid = score::Grid { width, height };
+    let grid = score::Dims { width, height };
     match kind {
         EvalKind::Classes => {
             let mut c = score::classes(&pred, &refs, grid, &opts.ignore, &mut report.pixels)?;

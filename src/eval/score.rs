@@ -19,7 +19,7 @@ const MAX_CLASSES: usize = 1000;
 const DENSE: usize = 256;
 
 #[derive(Clone, Copy)]
-pub(super) struct Grid {
+pub(super) struct Dims {
     pub width: usize,
     pub height: usize,
 }
@@ -29,7 +29,7 @@ fn strips(y_start: usize, y_end: usize, rows: usize) -> impl Iterator<Item = (us
     (y_start..y_end).step_by(rows.max(1)).map(move |y0| (y0, rows.max(1).min(y_end - y0)))
 }
 
-fn strip_rows(g: Grid) -> usize {
+fn strip_rows(g: Dims) -> usize {
     (STRIP_PIXELS / g.width.max(1)).clamp(1, g.height.max(1))
 }
 
@@ -37,7 +37,7 @@ fn strip_rows(g: Grid) -> usize {
 fn each_pair(
     pred: &Strips,
     refs: &Strips,
-    g: Grid,
+    g: Dims,
     counts: &mut PixelCounts,
     mut pair: impl FnMut(usize, usize, f64, f64) -> Result<()>,
 ) -> Result<()> {
@@ -83,7 +83,7 @@ fn class_value(s: &Strips, v: f64, x: usize, y: usize) -> Result<i64> {
 pub(super) fn classes(
     pred: &Strips,
     refs: &Strips,
-    g: Grid,
+    g: Dims,
     ignore: &[i64],
     counts: &mut PixelCounts,
 ) -> Result<ClassReport> {
@@ -249,7 +249,7 @@ impl Blocks {
 pub(super) fn values(
     pred: &Strips,
     refs: &Strips,
-    g: Grid,
+    g: Dims,
     block: Option<usize>,
     counts: &mut PixelCounts,
 ) -> Result<ValueReport> {
@@ -290,7 +290,7 @@ pub(super) fn values(
 pub(super) fn image(
     pred: &Strips,
     refs: &Strips,
-    g: Grid,
+    g: Dims,
     data_range: Option<f64>,
     counts: &mut PixelCounts,
 ) -> Result<ImageReport> {

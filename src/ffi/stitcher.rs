@@ -7,7 +7,8 @@ use std::ffi::{c_char, c_void};
 use super::plan::{index_of, rastrum_plan, RASTRUM_TYPE_BYTE, RASTRUM_TYPE_FLOAT32};
 use super::*;
 use crate::error::Error;
-use crate::stitching::{BandsOut, RowsOut, Stitcher};
+use crate::stitch::sink::{BandsOut, RowsOut};
+use crate::stitch::Stitcher;
 
 /// A stitcher: one thread at a time. Memory: the stitching window of the engine's writer (a
 /// row of tiles) plus a copy of each tile added before the tiles ahead of it in plan order.

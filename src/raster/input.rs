@@ -9,7 +9,7 @@ use gdal::Dataset;
 
 use crate::error::{Error, Result};
 use crate::raster::mask::Mask;
-use crate::tiling::{mirror, PadMode};
+use crate::grid::{mirror, PadMode};
 
 /// How the validity of one band's pixels is known.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -14,7 +14,7 @@ use gdal::{Dataset, DriverManager, Metadata};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::tiling::TileWindow;
+use crate::grid::TileWindow;
 use crate::raster::output::{
     gtiff_defaults, is_vsi, merged_options, move_into_place, temp_name, TempFile, WriteOptions, COG_DEFAULTS,
 };

@@ -25,7 +25,7 @@ pub struct WriteOptions {
 
 /// Georeferencing of an output grid.
 #[derive(Debug, Clone)]
-pub struct Grid {
+pub struct Georef {
     pub width: usize,
     pub height: usize,
     pub geo_transform: Option<[f64; 6]>,
@@ -228,7 +228,7 @@ pub struct OutputRaster<T: GdalType + Copy> {
 }
 
 impl<T: GdalType + Copy> OutputRaster<T> {
-    pub fn create(target: &Path, grid: &Grid, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
+    pub fn create(target: &Path, grid: &Georef, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
         let driver =
             DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
         let temp = temp_name(target, "", "tif");

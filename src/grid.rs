@@ -202,13 +202,13 @@ pub fn tile_axis(len: usize, tile: usize, stride: usize) -> Result<Axis> {
 
 /// The 2-D plan: tiles in row-major order (all tiles of tile row 0, then row 1, ...).
 #[derive(Debug, Clone)]
-pub struct TilePlan {
+pub struct TileGrid {
     pub tile: usize,
     pub x: Axis,
     pub y: Axis,
 }
 
-impl TilePlan {
+impl TileGrid {
     pub fn count(&self) -> usize {
         self.x.tiles.len() * self.y.tiles.len()
     }
@@ -251,7 +251,7 @@ impl std::str::FromStr for TileWindow {
     }
 }
 
-impl TilePlan {
+impl TileGrid {
     /// The tiles that `window`'s output needs and the output pixels it covers on each axis.
     /// `region` is the output interval a tile writes to (its blend or crop interval); `cover`
     /// maps an axis and a range of tile indices to the output pixels the window owns.
@@ -260,7 +260,7 @@ impl TilePlan {
         w: &TileWindow,
         region: impl Fn(&AxisTile) -> (usize, usize),
         cover: impl Fn(&Axis, usize, usize) -> (usize, usize),
-    ) -> Result<(TilePlan, [usize; 4])> {
+    ) -> Result<(TileGrid, [usize; 4])> {
         let (nx, ny) = (self.x.tiles.len(), self.y.tiles.len());
         if w.col + w.cols > nx || w.row + w.rows > ny {
             return Err(Error::invalid(format!(
@@ -276,7 +276,7 @@ impl TilePlan {
 
     /// The tiles (in plan order) whose output interval `region` meets the output rectangle
     /// `[x, y, width, height]`.
-    pub fn covering(&self, rect: [usize; 4], region: impl Fn(&AxisTile) -> (usize, usize)) -> TilePlan {
+    pub fn covering(&self, rect: [usize; 4], region: impl Fn(&AxisTile) -> (usize, usize)) -> TileGrid {
         let sub = |axis: &Axis, a: usize, b: usize| {
             let tiles = axis
                 .tiles
@@ -290,7 +290,7 @@ impl TilePlan {
             Axis { len: axis.len, out_len: axis.out_len, tiles }
         };
         let [x, y, w, h] = rect;
-        TilePlan { tile: self.tile, x: sub(&self.x, x, x + w), y: sub(&self.y, y, y + h) }
+        TileGrid { tile: self.tile, x: sub(&self.x, x, x + w), y: sub(&self.y, y, y + h) }
     }
 }
 

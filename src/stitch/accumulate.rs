@@ -7,7 +7,7 @@
 //! identical contributions gives back exactly the f32 value (the pointwise guarantee).
 
 use crate::card::StitchMode;
-use crate::tiling::{AxisTile, TilePlan};
+use crate::grid::{AxisTile, TileGrid};
 
 /// Finished full-width output rows, channel-major: `values[c][row][col]`.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl PixelStitcher {
     /// Stitches `plan`'s tiles into the output rectangle `[x, y, width, height]` (output
     /// pixels); contributions outside it are dropped. Each pixel sums the same tiles in the same
     /// order whatever the rectangle, so windows give the bytes of one pass.
-    pub fn new(plan: &TilePlan, channels: usize, scale: usize, mode: StitchMode, rect: [usize; 4]) -> PixelStitcher {
+    pub fn new(plan: &TileGrid, channels: usize, scale: usize, mode: StitchMode, rect: [usize; 4]) -> PixelStitcher {
         let [x0, y0, width, height] = rect;
         // Rows above a tile row's first row are handed out before it starts, so the window
         // needs the tallest tile row only.
@@ -187,13 +187,13 @@ impl PixelStitcher {
 }
 
 /// Per-tile outputs on the stride grid: one output pixel per tile, a row per tile row.
-pub struct GridStitcher {
+pub struct CellStitcher {
     row: Rows,
 }
 
-impl GridStitcher {
-    pub fn new(width: usize, channels: usize) -> GridStitcher {
-        GridStitcher { row: Rows::new(0, 1, width, channels) }
+impl CellStitcher {
+    pub fn new(width: usize, channels: usize) -> CellStitcher {
+        CellStitcher { row: Rows::new(0, 1, width, channels) }
     }
 
     pub fn add(&mut self, col: usize, values: Option<&[f32]>) {
