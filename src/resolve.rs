@@ -116,6 +116,21 @@ fn card_with_overrides(mut card: Card, opts: &RunOptions) -> Result<Card> {
 /// learn the real output shape.
 pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Resolved> {
     let card = card_with_overrides(model.card()?, opts)?;
+    let input = model_input(model, opts, &card, raster_bands)?;
+    let output_index = chosen_output(model, opts, &card)?;
+    let shape = probe(model, opts, input, output_index)?;
+    settle(card, opts, shape)
+}
+
+/// What the model's input tensor and the options fix: tile size, bands, batch.
+struct Input {
+    tile: usize,
+    bands: Vec<usize>,
+    batch: usize,
+    static_batch: bool,
+}
+
+fn model_input(model: &Model, opts: &RunOptions, card: &Card, raster_bands: Option<usize>) -> Result<Input> {
     let shape = &model.input.shape;
     let (in_batch, in_c, in_h, in_w) = (dim(shape[0]), dim(shape[1]), dim(shape[2]), dim(shape[3]));
     if let (Some(h), Some(w)) = (in_h, in_w) {
@@ -133,9 +148,23 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         (None, asked) => asked.or(card.tile_size).unwrap_or(256),
     };
     check_tile(tile)?;
+    let bands = model_bands(opts, card, in_c, raster_bands)?;
+    let (batch, static_batch) = match (in_batch, opts.batch) {
+        (Some(b), Some(asked)) if b != asked => {
+            return Err(Error::invalid(format!("batch {asked} asked, but the model's batch is fixed at {b}")))
+        }
+        (Some(b), _) => (b, true),
+        (None, asked) => (asked.unwrap_or_else(|| default_batch(&model.provider, bands.len(), tile)), false),
+    };
+    if !(1..=4096).contains(&batch) {
+        return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
+    }
+    Ok(Input { tile, bands, batch, static_batch })
+}
 
-    // Without a band choice the first bands feed the model (RGB of an RGBA or RGBN raster, as
-    // Deepness does); a raster with too few bands is named.
+/// The bands feeding the model. Without a choice the first bands do (RGB of an RGBA or RGBN
+/// raster, as Deepness does); a raster with too few bands is named.
+fn model_bands(opts: &RunOptions, card: &Card, in_c: Option<usize>, raster_bands: Option<usize>) -> Result<Vec<usize>> {
     let bands = match opts.bands.clone().or(card.bands.clone()) {
         Some(b) => b,
         None => {
@@ -158,32 +187,25 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
             )));
         }
     }
-    let nb = bands.len();
+    Ok(bands)
+}
 
-    let (batch, static_batch) = match (in_batch, opts.batch) {
-        (Some(b), Some(asked)) if b != asked => {
-            return Err(Error::invalid(format!("batch {asked} asked, but the model's batch is fixed at {b}")))
-        }
-        (Some(b), _) => (b, true),
-        (None, asked) => (asked.unwrap_or_else(|| default_batch(&model.provider, nb, tile)), false),
-    };
-    if !(1..=4096).contains(&batch) {
-        return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
+fn chosen_output(model: &Model, opts: &RunOptions, card: &Card) -> Result<usize> {
+    match opts.output.clone().or(card.output.clone()) {
+        None => Ok(0),
+        Some(OutputSelector::Index(i)) if i < model.outputs.len() => Ok(i),
+        Some(OutputSelector::Index(i)) => Err(Error::invalid(format!(
+            "output index {i} asked, but the model has {} output(s)",
+            model.outputs.len()
+        ))),
+        Some(OutputSelector::Name(n)) => model.output_index(&n),
     }
+}
 
-    let output_index = match opts.output.clone().or(card.output.clone()) {
-        None => 0,
-        Some(OutputSelector::Index(i)) if i < model.outputs.len() => i,
-        Some(OutputSelector::Index(i)) => {
-            return Err(Error::invalid(format!(
-                "output index {i} asked, but the model has {} output(s)",
-                model.outputs.len()
-            )))
-        }
-        Some(OutputSelector::Name(n)) => model.output_index(&n)?,
-    };
-
-    // The probe: real output shapes, whatever the file declares.
+/// The probe: one batch of zeros gives the real output shape, whatever the file declares.
+fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: usize) -> Result<Shape<'m>> {
+    let Input { tile, bands, batch, static_batch } = input;
+    let nb = bands.len();
     let probe_n = if static_batch { batch } else { 1 };
     let zeros = vec![0f32; probe_n * nb * tile * tile];
     let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
@@ -220,7 +242,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
             )));
         }
     }
-    let shape = Shape {
+    Ok(Shape {
         source: Some(&model.path),
         tile,
         bands,
@@ -232,8 +254,7 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
         out_channels,
         out_size,
         shown: format!("{oshape:?}"),
-    };
-    settle(card, opts, shape)
+    })
 }
 
 /// Resolves options without a model, for hosts that run their own inference: the tile size
@@ -295,124 +316,14 @@ fn check_tile(tile: usize) -> Result<()> {
 /// The settings that follow from the tensors' shape, the card and the options: preprocessing,
 /// task, scale and crop, tiling and stitching, activation and classes.
 fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
-    let (tile, kind, out_channels, oshape) = (s.tile, s.kind, s.out_channels, &s.shown);
+    let (tile, kind, out_channels) = (s.tile, s.kind, s.out_channels);
     let bands = s.bands.clone();
-    if bands.is_empty() || bands.contains(&0) {
-        return Err(Error::invalid("bands are numbered from 1"));
-    }
-    let nb = bands.len();
-    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
-    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
-    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
-    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
-    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
-    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
-        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
-    }
-    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
-        return Err(Error::invalid("scale, offset and mean must be finite"));
-    }
-    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
-        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
-    }
-
-    let out_size = s.out_size;
-    let task = opts.task.or(card.task).unwrap_or(match kind {
-        OutputKind::PerTile => Task::Classification,
-        OutputKind::Pixels if out_size > tile => Task::SuperResolution,
-        OutputKind::Pixels => Task::Segmentation,
-    });
-    match (task, kind) {
-        (Task::Classification, OutputKind::Pixels) => {
-            return Err(s.error(format!(
-                "classification needs one value per class and tile, but the output is per pixel {oshape}"
-            )))
-        }
-        (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
-            return Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
-        }
-        _ => {}
-    }
-
-    // Output scale and the model's own crop, from the real output size.
-    let scale_factor = opts
-        .scale_factor
-        .or(card.scale_factor)
-        .unwrap_or(if task == Task::SuperResolution && out_size % tile == 0 { out_size / tile } else { 1 });
-    if scale_factor == 0 {
-        return Err(Error::invalid("scale factor must be at least 1"));
-    }
-    if task != Task::SuperResolution && scale_factor != 1 {
-        return Err(Error::invalid(format!(
-            "scale factor {scale_factor} applies to super_resolution only, not {task}"
-        )));
-    }
-    let (model_crop, out_size) = if kind == OutputKind::Pixels {
-        if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
-            return Err(s.error(format!(
-                "output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"
-            )));
-        }
-        ((tile - out_size / scale_factor) / 2, out_size)
-    } else {
-        (0, 1)
-    };
-    let redistribute = match (task, kind) {
-        (Task::Regression, OutputKind::PerTile) => {
-            opts.redistribute.or(card.redistribute).unwrap_or(Redistribute::None)
-        }
-        _ => Redistribute::None,
-    };
-    let weight_band = opts.weight_band.or(card.weight_band);
-    if weight_band == Some(0) {
-        return Err(Error::invalid("weight band 0: bands are numbered from 1"));
-    }
-    if redistribute == Redistribute::Weight && weight_band.is_none() {
-        return Err(Error::invalid(
-            "redistribution by weight needs a weight band (--weight-band / rastrum_weight_band)",
-        ));
-    }
-
-    let default_overlap = match kind {
-        OutputKind::PerTile => 0,
-        // Deepness (and GeoDeep) truncate: 10 % of 256 is 25 pixels. A pixel more would shift
-        // every tile, and models with strided stages are not shift-invariant.
-        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize),
-    };
-    let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
-    let margin = opts.margin.or(card.margin).unwrap_or(0);
-    if kind == OutputKind::PerTile && (overlap >= tile) {
-        return Err(Error::invalid(format!("overlap {overlap} must be smaller than the tile size {tile}")));
-    }
-    if redistribute != Redistribute::None && overlap != 0 {
-        return Err(Error::invalid("redistribution spreads each tile over its own pixels: overlap must be 0"));
-    }
-    let stitch = opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend);
-    let grid = opts.grid.or(card.grid).unwrap_or_default();
-    let pad = opts.pad.or(card.pad).unwrap_or(0);
-    let pad_mode = opts.pad_mode.or(card.pad_mode).unwrap_or_default();
-    if kind == OutputKind::PerTile && (grid != GridMode::Fit || pad != 0) {
-        return Err(Error::invalid("--grid and --pad apply to per-pixel outputs, not to per-tile ones"));
-    }
-
-    let is_class = matches!(task, Task::Segmentation | Task::Classification);
-    let activation = if is_class {
-        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
-            Activation::None
-        } else if out_channels == 1 {
-            Activation::Sigmoid
-        } else {
-            Activation::Softmax
-        })
-    } else {
-        opts.activation.or(card.activation).unwrap_or(Activation::None)
-    };
-    let n_classes = if out_channels == 1 { 2 } else { out_channels };
-    if is_class && n_classes > 255 {
-        return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
-    }
-    let class_names = (0..n_classes).map(|c| card.class_name(c)).collect();
-
+    let [scale, offset, mean, std] = preprocessing(&card, opts, &bands)?;
+    let task = task_of(&card, opts, &s)?;
+    let (scale_factor, model_crop, out_size) = output_scale(&card, opts, task, &s)?;
+    let (redistribute, weight_band) = redistribution(&card, opts, task, kind)?;
+    let t = tiling(&card, opts, kind, tile, redistribute)?;
+    let (activation, class_names) = class_head(&card, opts, task, &s)?;
     Ok(Resolved {
         task,
         output_kind: kind,
@@ -425,12 +336,12 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
         mean,
         std,
         nodata: opts.nodata.or(card.nodata),
-        overlap,
-        margin,
-        stitch,
-        grid,
-        pad,
-        pad_mode,
+        overlap: t.overlap,
+        margin: t.margin,
+        stitch: t.stitch,
+        grid: t.grid,
+        pad: t.pad,
+        pad_mode: t.pad_mode,
         batch: s.batch,
         static_batch: s.static_batch,
         activation,
@@ -451,6 +362,160 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
         },
         card,
     })
+}
+
+/// Per-band scale, offset, mean and std, checked.
+fn preprocessing(card: &Card, opts: &RunOptions, bands: &[usize]) -> Result<[Vec<f64>; 4]> {
+    if bands.is_empty() || bands.contains(&0) {
+        return Err(Error::invalid("bands are numbered from 1"));
+    }
+    let nb = bands.len();
+    let default_scale = if card.is_deepness() && card.scale.is_none() { 1.0 / 255.0 } else { 1.0 };
+    let scale = per_band("scale", opts.scale.clone().or(card.scale.clone()), nb, default_scale)?;
+    let offset = per_band("offset", opts.offset.clone().or(card.offset.clone()), nb, 0.0)?;
+    let mean = per_band("mean", opts.mean.clone().or(card.mean.clone()), nb, 0.0)?;
+    let std = per_band("std", opts.std.clone().or(card.std.clone()), nb, 1.0)?;
+    if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
+        return Err(Error::invalid(format!("std must be finite and non-zero, found {s}")));
+    }
+    if scale.iter().chain(&offset).chain(&mean).any(|v| !v.is_finite()) {
+        return Err(Error::invalid("scale, offset and mean must be finite"));
+    }
+    if let Some(b) = scale.iter().position(|s| *s == 0.0) {
+        return Err(Error::invalid(format!("scale 0 for band {}: every pixel would become the offset", bands[b])));
+    }
+    Ok([scale, offset, mean, std])
+}
+
+/// The task: asked, from the card, else from the output shape; checked against the shape.
+fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
+    let (kind, oshape) = (s.kind, &s.shown);
+    let task = opts.task.or(card.task).unwrap_or(match kind {
+        OutputKind::PerTile => Task::Classification,
+        OutputKind::Pixels if s.out_size > s.tile => Task::SuperResolution,
+        OutputKind::Pixels => Task::Segmentation,
+    });
+    match (task, kind) {
+        (Task::Classification, OutputKind::Pixels) => Err(s.error(format!(
+            "classification needs one value per class and tile, but the output is per pixel {oshape}"
+        ))),
+        (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
+            Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
+        }
+        _ => Ok(task),
+    }
+}
+
+/// Output scale and the model's own crop, from the real output size: (scale factor, crop per
+/// side in input pixels, output size).
+fn output_scale(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(usize, usize, usize)> {
+    let (tile, out_size) = (s.tile, s.out_size);
+    let scale_factor = opts
+        .scale_factor
+        .or(card.scale_factor)
+        .unwrap_or(if task == Task::SuperResolution && out_size % tile == 0 { out_size / tile } else { 1 });
+    if scale_factor == 0 {
+        return Err(Error::invalid("scale factor must be at least 1"));
+    }
+    if task != Task::SuperResolution && scale_factor != 1 {
+        return Err(Error::invalid(format!(
+            "scale factor {scale_factor} applies to super_resolution only, not {task}"
+        )));
+    }
+    if s.kind != OutputKind::Pixels {
+        return Ok((scale_factor, 0, 1));
+    }
+    if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
+        return Err(s.error(format!(
+            "output size {out_size} does not fit a {tile}-pixel tile at scale {scale_factor} (expected the input size times the scale, or a centred crop of it)"
+        )));
+    }
+    Ok((scale_factor, (tile - out_size / scale_factor) / 2, out_size))
+}
+
+/// Per-tile regression spread over the tile's pixels, and the band that weights it.
+fn redistribution(
+    card: &Card,
+    opts: &RunOptions,
+    task: Task,
+    kind: OutputKind,
+) -> Result<(Redistribute, Option<usize>)> {
+    let redistribute = match (task, kind) {
+        (Task::Regression, OutputKind::PerTile) => {
+            opts.redistribute.or(card.redistribute).unwrap_or(Redistribute::None)
+        }
+        _ => Redistribute::None,
+    };
+    let weight_band = opts.weight_band.or(card.weight_band);
+    if weight_band == Some(0) {
+        return Err(Error::invalid("weight band 0: bands are numbered from 1"));
+    }
+    if redistribute == Redistribute::Weight && weight_band.is_none() {
+        return Err(Error::invalid(
+            "redistribution by weight needs a weight band (--weight-band / rastrum_weight_band)",
+        ));
+    }
+    Ok((redistribute, weight_band))
+}
+
+/// Tile placement and stitching.
+struct Tiling {
+    overlap: usize,
+    margin: usize,
+    stitch: StitchMode,
+    grid: GridMode,
+    pad: usize,
+    pad_mode: PadMode,
+}
+
+fn tiling(card: &Card, opts: &RunOptions, kind: OutputKind, tile: usize, redistribute: Redistribute) -> Result<Tiling> {
+    let default_overlap = match kind {
+        OutputKind::PerTile => 0,
+        // Deepness (and GeoDeep) truncate: 10 % of 256 is 25 pixels. A pixel more would shift
+        // every tile, and models with strided stages are not shift-invariant.
+        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize),
+    };
+    let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
+    if kind == OutputKind::PerTile && (overlap >= tile) {
+        return Err(Error::invalid(format!("overlap {overlap} must be smaller than the tile size {tile}")));
+    }
+    if redistribute != Redistribute::None && overlap != 0 {
+        return Err(Error::invalid("redistribution spreads each tile over its own pixels: overlap must be 0"));
+    }
+    let t = Tiling {
+        overlap,
+        margin: opts.margin.or(card.margin).unwrap_or(0),
+        stitch: opts.stitch.or(card.stitch).unwrap_or(StitchMode::Blend),
+        grid: opts.grid.or(card.grid).unwrap_or_default(),
+        pad: opts.pad.or(card.pad).unwrap_or(0),
+        pad_mode: opts.pad_mode.or(card.pad_mode).unwrap_or_default(),
+    };
+    if kind == OutputKind::PerTile && (t.grid != GridMode::Fit || t.pad != 0) {
+        return Err(Error::invalid("--grid and --pad apply to per-pixel outputs, not to per-tile ones"));
+    }
+    Ok(t)
+}
+
+/// The class head and class names of class tasks (a one-channel model has two classes).
+fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, Vec<String>)> {
+    let out_channels = s.out_channels;
+    let is_class = matches!(task, Task::Segmentation | Task::Classification);
+    let activation = if is_class {
+        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
+            Activation::None
+        } else if out_channels == 1 {
+            Activation::Sigmoid
+        } else {
+            Activation::Softmax
+        })
+    } else {
+        opts.activation.or(card.activation).unwrap_or(Activation::None)
+    };
+    let n_classes = if out_channels == 1 { 2 } else { out_channels };
+    if is_class && n_classes > 255 {
+        return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
+    }
+    Ok((activation, (0..n_classes).map(|c| card.class_name(c)).collect()))
 }
 
 /// Tiles per model call when neither the model nor the user fixes it. On the CPU a batch of 4

@@ -100,6 +100,45 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         Mask::open(m, &plan.info)?;
     }
 
+    let done = pipeline(model, &plan, output, opts, progress)?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(RunSummary {
+        outputs: done.outputs,
+        task: r.task,
+        provider: model.provider.clone(),
+        tiles_total: plan.count(),
+        tiles_run: done.tiles_run,
+        tiles_skipped: done.tiles_skipped,
+        seconds,
+        width: plan.grid.width,
+        height: plan.grid.height,
+        input_width: source_info.width,
+        input_height: source_info.height,
+        resampled: plan.resampled,
+        tile_size: r.tile_size,
+        overlap: r.overlap,
+        margin: r.margin,
+        stitch: r.stitch,
+        batch: r.batch,
+        megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
+        class_counts: done.counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
+        tile_grid: plan.tile_grid,
+        window: plan.window.clone(),
+    })
+}
+
+/// What the pipeline made: the files, pixels per class, tiles run and skipped.
+struct Done {
+    outputs: Vec<PathBuf>,
+    counts: Vec<u64>,
+    tiles_run: usize,
+    tiles_skipped: usize,
+}
+
+/// The three stages over the plan: the reader and writer on their own threads, the model on this
+/// one, which also reports progress and stops everything on an error or a cancel.
+fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progress: Progress) -> Result<Done> {
+    let r = &plan.r;
     let total = plan.count();
     let cancel = AtomicBool::new(false);
     // One batch waiting on each side of the model: enough to hide I/O, and memory stays at a
@@ -109,7 +148,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
 
     let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
-        let (mask, plan_ref, cancel_ref) = (opts.mask.as_deref(), &plan, &cancel);
+        let (mask, plan_ref, cancel_ref) = (opts.mask.as_deref(), plan, &cancel);
         let reader_handle = scope.spawn(move || {
             plan_ref.with_reader(|reader| match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
                 Ok(mask) => read_tiles(reader, mask.as_ref(), plan_ref, cancel_ref, batch_tx),
@@ -170,30 +209,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         Ok(outputs)
     })?;
 
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(RunSummary {
-        outputs,
-        task: r.task,
-        provider: model.provider.clone(),
-        tiles_total: total,
-        tiles_run,
-        tiles_skipped,
-        seconds,
-        width: plan.grid.width,
-        height: plan.grid.height,
-        input_width: source_info.width,
-        input_height: source_info.height,
-        resampled: plan.resampled,
-        tile_size: r.tile_size,
-        overlap: r.overlap,
-        margin: r.margin,
-        stitch: r.stitch,
-        batch: r.batch,
-        megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
-        class_counts: counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
-        tile_grid: plan.tile_grid,
-        window: plan.window.clone(),
-    })
+    Ok(Done { outputs, counts, tiles_run, tiles_skipped })
 }
 
 /// Reader stage: tiles in plan order, all-nodata tiles marked skipped, grouped so that each

@@ -8,6 +8,7 @@
 //! - `render`: a frame's source and its GDAL warps;
 //! - `options`: the options, settable by name (CLI and C API);
 //! - `pyramid`: the whole run: checks, tiles on worker threads, outputs, atomic move;
+//! - `summary`: what a run wrote (`tiles.json`);
 //! - `page`: the HTML viewer; `anim`: the GIF.
 
 pub mod anim;
@@ -17,7 +18,9 @@ pub mod options;
 pub mod page;
 pub mod pyramid;
 pub mod render;
+pub mod summary;
 
 pub use colour::Ramp;
 pub use options::{parse_zoom, TilesOptions};
-pub use pyramid::{render, FrameSummary, TilesSummary};
+pub use pyramid::render;
+pub use summary::{FrameSummary, TilesSummary};

@@ -3,7 +3,7 @@
 //! with the frame's label, zoom buttons, drag to pan, a play button. `#frame=N` (0-based) and
 //! `#z=Z` in the URL choose the frame and zoom shown first (`#frame=1&z=9`).
 
-use crate::tiles::pyramid::TilesSummary;
+use crate::tiles::summary::TilesSummary;
 
 /// The page for `summary`, opening at zoom `start_zoom`.
 pub fn html(summary: &TilesSummary, start_zoom: u8) -> String {

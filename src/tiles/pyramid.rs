@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use gdal::raster::{GdalDataType, ResampleAlg};
 use gdal::Dataset;
-use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::raster::input::open;
@@ -24,73 +23,13 @@ use crate::tiles::mercator::{self, Tile, TileRange, HALF_WORLD, MAX_ZOOM, TILE_S
 use crate::tiles::options::TilesOptions;
 use crate::tiles::page;
 use crate::tiles::render::Source;
+use crate::tiles::summary::{FrameSummary, GifSummary, TilesSummary, ZoomCount};
 
 /// Side of the decimated read that the automatic range is computed from.
 const RANGE_SAMPLE: usize = 1024;
 /// Largest side of the animation when its zoom is chosen automatically, and when it is given.
 const GIF_AUTO_SIDE: usize = 1024;
 const GIF_MAX_SIDE: usize = 2048;
-
-/// Tiles of one zoom of one frame.
-#[derive(Debug, Clone, Serialize)]
-pub struct ZoomCount {
-    pub z: u8,
-    /// Tiles covering the bounds.
-    pub covering: usize,
-    /// Tiles written (those with at least one visible pixel).
-    pub written: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FrameSummary {
-    pub label: String,
-    pub input: PathBuf,
-    /// Folder of the frame's pyramid inside the output ("" for a single input).
-    pub path: String,
-    pub bounds_lonlat: [f64; 4],
-    pub tiles_written: usize,
-    pub zooms: Vec<ZoomCount>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct GifSummary {
-    pub file: String,
-    pub zoom: u8,
-    pub width: usize,
-    pub height: usize,
-    /// The animation's extent in EPSG:3857 metres (aligned to the zoom's pixel grid).
-    pub bounds_metres: [f64; 4],
-    pub frames: usize,
-}
-
-/// What `render` wrote; also `tiles.json` in the output folder.
-#[derive(Debug, Clone, Serialize)]
-pub struct TilesSummary {
-    pub outdir: PathBuf,
-    pub crs: String,
-    pub tile_size: usize,
-    /// `[min, max]`.
-    pub zoom: [u8; 2],
-    /// Union of the frames' bounds, `[west, south, east, north]` degrees.
-    pub bounds_lonlat: [f64; 4],
-    /// The same in EPSG:3857 metres, `[xmin, ymin, xmax, ymax]`.
-    pub bounds_metres: [f64; 4],
-    /// Tile URL relative to the output folder (`{frame}` is a frame's path).
-    pub url_template: String,
-    /// ramp, rgb or palette.
-    pub mode: String,
-    pub bands: Vec<usize>,
-    pub ramp: Option<String>,
-    /// Value range per drawn band (empty for a colour table).
-    pub range: Vec<[f64; 2]>,
-    pub resampling: String,
-    pub tile_ranges: Vec<TileRange>,
-    pub frames: Vec<FrameSummary>,
-    pub tiles_written: usize,
-    pub animation: GifSummary,
-    pub page: String,
-    pub seconds: f64,
-}
 
 /// A frame as checked before anything is written.
 struct Frame {
@@ -100,6 +39,15 @@ struct Frame {
     colouring: Colouring,
 }
 
+/// How every frame is drawn: the bands, the colouring mode, GDAL's resampling and the value range
+/// of each drawn band (from the first frame, or given).
+struct Style {
+    bands: Vec<usize>,
+    mode: &'static str,
+    resampling: &'static str,
+    ranges: Vec<(f64, f64)>,
+}
+
 /// Renders `inputs` (frames in time order) into `outdir`; see the module docs and docs/tiles.md.
 pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: Progress) -> Result<TilesSummary> {
     let started = Instant::now();
@@ -107,45 +55,8 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
         return Err(Error::invalid("tiles: no input raster given"));
     }
     check_outdir(outdir, inputs, opts.overwrite)?;
-    let labels = labels(inputs, opts.labels.as_deref())?;
-    let first = open(&inputs[0])?;
-    if let Some(b) = opts.bands.iter().flatten().find(|b| **b > first.raster_count()) {
-        let n = first.raster_count();
-        return Err(Error::raster(&inputs[0], format!("band {b} was asked for, the raster has {n} band(s)")));
-    }
-    let bands = opts.bands.clone().unwrap_or_else(|| if first.raster_count() >= 3 { vec![1, 2, 3] } else { vec![1] });
-    let palette = bands.len() == 1 && opts.range.is_none() && palette_of(&first, bands[0]).is_some();
-    let mode = match (bands.len(), palette) {
-        (3, _) => "rgb",
-        (_, true) => "palette",
-        _ => "ramp",
-    };
-    let resampling = warp_resampling(opts.resampling.as_deref().unwrap_or(if palette { "near" } else { "bilinear" }))?;
-    let ranges: Vec<(f64, f64)> = match (mode, opts.range) {
-        ("palette", _) => Vec::new(),
-        (_, Some(r)) => vec![r; bands.len()],
-        _ => bands.iter().map(|b| auto_range(&first, &inputs[0], *b)).collect::<Result<_>>()?,
-    };
-    drop(first);
-    let mut frames = Vec::new();
-    for (input, label) in inputs.iter().zip(labels) {
-        let ds = open(input)?;
-        let count = ds.raster_count();
-        if let Some(b) = bands.iter().find(|b| **b > count) {
-            return Err(Error::raster(input, format!("band {b} was asked for, the raster has {count} band(s)")));
-        }
-        let bounds = mercator::raster_bounds_lonlat(&ds, input)?;
-        let colouring = match mode {
-            "rgb" => Colouring::Rgb { ranges: [ranges[0], ranges[1], ranges[2]] },
-            "ramp" => Colouring::Ramp { table: opts.ramp.table(), range: ranges[0] },
-            _ => Colouring::Palette {
-                entries: palette_of(&ds, bands[0]).ok_or_else(|| {
-                    Error::raster(input, format!("band {} has no colour table, unlike the first frame's", bands[0]))
-                })?,
-            },
-        };
-        frames.push(Frame { label, input: input.clone(), bounds, colouring });
-    }
+    let style = style_of(&inputs[0], opts)?;
+    let frames = checked_frames(inputs, opts, &style)?;
     let bounds_lonlat = frames.iter().skip(1).fold(frames[0].bounds, |a, f| {
         [a[0].min(f.bounds[0]), a[1].min(f.bounds[1]), a[2].max(f.bounds[2]), a[3].max(f.bounds[3])]
     });
@@ -155,24 +66,7 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
         None => auto_zoom(&inputs[0], bounds_metres)?,
     };
     let ranges_by_zoom: Vec<TileRange> = (zmin..=zmax).map(|z| TileRange::covering(bounds_metres, z)).collect();
-    let gif_zoom = match opts.gif_zoom {
-        Some(z) => {
-            let (w, h, _) = pixel_box(bounds_metres, z);
-            if w.max(h) > GIF_MAX_SIDE {
-                return Err(Error::invalid(format!(
-                    "gif-zoom {z}: the animation would be {w}x{h} px, more than {GIF_MAX_SIDE} px on a side"
-                )));
-            }
-            z
-        }
-        None => (0..=zmax)
-            .rev()
-            .find(|z| {
-                let (w, h, _) = pixel_box(bounds_metres, *z);
-                w.max(h) <= GIF_AUTO_SIDE
-            })
-            .unwrap_or(0),
-    };
+    let gif_zoom = gif_zoom(opts.gif_zoom, bounds_metres, zmax)?;
 
     let single = frames.len() == 1;
     let staging = Staging::create(outdir)?;
@@ -180,20 +74,9 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
         frames.iter().map(|f| if single { staging.path.clone() } else { staging.path.join(&f.label) }).collect();
     let per_frame: usize = ranges_by_zoom.iter().map(TileRange::count).sum();
     let total = per_frame * frames.len();
-    let written = draw_tiles(&frames, &frame_dirs, &ranges_by_zoom, &bands, resampling, opts.threads, total, progress)?;
-
-    // The animation, warped over the whole extent at one zoom with the tiles' rules.
-    let (gw, gh, gif_bounds) = pixel_box(bounds_metres, gif_zoom);
-    let mut anim = Animation::create(&staging.path.join("animation.gif"), gw, gh)?;
-    for (i, f) in frames.iter().enumerate() {
-        if !progress(0.9 + 0.09 * i as f64 / frames.len() as f64, &format!("animation frame {}", f.label)) {
-            return Err(Error::Cancelled);
-        }
-        let src = Source::open(&f.input, &bands)?;
-        let rgba = src.render(gif_bounds, gw, gh, resampling, &f.colouring)?;
-        anim.add(rgba.as_deref(), &f.label)?;
-    }
-    drop(anim);
+    let (bands, resampling) = (&style.bands, style.resampling);
+    let written = draw_tiles(&frames, &frame_dirs, &ranges_by_zoom, bands, resampling, opts.threads, total, progress)?;
+    let animation = write_animation(&staging.path, &frames, &style, bounds_metres, gif_zoom, progress)?;
 
     let summary = TilesSummary {
         outdir: outdir.to_path_buf(),
@@ -203,37 +86,15 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
         bounds_lonlat,
         bounds_metres,
         url_template: if single { "{z}/{x}/{y}.png".into() } else { "{frame}/{z}/{x}/{y}.png".into() },
-        mode: mode.into(),
-        bands: bands.clone(),
-        ramp: (mode == "ramp").then(|| opts.ramp.name().to_string()),
-        range: ranges.iter().map(|r| [r.0, r.1]).collect(),
+        mode: style.mode.into(),
+        bands: style.bands.clone(),
+        ramp: (style.mode == "ramp").then(|| opts.ramp.name().to_string()),
+        range: style.ranges.iter().map(|r| [r.0, r.1]).collect(),
         resampling: resampling.into(),
         tile_ranges: ranges_by_zoom.clone(),
         tiles_written: written.iter().flatten().sum(),
-        frames: frames
-            .iter()
-            .zip(&written)
-            .map(|(f, w)| FrameSummary {
-                label: f.label.clone(),
-                input: f.input.clone(),
-                path: if single { String::new() } else { f.label.clone() },
-                bounds_lonlat: f.bounds,
-                tiles_written: w.iter().sum(),
-                zooms: ranges_by_zoom
-                    .iter()
-                    .zip(w)
-                    .map(|(r, n)| ZoomCount { z: r.z, covering: r.count(), written: *n })
-                    .collect(),
-            })
-            .collect(),
-        animation: GifSummary {
-            file: "animation.gif".into(),
-            zoom: gif_zoom,
-            width: gw,
-            height: gh,
-            bounds_metres: gif_bounds,
-            frames: frames.len(),
-        },
+        frames: frame_summaries(&frames, &written, &ranges_by_zoom),
+        animation,
         page: "index.html".into(),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -247,6 +108,128 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
     staging.finish(outdir, opts.overwrite)?;
     progress(1.0, "done");
     Ok(summary)
+}
+
+/// The style of the pyramid, from the first frame and the options.
+fn style_of(first_path: &Path, opts: &TilesOptions) -> Result<Style> {
+    let first = open(first_path)?;
+    if let Some(b) = opts.bands.iter().flatten().find(|b| **b > first.raster_count()) {
+        let n = first.raster_count();
+        return Err(Error::raster(first_path, format!("band {b} was asked for, the raster has {n} band(s)")));
+    }
+    let bands = opts.bands.clone().unwrap_or_else(|| if first.raster_count() >= 3 { vec![1, 2, 3] } else { vec![1] });
+    let palette = bands.len() == 1 && opts.range.is_none() && palette_of(&first, bands[0]).is_some();
+    let mode = match (bands.len(), palette) {
+        (3, _) => "rgb",
+        (_, true) => "palette",
+        _ => "ramp",
+    };
+    let resampling = warp_resampling(opts.resampling.as_deref().unwrap_or(if palette { "near" } else { "bilinear" }))?;
+    let ranges: Vec<(f64, f64)> = match (mode, opts.range) {
+        ("palette", _) => Vec::new(),
+        (_, Some(r)) => vec![r; bands.len()],
+        _ => bands.iter().map(|b| auto_range(&first, first_path, *b)).collect::<Result<_>>()?,
+    };
+    Ok(Style { bands, mode, resampling, ranges })
+}
+
+/// Every frame opened and checked against the style before anything is written.
+fn checked_frames(inputs: &[PathBuf], opts: &TilesOptions, style: &Style) -> Result<Vec<Frame>> {
+    let labels = labels(inputs, opts.labels.as_deref())?;
+    let (bands, ranges) = (&style.bands, &style.ranges);
+    let mut frames = Vec::new();
+    for (input, label) in inputs.iter().zip(labels) {
+        let ds = open(input)?;
+        let count = ds.raster_count();
+        if let Some(b) = bands.iter().find(|b| **b > count) {
+            return Err(Error::raster(input, format!("band {b} was asked for, the raster has {count} band(s)")));
+        }
+        let bounds = mercator::raster_bounds_lonlat(&ds, input)?;
+        let colouring = match style.mode {
+            "rgb" => Colouring::Rgb { ranges: [ranges[0], ranges[1], ranges[2]] },
+            "ramp" => Colouring::Ramp { table: opts.ramp.table(), range: ranges[0] },
+            _ => Colouring::Palette {
+                entries: palette_of(&ds, bands[0]).ok_or_else(|| {
+                    Error::raster(input, format!("band {} has no colour table, unlike the first frame's", bands[0]))
+                })?,
+            },
+        };
+        frames.push(Frame { label, input: input.clone(), bounds, colouring });
+    }
+    Ok(frames)
+}
+
+/// The animation's zoom: the one given (refused when too large), else the deepest zoom whose
+/// image fits GIF_AUTO_SIDE.
+fn gif_zoom(given: Option<u8>, bounds_metres: [f64; 4], zmax: u8) -> Result<u8> {
+    match given {
+        Some(z) => {
+            let (w, h, _) = pixel_box(bounds_metres, z);
+            if w.max(h) > GIF_MAX_SIDE {
+                return Err(Error::invalid(format!(
+                    "gif-zoom {z}: the animation would be {w}x{h} px, more than {GIF_MAX_SIDE} px on a side"
+                )));
+            }
+            Ok(z)
+        }
+        None => Ok((0..=zmax)
+            .rev()
+            .find(|z| {
+                let (w, h, _) = pixel_box(bounds_metres, *z);
+                w.max(h) <= GIF_AUTO_SIDE
+            })
+            .unwrap_or(0)),
+    }
+}
+
+/// The animation, warped over the whole extent at one zoom with the tiles' rules.
+fn write_animation(
+    dir: &Path,
+    frames: &[Frame],
+    style: &Style,
+    bounds_metres: [f64; 4],
+    zoom: u8,
+    progress: Progress,
+) -> Result<GifSummary> {
+    let (gw, gh, gif_bounds) = pixel_box(bounds_metres, zoom);
+    let mut anim = Animation::create(&dir.join("animation.gif"), gw, gh)?;
+    for (i, f) in frames.iter().enumerate() {
+        if !progress(0.9 + 0.09 * i as f64 / frames.len() as f64, &format!("animation frame {}", f.label)) {
+            return Err(Error::Cancelled);
+        }
+        let src = Source::open(&f.input, &style.bands)?;
+        let rgba = src.render(gif_bounds, gw, gh, style.resampling, &f.colouring)?;
+        anim.add(rgba.as_deref(), &f.label)?;
+    }
+    drop(anim);
+    Ok(GifSummary {
+        file: "animation.gif".into(),
+        zoom,
+        width: gw,
+        height: gh,
+        bounds_metres: gif_bounds,
+        frames: frames.len(),
+    })
+}
+
+fn frame_summaries(frames: &[Frame], written: &[Vec<usize>], ranges_by_zoom: &[TileRange]) -> Vec<FrameSummary> {
+    let single = frames.len() == 1;
+    frames
+        .iter()
+        .zip(written)
+        .map(|(f, w)| FrameSummary {
+            label: f.label.clone(),
+            input: f.input.clone(),
+            path: if single { String::new() } else { f.label.clone() },
+            bounds_lonlat: f.bounds,
+            tiles_written: w.iter().sum(),
+            zooms: ranges_by_zoom
+                .iter()
+                .zip(w)
+                .map(|(r, n)| ZoomCount { z: r.z, covering: r.count(), written: *n })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Renders every tile of every frame; returns the tiles written per frame and zoom.
