@@ -16,16 +16,16 @@ use serde::Serialize;
 
 use crate::card::{Redistribute, Task};
 use crate::error::{Error, Result};
+use crate::grid::TileGrid;
 use crate::inference::Model;
+use crate::options::RunOptions;
 use crate::plan::{tile_region, Plan};
 use crate::raster::input::{InputRaster, TileData};
 use crate::raster::output::{class_colour, Georef};
-use crate::options::RunOptions;
 use crate::resolve::{OutputKind, Resolved};
 use crate::stitch::order::Stitching;
 use crate::stitch::sink::{MemoryBands, Sink, PROBABILITY_SCALE};
 use crate::tasks::{activate, CLASS_NODATA};
-use crate::grid::TileGrid;
 
 /// One output band as a host sees it.
 #[derive(Debug, Clone, Serialize)]

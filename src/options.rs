@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::card::{Activation, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grammar;
-use crate::raster::output::WriteOptions;
 use crate::grid::{GridMode, PadMode, TileWindow};
+use crate::raster::output::WriteOptions;
 
 /// Resampling of the input to the model's ground resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -147,33 +147,68 @@ pub const OPTIONS: [OptionSpec; 34] = [
     spec("mean", "M", Value, "standardisation mean, one value or one per band (after scale and offset)"),
     spec("std", "D", Value, "standardisation std, one value or one per band"),
     spec("nodata", "V", Value, "input nodata value, replacing the raster's"),
-    spec("tile-size", "N", Value, "model input size in pixels (models with a fixed height and width accept only their own)"),
+    spec(
+        "tile-size",
+        "N",
+        Value,
+        "model input size in pixels (models with a fixed height and width accept only their own)",
+    ),
     spec("overlap", "PX", Value, "overlap between tiles, in input pixels"),
     spec("margin", "PX", Value, "context margin cropped from tile sides facing a neighbour, in input pixels"),
     spec("stitch", "MODE", Value, "blend (weighted, seam-free) or crop (each pixel from one tile)"),
-    spec("grid", "MODE", Value, "tile placement: fit (last tile clamped to the raster's end) or lattice (tile k at k x stride - pad)"),
+    spec(
+        "grid",
+        "MODE",
+        Value,
+        "tile placement: fit (last tile clamped to the raster's end) or lattice (tile k at k x stride - pad)",
+    ),
     spec("pad", "PX", Value, "mirrored context added around the raster before tiling, in input pixels"),
-    spec("pad-mode", "MODE", Value, "mirroring outside the raster: reflect (edge pixel not repeated) or symmetric (repeated)"),
+    spec(
+        "pad-mode",
+        "MODE",
+        Value,
+        "mirroring outside the raster: reflect (edge pixel not repeated) or symmetric (repeated)",
+    ),
     spec("batch", "N", Value, "tiles per model call"),
     spec("probabilities", "", Flag, "also write per-class probabilities to OUTPUT_probabilities.tif"),
-    spec("probability-bands", "", Flag, "also write the per-class probabilities as bands 2..=1+N of OUTPUT (bytes, scale 1/250)"),
+    spec(
+        "probability-bands",
+        "",
+        Flag,
+        "also write the per-class probabilities as bands 2..=1+N of OUTPUT (bytes, scale 1/250)",
+    ),
     spec("output-name", "NAME", Value, "model output to use, by name"),
     spec("output-index", "I", Value, "model output to use, by 0-based index"),
     spec("activation", "ACT", Value, "class head: softmax, sigmoid or none"),
     spec("redistribute", "RULE", Value, "per-tile regression: none (stride grid), uniform or weight"),
     spec("weight-band", "N", Value, "1-based band whose values weight the redistribution (w = exp(L / max L) - 1)"),
     spec("scale-factor", "K", Value, "output scale of super-resolution models"),
-    spec("output-channels", "N", Value, "the output channels the model must have (hosts planning without a model declare it)"),
+    spec(
+        "output-channels",
+        "N",
+        Value,
+        "the output channels the model must have (hosts planning without a model declare it)",
+    ),
     spec("output-size", "PX", Value, "the output tile size the model must have, in pixels (1: one value per tile)"),
     spec("output-nodata", "V", Value, "nodata value of float outputs"),
-    spec("resolution", "CM|native", Value, "resample the input to this resolution (cm per pixel), or 'native' to never resample"),
+    spec(
+        "resolution",
+        "CM|native",
+        Value,
+        "resample the input to this resolution (cm per pixel), or 'native' to never resample",
+    ),
     spec("resampling", "ALG", Value, "GDAL resampling used with resolution (average, bilinear, cubic, mode, ...)"),
     spec("co", "KEY=VALUE", Repeated, "GDAL creation option (repeatable)"),
     spec("cog", "", Flag, "write a Cloud Optimized GeoTIFF"),
     spec("set", "KEY=VALUE", Repeated, "override a model card key, VALUE as JSON text (repeatable)"),
     spec("mask", "PATH", Value, "process only the inside of this polygon layer (any OGR source) or raster (non-zero)"),
     spec("extent", "XMIN,YMIN,XMAX,YMAX", Value, "process only this extent, in the input's CRS"),
-    spec("window", "COL,ROW,COLS,ROWS", Value, "write only this block of the tile grid, with the bytes of a whole run there"),
+    spec(
+        "window",
+        "COL,ROW,COLS,ROWS",
+        Value,
+        "write only this block of the tile grid, with the bytes of a whole run there",
+    ),
 ];
 
 impl RunOptions {
@@ -259,4 +294,3 @@ impl RunOptions {
         Ok(())
     }
 }
-

@@ -11,15 +11,15 @@ use serde::Serialize;
 
 use crate::card::{Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
+use crate::grid::{Axis, AxisTile, TileGrid, TileWindow};
 use crate::inference::Model;
+use crate::options::{Resolution, RunOptions};
 use crate::raster::input::{self, InputRaster, Preprocess, RasterInfo, TileData};
 use crate::raster::mask::Mask;
+use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::Georef;
 use crate::raster::resample;
-use crate::options::{Resolution, RunOptions};
-use crate::raster::mosaic::WindowPlacement;
 use crate::resolve::{resolve, resolve_without_model, tile_grid, OutputKind, Resolved};
-use crate::grid::{Axis, AxisTile, TileGrid, TileWindow};
 
 /// The tile grid and output of a run, without running it: what a scheduler needs to split the
 /// run into windows.

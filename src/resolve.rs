@@ -8,11 +8,11 @@ use serde::Serialize;
 
 use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
+use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::Model;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
-use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 
 /// How the model's output maps onto the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -194,10 +194,9 @@ fn chosen_output(model: &Model, opts: &RunOptions, card: &Card) -> Result<usize>
     match opts.output.clone().or(card.output.clone()) {
         None => Ok(0),
         Some(OutputSelector::Index(i)) if i < model.outputs.len() => Ok(i),
-        Some(OutputSelector::Index(i)) => Err(Error::invalid(format!(
-            "output index {i} asked, but the model has {} output(s)",
-            model.outputs.len()
-        ))),
+        Some(OutputSelector::Index(i)) => {
+            Err(Error::invalid(format!("output index {i} asked, but the model has {} output(s)", model.outputs.len())))
+        }
         Some(OutputSelector::Name(n)) => model.output_index(&n),
     }
 }
@@ -396,9 +395,9 @@ fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
         OutputKind::Pixels => Task::Segmentation,
     });
     match (task, kind) {
-        (Task::Classification, OutputKind::Pixels) => Err(s.error(format!(
-            "classification needs one value per class and tile, but the output is per pixel {oshape}"
-        ))),
+        (Task::Classification, OutputKind::Pixels) => Err(
+            s.error(format!("classification needs one value per class and tile, but the output is per pixel {oshape}"))
+        ),
         (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
             Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
         }
@@ -573,8 +572,12 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> 
             (plan, info.geo_transform)
         }
     };
-    let grid =
-        Georef { width: plan.x.out_len, height: plan.y.out_len, geo_transform: gt, projection: info.projection.clone() };
+    let grid = Georef {
+        width: plan.x.out_len,
+        height: plan.y.out_len,
+        geo_transform: gt,
+        projection: info.projection.clone(),
+    };
     Ok((plan, grid))
 }
 

@@ -14,9 +14,9 @@ use common::*;
 use rastrum::card::{Redistribute, StitchMode, Task, TileWindow};
 use rastrum::inference::Model;
 use rastrum::plan::Plan;
-use rastrum::{run, RunOptions};
 use rastrum::stitch::sink::BandsOut;
 use rastrum::stitch::Stitcher;
+use rastrum::{run, RunOptions};
 
 /// A fixed permutation of `0..n` (a linear congruential shuffle: no dependency needed).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {

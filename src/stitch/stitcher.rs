@@ -11,12 +11,12 @@ use crate::card::{Redistribute, Task};
 use crate::error::{Error, Result};
 use crate::plan::{inside_mask, Plan};
 use crate::raster::input::TileData;
-use crate::resolve::OutputKind;
-use crate::stitch::sink::Sink;
-use crate::tasks::activate;
 use crate::raster::output::OutputRaster;
+use crate::resolve::OutputKind;
 use crate::stitch::order::Stitching;
+use crate::stitch::sink::Sink;
 use crate::stitch::sink::{file_sink, BandsOut, FnRows, RowsFn};
+use crate::tasks::activate;
 
 enum Output {
     File(Box<Stitching<'static, OutputRaster<u8>, OutputRaster<f32>>>),

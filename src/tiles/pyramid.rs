@@ -14,9 +14,9 @@ use gdal::raster::{GdalDataType, ResampleAlg};
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::raster::input::open;
 use crate::raster::resample::warp_resampling;
-use crate::progress::Progress;
 use crate::tiles::anim::Animation;
 use crate::tiles::colour::{percentile_range, Colouring};
 use crate::tiles::mercator::{self, Tile, TileRange, HALF_WORLD, MAX_ZOOM, TILE_SIZE};

@@ -2,7 +2,6 @@
 //! a non-zero exit; `--json` puts a machine-readable summary on stdout; a progress bar is drawn
 //! only when stderr is a terminal.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,10 +10,11 @@ use rastrum::card::{self, Redistribute, Task};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::raster::output::WriteOptions;
 use rastrum::resolve::resolve;
-use rastrum::RunOptions;
 use rastrum::Error;
+use rastrum::RunOptions;
 
 mod eval_cmd;
+mod progress_bar;
 mod run_options;
 mod tiles_cmd;
 
@@ -228,28 +228,8 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         println!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
         return Ok(());
     }
-    let show_bar = !a.quiet && std::io::stderr().is_terminal();
-    let bar = if show_bar {
-        let pb = indicatif::ProgressBar::new(1000);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise} < {eta}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(pb)
-    } else {
-        None
-    };
-    let mut progress = |frac: f64, msg: &str| {
-        if let Some(pb) = &bar {
-            pb.set_position((frac * 1000.0) as u64);
-            pb.set_message(msg.to_string());
-        }
-        true
-    };
-    let summary = rastrum::run(&model, &a.input, &a.output, &opts, &mut progress);
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
+    let summary =
+        progress_bar::with_bar(a.quiet, |progress| rastrum::run(&model, &a.input, &a.output, &opts, progress));
     let summary = summary?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());

@@ -2,7 +2,6 @@
 //! time order), with a viewer page, an animated GIF and tiles.json. The flags are the option
 //! names of `rastrum::tiles::TilesOptions::set` (the C API's keys), parsed by the same code.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -70,25 +69,8 @@ pub fn run(a: TilesArgs) -> rastrum::Result<()> {
             opts.set(key, v).map_err(|e| Error::invalid(format!("--{key}: {e}")))?;
         }
     }
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
-        let pb = indicatif::ProgressBar::new(1000);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} [{elapsed_precise} < {eta}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
-    });
-    let mut progress = |frac: f64, msg: &str| {
-        if let Some(pb) = &bar {
-            pb.set_position((frac * 1000.0) as u64);
-            pb.set_message(msg.to_string());
-        }
-        true
-    };
-    let summary = rastrum::tiles::render(inputs, outdir, &opts, &mut progress);
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
+    let summary =
+        crate::progress_bar::with_bar(a.quiet, |progress| rastrum::tiles::render(inputs, outdir, &opts, progress));
     let s = summary?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
