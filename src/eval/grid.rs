@@ -4,7 +4,6 @@
 //! virtual raster read strip by strip, so memory never grows with the raster. Rasters without
 //! georeferencing on both sides compare pixel by pixel when their sizes match.
 
-use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use gdal::programs::raster::{build_vrt, BuildVRTOptions};
@@ -12,6 +11,7 @@ use gdal::spatial_ref::SpatialRef;
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
+use crate::raster::gdal::{warp as gdal_warp, UtilityError};
 
 /// One band of an open raster.
 pub(super) struct Band<'a> {
@@ -173,26 +173,10 @@ fn warp(reference: &Band, gt: &[f64; 6], (w, h): (usize, usize), alg: &str) -> R
         // NaN is not nodata to the warper unless it is told so.
         args.extend(["-srcnodata".into(), "nan".into()]);
     }
-    let c_args: Vec<CString> = args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
-    let mut argv: Vec<*mut libc::c_char> = c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
-    argv.push(std::ptr::null_mut());
-    let empty = CString::default();
-    // SAFETY: argv is NULL-terminated and outlives the call; GDAL copies what it keeps. The
-    // warped virtual raster refers to `source`, which `Warped` keeps open for as long.
-    let warped = unsafe {
-        let opts = gdal_sys::GDALWarpAppOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
-        if opts.is_null() {
-            return Err(Error::Internal(format!("GDAL rejected the warp options {args:?}")));
-        }
-        let mut src = [source.c_dataset()];
-        let mut usage_error: libc::c_int = 0;
-        let out = gdal_sys::GDALWarp(empty.as_ptr(), std::ptr::null_mut(), 1, src.as_mut_ptr(), opts, &mut usage_error);
-        gdal_sys::GDALWarpAppOptionsFree(opts);
-        if out.is_null() {
-            let msg = CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()).to_string_lossy().into_owned();
-            return Err(fail("GDAL could not resample it onto the prediction grid", &msg));
-        }
-        Dataset::from_c_dataset(out)
-    };
+    // The warped virtual raster reads from `source`, which `Warped` keeps open for as long.
+    let warped = gdal_warp(&source, &args).map_err(|e| match e {
+        UtilityError::Arguments => Error::Internal(format!("GDAL rejected the warp options {args:?}")),
+        UtilityError::Failed(msg) => fail("GDAL could not resample it onto the prediction grid", &msg),
+    })?;
     Ok(Warped { warped, _source: source })
 }

@@ -3,11 +3,11 @@
 //! sums, or image sums; SSIM takes a second pass over strips with a 5-row halo.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::CStr;
 
 use super::{BlockReport, ClassReport, ClassRow, ImageReport, PixelCounts, Strips, Total, ValueReport};
 use crate::error::{Error, Result};
 use crate::metrics::{psnr_of_mse, ssim_sum, Confusion, RegressionSums, SSIM_RADIUS};
+use crate::raster::gdal::category_names;
 
 /// Pixels per strip (per raster): 8 MiB of f64.
 const STRIP_PIXELS: usize = 1 << 20;
@@ -176,29 +176,10 @@ pub(super) fn classes(
     })
 }
 
-/// GDAL category names of a band (empty when it has none).
-fn category_names(s: &Strips) -> Vec<String> {
-    // SAFETY: the band handle is live; GDAL owns the NULL-terminated list, read before any
-    // other call on the band.
-    unsafe {
-        let list = gdal_sys::GDALGetRasterCategoryNames(s.band.c_rasterband());
-        let mut out = Vec::new();
-        if list.is_null() {
-            return out;
-        }
-        let mut i = 0;
-        while !(*list.add(i)).is_null() {
-            out.push(CStr::from_ptr(*list.add(i)).to_string_lossy().into_owned());
-            i += 1;
-        }
-        out
-    }
-}
-
 /// A name per class value: the prediction's category names, else the reference's, else the
 /// value itself.
 pub(super) fn class_names(values: &[i64], pred: &Strips, reference: &Strips) -> Vec<String> {
-    let (p, r) = (category_names(pred), category_names(reference));
+    let (p, r) = (category_names(&pred.band), category_names(&reference.band));
     let table = if p.iter().any(|n| !n.is_empty()) { p } else { r };
     values
         .iter()

@@ -3,8 +3,6 @@
 //! Each window file records where it sits in the whole output (`RASTRUM_WINDOW`); the windows
 //! must tile the output exactly, so the result has the bytes of one whole run.
 
-use std::ffi::{CStr, CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use gdal::programs::raster::{build_vrt, BuildVRTOptions};
@@ -15,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::grid::TileWindow;
+use crate::raster::gdal::{category_names, relativize_vrt_sources, set_category_names};
 use crate::raster::output::{
     gtiff_defaults, is_vsi, merged_options, move_into_place, temp_name, TempFile, WriteOptions, COG_DEFAULTS,
 };
@@ -152,83 +151,19 @@ fn copy_descriptions(from: &Dataset, to: &mut Dataset) -> Result<()> {
         if let Some(t) = src.color_table() {
             dst.set_color_table(&t);
         }
-        // SAFETY: both band handles are live; GDAL copies the NULL-terminated list it returns.
-        let err = unsafe {
-            let names = gdal_sys::GDALGetRasterCategoryNames(src.c_rasterband());
-            if names.is_null() {
-                gdal_sys::CPLErr::CE_None
-            } else {
-                gdal_sys::GDALSetRasterCategoryNames(dst.c_rasterband(), names)
-            }
-        };
-        if err != gdal_sys::CPLErr::CE_None {
-            return Err(Error::Internal(format!("band {b}: cannot copy the class names")));
+        let names = category_names(&src);
+        if !names.is_empty() {
+            set_category_names(&mut dst, &names)
+                .map_err(|_| Error::Internal(format!("band {b}: cannot copy the class names")))?;
         }
     }
     Ok(())
 }
 
 /// gdalbuildvrt writes the paths of the datasets it is given as they are (absolute here): the
-/// windows under the VRT's folder are made relative to it, so that the folder can move. The XML
-/// is read and written by GDAL's own parser (the gdal crate has none).
+/// windows under the VRT's folder are made relative to it, so that the folder can move.
 fn relative_sources(vrt: &Path, folder: &Path) -> std::result::Result<(), String> {
-    use gdal_sys::{CPLXMLNode, CPLXMLNodeType};
-    let c_vrt = CString::new(vrt.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: a NUL-terminated path; the tree is destroyed below.
-    let root = unsafe { gdal_sys::CPLParseXMLFile(c_vrt.as_ptr()) };
-    if root.is_null() {
-        return Err("cannot read back the VRT".into());
-    }
-    /// Every SourceFilename element below `node`, depth first.
-    unsafe fn walk(node: *mut CPLXMLNode, folder: &Path) {
-        let mut n = node;
-        while !n.is_null() {
-            // SAFETY: nodes of a live tree; strings are GDAL's, replaced with GDAL's allocator.
-            unsafe {
-                if (*n).eType == CPLXMLNodeType::CXT_Element
-                    && CStr::from_ptr((*n).pszValue).to_bytes() == b"SourceFilename"
-                {
-                    let mut child = (*n).psChild;
-                    let mut text: *mut CPLXMLNode = std::ptr::null_mut();
-                    let mut relative_attr: *mut CPLXMLNode = std::ptr::null_mut();
-                    while !child.is_null() {
-                        let name = CStr::from_ptr((*child).pszValue).to_bytes();
-                        if (*child).eType == CPLXMLNodeType::CXT_Text {
-                            text = child;
-                        } else if (*child).eType == CPLXMLNodeType::CXT_Attribute && name == b"relativeToVRT" {
-                            relative_attr = child;
-                        }
-                        child = (*child).psNext;
-                    }
-                    if !text.is_null() && !relative_attr.is_null() && !(*relative_attr).psChild.is_null() {
-                        let path = Path::new(OsStr::from_bytes(CStr::from_ptr((*text).pszValue).to_bytes()));
-                        if let Some(rel) =
-                            path.strip_prefix(folder).ok().and_then(|r| CString::new(r.as_os_str().as_bytes()).ok())
-                        {
-                            gdal_sys::VSIFree((*text).pszValue as *mut libc::c_void);
-                            (*text).pszValue = gdal_sys::CPLStrdup(rel.as_ptr());
-                            let flag = (*relative_attr).psChild;
-                            gdal_sys::VSIFree((*flag).pszValue as *mut libc::c_void);
-                            (*flag).pszValue = gdal_sys::CPLStrdup(c"1".as_ptr());
-                        }
-                    }
-                }
-                walk((*n).psChild, folder);
-                n = (*n).psNext;
-            }
-        }
-    }
-    // SAFETY: `root` is the live tree parsed above.
-    let written = unsafe {
-        walk(root, folder);
-        let ok = gdal_sys::CPLSerializeXMLTreeToFile(root, c_vrt.as_ptr());
-        gdal_sys::CPLDestroyXMLNode(root);
-        ok
-    };
-    if written == 0 {
-        return Err("cannot write the VRT back".into());
-    }
-    Ok(())
+    relativize_vrt_sources(vrt, |path| path.strip_prefix(folder).ok().map(Path::to_path_buf))
 }
 
 /// Joins window outputs into `output`: a VRT over them when it ends in `.vrt` (the windows stay

@@ -3,7 +3,6 @@
 //! `OutputRaster` (error, cancel, panic) deletes the temporary file.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +11,9 @@ use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretati
 use gdal::{Dataset, DriverManager};
 
 use crate::error::{Error, Result};
+use crate::raster::gdal::{
+    error_counter, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
+};
 
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
@@ -125,33 +127,11 @@ pub(crate) fn move_into_place(mut temp: TempFile, target: &Path) -> Result<PathB
     Ok(target.to_path_buf())
 }
 
-fn c_path(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::io(p, "the path contains a NUL byte"))
-}
-
-fn gdal_error_message() -> String {
-    // SAFETY: GDAL returns a NUL-terminated thread-local string (never NULL).
-    unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned()
-}
-
-fn vsi_unlink(p: &Path) {
-    if let Ok(c) = c_path(p) {
-        // SAFETY: a NUL-terminated path; failure (no such file) is fine.
-        unsafe { gdal_sys::VSIUnlink(c.as_ptr()) };
-    }
-}
-
-/// Copies a local file to a GDAL virtual file system path, streaming. The gdal crate has no
-/// writer for VSI files, hence GDAL's C calls.
+/// Copies a local file to a GDAL virtual file system path, streaming.
 fn upload(local: &Path, target: &Path) -> Result<()> {
     use std::io::Read;
     let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
-    let c_target = c_path(target)?;
-    // SAFETY: NUL-terminated path and mode; the handle is closed below on every path.
-    let fp = unsafe { gdal_sys::VSIFOpenL(c_target.as_ptr(), c"wb".as_ptr()) };
-    if fp.is_null() {
-        return Err(Error::io(target, format!("cannot open for writing: {}", gdal_error_message())));
-    }
+    let mut file = VsiWriter::create(target).map_err(|e| Error::io(target, format!("cannot open for writing: {e}")))?;
     let mut buf = vec![0u8; 4 << 20];
     let written = (|| -> Result<()> {
         loop {
@@ -159,19 +139,15 @@ fn upload(local: &Path, target: &Path) -> Result<()> {
             if n == 0 {
                 return Ok(());
             }
-            // SAFETY: `buf` holds `n` bytes; `fp` is open.
-            let w = unsafe { gdal_sys::VSIFWriteL(buf.as_ptr() as *const libc::c_void, 1, n, fp) };
-            if w != n {
-                return Err(Error::io(target, format!("upload failed: {}", gdal_error_message())));
-            }
+            file.write_all(&buf[..n]).map_err(|e| Error::io(target, format!("upload failed: {e}")))?;
         }
     })();
-    // SAFETY: `fp` came from VSIFOpenL; closing completes (or fails) the upload.
-    let closed = unsafe { gdal_sys::VSIFCloseL(fp) };
+    // Closing completes (or fails) the upload.
+    let closed = file.close();
     written?;
-    if closed != 0 {
+    if let Err(e) = closed {
         vsi_unlink(target);
-        return Err(Error::io(target, format!("upload failed: {}", gdal_error_message())));
+        return Err(Error::io(target, format!("upload failed: {e}")));
     }
     Ok(())
 }
@@ -261,8 +237,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             block_rows,
             pending: vec![Vec::new(); bands],
             pending_y0: 0,
-            // SAFETY: a plain read of GDAL's thread-local error counter.
-            errors_seen: unsafe { gdal_sys::CPLGetErrorCounter() },
+            errors_seen: error_counter(),
         })
     }
 
@@ -319,19 +294,10 @@ impl<T: GdalType + Copy> OutputRaster<T> {
                 Ok(())
             })?;
         }
-        let c_names: Vec<std::ffi::CString> =
-            names.iter().map(|n| std::ffi::CString::new(n.replace('\0', " ")).unwrap_or_default()).collect();
-        let mut ptrs: Vec<*mut libc::c_char> = c_names.iter().map(|c| c.as_ptr() as *mut _).collect();
-        ptrs.push(std::ptr::null_mut());
         let target = self.target.clone();
         let ds = self.ds()?;
-        let b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
-        // SAFETY: the band handle is live for this call; GDAL copies the NULL-terminated list.
-        let err = unsafe { gdal_sys::GDALSetRasterCategoryNames(b.c_rasterband(), ptrs.as_mut_ptr()) };
-        if err != gdal_sys::CPLErr::CE_None {
-            return Err(Error::io(&target, "cannot set the class names"));
-        }
-        Ok(())
+        let mut b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
+        set_category_names(&mut b, names).map_err(|_| Error::io(&target, "cannot set the class names"))
     }
 
     /// Takes the next `rows` full-width rows (they must start at row `y0`, right below the
@@ -372,13 +338,10 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     /// error on this thread, not through RasterIO's or GDALClose's return: check for one since
     /// the last check.
     fn check_gdal(&mut self, what: &str) -> Result<()> {
-        // SAFETY: plain reads of GDAL's thread-local error state.
-        let (count, kind) = unsafe { (gdal_sys::CPLGetErrorCounter(), gdal_sys::CPLGetLastErrorType()) };
+        let (count, kind) = (error_counter(), last_error_type());
         let seen = std::mem::replace(&mut self.errors_seen, count);
         if count != seen && kind >= gdal_sys::CPLErr::CE_Failure {
-            // SAFETY: GDAL returns a NUL-terminated thread-local string (never NULL).
-            let msg =
-                unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned();
+            let msg = last_error_message();
             return Err(Error::io(&self.target, format!("{what} failed: {msg}")));
         }
         Ok(())

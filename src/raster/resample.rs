@@ -2,12 +2,12 @@
 //! GDAL's own machinery: a virtual (VRT) dataset made by GDALTranslate (`-projwin`, `-tr`), read lazily window by window like any raster, so
 //! the source is never loaded whole. Outputs are then written on that grid.
 
-use std::ffi::CString;
 use std::path::Path;
 
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
+use crate::raster::gdal::{translate as gdal_translate, UtilityError};
 
 /// GDAL's resampling names that gdalwarp accepts (`-r`).
 pub const WARP_RESAMPLINGS: [&str; 14] = [
@@ -67,23 +67,8 @@ pub fn crop(ds: &Dataset, path: &Path, extent: [f64; 4]) -> Result<Dataset> {
 /// GDALTranslate into a virtual dataset with `args`.
 fn translate(ds: &Dataset, args: &[&str]) -> std::result::Result<Dataset, String> {
     let args: Vec<&str> = ["-of", "VRT"].iter().copied().chain(args.iter().copied()).collect();
-    let c_args: Vec<CString> = args.iter().map(|a| CString::new(*a).unwrap_or_default()).collect();
-    let mut argv: Vec<*mut libc::c_char> = c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
-    argv.push(std::ptr::null_mut());
-    let empty = CString::default();
-    // SAFETY: argv is NULL-terminated and outlives the call; GDAL copies what it keeps.
-    unsafe {
-        let opts = gdal_sys::GDALTranslateOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
-        if opts.is_null() {
-            return Err(format!("invalid options {args:?}"));
-        }
-        let mut usage_error: libc::c_int = 0;
-        let out = gdal_sys::GDALTranslate(empty.as_ptr(), ds.c_dataset(), opts, &mut usage_error);
-        gdal_sys::GDALTranslateOptionsFree(opts);
-        if out.is_null() {
-            let msg = std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()).to_string_lossy().into_owned();
-            return Err(msg);
-        }
-        Ok(Dataset::from_c_dataset(out))
-    }
+    gdal_translate(ds, &args).map_err(|e| match e {
+        UtilityError::Arguments => format!("invalid options {args:?}"),
+        UtilityError::Failed(msg) => msg,
+    })
 }

@@ -3,7 +3,6 @@
 //! gives, so `gdalwarp -t_srs EPSG:3857 -te ... -ts W H -r ALG -dstalpha` reproduces a tile),
 //! then coloured into RGBA. Sources use their overviews when a zoom is coarser, as gdalwarp does.
 
-use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
 use gdal::programs::raster::{build_vrt, BuildVRTOptions};
@@ -11,6 +10,7 @@ use gdal::raster::ColorInterpretation;
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
+use crate::raster::gdal::{warp, UtilityError};
 use crate::raster::input::open;
 use crate::tiles::colour::Colouring;
 
@@ -109,25 +109,8 @@ pub fn warp_args(bounds: [f64; 4], width: usize, height: usize, resampling: &str
 
 /// GDALWarp of one source into a new in-memory dataset.
 fn gdal_warp(src: &Dataset, args: &[String]) -> std::result::Result<Dataset, String> {
-    let c_args: Vec<CString> = args.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
-    let mut argv: Vec<*mut libc::c_char> = c_args.iter().map(|c| c.as_ptr() as *mut _).collect();
-    argv.push(std::ptr::null_mut());
-    let empty = CString::default();
-    // SAFETY: argv is NULL-terminated and outlives the options; the source handle is live for
-    // the call; GDAL copies what it keeps and returns a new dataset that we own.
-    unsafe {
-        let opts = gdal_sys::GDALWarpAppOptionsNew(argv.as_mut_ptr(), std::ptr::null_mut());
-        if opts.is_null() {
-            return Err(format!("invalid gdalwarp options {args:?}"));
-        }
-        let mut srcs = [src.c_dataset()];
-        let mut usage_error: libc::c_int = 0;
-        let out =
-            gdal_sys::GDALWarp(empty.as_ptr(), std::ptr::null_mut(), 1, srcs.as_mut_ptr(), opts, &mut usage_error);
-        gdal_sys::GDALWarpAppOptionsFree(opts);
-        if out.is_null() {
-            return Err(CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()).to_string_lossy().into_owned());
-        }
-        Ok(Dataset::from_c_dataset(out))
-    }
+    warp(src, args).map_err(|e| match e {
+        UtilityError::Arguments => format!("invalid gdalwarp options {args:?}"),
+        UtilityError::Failed(msg) => msg,
+    })
 }
