@@ -95,17 +95,32 @@ static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mu
 const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so.1.31.1"];
 
 /// The directory holding the code of this library (the cdylib, or the executable it is linked
-/// into), found with dladdr on one of our own functions.
+/// into): the file mapped at the address of one of our own functions, from the process's
+/// memory map (Linux's `/proc/self/maps`).
 fn own_dir() -> Option<PathBuf> {
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    let addr = own_dir as *const libc::c_void;
-    // SAFETY: dladdr only reads the address; info is a plain out-struct.
-    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
+    let addr = own_dir as fn() -> Option<PathBuf> as usize;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let name = maps.lines().find_map(|line| mapped_file(line, addr))?;
     let path = std::fs::canonicalize(name).ok()?;
     path.parent().map(Path::to_path_buf)
+}
+
+/// The file of a `/proc/self/maps` line (`start-end perms offset dev inode path`) when its range
+/// holds `addr` and it maps a file.
+fn mapped_file(line: &str, addr: usize) -> Option<&str> {
+    let (range, rest) = line.split_once(' ')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+    if !(start..end).contains(&addr) {
+        return None;
+    }
+    // perms, offset, dev and inode, then the path (which may hold spaces) after the padding.
+    let mut rest = rest;
+    for _ in 0..4 {
+        rest = rest.trim_start().split_once(' ').map_or("", |(_, r)| r);
+    }
+    let path = rest.trim_start();
+    path.starts_with('/').then_some(path)
 }
 
 /// Finds libonnxruntime: the explicit path, then `RASTRUM_ORT_LIB`, then next to this library
@@ -318,4 +333,21 @@ fn commit(env: &ort::environment::Environment, path: &Path, threads: usize, devi
             Error::model(path, msg)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mapping_holding_an_address_names_its_file() {
+        let line = "7f10a000-7f10b000 r-xp 00001000 08:01 393232                     /opt/my lib/librastrum.so";
+        assert_eq!(mapped_file(line, 0x7f10a800), Some("/opt/my lib/librastrum.so"));
+        assert_eq!(mapped_file(line, 0x7f10b000), None);
+        assert_eq!(mapped_file("7f10a000-7f10b000 rw-p 00000000 00:00 0 ", 0x7f10a800), None);
+        assert_eq!(mapped_file("7ffd0000-7ffd1000 rw-p 00000000 00:00 0                  [stack]", 0x7ffd0001), None);
+        // This test binary holds the function: its own folder.
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(own_dir().as_deref(), exe.parent());
+    }
 }
