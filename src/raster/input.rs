@@ -8,8 +8,10 @@ use gdal::raster::GdalDataType;
 use gdal::Dataset;
 
 use crate::error::{Error, Result};
-use crate::raster::mask::Mask;
 use crate::grid::{mirror, PadMode};
+use crate::raster::mask::Mask;
+// Where the engine and the trainer have always found them.
+pub use crate::raster::info::{info, open, RasterInfo};
 
 /// How the validity of one band's pixels is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,35 +49,6 @@ pub struct TileData {
     pub weight: Option<Vec<f64>>,
     /// True when at least one pixel in the raster part of the window is valid.
     pub any_valid: bool,
-}
-
-/// Facts about a raster that planning needs, without keeping it open.
-#[derive(Debug, Clone)]
-pub struct RasterInfo {
-    pub width: usize,
-    pub height: usize,
-    pub band_count: usize,
-    pub geo_transform: Option<[f64; 6]>,
-    pub projection: String,
-}
-
-pub fn open(path: &Path) -> Result<Dataset> {
-    let s = path.to_string_lossy();
-    if !s.starts_with("/vsi") && !path.exists() && !s.contains(':') {
-        return Err(Error::io(path, "input raster does not exist"));
-    }
-    Dataset::open(path).map_err(|e| Error::raster(path, format!("GDAL cannot open it: {e}")))
-}
-
-pub fn info(ds: &Dataset) -> RasterInfo {
-    let (width, height) = ds.raster_size();
-    RasterInfo {
-        width,
-        height,
-        band_count: ds.raster_count(),
-        geo_transform: ds.geo_transform().ok(),
-        projection: ds.projection(),
-    }
 }
 
 /// An open input raster with its band selection resolved.

@@ -11,7 +11,7 @@ use gdal::vector::{Geometry, LayerAccess};
 use gdal::{Dataset, DriverManager};
 
 use crate::error::{Error, Result};
-use crate::raster::input::RasterInfo;
+use crate::raster::info::RasterInfo;
 
 pub enum Mask {
     Raster { path: PathBuf, ds: Dataset },
