@@ -148,22 +148,34 @@ impl InputRaster {
     /// Reads the `size` x `size` window whose top-left input pixel is (`x0`, `y0`); pixels
     /// outside the `area` mask are invalid.
     pub fn read_tile(&self, x0: i64, y0: i64, size: usize, area: Option<&Mask>) -> Result<TileData> {
-        let (w, h) = (self.info.width, self.info.height);
-        // Source pixels each tile row / column maps to (identity inside the raster).
-        let xs: Vec<usize> = (0..size as i64).map(|j| mirror(x0 + j, w, self.pad_mode)).collect();
-        let ys: Vec<usize> = (0..size as i64).map(|i| mirror(y0 + i, h, self.pad_mode)).collect();
-        let (rx0, rx1) = (*xs.iter().min().unwrap_or(&0), *xs.iter().max().unwrap_or(&0) + 1);
-        let (ry0, ry1) = (*ys.iter().min().unwrap_or(&0), *ys.iter().max().unwrap_or(&0) + 1);
-        let (rw, rh) = (rx1 - rx0, ry1 - ry0);
+        let region = Region::of_window(x0, y0, size, (self.info.width, self.info.height), self.pad_mode);
+        let (raw, ok) = self.read_region(&region, area)?;
+        let (mut valid, mut any_valid) = self.tile_validity(&region, &ok, (x0, y0), size);
+        let mut data = vec![0f32; self.bands.len() * size * size];
+        // Values that f32 cannot hold after preprocessing (a float64 raster's extremes) make
+        // their pixel invalid rather than feeding the model infinities.
+        let overflow = self.fill_values(&region, &raw, &ok, size, &mut data);
+        if !overflow.is_empty() {
+            for i in overflow {
+                valid[i] = 0;
+            }
+            any_valid = valid.contains(&1);
+        }
+        let weight = self.read_weight(&region, size)?;
+        Ok(TileData { data, valid, weight, any_valid })
+    }
 
-        // Validity of the read region: every selected band valid and finite.
+    /// The selected bands' raw values over the region (band after band) and the region's
+    /// validity: 1 where every selected band is valid and finite and the `area` mask is inside.
+    fn read_region(&self, r: &Region, area: Option<&Mask>) -> Result<(Vec<f64>, Vec<u8>)> {
+        let (rw, rh) = (r.w, r.h);
         let nb = self.bands.len();
         let mut raw = vec![0f64; nb * rw * rh];
         let mut ok = vec![1u8; rw * rh];
         let mut mask = Vec::new();
         for (i, &band) in self.bands.iter().enumerate() {
             let buf = &mut raw[i * rw * rh..(i + 1) * rw * rh];
-            self.read_window(band, false, (rx0, ry0, rw, rh), buf)?;
+            self.read_window(band, false, r.window(), buf)?;
             match self.validity[i] {
                 Validity::AllValid => {}
                 Validity::NoData(nd) => {
@@ -175,7 +187,7 @@ impl InputRaster {
                 }
                 Validity::MaskBand => {
                     mask.resize(rw * rh, 0);
-                    self.read_window(band, true, (rx0, ry0, rw, rh), &mut mask)?;
+                    self.read_window(band, true, r.window(), &mut mask)?;
                     for (o, m) in ok.iter_mut().zip(mask.iter()) {
                         if *m == 0 {
                             *o = 0;
@@ -189,38 +201,46 @@ impl InputRaster {
                 }
             }
         }
-
         if let Some(area) = area {
-            for (o, m) in ok.iter_mut().zip(area.window(rx0, ry0, rw, rh)?) {
+            for (o, m) in ok.iter_mut().zip(area.window(r.x0, r.y0, rw, rh)?) {
                 *o &= m;
             }
         }
+        Ok((raw, ok))
+    }
 
-        // Row by row and band by band over contiguous slices: the hot loop of the reader.
-        let cols: Vec<usize> = xs.iter().map(|&sx| sx - rx0).collect();
+    /// The tile's validity, `[size, size]`: 1 where the tile pixel lies in the raster and its
+    /// source pixel is valid; and whether any pixel is.
+    fn tile_validity(&self, r: &Region, ok: &[u8], (x0, y0): (i64, i64), size: usize) -> (Vec<u8>, bool) {
+        let (w, h) = (self.info.width, self.info.height);
         let x_inside: Vec<bool> = (0..size as i64).map(|j| (0..w as i64).contains(&(x0 + j))).collect();
-        let mut data = vec![0f32; nb * size * size];
         let mut valid = vec![0u8; size * size];
         let mut any_valid = false;
-        for (ti, &sy) in ys.iter().enumerate() {
+        for (ti, &row) in r.rows.iter().enumerate() {
             if !(0..h as i64).contains(&(y0 + ti as i64)) {
                 continue;
             }
-            let ok_row = &ok[(sy - ry0) * rw..][..rw];
-            for ((v, &c), &inside) in valid[ti * size..][..size].iter_mut().zip(&cols).zip(&x_inside) {
+            let ok_row = &ok[row * r.w..][..r.w];
+            for ((v, &c), &inside) in valid[ti * size..][..size].iter_mut().zip(&r.cols).zip(&x_inside) {
                 *v = (inside && ok_row[c] == 1) as u8;
                 any_valid |= *v == 1;
             }
         }
-        // Values that f32 cannot hold after preprocessing (a float64 raster's extremes) make
-        // their pixel invalid rather than feeding the model infinities.
+        (valid, any_valid)
+    }
+
+    /// Preprocessed values of the valid pixels into `data` (`[bands, size, size]`), row by row
+    /// and band by band over contiguous slices: the hot loop of the reader. Returns the tile
+    /// pixels whose value overflowed f32 (set to 0).
+    fn fill_values(&self, r: &Region, raw: &[f64], ok: &[u8], size: usize, data: &mut [f32]) -> Vec<usize> {
+        let (rw, rh) = (r.w, r.h);
         let mut overflow = Vec::new();
-        for b in 0..nb {
+        for b in 0..self.bands.len() {
             let band = &raw[b * rw * rh..][..rw * rh];
-            for (ti, &sy) in ys.iter().enumerate() {
-                let row = (sy - ry0) * rw;
+            for (ti, &row) in r.rows.iter().enumerate() {
+                let row = row * rw;
                 let (src, ok_row) = (&band[row..][..rw], &ok[row..][..rw]);
-                for (tj, (d, &c)) in data[(b * size + ti) * size..][..size].iter_mut().zip(&cols).enumerate() {
+                for (tj, (d, &c)) in data[(b * size + ti) * size..][..size].iter_mut().zip(&r.cols).enumerate() {
                     if ok_row[c] == 1 {
                         *d = self.pre.apply(b, src[c]);
                         if !d.is_finite() {
@@ -231,28 +251,56 @@ impl InputRaster {
                 }
             }
         }
-        if !overflow.is_empty() {
-            for i in overflow {
-                valid[i] = 0;
-            }
-            any_valid = valid.contains(&1);
-        }
+        overflow
+    }
 
-        let weight = match self.weight_band {
-            None => None,
-            Some(band) => {
-                let mut buf = vec![0f64; rw * rh];
-                self.read_window(band, false, (rx0, ry0, rw, rh), &mut buf)?;
-                let mut out = vec![0f64; size * size];
-                for (ti, &sy) in ys.iter().enumerate() {
-                    for (tj, &sx) in xs.iter().enumerate() {
-                        let v = buf[(sy - ry0) * rw + sx - rx0];
-                        out[ti * size + tj] = if v.is_finite() { v } else { 0.0 };
-                    }
-                }
-                Some(out)
+    /// The weight band's raw values over the tile, `[size, size]` (non-finite as 0), when
+    /// redistribution asks for one.
+    fn read_weight(&self, r: &Region, size: usize) -> Result<Option<Vec<f64>>> {
+        let Some(band) = self.weight_band else { return Ok(None) };
+        let mut buf = vec![0f64; r.w * r.h];
+        self.read_window(band, false, r.window(), &mut buf)?;
+        let mut out = vec![0f64; size * size];
+        for (ti, &row) in r.rows.iter().enumerate() {
+            for (tj, &c) in r.cols.iter().enumerate() {
+                let v = buf[row * r.w + c];
+                out[ti * size + tj] = if v.is_finite() { v } else { 0.0 };
             }
-        };
-        Ok(TileData { data, valid, weight, any_valid })
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The raster pixels a tile window reads: the box (`x0`, `y0`, `w` x `h`) holding them, and for
+/// each tile column and row its source column and row within the box (the identity inside the
+/// raster, mirrored past its edges).
+struct Region {
+    cols: Vec<usize>,
+    rows: Vec<usize>,
+    x0: usize,
+    y0: usize,
+    w: usize,
+    h: usize,
+}
+
+impl Region {
+    fn of_window(x0: i64, y0: i64, size: usize, (w, h): (usize, usize), pad: PadMode) -> Region {
+        let xs: Vec<usize> = (0..size as i64).map(|j| mirror(x0 + j, w, pad)).collect();
+        let ys: Vec<usize> = (0..size as i64).map(|i| mirror(y0 + i, h, pad)).collect();
+        let (rx0, rx1) = (*xs.iter().min().unwrap_or(&0), *xs.iter().max().unwrap_or(&0) + 1);
+        let (ry0, ry1) = (*ys.iter().min().unwrap_or(&0), *ys.iter().max().unwrap_or(&0) + 1);
+        Region {
+            cols: xs.iter().map(|&sx| sx - rx0).collect(),
+            rows: ys.iter().map(|&sy| sy - ry0).collect(),
+            x0: rx0,
+            y0: ry0,
+            w: rx1 - rx0,
+            h: ry1 - ry0,
+        }
+    }
+
+    /// `(x, y, w, h)` for reading the box.
+    fn window(&self) -> (usize, usize, usize, usize) {
+        (self.x0, self.y0, self.w, self.h)
     }
 }
