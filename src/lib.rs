@@ -17,8 +17,10 @@
 //! - `tiles`: XYZ (Web Mercator) tile pyramids, time-series pages and animations;
 //! - `onnx`: ONNX protobuf messages and a graph builder (test models, trainer export);
 //! - `error`: the error type;
+//! - `atomic`: files written complete or not at all (temporary name, rename), for every output;
 //! - `ffi`: the C API (the only module with `#[no_mangle]` and raw pointers).
 
+pub mod atomic;
 pub mod card;
 pub mod error;
 pub mod grid;

@@ -1,8 +1,8 @@
 //! PNG figures shared by `rastrum eval` and the trainer: the confusion-matrix heat map, and the
 //! atomic PNG writer that every figure goes through (the trainer draws its curves with it).
 //!
-//! Files are written atomically (a temporary `.png` in the same folder, then a rename), so a
-//! reader never sees a partial figure and a failure leaves nothing behind.
+//! Files are written atomically (a hidden temporary `.png` in the same folder, then a rename:
+//! `crate::atomic`), so a reader never sees a partial figure and a failure leaves nothing behind.
 //!
 //! Text goes through plotters' `ttf` feature (font-kit + fontconfig). Where no font can be found
 //! (a bare container without fonts) the figures are still drawn, without any text: the colours
@@ -17,6 +17,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::atomic::TempFile;
 use crate::error::{Error, Result};
 
 /// The drawing area of a figure being written by [`write_png`].
@@ -137,19 +138,9 @@ pub fn err(e: impl std::fmt::Display) -> String {
 /// the extension) that is renamed into place; a drawing error or a panic inside plotters
 /// becomes an error, and no file is left.
 pub fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(Area) -> DrawResult) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| Error::io(path, "not a file path"))?.to_string_lossy();
-    let folder = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    // Deleted on drop unless persisted: every early return below leaves nothing behind. Mode
-    // 0666 (less the umask) as a plain file gets, not tempfile's private 0600.
-    let temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp.png")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(folder)
-        .map_err(|e| Error::io(path, format!("cannot create a temporary file beside it: {e}")))?;
+    // Removed on drop unless persisted: every early return below leaves nothing behind. The
+    // backend creates the file as any plain file is (mode 0666 less the umask).
+    let temp = TempFile::beside(path, "png")?;
     let drawn = catch_unwind(AssertUnwindSafe(|| {
         let root = BitMapBackend::new(temp.path(), size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
@@ -169,6 +160,6 @@ pub fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(Area) -> DrawR
             return Err(Error::io(path, format!("plotting failed (panic in plotters): {what}")));
         }
     }
-    temp.persist(path).map_err(|e| Error::io(path, format!("moving it into place: {}", e.error)))?;
+    temp.persist(path).map_err(|e| Error::io(path, format!("moving it into place: {e}")))?;
     Ok(())
 }

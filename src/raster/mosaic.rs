@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::grid::TileWindow;
 use crate::raster::gdal::{category_names, relativize_vrt_sources, set_category_names};
 use crate::raster::output::{
-    gtiff_defaults, is_vsi, merged_options, move_into_place, temp_name, TempFile, WriteOptions, COG_DEFAULTS,
+    gtiff_defaults, is_vsi, merged_options, move_into_place, temp_file, WriteOptions, COG_DEFAULTS,
 };
 
 /// The dataset metadata item of a window's output that records its placement (JSON).
@@ -179,10 +179,10 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
     if is_vrt && write.cog {
         return Err(Error::invalid("assemble: --cog writes a GeoTIFF, not a VRT: name the output .tif"));
     }
-    let vrt_temp = if is_vrt { Some(TempFile(temp_name(output, "", "vrt"))) } else { None };
+    let vrt_temp = if is_vrt { Some(temp_file(output, "", "vrt")) } else { None };
     let datasets: Vec<&Dataset> = parts.iter().map(|p| &p.ds).collect();
     let options = BuildVRTOptions::new(["-q"]).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut vrt = build_vrt(vrt_temp.as_ref().map(|t| t.0.as_path()), &datasets, Some(options))
+    let mut vrt = build_vrt(vrt_temp.as_ref().map(|t| t.path()), &datasets, Some(options))
         .map_err(|e| Error::io(output, format!("building the VRT: {e}")))?;
     copy_descriptions(&parts[0].ds, &mut vrt)?;
     // gdalbuildvrt derives the pixel size from the extent (rounding its last bits): the whole
@@ -196,7 +196,7 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             if !is_vsi(output) {
                 let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let folder = std::path::absolute(folder).map_err(|e| Error::io(output, e))?;
-                relative_sources(&temp.0, &folder).map_err(|e| Error::io(output, e))?;
+                relative_sources(temp.path(), &folder).map_err(|e| Error::io(output, e))?;
             }
             move_into_place(temp, output)
         }
@@ -206,8 +206,9 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             let driver = DriverManager::get_driver_by_name(driver_name).map_err(|e| Error::io(output, e))?;
             let co = merged_options(&write.creation_options, defaults)?;
             let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
-            let temp = TempFile(temp_name(output, "", "tif"));
-            let out = vrt.create_copy(&driver, &temp.0, &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
+            let temp = temp_file(output, "", "tif");
+            let out =
+                vrt.create_copy(&driver, temp.path(), &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
             out.close().map_err(|e| Error::io(output, e))?;
             move_into_place(temp, output)
         }

@@ -1,15 +1,15 @@
 //! Writing output GeoTIFFs so that they appear complete or not at all: the raster is written to
-//! a hidden temporary name in the target folder and renamed when finished; dropping an unfinished
-//! `OutputRaster` (error, cancel, panic) deletes the temporary file.
+//! a hidden temporary name in the target folder (`crate::atomic`) and renamed when finished;
+//! dropping an unfinished `OutputRaster` (error, cancel, panic) deletes the temporary file.
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
 
+use crate::atomic::{parent_dir, temp_name_in, TempFile};
 use crate::error::{Error, Result};
 use crate::raster::gdal::{
     error_counter, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
@@ -33,8 +33,6 @@ pub struct Georef {
     pub geo_transform: Option<[f64; 6]>,
     pub projection: String,
 }
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A GDAL virtual file system path (`/vsis3/bucket/key`, `/vsigs/`, `/vsiaz/`, `/vsimem/`, ...):
 /// written locally under a temporary name, then uploaded whole (object stores have no rename,
@@ -75,52 +73,34 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     Ok(())
 }
 
-fn parent_dir(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
+/// GDAL's PAM sidecar of a raster: what GeoTIFF tags cannot hold (category names).
+const AUX: &str = ".aux.xml";
 
-/// A hidden name beside `target` for writing it (`ext`: the format's extension, which GDAL's
-/// drivers look at); in the local temporary folder for a `/vsi` target.
-pub(crate) fn temp_name(target: &Path, tag: &str, ext: &str) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+/// A hidden temporary file for writing `target` (`ext`: the format's extension, which GDAL's
+/// drivers look at), removed with its PAM sidecar unless moved into place: beside `target`, or
+/// in the local temporary folder for a `/vsi` target (uploaded whole when finished).
+pub(crate) fn temp_file(target: &Path, tag: &str, ext: &str) -> TempFile {
     let dir = if is_vsi(target) { std::env::temp_dir() } else { parent_dir(target) };
-    dir.join(format!(".{name}.rastrum-tmp-{}-{n}{tag}.{ext}", std::process::id()))
-}
-
-/// A file under construction: deleted (with its PAM sidecar) unless moved into place.
-pub(crate) struct TempFile(pub PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-            let _ = std::fs::remove_file(aux_path(&self.0));
-        }
-    }
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    TempFile::new(temp_name_in(&dir, &name, tag, ext)).with_sidecar(AUX)
 }
 
 /// Renames a finished file into place. GDAL keeps what GeoTIFF tags cannot hold (category
 /// names) in a PAM sidecar: it moves with the raster, and a stale sidecar of an older output
 /// must not survive.
-pub(crate) fn move_into_place(mut temp: TempFile, target: &Path) -> Result<PathBuf> {
-    let (temp_aux, target_aux) = (aux_path(&temp.0), aux_path(target));
+pub(crate) fn move_into_place(temp: TempFile, target: &Path) -> Result<PathBuf> {
+    let (temp_aux, target_aux) = (temp.sidecar(AUX), aux_path(target));
     if is_vsi(target) {
         // The sidecar first: the raster's appearance is what marks the output complete.
         vsi_unlink(&target_aux);
         if temp_aux.exists() {
             upload(&temp_aux, &target_aux)?;
         }
-        upload(&temp.0, target)?;
+        upload(temp.path(), target)?;
         return Ok(target.to_path_buf());
     }
     let _ = std::fs::remove_file(&target_aux);
-    std::fs::rename(&temp.0, target)
-        .map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
-    temp.0 = PathBuf::new();
+    temp.persist(target).map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
     if temp_aux.exists() {
         std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
     }
@@ -189,7 +169,8 @@ pub(crate) fn merged_options(user: &[String], defaults: &[&str]) -> Result<Vec<S
 /// next block-row boundary, so that every (compressed) block is written once, whole.
 pub struct OutputRaster<T: GdalType + Copy> {
     target: PathBuf,
-    temp: PathBuf,
+    /// The file being written; None once handed to `move_into_place`.
+    temp: Option<TempFile>,
     ds: Option<Dataset>,
     cog: bool,
     cog_options: Vec<String>,
@@ -207,7 +188,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     pub fn create(target: &Path, grid: &Georef, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
         let driver =
             DriverManager::get_driver_by_name("GTiff").map_err(|e| Error::Internal(format!("GTiff driver: {e}")))?;
-        let temp = temp_name(target, "", "tif");
+        let temp = temp_file(target, "", "tif");
         // With --cog the user's options go to the COG driver; the intermediate file uses ours.
         let (gtiff_user, cog_options) = if opts.cog {
             (Vec::new(), merged_options(&opts.creation_options, COG_DEFAULTS)?)
@@ -217,7 +198,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let co = merged_options(&gtiff_user, gtiff_defaults(bands))?;
         let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
         let mut ds = driver
-            .create_with_band_type_with_options::<T, _>(&temp, grid.width, grid.height, bands, &co)
+            .create_with_band_type_with_options::<T, _>(temp.path(), grid.width, grid.height, bands, &co)
             .map_err(|e| Error::io(target, format!("cannot create the output: {e}")))?;
         if let Some(gt) = grid.geo_transform {
             ds.set_geo_transform(&gt).map_err(|e| Error::io(target, format!("setting the geotransform: {e}")))?;
@@ -228,7 +209,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let block_rows = ds.rasterband(1).map(|b| b.block_size().1).unwrap_or(1).max(1);
         Ok(OutputRaster {
             target: target.to_path_buf(),
-            temp,
+            temp: Some(temp),
             ds: Some(ds),
             cog: opts.cog,
             cog_options,
@@ -360,43 +341,36 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let ds = self.ds.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
         ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
         self.check_gdal("writing the last blocks")?;
+        let mut temp = self.temp.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
         if self.cog {
-            let cog_temp = temp_name(&self.target, "-cog", "tif");
-            let result = (|| -> Result<()> {
-                let src = Dataset::open(&self.temp).map_err(|e| Error::io(&self.target, e))?;
+            let cog_temp = temp_file(&self.target, "-cog", "tif");
+            (|| -> Result<()> {
+                let src = Dataset::open(temp.path()).map_err(|e| Error::io(&self.target, e))?;
                 let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
                 let co = RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
                 let out = src
-                    .create_copy(&driver, &cog_temp, &co)
+                    .create_copy(&driver, cog_temp.path(), &co)
                     .map_err(|e| Error::io(&self.target, format!("writing the COG: {e}")))?;
                 out.close().map_err(|e| Error::io(&self.target, e))?;
                 Ok(())
-            })();
-            let _ = std::fs::remove_file(&self.temp);
-            let _ = std::fs::remove_file(aux_path(&self.temp));
-            if let Err(e) = result {
-                let _ = std::fs::remove_file(&cog_temp);
-                return Err(e);
-            }
-            self.temp = cog_temp;
+            })()?;
+            // The GeoTIFF it was made from is removed here.
+            temp = cog_temp;
         }
-        // From here the guard deletes the file on failure; nothing is left for drop.
-        move_into_place(TempFile(std::mem::take(&mut self.temp)), &self.target)
+        move_into_place(temp, &self.target)
     }
 }
 
 impl<T: GdalType + Copy> Drop for OutputRaster<T> {
     fn drop(&mut self) {
+        // Closed before its unfinished file (and sidecar) is removed.
         drop(self.ds.take());
-        if !self.temp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.temp);
-            let _ = std::fs::remove_file(aux_path(&self.temp));
-        }
+        drop(self.temp.take());
     }
 }
 
 fn aux_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.aux.xml", p.display()))
+    PathBuf::from(format!("{}{AUX}", p.display()))
 }
 
 /// A fixed, distinguishable palette for class ids (first entries from ColorBrewer Set1/Set3).

@@ -6,6 +6,7 @@ use std::path::Path;
 use gdal::raster::{Buffer, RasterCreationOptions, ResampleAlg};
 use gdal::{Dataset, DriverManager};
 
+use crate::atomic::TempFile;
 use crate::error::{Error, Result};
 use crate::raster::input::open;
 
@@ -83,15 +84,12 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
         }
     }
     let png = DriverManager::get_driver_by_name("PNG").map_err(|e| Error::Internal(e.to_string()))?;
-    let temp = output.with_extension("rastrum-tmp.png");
-    let result = canvas
-        .create_copy(&png, &temp, &RasterCreationOptions::new())
+    // GDAL may leave a PAM sidecar beside the PNG: never wanted beside a quicklook.
+    let temp = TempFile::beside(output, "png")?.with_sidecar(".aux.xml");
+    canvas
+        .create_copy(&png, temp.path(), &RasterCreationOptions::new())
         .and_then(|d| d.close())
-        .map_err(|e| Error::io(output, e));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
-    }
-    let _ = std::fs::remove_file(temp.with_extension("png.aux.xml"));
-    std::fs::rename(&temp, output).map_err(|e| Error::io(output, e))
+        .map_err(|e| Error::io(output, e))?;
+    let _ = std::fs::remove_file(temp.sidecar(".aux.xml"));
+    temp.persist(output).map_err(|e| Error::io(output, e))
 }

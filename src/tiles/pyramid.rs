@@ -471,8 +471,6 @@ fn parent_dir(p: &Path) -> PathBuf {
     }
 }
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 /// The hidden sibling folder the pyramid is built in; removed on drop unless moved into place.
 struct Staging {
     path: PathBuf,
@@ -482,8 +480,7 @@ struct Staging {
 impl Staging {
     fn create(outdir: &Path) -> Result<Staging> {
         let name = outdir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tiles".into());
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = parent_dir(outdir).join(format!(".{name}.rastrum-tmp-{}-{n}", std::process::id()));
+        let path = crate::atomic::temp_name_in(&parent_dir(outdir), &name, "", "");
         std::fs::create_dir(&path).map_err(|e| Error::io(&path, format!("cannot create the staging folder: {e}")))?;
         Ok(Staging { path, done: false })
     }

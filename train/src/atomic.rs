@@ -1,41 +1,27 @@
 //! Files complete or not at all: written under a temporary name beside the target (same
 //! filesystem, so the rename is atomic), then renamed into place; on any failure the temporary
-//! file is removed. Models, checkpoints, logs, reports and plots all go through here.
+//! file is removed. Models, checkpoints, logs, reports and plots all go through here, which is
+//! the library's one helper (`rastrum::atomic`): the temporary name keeps the extension, from
+//! which tch picks the checkpoint format and plotters the image encoder.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
-use rastrum::{Error, Result};
-
-/// `.<name>.<pid>.<n>.tmp.<ext>` beside `path`: it keeps the extension, from which tch picks the
-/// checkpoint format and plotters the image encoder; the counter keeps concurrent writers apart.
-fn temp_path(path: &Path) -> Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().ok_or_else(|| Error::io(path, "not a file path"))?.to_string_lossy();
-    let ext = path.extension().map_or(String::new(), |e| format!(".{}", e.to_string_lossy()));
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    Ok(path.with_file_name(format!(".{name}.{}.{n}.tmp{ext}", std::process::id())))
-}
+use rastrum::Result;
 
 /// Runs `write` on a temporary path beside `path`, then renames the result into place.
 pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let temp = temp_path(path)?;
-    let result = write(&temp)
-        .and_then(|_| std::fs::rename(&temp, path).map_err(|e| Error::io(path, format!("moving it into place: {e}"))));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+    rastrum::atomic::write_with(path, write)
 }
 
 /// Writes `text` to `path`, complete or not at all.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_with(path, |temp| std::fs::write(temp, text).map_err(|e| Error::io(path, e)))
+    rastrum::atomic::write_bytes(path, text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rastrum::Error;
 
     #[test]
     fn a_failed_write_leaves_nothing_and_a_good_one_only_the_target() {
