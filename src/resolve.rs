@@ -61,13 +61,15 @@ pub struct Resolved {
     pub card: Card,
 }
 
-fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>> {
+/// One value per band from a list given for `n` bands: none (`default` for every band), one
+/// value for all, or one per band. Shared with the trainer.
+pub fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Result<Vec<f64>> {
     match v {
         None => Ok(vec![default; n]),
         Some(v) if v.len() == 1 => Ok(vec![v[0]; n]),
         Some(v) if v.len() == n => Ok(v),
         Some(v) => Err(Error::invalid(format!(
-            "{what} has {} values but {n} bands are selected: give one value or one per band",
+            "{what} has {} values for {n} bands: give one value or one per band",
             v.len()
         ))),
     }

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 
 use gdal::Metadata;
 use rastrum::raster::input::{self, InputRaster};
+use rastrum::resolve::per_band;
 use rastrum::{Error, Result};
 use serde_json::json;
 
-use super::raster::{per_band, read_chip, units};
+use super::raster::{given, read_chip, units};
 use super::{Dataset, Example, InputSpec, Target};
 
 /// Chips in class folders under `root`.
@@ -107,8 +108,8 @@ impl ChipFolders {
                     .unwrap_or_else(|| format!("band {b}"))
             })
             .collect();
-        let scale = per_band(scale, bands.len(), "scale", 1.0)?;
-        let offset = per_band(offset, bands.len(), "offset", 0.0)?;
+        let scale = per_band("scale", given(scale), bands.len(), 1.0)?;
+        let offset = per_band("offset", given(offset), bands.len(), 0.0)?;
         let spec = InputSpec { bands, scale, offset, band_names };
         // Checks the band selection against the first chip (InputRaster names the file).
         let reader = InputRaster::new(first, ds, &spec.bands, None, None, units(&spec.scale, &spec.offset))?;

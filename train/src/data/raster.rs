@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gdal::Metadata;
 use rastrum::raster::input::{self, InputRaster, Preprocess};
+use rastrum::resolve::per_band;
 use rastrum::{Error, Result};
 use serde_json::json;
 
@@ -19,14 +20,9 @@ pub fn units(scale: &[f64], offset: &[f64]) -> Preprocess {
     Preprocess { scale: scale.to_vec(), offset: offset.to_vec(), mean: vec![0.0; n], std: vec![1.0; n] }
 }
 
-/// Expands a one-value-for-all-bands list (or checks a per-band one).
-pub fn per_band(values: &[f64], bands: usize, what: &str, default: f64) -> Result<Vec<f64>> {
-    match values.len() {
-        0 => Ok(vec![default; bands]),
-        1 => Ok(vec![values[0]; bands]),
-        n if n == bands => Ok(values.to_vec()),
-        n => Err(Error::invalid(format!("{what}: {n} values for {bands} bands (give one, or one per band)"))),
-    }
+/// A list of the command line as the engine's `per_band` takes it: empty is not given.
+pub fn given(values: &[f64]) -> Option<Vec<f64>> {
+    (!values.is_empty()).then(|| values.to_vec())
 }
 
 /// Reads the `size` x `size` chip at (`x`, `y`) in input units, invalid pixels as NaN.
@@ -134,8 +130,8 @@ impl RasterChips {
         if size == 0 || stride == 0 {
             return Err(Error::invalid(format!("chip size {size} and stride {stride} must be positive")));
         }
-        let scale = per_band(scale, bands.len(), "scale", 1.0)?;
-        let offset = per_band(offset, bands.len(), "offset", 0.0)?;
+        let scale = per_band("scale", given(scale), bands.len(), 1.0)?;
+        let offset = per_band("offset", given(offset), bands.len(), 0.0)?;
         let reader = InputRaster::new(image, input::open(image)?, bands, None, None, units(&scale, &offset))?;
         let (w, h) = (reader.info.width, reader.info.height);
         if w < size || h < size {

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use gdal::cpl::CslStringList;
 use gdal::raster::{Group, MDArray};
 use gdal::{DatasetOptions, GdalOpenFlags};
+use rastrum::resolve::per_band;
 use rastrum::{Error, Result};
 use serde_json::json;
 
-use super::raster::per_band;
+use super::raster::given;
 use super::{Dataset, Example, InputSpec, Target};
 
 /// The 17 local climate zones, in the order of the one-hot label.
@@ -240,8 +241,8 @@ impl So2Sat {
                 source.name()
             )));
         }
-        let scale = per_band(scale, channels.len(), "scale", 1.0)?;
-        let offset = per_band(offset, channels.len(), "offset", 0.0)?;
+        let scale = per_band("scale", given(scale), channels.len(), 1.0)?;
+        let offset = per_band("offset", given(offset), channels.len(), 0.0)?;
         let band_names = channels.iter().map(|c| names[c - 1].clone()).collect();
         let labels = read_labels(&root, path, n, width)?;
         drop(root);

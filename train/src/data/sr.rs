@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 
 use gdal::Metadata;
 use rastrum::raster::input::{self, InputRaster, RasterInfo};
+use rastrum::resolve::per_band;
 use rastrum::{Error, Result};
 use serde_json::json;
 
-use super::raster::{per_band, read_chip, units};
+use super::raster::{given, read_chip, units};
 use super::{Dataset, Example, InputSpec, Target};
 
 /// Super-resolution chips on a grid over a high-resolution raster (and a low one, if paired).
@@ -268,8 +269,8 @@ fn spec(high: &Path, bands: &[usize], scale: &[f64], offset: &[f64]) -> Result<I
                 .unwrap_or_else(|| format!("band {b}"))
         })
         .collect();
-    let scale = per_band(scale, bands.len(), "scale", 1.0)?;
-    let offset = per_band(offset, bands.len(), "offset", 0.0)?;
+    let scale = per_band("scale", given(scale), bands.len(), 1.0)?;
+    let offset = per_band("offset", given(offset), bands.len(), 0.0)?;
     Ok(InputSpec { bands: bands.to_vec(), scale, offset, band_names })
 }
 
