@@ -4,6 +4,7 @@
 - no import circle between files: every `use crate::...`, `super::...` and inline `crate::a::b`
   path is an edge from its file to the file that defines it (re-exports of a `mod.rs` or
   `lib.rs` are followed to the file that holds the item);
+- no import against ARCHITECTURE.md's line (`LINE`): a module imports only modules before it;
 - no file over MAX_FILE_LINES lines, no function over MAX_FN_LINES lines;
 - `unsafe` only under src/ffi/ and in the one raw-GDAL module, src/raster/gdal.rs.
 
@@ -16,6 +17,13 @@ import sys
 sys.setrecursionlimit(10000)
 from pathlib import Path
 
+# ARCHITECTURE.md's module line, lowest first: a file may import files of its own rank or lower.
+LINE = [
+    ["error"], ["atomic"], ["grammar"], ["grid"], ["card"], ["metrics", "onnx", "plot", "progress"],
+    ["inference"], ["raster"], ["options"], ["resolve"], ["tasks"], ["plan"], ["stitch"], ["run", "lazy"],
+    ["eval", "tiles"], ["ffi"],
+]
+RANK = {name: rank for rank, names in enumerate(LINE) for name in names}
 MAX_FILE_LINES = 600
 MAX_FN_LINES = 100
 UNSAFE_ALLOWED = ("ffi/", "raster/gdal.rs")
@@ -230,6 +238,15 @@ def main():
                 target, rest = file_of(src, table[rest[0]])
             if target is not None and target != f and target.name != "lib.rs":
                 edges.add(target)
+    for f, targets in sorted(graph.items()):
+        top = f.relative_to(src).parts[0].removesuffix(".rs")
+        for t in sorted(targets):
+            other = t.relative_to(src).parts[0].removesuffix(".rs")
+            if top not in RANK or other not in RANK:
+                problems.append(f"{f.relative_to(src).as_posix()}: module not in LINE ({top if top not in RANK else other})")
+            elif RANK[other] > RANK[top]:
+                problems.append(f"{f.relative_to(src).as_posix()} imports {t.relative_to(src).as_posix()}, "
+                                f"which comes later in ARCHITECTURE.md's line")
     for comp in circles(graph):
         problems.append("import circle between: " + ", ".join(p.relative_to(src).as_posix() for p in comp))
     for f, code in codes.items():

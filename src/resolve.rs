@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
-use crate::inference::Model;
+use crate::inference::{default_batch, Model};
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
@@ -519,23 +519,6 @@ fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(
     Ok((activation, (0..n_classes).map(|c| card.class_name(c)).collect()))
 }
 
-/// Tiles per model call when neither the model nor the user fixes it. On the CPU a batch of 4
-/// keeps ONNX Runtime's threads busy without growing its activations; a GPU gains from larger
-/// batches (fewer launches and copies): as many tiles as fit 256 MiB of input, at most 32.
-pub fn default_batch(provider: &str, channels: usize, tile: usize) -> usize {
-    if provider.starts_with("cuda") || provider.starts_with("tensorrt") {
-        let per_tile = (channels * tile * tile * 4).max(1);
-        let fit = (256usize << 20) / per_tile;
-        let mut b = 1;
-        while b * 2 <= fit.min(32) {
-            b *= 2;
-        }
-        b
-    } else {
-        4
-    }
-}
-
 /// The tile grid and output georeferencing of a resolved run over a raster.
 pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> {
     let t = r.tile_size;
@@ -581,21 +564,4 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> 
         projection: info.projection.clone(),
     };
     Ok((plan, grid))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::default_batch;
-
-    #[test]
-    fn default_batch_is_larger_on_a_gpu_and_bounded_by_its_input_size() {
-        assert_eq!(default_batch("cpu", 6, 256), 4);
-        assert_eq!(default_batch("cpu (fallback: no GPU)", 6, 256), 4);
-        // 6 x 256 x 256 floats = 1.5 MiB per tile: the cap of 32 applies.
-        assert_eq!(default_batch("cuda", 6, 256), 32);
-        // 14 x 1024 x 1024 floats = 56 MiB per tile: 4 fit in 256 MiB.
-        assert_eq!(default_batch("tensorrt", 14, 1024), 4);
-        // One tile larger than the budget still runs, alone.
-        assert_eq!(default_batch("cuda", 64, 4096), 1);
-    }
 }
