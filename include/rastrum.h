@@ -8,12 +8,21 @@
  * - Constructors write *out only on success. rastrum_*_free(NULL) is a no-op.
  * - NULL for a required pointer returns RASTRUM_INVALID_ARGUMENT; nothing aborts the host:
  *   a panic inside the library is caught and returned as RASTRUM_PANIC.
+ * - The pointer contract (each function's "Safety" refers to it and adds what is its own,
+ *   such as buffer lengths): a handle is NULL or a live handle of its type; a string is NULL
+ *   or NUL-terminated; an out-pointer is NULL or writable; a buffer with a length holds that
+ *   many elements. Only what a function says it keeps (a callback and its user_data) is used
+ *   after it returns.
  * - Strings returned through out-parameters are owned by the caller and freed with
- *   rastrum_string_free(); static strings (version, status) are never freed. Bulk buffers
- *   are allocated by the caller (see the size query rastrum_model_output_shape).
- * - Progress callbacks have the shape of GDALProgressFunc (GDALTermProgress works), are
- *   called on the calling thread, and cancel the run when they return 0 (RASTRUM_CANCELLED,
- *   no output file left).
+ *   rastrum_string_free(); static strings (version, status) are never freed. Every *_json
+ *   call requires its out_json. Bulk buffers are allocated by the caller (see the size query
+ *   rastrum_model_output_shape).
+ * - Counts, lengths, sizes and indices are size_t; pixel positions that may be negative are
+ *   int64_t.
+ * - Callbacks are called on the calling thread and answer alike: non-zero goes on, 0 stops.
+ *   Progress callbacks have the shape of GDALProgressFunc (GDALTermProgress works); 0
+ *   cancels the run (RASTRUM_CANCELLED, no output file left). A rows callback returning 0
+ *   stops the stitcher (RASTRUM_CANCELLED).
  *
  * Thread safety
  * - rastrum_model: shared freely; any number of threads may run one handle at once
@@ -111,9 +120,11 @@
 #define RASTRUM_VERSION_PATCH 0
 
 /*
- ABI version: bumped on any incompatible change; also the SONAME (librastrum.so.1).
+ ABI version: bumped on any incompatible change; also the SONAME (librastrum.so.2).
+ 2: rows callbacks return 0 to stop, as progress callbacks do; counts are size_t; see
+ CHANGELOG.md.
  */
-#define RASTRUM_ABI_VERSION 1
+#define RASTRUM_ABI_VERSION 2
 
 /*
  Blended seams (rastrum_plan_info.stitch).
@@ -186,24 +197,24 @@ typedef struct {
   /*
    Tiles in the plan, and its tile columns and rows (index = row * tile_columns + column).
    */
-  uint64_t tile_count;
-  uint64_t tile_columns;
-  uint64_t tile_rows;
+  size_t tile_count;
+  size_t tile_columns;
+  size_t tile_rows;
   /*
    Side of a tile, input pixels.
    */
-  uint64_t tile_size;
+  size_t tile_size;
   /*
    Bands of a tile: rastrum_plan_read_tile fills input_bands * tile_size^2 floats.
    */
-  uint64_t input_bands;
+  size_t input_bands;
   /*
    A tile's model output: output_channels x output_size x output_size floats
    (output_size 1 and per_tile 1: one value per channel and tile).
    */
-  uint64_t output_channels;
-  uint64_t output_size;
-  uint64_t output_values;
+  size_t output_channels;
+  size_t output_size;
+  size_t output_values;
   int32_t per_tile;
   /*
    RASTRUM_STITCH_BLEND or RASTRUM_STITCH_CROP.
@@ -212,9 +223,9 @@ typedef struct {
   /*
    The output raster stitched (the window's with the window option), pixels and bands.
    */
-  uint64_t width;
-  uint64_t height;
-  uint64_t output_bands;
+  size_t width;
+  size_t height;
+  size_t output_bands;
   /*
    Its data type, as GDALDataType numbers: RASTRUM_TYPE_BYTE or RASTRUM_TYPE_FLOAT32.
    */
@@ -222,50 +233,50 @@ typedef struct {
   /*
    Output pixels per input pixel (super-resolution), 1 otherwise.
    */
-  uint64_t scale_factor;
+  size_t scale_factor;
   /*
    The raster tiled (after the extent and resolution options), pixels.
    */
-  uint64_t raster_width;
-  uint64_t raster_height;
+  size_t raster_width;
+  size_t raster_height;
 } rastrum_plan_info;
 
 /*
  One tile of a plan.
  */
 typedef struct {
-  uint64_t index;
-  uint64_t column;
-  uint64_t row;
+  size_t index;
+  size_t column;
+  size_t row;
   /*
    Input pixel of the tile's top-left corner (negative where the tile starts before the
    raster); the tile is size x size input pixels.
    */
   int64_t x;
   int64_t y;
-  uint64_t size;
+  size_t size;
   /*
    Pixels of the tile outside the raster on each side (mirrored by the reader, never valid).
    */
-  uint64_t pad_left;
-  uint64_t pad_top;
-  uint64_t pad_right;
-  uint64_t pad_bottom;
+  size_t pad_left;
+  size_t pad_top;
+  size_t pad_right;
+  size_t pad_bottom;
   /*
    The part of the tile inside the raster, input pixels.
    */
-  uint64_t read_x;
-  uint64_t read_y;
-  uint64_t read_width;
-  uint64_t read_height;
+  size_t read_x;
+  size_t read_y;
+  size_t read_width;
+  size_t read_height;
   /*
    The output pixels this tile writes (blend: weighted with its neighbours; crop: alone;
    per tile: its cell), in the plan's output.
    */
-  uint64_t out_x;
-  uint64_t out_y;
-  uint64_t out_width;
-  uint64_t out_height;
+  size_t out_x;
+  size_t out_y;
+  size_t out_width;
+  size_t out_height;
   /*
    Output pixel of the top-left corner of the tile's model output (may be negative).
    */
@@ -275,7 +286,8 @@ typedef struct {
 
 /*
  Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
- the calling thread with the fraction done (0..1) and a message; return 0 to cancel.
+ the calling thread with the fraction done (0..1) and a message; return 0 to cancel, non-zero
+ to go on. Every callback of the API that can stop a call answers the same way.
  */
 typedef int (*rastrum_progress_fn)(double complete,
                                    const char *message,
@@ -292,10 +304,10 @@ typedef struct {
   /*
    First row (in the plan's output) and number of rows; rows come top to bottom.
    */
-  uint64_t y;
-  uint64_t rows;
-  uint64_t width;
-  uint64_t bands;
+  size_t y;
+  size_t rows;
+  size_t width;
+  size_t bands;
   /*
    RASTRUM_TYPE_BYTE (class rasters) or RASTRUM_TYPE_FLOAT32.
    */
@@ -311,11 +323,12 @@ typedef struct {
 } rastrum_rows;
 
 /*
- Receives finished rows; returns 0 to go on, anything else to stop (the rastrum_stitcher_add
- that handed the rows then returns RASTRUM_CANCELLED, and the stitcher is done).
+ Receives finished rows; returns non-zero to go on and 0 to stop, as a progress callback
+ does (the rastrum_stitcher_add that handed the rows then returns RASTRUM_CANCELLED, and the
+ stitcher is done).
  */
-typedef int32_t (*rastrum_rows_fn)(const rastrum_rows *rows,
-                                   void *user_data);
+typedef int (*rastrum_rows_fn)(const rastrum_rows *rows,
+                               void *user_data);
 
 #ifdef __cplusplus
 extern "C" {
@@ -345,6 +358,9 @@ const char *rastrum_last_error_message(void);
 /*
  Frees a string the library returned through an out-parameter. NULL is a no-op. Like every
  _free function, it leaves the thread's last error message as it was.
+
+ # Safety
+ `s` is NULL or a string this library returned, not freed before and not used afterwards.
  */
 void rastrum_string_free(char *s);
 
@@ -352,16 +368,25 @@ void rastrum_string_free(char *s);
  Loads ONNX Runtime from `path` (libonnxruntime.so) now, instead of finding it at the first
  model: RASTRUM_ORT_LIB, then next to librastrum. Call before opening any model; once loaded,
  ONNX Runtime stays for the life of the process.
+
+ # Safety
+ `ort_library_path` is NULL or NUL-terminated.
  */
 int32_t rastrum_init(const char *ort_library_path);
 
 /*
  New evaluation options, all defaults (kind auto, band 1 of both rasters).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_eval_options_new(rastrum_eval_options **out);
 
 /*
  Frees evaluation options. NULL is a no-op.
+
+ # Safety
+ The pointer contract; no call may be using `options`.
  */
 void rastrum_eval_options_free(rastrum_eval_options *options);
 
@@ -371,6 +396,9 @@ void rastrum_eval_options_free(rastrum_eval_options *options);
  values, comma-separated; appends), block (pixels), data_range, resampling (a gdalwarp -r
  name), confusion_png (a path). Unknown keys and bad values return INVALID_ARGUMENT with a
  message naming them.
+
+ # Safety
+ The pointer contract; no other call may be using `options`.
  */
 int32_t rastrum_eval_options_set(rastrum_eval_options *options,
                                  const char *key,
@@ -386,6 +414,9 @@ int32_t rastrum_eval_options_set(rastrum_eval_options *options,
  Thread safety: any number of rastrum_eval calls may run at once on different threads (each
  opens its own GDAL datasets), sharing one finished options object; they must not write the
  same confusion_png path. It needs no ONNX Runtime.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_eval(const char *prediction,
                      const char *reference,
@@ -397,6 +428,9 @@ int32_t rastrum_eval(const char *prediction,
  threads, 0 for the number of cores; `allow_fallback`: non-zero to fall back to the CPU when
  the device cannot be bound. On success writes a new handle to `*out` (free it with
  rastrum_model_free); on failure leaves `*out` untouched.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_model_open(const char *path,
                            const char *device,
@@ -406,12 +440,18 @@ int32_t rastrum_model_open(const char *path,
 
 /*
  Frees a model. NULL is a no-op. No call may be using the handle.
+
+ # Safety
+ The pointer contract; no call may be using `model`.
  */
 void rastrum_model_free(rastrum_model *model);
 
 /*
  The execution provider bound ("cpu", "cuda", or "cpu (fallback: ...)"), as a string to free
  with rastrum_string_free.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_model_provider(const rastrum_model *model,
                                char **out);
@@ -420,6 +460,9 @@ int32_t rastrum_model_provider(const rastrum_model *model,
  The model card resolved against `options` (may be NULL) and the model's real shapes, with
  the model's inputs, outputs, raw metadata and provider, as JSON (free with
  rastrum_string_free). Runs the model once on zeros to learn its output shape.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_model_card_json(const rastrum_model *model,
                                 const rastrum_options *options,
@@ -428,9 +471,13 @@ int32_t rastrum_model_card_json(const rastrum_model *model,
 /*
  Size query for rastrum_model_run_buffer: the shape of output `output_index` for an input of
  shape [n, c, h, w]. The first query of a shape runs the model once on zeros (declared output
- shapes of real models cannot be trusted); later ones are answered from a cache. Writes up to `shape_capacity` dims to `out_shape`, the rank to
- `*out_rank` and the number of floats to `*out_len`. BUFFER_TOO_SMALL when the rank exceeds
- `shape_capacity` (`*out_rank` and `*out_len` are still written).
+ shapes of real models cannot be trusted); later ones are answered from a cache. Writes up
+ to `shape_capacity` dims to `out_shape`, the rank to `*out_rank` and the number of floats to
+ `*out_len`. BUFFER_TOO_SMALL when the rank exceeds `shape_capacity` (`*out_rank` and
+ `*out_len` are still written).
+
+ # Safety
+ The pointer contract; `out_shape` holds `shape_capacity` values.
  */
 int32_t rastrum_model_output_shape(const rastrum_model *model,
                                    size_t n,
@@ -448,6 +495,9 @@ int32_t rastrum_model_output_shape(const rastrum_model *model,
  standardised as the model expects), `output` receives output `output_index` (row-major, its
  shape from rastrum_model_output_shape) and `*out_written` the number of floats written.
  BUFFER_TOO_SMALL when `output_len` is too small (then `*out_written` is the size needed).
+
+ # Safety
+ The pointer contract; `input` holds n*c*h*w floats, `output` holds `output_len` floats.
  */
 int32_t rastrum_model_run_buffer(const rastrum_model *model,
                                  const float *input,
@@ -468,6 +518,9 @@ int32_t rastrum_model_run_buffer(const rastrum_model *model,
  bands, scale, offset, mean, std, nodata, overlap, margin, stitch, grid, pad, pad-mode,
  activation, redistribute, weight-band, output-nodata, extent, resolution, mask, window, and
  for the stitcher's files co, cog, probabilities, probability-bands. The options are copied.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_plan_open(const char *path,
                           const rastrum_model *model,
@@ -478,16 +531,22 @@ int32_t rastrum_plan_open(const char *path,
  Plans a width x height raster of `bands` bands that the host reads itself (no reader; no
  georeferencing until rastrum_plan_set_georeference). Model and options as rastrum_plan_open,
  without extent, resolution and mask.
+
+ # Safety
+ The pointer contract.
  */
-int32_t rastrum_plan_new(uint64_t width,
-                         uint64_t height,
-                         uint64_t bands,
+int32_t rastrum_plan_new(size_t width,
+                         size_t height,
+                         size_t bands,
                          const rastrum_model *model,
                          const rastrum_options *options,
                          rastrum_plan **out);
 
 /*
  Frees a plan. NULL is a no-op. Stitchers made from it keep what they need.
+
+ # Safety
+ The pointer contract; no call may be using `plan`.
  */
 void rastrum_plan_free(rastrum_plan *plan);
 
@@ -495,6 +554,9 @@ void rastrum_plan_free(rastrum_plan *plan);
  Georeferences a plan made by rastrum_plan_new: the raster's GDAL geotransform (6 values)
  and CRS as WKT (NULL or "": none). The stitcher's files carry the output's, divided by the
  scale factor for super-resolution. Call it before making stitchers.
+
+ # Safety
+ The pointer contract; `geo_transform` holds 6 doubles; no other call may be using `plan`.
  */
 int32_t rastrum_plan_set_georeference(rastrum_plan *plan,
                                       const double *geo_transform,
@@ -502,15 +564,21 @@ int32_t rastrum_plan_set_georeference(rastrum_plan *plan,
 
 /*
  The plan's numbers (tile count, sizes, output shape and type).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_plan_get_info(const rastrum_plan *plan,
                               rastrum_plan_info *out);
 
 /*
  Tile `index` (0 .. tile_count - 1, plan order: row-major).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_plan_get_tile(const rastrum_plan *plan,
-                              uint64_t index,
+                              size_t index,
                               rastrum_tile *out);
 
 /*
@@ -522,9 +590,13 @@ int32_t rastrum_plan_get_tile(const rastrum_plan *plan,
  values of the weight band (redistribution by weight); `any_valid` (may be NULL) 0 when no
  pixel is valid: the engine skips such tiles. Lengths count elements; a short buffer
  returns RASTRUM_BUFFER_TOO_SMALL.
+
+ # Safety
+ The pointer contract; `data`, `valid` and `weight` hold `data_len`, `valid_len` and
+ `weight_len` elements.
  */
 int32_t rastrum_plan_read_tile(const rastrum_plan *plan,
-                               uint64_t index,
+                               size_t index,
                                float *data,
                                size_t data_len,
                                uint8_t *valid,
@@ -535,16 +607,25 @@ int32_t rastrum_plan_read_tile(const rastrum_plan *plan,
 
 /*
  New options, all defaults (from the model card, else the model's shapes).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_options_new(rastrum_options **out);
 
 /*
  Frees options. NULL is a no-op.
+
+ # Safety
+ The pointer contract; no call may be using `options`.
  */
 void rastrum_options_free(rastrum_options *options);
 
 /*
  A copy of `options` (with the same cancel token, if any), e.g. to change one setting per run.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_options_clone(const rastrum_options *options,
                               rastrum_options **out);
@@ -552,41 +633,92 @@ int32_t rastrum_options_clone(const rastrum_options *options,
 /*
  Removes the cancel token from `options` (runs with them can then only be cancelled from the
  progress callback).
+
+ # Safety
+ The pointer contract; no other call may be using `options`.
  */
 int32_t rastrum_options_clear_cancel(rastrum_options *options);
 
 /*
- Sets one option by the long name of its `rastrum run` flag, value as text:
- task, bands ("4,3,2"), scale, offset, mean, std (one value or one per band), nodata,
- tile-size, overlap, margin, stitch (blend|crop), batch, probabilities (true|false),
- output-name, output-index, activation, redistribute, weight-band, scale-factor,
- output-nodata, resolution (cm per pixel | native), resampling, co (KEY=VALUE, appends),
- cog (true|false), set (card KEY=VALUE, appends). Unknown keys and bad values return
- INVALID_ARGUMENT with a message naming them.
+ Sets one option by the long name of its `rastrum run` flag (`_` may stand for `-`), value
+ as text: lists comma-separated ("4,3,2"), booleans true|false. Unknown keys and bad values
+ return INVALID_ARGUMENT with a message naming them.
+
+ Keys:
+ - `task`: segmentation, classification (per tile), regression or super_resolution
+ - `bands`: 1-based input bands in model channel order ("4,3,2")
+ - `scale`: input scaling raw * scale + offset, one value or one per band
+ - `offset`: added after the scale, one value or one per band
+ - `mean`: standardisation mean after scaling, one value or one per band
+ - `std`: standardisation deviation after scaling, one value or one per band
+ - `nodata`: input nodata value, replacing the raster's (nodata value, alpha or mask band)
+ - `tile-size`: side of a tile, input pixels
+ - `overlap`: pixels shared by neighbouring tiles
+ - `margin`: context pixels at each tile's edge that are read but not written
+ - `stitch`: blend (seam-free) or crop (each pixel from one tile)
+ - `grid`: fit (last tile clamped to the raster) or lattice (tiles at k x stride - pad)
+ - `pad`: mirrored context pixels around the raster
+ - `pad-mode`: reflect or symmetric (the mirroring of pad and edge tiles)
+ - `batch`: tiles per inference call
+ - `probabilities`: true|false, also write OUTPUT_probabilities.tif (class tasks)
+ - `probability-bands`: true|false, class probabilities as bands 2..1+N of the output itself
+ - `output-name`: the model output to use, by name
+ - `output-index`: the model output to use, by 0-based index
+ - `activation`: softmax, sigmoid or none (class head)
+ - `redistribute`: none, uniform or weight (per-tile regression spread over the tile's pixels)
+ - `weight-band`: 1-based input band of the weights of redistribute=weight
+ - `scale-factor`: output pixels per input pixel (super-resolution)
+ - `output-channels`: the model's output channels (declared by hosts planning without a model)
+ - `output-size`: side of the model's output tile (declared likewise; 1: one value per tile)
+ - `output-nodata`: value of output pixels without valid input
+ - `resolution`: centimetres per pixel to resample the input to, native, or card
+ - `resampling`: GDAL resampling algorithm of that resampling (default average)
+ - `co`: GDAL creation option KEY=VALUE of the output (appends)
+ - `cog`: true|false, write Cloud Optimized GeoTIFFs
+ - `set`: model card override KEY=VALUE, the value as JSON text (appends)
+ - `mask`: polygon layer (any OGR source) or raster; only its inside is processed
+ - `extent`: xmin,ymin,xmax,ymax in the input's CRS; only this part is processed
+ - `window`: COL,ROW,COLS,ROWS, the block of the tile grid to write (rastrum_layout_json)
+
+ # Safety
+ The pointer contract; no other call may be using `options`.
  */
 int32_t rastrum_options_set(rastrum_options *options,
                             const char *key,
                             const char *value);
 
 /*
- Makes runs with these options cancellable through `cancel` (which must outlive the runs).
+ Makes runs with these options cancellable through `cancel` (the options keep their own
+ reference to the token: it may be freed before them).
+
+ # Safety
+ The pointer contract; no other call may be using `options`.
  */
 int32_t rastrum_options_set_cancel(rastrum_options *options,
                                    const rastrum_cancel *cancel);
 
 /*
  A new, untriggered cancel token.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_cancel_new(rastrum_cancel **out);
 
 /*
  Triggers (`cancelled` non-zero) or resets (0) a cancel token. Thread-safe.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_cancel_set(const rastrum_cancel *cancel,
                            int32_t cancelled);
 
 /*
  Frees a cancel token. NULL is a no-op. Options that hold it keep their own reference.
+
+ # Safety
+ The pointer contract; no call may be using `cancel`.
  */
 void rastrum_cancel_free(rastrum_cancel *cancel);
 
@@ -595,6 +727,9 @@ void rastrum_cancel_free(rastrum_cancel *cancel);
  `rastrum run` does. `options`, `progress`, `user_data` and `out_result` may be NULL. On error
  or cancel no output file is left. On success, when `out_result` is not NULL, writes a result
  to free with rastrum_result_free. Concurrent runs may share one model handle.
+
+ # Safety
+ The pointer contract; `progress` is called with `user_data` on this thread until it returns.
  */
 int32_t rastrum_run(const rastrum_model *model,
                     const char *input,
@@ -606,19 +741,28 @@ int32_t rastrum_run(const rastrum_model *model,
 
 /*
  Frees a result. NULL is a no-op.
+
+ # Safety
+ The pointer contract; no call may be using `result`.
  */
 void rastrum_result_free(rastrum_result *result);
 
 /*
  Tiles in the plan, tiles run through the model, and tiles skipped (all nodata).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_result_tiles(const rastrum_result *result,
-                             uint64_t *out_total,
-                             uint64_t *out_run,
-                             uint64_t *out_skipped);
+                             size_t *out_total,
+                             size_t *out_run,
+                             size_t *out_skipped);
 
 /*
  Wall-clock seconds of the run.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_result_seconds(const rastrum_result *result,
                                double *out_seconds);
@@ -626,12 +770,18 @@ int32_t rastrum_result_seconds(const rastrum_result *result,
 /*
  The whole summary as JSON (outputs, task, provider, tiles, seconds, sizes, class counts), as
  `rastrum run --json` prints it. Free with rastrum_string_free.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_result_json(const rastrum_result *result,
                             char **out_json);
 
 /*
  The execution provider the run used. Free with rastrum_string_free.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_result_provider(const rastrum_result *result,
                                 char **out);
@@ -642,6 +792,9 @@ int32_t rastrum_result_provider(const rastrum_result *result,
  output pixels each tile column and row owns, geo_transform, projection): what a scheduler
  needs to split a run into windows (option "window"). `options` may be NULL. Free the string
  with rastrum_string_free. May run concurrently with other calls on the same model.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_layout_json(const rastrum_model *model,
                             const char *input,
@@ -653,6 +806,9 @@ int32_t rastrum_layout_json(const rastrum_model *model,
  whole output once) into `output`, as `rastrum assemble` does: a VRT referencing them when
  `output` ends in .vrt, else a GeoTIFF (options "co" and "cog" of `options` apply; NULL:
  defaults). Written under a temporary name and renamed: on error no output is left.
+
+ # Safety
+ The pointer contract; `windows` holds `n_windows` strings.
  */
 int32_t rastrum_assemble(const char *const *windows,
                          size_t n_windows,
@@ -664,6 +820,9 @@ int32_t rastrum_assemble(const char *const *windows,
  the cog option; the class raster with names and colours, or float bands; nodata; the
  probability raster beside it with the probabilities option). The file appears, complete,
  at rastrum_stitcher_finish, and never if the stitcher is freed before.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_stitcher_new(const rastrum_plan *plan,
                              const char *output,
@@ -672,6 +831,10 @@ int32_t rastrum_stitcher_new(const rastrum_plan *plan,
 /*
  A stitcher handing finished rows to `callback` (with `user_data`) instead of writing a file:
  the bands and values the file would hold, top to bottom, each row once.
+
+ # Safety
+ The pointer contract; `callback` may be called with `user_data` by every
+ rastrum_stitcher_add and rastrum_stitcher_finish of the stitcher, on their thread.
  */
 int32_t rastrum_stitcher_new_rows(const rastrum_plan *plan,
                                   rastrum_rows_fn callback,
@@ -687,9 +850,13 @@ int32_t rastrum_stitcher_new_rows(const rastrum_plan *plan,
  them; a tile without a valid pixel counts as not run, as in the engine. `weight` (NULL unless
  redistributing by weight): the tile's tile_size^2 weight-band values. Lengths count elements.
  Rows that no later tile touches are written (or handed to the callback) before it returns.
+
+ # Safety
+ The pointer contract; `values`, `valid` and `weight` hold `values_len`, `valid_len` and
+ `weight_len` elements; no other call may be using `stitcher`.
  */
 int32_t rastrum_stitcher_add(rastrum_stitcher *stitcher,
-                             uint64_t index,
+                             size_t index,
                              const float *values,
                              size_t values_len,
                              const uint8_t *valid,
@@ -700,30 +867,45 @@ int32_t rastrum_stitcher_add(rastrum_stitcher *stitcher,
 /*
  Tiles stitched so far (`stitched`, in plan order) and tiles held in memory until the tiles
  before them come (`held`). Either pointer may be NULL.
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_stitcher_progress(const rastrum_stitcher *stitcher,
-                                  uint64_t *stitched,
-                                  uint64_t *held);
+                                  size_t *stitched,
+                                  size_t *held);
 
 /*
  Ends the stitching once every tile has been added: the files are renamed into place.
  Before that it returns INVALID_ARGUMENT naming the first missing tile, and the stitcher
  takes more tiles.
+
+ # Safety
+ The pointer contract; no other call may be using `stitcher`.
  */
 int32_t rastrum_stitcher_finish(rastrum_stitcher *stitcher);
 
 /*
  Frees a stitcher. NULL is a no-op. Unfinished, its temporary files are deleted.
+
+ # Safety
+ The pointer contract; no call may be using `stitcher`.
  */
 void rastrum_stitcher_free(rastrum_stitcher *stitcher);
 
 /*
  New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).
+
+ # Safety
+ The pointer contract.
  */
 int32_t rastrum_tiles_options_new(rastrum_tiles_options **out);
 
 /*
  Frees tile options. NULL is a no-op.
+
+ # Safety
+ The pointer contract; no call may be using `options`.
  */
 void rastrum_tiles_options_free(rastrum_tiles_options *options);
 
@@ -733,6 +915,9 @@ void rastrum_tiles_options_free(rastrum_tiles_options *options);
  turbo, spectral, rdylgn, blues, greens), range ("MIN,MAX"), resampling (GDAL's names),
  labels ("a,b,c", one per input), gif-zoom, overwrite (true|false), threads. Unknown keys and
  bad values return INVALID_ARGUMENT with a message naming them.
+
+ # Safety
+ The pointer contract; no other call may be using `options`.
  */
 int32_t rastrum_tiles_options_set(rastrum_tiles_options *options,
                                   const char *key,
@@ -742,10 +927,14 @@ int32_t rastrum_tiles_options_set(rastrum_tiles_options *options,
  Renders `n_inputs` rasters (`inputs`, frames in time order, any GDAL paths) into the XYZ
  pyramid folder `outdir`, as `rastrum tiles` does: `outdir/{z}/{x}/{y}.png` for one input,
  `outdir/<label>/{z}/{x}/{y}.png` per frame for several, plus index.html, animation.gif and
- tiles.json. `options`, `progress`, `user_data` and `out_json` may be NULL. The progress
- callback is called on the calling thread; returning 0 cancels (status CANCELLED). On error
- or cancel `outdir` is left as it was (nothing partial). On success, when `out_json` is not
- NULL, writes tiles.json's text there (free it with rastrum_string_free).
+ tiles.json. `options`, `progress` and `user_data` may be NULL. The progress callback is
+ called on the calling thread; returning 0 cancels (status CANCELLED). On error or cancel
+ `outdir` is left as it was (nothing partial). On success writes tiles.json's text to
+ `*out_json` (free it with rastrum_string_free), as every `*_json` call does.
+
+ # Safety
+ The pointer contract; `inputs` holds `n_inputs` strings; `progress` is called with
+ `user_data` on this thread until it returns.
  */
 int32_t rastrum_tiles(const char *const *inputs,
                       size_t n_inputs,

@@ -15,6 +15,14 @@ major=${version%%.*}; rest=${version#*.}; minor=${rest%%.*}
 
 mkdir -p "$prefix"/{bin,lib/cmake/Rastrum,lib/pkgconfig,include}
 install -m 755 "$release/librastrum.so" "$prefix/lib/librastrum.so.$version"
+# The ABI is numbered on its own (ABI 2 came within 0.1.0, CHANGELOG.md): a link of another ABI
+# left by an earlier install of this version would now name a library of this ABI. Remove it.
+for link in "$prefix"/lib/librastrum.so.[0-9]*; do
+  if [ -L "$link" ] && [ "$(basename "$link")" != "librastrum.so.$abi" ] \
+    && [ "$(readlink "$link")" = "librastrum.so.$version" ]; then
+    rm -f "$link"
+  fi
+done
 ln -sf "librastrum.so.$version" "$prefix/lib/librastrum.so.$abi"
 ln -sf "librastrum.so.$abi" "$prefix/lib/librastrum.so"
 ort=$(readlink -f "$release/libonnxruntime.so")

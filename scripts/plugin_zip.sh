@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the installable QGIS plugin zip ("Install from ZIP"): qgis_plugin/rastrum/ plus, in
-# rastrum/lib/, librastrum.so.1 and the ONNX Runtime library it loads from beside itself (real
+# rastrum/lib/, librastrum.so.<ABI> and the ONNX Runtime library it loads from beside itself (real
 # files, debug info stripped), so that users install nothing else.
 # Usage: scripts/plugin_zip.sh OUT_ZIP RELEASE_DIR
 #   RELEASE_DIR holds librastrum.so and the libonnxruntime.so link (`make build` makes both).

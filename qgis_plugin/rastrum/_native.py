@@ -3,7 +3,7 @@
 Every ctypes declaration of the binding lives here, so that plain GDAL scripts and the QGIS
 plugin share one module; it imports nothing from QGIS and needs only the standard library and
 numpy. The library is loaded on first use (or by an explicit ``load_library(path)``) from, in
-order: the path given, ``$RASTRUM_LIBRARY``, ``librastrum.so.1``/``librastrum.so`` next to this
+order: the path given, ``$RASTRUM_LIBRARY``, ``librastrum.so.2``/``librastrum.so`` next to this
 file, the same in ``lib/`` and ``../lib/``, then the dynamic loader's own search.
 
     import _native as rastrum
@@ -34,7 +34,6 @@ from ctypes import (
     c_int64,
     c_size_t,
     c_uint32,
-    c_uint64,
     c_void_p,
 )
 
@@ -50,7 +49,7 @@ __all__ = [
 ]
 
 #: The C ABI this module is written against (RASTRUM_ABI_VERSION, also the SONAME's number).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 # Status codes, as numbered in rastrum.h (append-only there, so fixed here).
 OK = 0
@@ -219,12 +218,12 @@ class _PlanInfo(Structure):
     """rastrum_plan_info, field for field."""
 
     _fields_ = [
-        ("tile_count", c_uint64), ("tile_columns", c_uint64), ("tile_rows", c_uint64),
-        ("tile_size", c_uint64), ("input_bands", c_uint64), ("output_channels", c_uint64),
-        ("output_size", c_uint64), ("output_values", c_uint64), ("per_tile", c_int32),
-        ("stitch", c_int32), ("width", c_uint64), ("height", c_uint64), ("output_bands", c_uint64),
-        ("data_type", c_int32), ("scale_factor", c_uint64), ("raster_width", c_uint64),
-        ("raster_height", c_uint64),
+        ("tile_count", c_size_t), ("tile_columns", c_size_t), ("tile_rows", c_size_t),
+        ("tile_size", c_size_t), ("input_bands", c_size_t), ("output_channels", c_size_t),
+        ("output_size", c_size_t), ("output_values", c_size_t), ("per_tile", c_int32),
+        ("stitch", c_int32), ("width", c_size_t), ("height", c_size_t), ("output_bands", c_size_t),
+        ("data_type", c_int32), ("scale_factor", c_size_t), ("raster_width", c_size_t),
+        ("raster_height", c_size_t),
     ]
 
 
@@ -232,11 +231,11 @@ class _Tile(Structure):
     """rastrum_tile, field for field."""
 
     _fields_ = [
-        ("index", c_uint64), ("column", c_uint64), ("row", c_uint64), ("x", c_int64), ("y", c_int64),
-        ("size", c_uint64), ("pad_left", c_uint64), ("pad_top", c_uint64), ("pad_right", c_uint64),
-        ("pad_bottom", c_uint64), ("read_x", c_uint64), ("read_y", c_uint64), ("read_width", c_uint64),
-        ("read_height", c_uint64), ("out_x", c_uint64), ("out_y", c_uint64), ("out_width", c_uint64),
-        ("out_height", c_uint64), ("out_origin_x", c_int64), ("out_origin_y", c_int64),
+        ("index", c_size_t), ("column", c_size_t), ("row", c_size_t), ("x", c_int64), ("y", c_int64),
+        ("size", c_size_t), ("pad_left", c_size_t), ("pad_top", c_size_t), ("pad_right", c_size_t),
+        ("pad_bottom", c_size_t), ("read_x", c_size_t), ("read_y", c_size_t), ("read_width", c_size_t),
+        ("read_height", c_size_t), ("out_x", c_size_t), ("out_y", c_size_t), ("out_width", c_size_t),
+        ("out_height", c_size_t), ("out_origin_x", c_int64), ("out_origin_y", c_int64),
     ]
 
 
@@ -244,15 +243,16 @@ class _Rows(Structure):
     """rastrum_rows, field for field."""
 
     _fields_ = [
-        ("raster", c_int32), ("y", c_uint64), ("rows", c_uint64), ("width", c_uint64), ("bands", c_uint64),
+        ("raster", c_int32), ("y", c_size_t), ("rows", c_size_t), ("width", c_size_t), ("bands", c_size_t),
         ("data_type", c_int32), ("data", c_void_p), ("nodata", c_double),
     ]
 
 
 # int (*)(double complete, const char *message, void *user_data): GDALProgressFunc's shape.
+# Both callbacks answer alike: non-zero goes on, 0 stops (cancels).
 PROGRESS_FN = CFUNCTYPE(c_int, c_double, c_char_p, c_void_p)
-# int32_t (*)(const rastrum_rows *rows, void *user_data): 0 goes on.
-ROWS_FN = CFUNCTYPE(c_int32, POINTER(_Rows), c_void_p)
+# int (*)(const rastrum_rows *rows, void *user_data).
+ROWS_FN = CFUNCTYPE(c_int, POINTER(_Rows), c_void_p)
 
 # rastrum_plan_info.stitch and .data_type (GDALDataType numbers).
 STITCH_BLEND = 0
@@ -311,7 +311,7 @@ _SIGNATURES = {
     "rastrum_assemble": (c_int32, [POINTER(c_char_p), c_size_t, c_char_p, _OptionsP]),
     "rastrum_result_free": (None, [_ResultP]),
     "rastrum_result_tiles": (
-        c_int32, [_ResultP, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)]
+        c_int32, [_ResultP, POINTER(c_size_t), POINTER(c_size_t), POINTER(c_size_t)]
     ),
     "rastrum_result_seconds": (c_int32, [_ResultP, POINTER(c_double)]),
     "rastrum_result_json": (c_int32, [_ResultP, _OutString]),
@@ -328,29 +328,29 @@ _SIGNATURES = {
         [POINTER(c_char_p), c_size_t, c_char_p, _TilesOptionsP, PROGRESS_FN, c_void_p, _OutString],
     ),
     "rastrum_plan_open": (c_int32, [c_char_p, _ModelP, _OptionsP, POINTER(_PlanP)]),
-    "rastrum_plan_new": (c_int32, [c_uint64, c_uint64, c_uint64, _ModelP, _OptionsP, POINTER(_PlanP)]),
+    "rastrum_plan_new": (c_int32, [c_size_t, c_size_t, c_size_t, _ModelP, _OptionsP, POINTER(_PlanP)]),
     "rastrum_plan_free": (None, [_PlanP]),
     "rastrum_plan_set_georeference": (c_int32, [_PlanP, POINTER(c_double), c_char_p]),
     "rastrum_plan_get_info": (c_int32, [_PlanP, POINTER(_PlanInfo)]),
-    "rastrum_plan_get_tile": (c_int32, [_PlanP, c_uint64, POINTER(_Tile)]),
+    "rastrum_plan_get_tile": (c_int32, [_PlanP, c_size_t, POINTER(_Tile)]),
     "rastrum_plan_read_tile": (
         c_int32,
-        [_PlanP, c_uint64, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
+        [_PlanP, c_size_t, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
          POINTER(c_double), c_size_t, POINTER(c_int32)],
     ),
     "rastrum_stitcher_new": (c_int32, [_PlanP, c_char_p, POINTER(_StitcherP)]),
     "rastrum_stitcher_new_rows": (c_int32, [_PlanP, ROWS_FN, c_void_p, POINTER(_StitcherP)]),
     "rastrum_stitcher_add": (
         c_int32,
-        [_StitcherP, c_uint64, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
+        [_StitcherP, c_size_t, POINTER(c_float), c_size_t, POINTER(ctypes.c_uint8), c_size_t,
          POINTER(c_double), c_size_t],
     ),
-    "rastrum_stitcher_progress": (c_int32, [_StitcherP, POINTER(c_uint64), POINTER(c_uint64)]),
+    "rastrum_stitcher_progress": (c_int32, [_StitcherP, POINTER(c_size_t), POINTER(c_size_t)]),
     "rastrum_stitcher_finish": (c_int32, [_StitcherP]),
     "rastrum_stitcher_free": (None, [_StitcherP]),
 }
 
-_NAMES = ("librastrum.so.1", "librastrum.so")
+_NAMES = (f"librastrum.so.{ABI_VERSION}", "librastrum.so")
 
 _loaded = None  # (CDLL, path it was loaded from)
 _load_lock = threading.Lock()
@@ -954,6 +954,7 @@ class Stitcher(_Owner):
         raised = self._raised
 
         def deliver(pointer, _user_data):
+            # Non-zero goes on; 0 stops the stitching (as the progress callback cancels).
             try:
                 r = pointer.contents
                 dtype = np.uint8 if r.data_type == TYPE_BYTE else np.float32
@@ -961,10 +962,10 @@ class Stitcher(_Owner):
                 buffer = (ctypes.c_char * (count * np.dtype(dtype).itemsize)).from_address(r.data)
                 bands = np.frombuffer(buffer, dtype=dtype).reshape(r.bands, r.rows, r.width)
                 rows(int(r.raster), int(r.y), bands)
-                return 0
+                return 1
             except BaseException as e:
                 raised.append(e)
-                return 1
+                return 0
 
         return deliver
 
@@ -992,7 +993,7 @@ class Stitcher(_Owner):
     @property
     def progress(self):
         """(tiles stitched in plan order, tiles held until the tiles before them come)."""
-        stitched, held = c_uint64(), c_uint64()
+        stitched, held = c_size_t(), c_size_t()
         with self._use() as handle:
             _check(_lib().rastrum_stitcher_progress(handle, byref(stitched), byref(held)))
         return int(stitched.value), int(held.value)

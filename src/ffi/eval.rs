@@ -13,13 +13,32 @@ pub struct rastrum_eval_options {
     pub(crate) options: EvalOptions,
 }
 
+impl OptionsHandle for rastrum_eval_options {
+    type Options = EvalOptions;
+    fn wrap(options: EvalOptions) -> Self {
+        rastrum_eval_options { options }
+    }
+    fn options(&self) -> &EvalOptions {
+        &self.options
+    }
+    fn set(&mut self, key: &str, value: &str) -> crate::Result<()> {
+        self.options.set(key, value)
+    }
+}
+
 /// New evaluation options, all defaults (kind auto, band 1 of both rasters).
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval_options_new(out: *mut *mut rastrum_eval_options) -> i32 {
-    new_handle("rastrum_eval_options_new", out, || rastrum_eval_options { options: EvalOptions::default() })
+    unsafe { options_new("rastrum_eval_options_new", out) }
 }
 
 /// Frees evaluation options. NULL is a no-op.
+///
+/// # Safety
+/// The pointer contract; no call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval_options_free(options: *mut rastrum_eval_options) {
     unsafe { free_handle("rastrum_eval_options_free", options) }
@@ -30,13 +49,16 @@ pub unsafe extern "C" fn rastrum_eval_options_free(options: *mut rastrum_eval_op
 /// values, comma-separated; appends), block (pixels), data_range, resampling (a gdalwarp -r
 /// name), confusion_png (a path). Unknown keys and bad values return INVALID_ARGUMENT with a
 /// message naming them.
+///
+/// # Safety
+/// The pointer contract; no other call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval_options_set(
     options: *mut rastrum_eval_options,
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    unsafe { set_option("rastrum_eval_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
+    unsafe { options_set("rastrum_eval_options_set", options, key, value) }
 }
 
 /// Scores the raster at `prediction` against the raster at `reference` (any GDAL paths), as
@@ -48,6 +70,9 @@ pub unsafe extern "C" fn rastrum_eval_options_set(
 /// Thread safety: any number of rastrum_eval calls may run at once on different threads (each
 /// opens its own GDAL datasets), sharing one finished options object; they must not write the
 /// same confusion_png path. It needs no ONNX Runtime.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_eval(
     prediction: *const c_char,
@@ -58,15 +83,8 @@ pub unsafe extern "C" fn rastrum_eval(
     boundary("rastrum_eval", || {
         let prediction = unsafe { c_path(prediction, "prediction") }?;
         let reference = unsafe { c_path(reference, "reference") }?;
-        let out = out_ptr(out_json, "out_json")?;
-        let default = EvalOptions::default();
-        let opts = match unsafe { options.as_ref() } {
-            Some(o) => &o.options,
-            None => &default,
-        };
-        let report = evaluate(prediction, reference, opts)?;
-        let json = serde_json::to_string(&report).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
-        give_string(&json, out);
-        Ok(())
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        let opts = unsafe { options_or_default(options) };
+        give_json(out, &evaluate(prediction, reference, &opts)?)
     })
 }

@@ -1,25 +1,32 @@
 //! The stable C API (`include/rastrum.h`, generated from this module by cbindgen): the only
 //! place with `#[no_mangle]` and raw pointers. Every exported function runs its body through
-//! `boundary`, which resets the thread's last error, turns errors into status codes and catches
-//! panics (status PANIC), so that nothing unwinds into the host or aborts it.
+//! `boundary` (src/ffi/boundary.rs), which resets the thread's last error, turns errors into
+//! status codes and catches panics (status PANIC), so that nothing unwinds into the host or
+//! aborts it; its pointer arguments go through the helpers there, which state the pointer
+//! contract once. Here: statuses and versions, the two shared callbacks (progress, and the
+//! options builders' defaults and setters), and the calls that belong to no object.
 //!
 //! Status numbers are append-only: never renumber or reuse one.
-#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+#![allow(non_camel_case_types)]
 
-mod eval;
-mod model;
-mod plan;
-mod run;
-mod stitcher;
-mod tiles;
+mod boundary;
+// Public so that clippy's missing_safety_doc holds every entry point to its `# Safety`.
+pub mod eval;
+pub mod model;
+pub mod plan;
+pub mod run;
+pub mod stitcher;
+pub mod tiles;
 
-use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::borrow::Cow;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
-use crate::error::Error;
+pub(crate) use boundary::invalid;
+pub use boundary::{
+    arg, arg_mut, boundary, c_path, c_paths, c_str, free_handle, free_string, give_handle, give_json, give_string,
+    last_error_message, new_handle, opt_arg, opt_out, opt_slice, opt_str, out_ptr, release, slice, slice_mut, Failure,
+    FfiResult, Out,
+};
 
 /// Success.
 pub const RASTRUM_OK: i32 = 0;
@@ -48,182 +55,84 @@ pub const RASTRUM_BUFFER_TOO_SMALL: i32 = 10;
 pub const RASTRUM_VERSION_MAJOR: u32 = 0;
 pub const RASTRUM_VERSION_MINOR: u32 = 1;
 pub const RASTRUM_VERSION_PATCH: u32 = 0;
-/// ABI version: bumped on any incompatible change; also the SONAME (librastrum.so.1).
-pub const RASTRUM_ABI_VERSION: u32 = 1;
+/// ABI version: bumped on any incompatible change; also the SONAME (librastrum.so.2).
+/// 2: rows callbacks return 0 to stop, as progress callbacks do; counts are size_t; see
+/// CHANGELOG.md.
+pub const RASTRUM_ABI_VERSION: u32 = 2;
 
-/// A status and its message, on the way out of the boundary.
-pub(crate) struct Failure {
-    status: i32,
-    message: String,
-}
+/// Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
+/// the calling thread with the fraction done (0..1) and a message; return 0 to cancel, non-zero
+/// to go on. Every callback of the API that can stop a call answers the same way.
+pub type rastrum_progress_fn =
+    Option<unsafe extern "C" fn(complete: f64, message: *const c_char, user_data: *mut c_void) -> c_int>;
 
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let status = match &e {
-            Error::InvalidArgument(_) => RASTRUM_INVALID_ARGUMENT,
-            Error::Io { .. } => RASTRUM_IO,
-            Error::Raster { .. } => RASTRUM_RASTER,
-            Error::Model { .. } => RASTRUM_MODEL,
-            Error::Runtime(_) => RASTRUM_RUNTIME,
-            Error::Provider(_) => RASTRUM_PROVIDER,
-            Error::Cancelled => RASTRUM_CANCELLED,
-            Error::Internal(_) => RASTRUM_INTERNAL,
-        };
-        Failure { status, message: e.to_string() }
-    }
-}
-
-pub(crate) type FfiResult<T = ()> = std::result::Result<T, Failure>;
-
-pub(crate) fn invalid(msg: impl Into<String>) -> Failure {
-    Failure { status: RASTRUM_INVALID_ARGUMENT, message: msg.into() }
-}
-
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-}
-
-fn set_last_error(msg: &str) {
-    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
-}
-
-/// Test hook: `RASTRUM_INJECT_PANIC=<function name>` makes that entry point panic inside the
-/// boundary, to prove that a panic becomes PANIC and never reaches the host.
-fn inject_panic(name: &str) -> bool {
-    std::env::var_os("RASTRUM_INJECT_PANIC").is_some_and(|v| v == name)
-}
-
-/// Runs an entry point's body: resets the last error, maps errors and panics to statuses.
-pub(crate) fn boundary(name: &'static str, body: impl FnOnce() -> FfiResult) -> i32 {
-    set_last_error("");
-    guarded(name, body)
-}
-
-/// Runs a `_free` function's body under the same panic guard, keeping the last error: hosts
-/// free temporaries before they read the message of a failed call.
-pub(crate) fn release(name: &'static str, body: impl FnOnce()) {
-    let _ = guarded(name, || {
-        body();
-        Ok(())
-    });
-}
-
-fn guarded(name: &'static str, body: impl FnOnce() -> FfiResult) -> i32 {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        if inject_panic(name) {
-            panic!("panic injected into {name} by RASTRUM_INJECT_PANIC");
-        }
-        body()
-    }));
-    match result {
-        Ok(Ok(())) => RASTRUM_OK,
-        Ok(Err(f)) => {
-            set_last_error(&f.message);
-            f.status
-        }
-        Err(payload) => {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal panic in {name}: {what}"));
-            RASTRUM_PANIC
+/// The host's progress callback as the engine's progress closure (false cancels). Without a
+/// callback nothing cancels.
+///
+/// # Safety
+/// `progress`, if given, may be called with `user_data` until the closure is dropped.
+pub(crate) unsafe fn progress_adapter(
+    progress: rastrum_progress_fn,
+    user_data: *mut c_void,
+) -> impl FnMut(f64, &str) -> bool {
+    move |fraction, message| match progress {
+        None => true,
+        Some(f) => {
+            let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: the caller's callback, called as GDALProgressFunc is (this function's contract).
+            unsafe { f(fraction, message.as_ptr(), user_data) != 0 }
         }
     }
 }
 
-/// A required input pointer.
-pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &str) -> FfiResult<&'a T> {
-    unsafe { p.as_ref() }.ok_or_else(|| invalid(format!("{name} is NULL")))
+/// The options builders of the API (rastrum_options, rastrum_eval_options,
+/// rastrum_tiles_options): made with defaults, set one key at a time by the command line's
+/// names, and read by calls, which take NULL for the defaults.
+pub(crate) trait OptionsHandle {
+    type Options: Default + Clone;
+    fn wrap(options: Self::Options) -> Self;
+    fn options(&self) -> &Self::Options;
+    fn set(&mut self, key: &str, value: &str) -> crate::Result<()>;
 }
 
-/// A required mutable pointer (handles that a call changes).
-/// The body of every `rastrum_*_new` constructor: boxes `value()` and writes the handle to
-/// `*out` (only on success).
-pub(crate) fn new_handle<T>(name: &'static str, out: *mut *mut T, value: impl FnOnce() -> T) -> i32 {
-    boundary(name, || {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL; the caller owns the handle until its `_free`.
-        unsafe { *out = Box::into_raw(Box::new(value())) };
-        Ok(())
-    })
-}
-
-/// The body of every `rastrum_*_free`: drops a handle made by `new_handle`; NULL is a no-op.
-pub(crate) unsafe fn free_handle<T>(name: &'static str, handle: *mut T) {
-    if !handle.is_null() {
-        // SAFETY: came from Box::into_raw in `new_handle`, and the caller gives it up here.
-        release(name, || drop(unsafe { Box::from_raw(handle) }));
+/// The options a call was given, or the defaults when NULL.
+///
+/// # Safety
+/// `options` is NULL or a live handle.
+pub(crate) unsafe fn options_or_default<'a, H: OptionsHandle + 'a>(options: *const H) -> Cow<'a, H::Options> {
+    // SAFETY: this function's contract.
+    match unsafe { options.as_ref() } {
+        Some(o) => Cow::Borrowed(o.options()),
+        None => Cow::Owned(H::Options::default()),
     }
+}
+
+/// The body of every `rastrum_*options_new`: a handle holding the defaults.
+///
+/// # Safety
+/// `out` is NULL or writable.
+pub(crate) unsafe fn options_new<H: OptionsHandle>(name: &'static str, out: *mut *mut H) -> i32 {
+    unsafe { new_handle(name, out, || Ok(H::wrap(H::Options::default()))) }
 }
 
 /// The body of every `rastrum_*options_set`: one option by name, both as C strings.
-pub(crate) unsafe fn set_option<T>(
+///
+/// # Safety
+/// `handle` is NULL or a live handle used by no other call meanwhile; `key` and `value` are
+/// NULL or NUL-terminated.
+pub(crate) unsafe fn options_set<H: OptionsHandle>(
     name: &'static str,
-    handle: *mut T,
+    handle: *mut H,
     key: *const c_char,
     value: *const c_char,
-    set: impl FnOnce(&mut T, &str, &str) -> crate::Result<()>,
 ) -> i32 {
     boundary(name, || {
         let o = unsafe { arg_mut(handle, "options") }?;
         let key = unsafe { c_str(key, "key") }?;
         let value = unsafe { c_str(value, "value") }?;
-        set(o, key, value)?;
+        o.set(key, value)?;
         Ok(())
     })
-}
-
-pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &str) -> FfiResult<&'a mut T> {
-    unsafe { p.as_mut() }.ok_or_else(|| invalid(format!("{name} is NULL")))
-}
-
-/// A required out-pointer.
-pub(crate) fn out_ptr<T>(p: *mut T, name: &str) -> FfiResult<*mut T> {
-    if p.is_null() {
-        Err(invalid(format!("{name} is NULL")))
-    } else {
-        Ok(p)
-    }
-}
-
-/// A required NUL-terminated UTF-8 string.
-pub(crate) unsafe fn c_str<'a>(p: *const c_char, name: &str) -> FfiResult<&'a str> {
-    if p.is_null() {
-        return Err(invalid(format!("{name} is NULL")));
-    }
-    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| invalid(format!("{name} is not valid UTF-8")))
-}
-
-/// A required path (any bytes, as the OS allows).
-pub(crate) unsafe fn c_path<'a>(p: *const c_char, name: &str) -> FfiResult<&'a Path> {
-    if p.is_null() {
-        return Err(invalid(format!("{name} is NULL")));
-    }
-    Ok(Path::new(OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())))
-}
-
-/// An array of `n` paths; `name` names the array in errors.
-pub(crate) unsafe fn c_paths(array: *const *const c_char, n: usize, name: &str) -> FfiResult<Vec<PathBuf>> {
-    if array.is_null() {
-        return Err(invalid(format!("{name} is NULL")));
-    }
-    (0..n)
-        .map(|i| {
-            // SAFETY: the caller passes an array of n pointers.
-            let p = unsafe { *array.add(i) };
-            unsafe { c_path(p, &format!("{name}[{i}]")) }.map(Path::to_path_buf)
-        })
-        .collect()
-}
-
-/// Hands a string to the caller, who frees it with `rastrum_string_free`.
-pub(crate) fn give_string(s: &str, out: *mut *mut c_char) {
-    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
-    // SAFETY: `out` was checked non-NULL by the caller of this helper.
-    unsafe { *out = c.into_raw() };
 }
 
 static VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -267,22 +176,25 @@ pub extern "C" fn rastrum_status_str(status: i32) -> *const c_char {
 /// the library, valid until the next rastrum_ call on this thread.
 #[no_mangle]
 pub extern "C" fn rastrum_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    last_error_message()
 }
 
 /// Frees a string the library returned through an out-parameter. NULL is a no-op. Like every
 /// _free function, it leaves the thread's last error message as it was.
+///
+/// # Safety
+/// `s` is NULL or a string this library returned, not freed before and not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        // SAFETY: every string handed out came from CString::into_raw.
-        release("rastrum_string_free", || drop(unsafe { CString::from_raw(s) }));
-    }
+    unsafe { free_string("rastrum_string_free", s) }
 }
 
 /// Loads ONNX Runtime from `path` (libonnxruntime.so) now, instead of finding it at the first
 /// model: RASTRUM_ORT_LIB, then next to librastrum. Call before opening any model; once loaded,
 /// ONNX Runtime stays for the life of the process.
+///
+/// # Safety
+/// `ort_library_path` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_init(ort_library_path: *const c_char) -> i32 {
     boundary("rastrum_init", || {

@@ -24,6 +24,9 @@ pub struct rastrum_model {
 /// threads, 0 for the number of cores; `allow_fallback`: non-zero to fall back to the CPU when
 /// the device cannot be bound. On success writes a new handle to `*out` (free it with
 /// rastrum_model_free); on failure leaves `*out` untouched.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_open(
     path: *const c_char,
@@ -32,44 +35,47 @@ pub unsafe extern "C" fn rastrum_model_open(
     allow_fallback: i32,
     out: *mut *mut rastrum_model,
 ) -> i32 {
-    boundary("rastrum_model_open", || {
-        let path = unsafe { c_path(path, "path") }?;
-        let out = out_ptr(out, "out")?;
-        let device = if device.is_null() { Device::Cpu } else { unsafe { c_str(device, "device") }?.parse()? };
-        if threads < 0 {
-            return Err(invalid(format!("threads must be 0 (all cores) or positive, found {threads}")));
-        }
-        let opts = SessionOptions {
-            device,
-            allow_fallback: allow_fallback != 0,
-            threads: (threads > 0).then_some(threads as usize),
-            ort_lib: None,
-        };
-        let model = Model::load(path, &opts)?;
-        let handle = Box::new(rastrum_model { model, shapes: Mutex::new(HashMap::new()) });
-        // SAFETY: checked non-NULL above.
-        unsafe { *out = Box::into_raw(handle) };
-        Ok(())
-    })
+    unsafe {
+        new_handle("rastrum_model_open", out, || {
+            let path = c_path(path, "path")?;
+            let device = match opt_str(device, "device")? {
+                Some(name) => name.parse()?,
+                None => Device::Cpu,
+            };
+            if threads < 0 {
+                return Err(invalid(format!("threads must be 0 (all cores) or positive, found {threads}")));
+            }
+            let opts = SessionOptions {
+                device,
+                allow_fallback: allow_fallback != 0,
+                threads: (threads > 0).then_some(threads as usize),
+                ort_lib: None,
+            };
+            let model = Model::load(path, &opts)?;
+            Ok(rastrum_model { model, shapes: Mutex::new(HashMap::new()) })
+        })
+    }
 }
 
 /// Frees a model. NULL is a no-op. No call may be using the handle.
+///
+/// # Safety
+/// The pointer contract; no call may be using `model`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_free(model: *mut rastrum_model) {
-    if !model.is_null() {
-        // SAFETY: the handle came from Box::into_raw in rastrum_model_open.
-        release("rastrum_model_free", || drop(unsafe { Box::from_raw(model) }));
-    }
+    unsafe { free_handle("rastrum_model_free", model) }
 }
 
 /// The execution provider bound ("cpu", "cuda", or "cpu (fallback: ...)"), as a string to free
 /// with rastrum_string_free.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_provider(model: *const rastrum_model, out: *mut *mut c_char) -> i32 {
     boundary("rastrum_model_provider", || {
         let m = unsafe { arg(model, "model") }?;
-        let out = out_ptr(out, "out")?;
-        give_string(&m.model.provider, out);
+        give_string(unsafe { out_ptr(out, "out") }?, &m.model.provider);
         Ok(())
     })
 }
@@ -77,6 +83,9 @@ pub unsafe extern "C" fn rastrum_model_provider(model: *const rastrum_model, out
 /// The model card resolved against `options` (may be NULL) and the model's real shapes, with
 /// the model's inputs, outputs, raw metadata and provider, as JSON (free with
 /// rastrum_string_free). Runs the model once on zeros to learn its output shape.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_card_json(
     model: *const rastrum_model,
@@ -85,9 +94,9 @@ pub unsafe extern "C" fn rastrum_model_card_json(
 ) -> i32 {
     boundary("rastrum_model_card_json", || {
         let m = unsafe { arg(model, "model") }?;
-        let out = out_ptr(out_json, "out_json")?;
-        let opts = unsafe { super::run::options_or_default(options) };
-        let resolved = crate::resolve::resolve(&m.model, opts, None)?;
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        let opts = unsafe { options_or_default(options) };
+        let resolved = crate::resolve::resolve(&m.model, &opts, None)?;
         let json = serde_json::json!({
             "model": m.model.path,
             "provider": m.model.provider,
@@ -96,8 +105,7 @@ pub unsafe extern "C" fn rastrum_model_card_json(
             "metadata": m.model.metadata,
             "resolved": resolved,
         });
-        give_string(&json.to_string(), out);
-        Ok(())
+        give_json(out, &json)
     })
 }
 
@@ -145,9 +153,13 @@ impl rastrum_model {
 
 /// Size query for rastrum_model_run_buffer: the shape of output `output_index` for an input of
 /// shape [n, c, h, w]. The first query of a shape runs the model once on zeros (declared output
-/// shapes of real models cannot be trusted); later ones are answered from a cache. Writes up to `shape_capacity` dims to `out_shape`, the rank to
-/// `*out_rank` and the number of floats to `*out_len`. BUFFER_TOO_SMALL when the rank exceeds
-/// `shape_capacity` (`*out_rank` and `*out_len` are still written).
+/// shapes of real models cannot be trusted); later ones are answered from a cache. Writes up
+/// to `shape_capacity` dims to `out_shape`, the rank to `*out_rank` and the number of floats to
+/// `*out_len`. BUFFER_TOO_SMALL when the rank exceeds `shape_capacity` (`*out_rank` and
+/// `*out_len` are still written).
+///
+/// # Safety
+/// The pointer contract; `out_shape` holds `shape_capacity` values.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_output_shape(
     model: *const rastrum_model,
@@ -163,23 +175,20 @@ pub unsafe extern "C" fn rastrum_model_output_shape(
 ) -> i32 {
     boundary("rastrum_model_output_shape", || {
         let m = unsafe { arg(model, "model") }?;
-        let out_shape = out_ptr(out_shape, "out_shape")?;
-        let out_rank = out_ptr(out_rank, "out_rank")?;
-        let out_len = out_ptr(out_len, "out_len")?;
+        let out_shape = unsafe { slice_mut(out_shape, shape_capacity, "out_shape") }?;
+        let out_rank = unsafe { out_ptr(out_rank, "out_rank") }?;
+        let out_len = unsafe { out_ptr(out_len, "out_len") }?;
         let shape = m.output_shape(batch_shape(&m.model, n, c, h, w)?, output_index)?;
-        // SAFETY: the pointers were checked; out_shape holds shape_capacity values.
-        unsafe {
-            *out_rank = shape.len();
-            *out_len = shape.iter().product();
-            for (i, d) in shape.iter().enumerate().take(shape_capacity) {
-                *out_shape.add(i) = *d as i64;
-            }
+        out_rank.write(shape.len());
+        out_len.write(shape.iter().product());
+        for (slot, d) in out_shape.iter_mut().zip(&shape) {
+            *slot = *d as i64;
         }
         if shape.len() > shape_capacity {
-            return Err(Failure {
-                status: RASTRUM_BUFFER_TOO_SMALL,
-                message: format!("the output has rank {}, out_shape holds {shape_capacity}", shape.len()),
-            });
+            return Err(Failure::new(
+                RASTRUM_BUFFER_TOO_SMALL,
+                format!("the output has rank {}, out_shape holds {shape_capacity}", shape.len()),
+            ));
         }
         Ok(())
     })
@@ -189,6 +198,9 @@ pub unsafe extern "C" fn rastrum_model_output_shape(
 /// standardised as the model expects), `output` receives output `output_index` (row-major, its
 /// shape from rastrum_model_output_shape) and `*out_written` the number of floats written.
 /// BUFFER_TOO_SMALL when `output_len` is too small (then `*out_written` is the size needed).
+///
+/// # Safety
+/// The pointer contract; `input` holds n*c*h*w floats, `output` holds `output_len` floats.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_model_run_buffer(
     model: *const rastrum_model,
@@ -207,22 +219,19 @@ pub unsafe extern "C" fn rastrum_model_run_buffer(
         if input.is_null() {
             return Err(invalid("input is NULL"));
         }
-        let output = out_ptr(output, "output")?;
-        let out_written = out_ptr(out_written, "out_written")?;
+        let output = unsafe { slice_mut(output, output_len, "output") }?;
+        let out_written = unsafe { out_ptr(out_written, "out_written") }?;
         let shape = batch_shape(&m.model, n, c, h, w)?;
-        // SAFETY: the caller promises n*c*h*w readable floats at `input`.
-        let data = unsafe { std::slice::from_raw_parts(input, shape.iter().product()) };
+        let data = unsafe { slice(input, shape.iter().product(), "input") }?;
         let out = m.model.run(data, shape, output_index)?;
-        // SAFETY: out_written checked above.
-        unsafe { *out_written = out.data.len() };
+        out_written.write(out.data.len());
         if out.data.len() > output_len {
-            return Err(Failure {
-                status: RASTRUM_BUFFER_TOO_SMALL,
-                message: format!("output needs {} floats, the buffer holds {output_len}", out.data.len()),
-            });
+            return Err(Failure::new(
+                RASTRUM_BUFFER_TOO_SMALL,
+                format!("output needs {} floats, the buffer holds {output_len}", out.data.len()),
+            ));
         }
-        // SAFETY: the caller promises output_len writable floats; we write fewer or as many.
-        unsafe { std::ptr::copy_nonoverlapping(out.data.as_ptr(), output, out.data.len()) };
+        output[..out.data.len()].copy_from_slice(&out.data);
         Ok(())
     })
 }

@@ -1,7 +1,7 @@
 //! C API: run options (a builder keyed by the command line's option names), cancel tokens,
 //! runs from an input path to an output path with a GDAL-style progress callback, and results.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -10,15 +10,23 @@ use super::*;
 use crate::options::RunOptions;
 use crate::run::RunSummary;
 
-/// Progress callback, the shape of GDALProgressFunc (GDALTermProgress can be passed): called on
-/// the calling thread with the fraction done (0..1) and a message; return 0 to cancel.
-pub type rastrum_progress_fn =
-    Option<unsafe extern "C" fn(complete: f64, message: *const c_char, user_data: *mut c_void) -> c_int>;
-
 /// Options of one run. Not thread-safe: build it on one thread; a finished options object may
 /// then be read by any number of concurrent runs.
 pub struct rastrum_options {
     pub(crate) options: RunOptions,
+}
+
+impl OptionsHandle for rastrum_options {
+    type Options = RunOptions;
+    fn wrap(options: RunOptions) -> Self {
+        rastrum_options { options }
+    }
+    fn options(&self) -> &RunOptions {
+        &self.options
+    }
+    fn set(&mut self, key: &str, value: &str) -> crate::Result<()> {
+        self.options.set(key, value)
+    }
 }
 
 /// A cancel token: rastrum_cancel_set from any thread cancels every run using it.
@@ -31,41 +39,42 @@ pub struct rastrum_result {
     summary: RunSummary,
 }
 
-/// The defaults, for calls given NULL options.
-static DEFAULT_OPTIONS: std::sync::LazyLock<RunOptions> = std::sync::LazyLock::new(RunOptions::default);
-
-/// The options a call was given, or the defaults when NULL.
-pub(crate) unsafe fn options_or_default<'a>(options: *const rastrum_options) -> &'a RunOptions {
-    // SAFETY: NULL or a live options handle (the API's contract).
-    unsafe { options.as_ref() }.map_or(&*DEFAULT_OPTIONS, |o| &o.options)
-}
-
 /// New options, all defaults (from the model card, else the model's shapes).
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_new(out: *mut *mut rastrum_options) -> i32 {
-    new_handle("rastrum_options_new", out, || rastrum_options { options: RunOptions::default() })
+    unsafe { options_new("rastrum_options_new", out) }
 }
 
 /// Frees options. NULL is a no-op.
+///
+/// # Safety
+/// The pointer contract; no call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_free(options: *mut rastrum_options) {
     unsafe { free_handle("rastrum_options_free", options) }
 }
 
 /// A copy of `options` (with the same cancel token, if any), e.g. to change one setting per run.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_clone(options: *const rastrum_options, out: *mut *mut rastrum_options) -> i32 {
-    boundary("rastrum_options_clone", || {
-        let o = unsafe { arg(options, "options") }?;
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(rastrum_options { options: o.options.clone() })) };
-        Ok(())
-    })
+    unsafe {
+        new_handle("rastrum_options_clone", out, || {
+            Ok(rastrum_options { options: arg(options, "options")?.options.clone() })
+        })
+    }
 }
 
 /// Removes the cancel token from `options` (runs with them can then only be cancelled from the
 /// progress callback).
+///
+/// # Safety
+/// The pointer contract; no other call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_options) -> i32 {
     boundary("rastrum_options_clear_cancel", || {
@@ -74,23 +83,62 @@ pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_opti
     })
 }
 
-/// Sets one option by the long name of its `rastrum run` flag, value as text:
-/// task, bands ("4,3,2"), scale, offset, mean, std (one value or one per band), nodata,
-/// tile-size, overlap, margin, stitch (blend|crop), batch, probabilities (true|false),
-/// output-name, output-index, activation, redistribute, weight-band, scale-factor,
-/// output-nodata, resolution (cm per pixel | native), resampling, co (KEY=VALUE, appends),
-/// cog (true|false), set (card KEY=VALUE, appends). Unknown keys and bad values return
-/// INVALID_ARGUMENT with a message naming them.
+/// Sets one option by the long name of its `rastrum run` flag (`_` may stand for `-`), value
+/// as text: lists comma-separated ("4,3,2"), booleans true|false. Unknown keys and bad values
+/// return INVALID_ARGUMENT with a message naming them.
+///
+/// Keys:
+/// - `task`: segmentation, classification (per tile), regression or super_resolution
+/// - `bands`: 1-based input bands in model channel order ("4,3,2")
+/// - `scale`: input scaling raw * scale + offset, one value or one per band
+/// - `offset`: added after the scale, one value or one per band
+/// - `mean`: standardisation mean after scaling, one value or one per band
+/// - `std`: standardisation deviation after scaling, one value or one per band
+/// - `nodata`: input nodata value, replacing the raster's (nodata value, alpha or mask band)
+/// - `tile-size`: side of a tile, input pixels
+/// - `overlap`: pixels shared by neighbouring tiles
+/// - `margin`: context pixels at each tile's edge that are read but not written
+/// - `stitch`: blend (seam-free) or crop (each pixel from one tile)
+/// - `grid`: fit (last tile clamped to the raster) or lattice (tiles at k x stride - pad)
+/// - `pad`: mirrored context pixels around the raster
+/// - `pad-mode`: reflect or symmetric (the mirroring of pad and edge tiles)
+/// - `batch`: tiles per inference call
+/// - `probabilities`: true|false, also write OUTPUT_probabilities.tif (class tasks)
+/// - `probability-bands`: true|false, class probabilities as bands 2..1+N of the output itself
+/// - `output-name`: the model output to use, by name
+/// - `output-index`: the model output to use, by 0-based index
+/// - `activation`: softmax, sigmoid or none (class head)
+/// - `redistribute`: none, uniform or weight (per-tile regression spread over the tile's pixels)
+/// - `weight-band`: 1-based input band of the weights of redistribute=weight
+/// - `scale-factor`: output pixels per input pixel (super-resolution)
+/// - `output-channels`: the model's output channels (declared by hosts planning without a model)
+/// - `output-size`: side of the model's output tile (declared likewise; 1: one value per tile)
+/// - `output-nodata`: value of output pixels without valid input
+/// - `resolution`: centimetres per pixel to resample the input to, native, or card
+/// - `resampling`: GDAL resampling algorithm of that resampling (default average)
+/// - `co`: GDAL creation option KEY=VALUE of the output (appends)
+/// - `cog`: true|false, write Cloud Optimized GeoTIFFs
+/// - `set`: model card override KEY=VALUE, the value as JSON text (appends)
+/// - `mask`: polygon layer (any OGR source) or raster; only its inside is processed
+/// - `extent`: xmin,ymin,xmax,ymax in the input's CRS; only this part is processed
+/// - `window`: COL,ROW,COLS,ROWS, the block of the tile grid to write (rastrum_layout_json)
+///
+/// # Safety
+/// The pointer contract; no other call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_set(
     options: *mut rastrum_options,
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    unsafe { set_option("rastrum_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
+    unsafe { options_set("rastrum_options_set", options, key, value) }
 }
 
-/// Makes runs with these options cancellable through `cancel` (which must outlive the runs).
+/// Makes runs with these options cancellable through `cancel` (the options keep their own
+/// reference to the token: it may be freed before them).
+///
+/// # Safety
+/// The pointer contract; no other call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_options_set_cancel(
     options: *mut rastrum_options,
@@ -105,17 +153,18 @@ pub unsafe extern "C" fn rastrum_options_set_cancel(
 }
 
 /// A new, untriggered cancel token.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_cancel_new(out: *mut *mut rastrum_cancel) -> i32 {
-    boundary("rastrum_cancel_new", || {
-        let out = out_ptr(out, "out")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(rastrum_cancel { flag: Arc::new(AtomicBool::new(false)) })) };
-        Ok(())
-    })
+    unsafe { new_handle("rastrum_cancel_new", out, || Ok(rastrum_cancel { flag: Arc::new(AtomicBool::new(false)) })) }
 }
 
 /// Triggers (`cancelled` non-zero) or resets (0) a cancel token. Thread-safe.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_cancel_set(cancel: *const rastrum_cancel, cancelled: i32) -> i32 {
     boundary("rastrum_cancel_set", || {
@@ -126,18 +175,21 @@ pub unsafe extern "C" fn rastrum_cancel_set(cancel: *const rastrum_cancel, cance
 }
 
 /// Frees a cancel token. NULL is a no-op. Options that hold it keep their own reference.
+///
+/// # Safety
+/// The pointer contract; no call may be using `cancel`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_cancel_free(cancel: *mut rastrum_cancel) {
-    if !cancel.is_null() {
-        // SAFETY: came from Box::into_raw in rastrum_cancel_new.
-        release("rastrum_cancel_free", || drop(unsafe { Box::from_raw(cancel) }));
-    }
+    unsafe { free_handle("rastrum_cancel_free", cancel) }
 }
 
 /// Runs `model` over the raster at `input` (any GDAL path) and writes `output` (GeoTIFF), as
 /// `rastrum run` does. `options`, `progress`, `user_data` and `out_result` may be NULL. On error
 /// or cancel no output file is left. On success, when `out_result` is not NULL, writes a result
 /// to free with rastrum_result_free. Concurrent runs may share one model handle.
+///
+/// # Safety
+/// The pointer contract; `progress` is called with `user_data` on this thread until it returns.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_run(
     model: *const rastrum_model,
@@ -152,90 +204,84 @@ pub unsafe extern "C" fn rastrum_run(
         let m = unsafe { arg(model, "model") }?;
         let input = unsafe { c_path(input, "input") }?;
         let output = unsafe { c_path(output, "output") }?;
+        let out = unsafe { opt_out(out_result) };
         let opts = unsafe { options_or_default(options) };
-        let mut report = |frac: f64, message: &str| -> bool {
-            match progress {
-                None => true,
-                Some(f) => {
-                    let msg = CString::new(message).unwrap_or_default();
-                    // SAFETY: the caller's callback, called as GDALProgressFunc is.
-                    unsafe { f(frac, msg.as_ptr(), user_data) != 0 }
-                }
-            }
-        };
-        let summary = crate::run::run(&m.model, input, output, opts, &mut report)?;
-        if !out_result.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *out_result = Box::into_raw(Box::new(rastrum_result { summary })) };
+        let mut report = unsafe { progress_adapter(progress, user_data) };
+        let summary = crate::run::run(&m.model, input, output, &opts, &mut report)?;
+        if let Some(out) = out {
+            give_handle(out, rastrum_result { summary });
         }
         Ok(())
     })
 }
 
 /// Frees a result. NULL is a no-op.
+///
+/// # Safety
+/// The pointer contract; no call may be using `result`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_free(result: *mut rastrum_result) {
-    if !result.is_null() {
-        // SAFETY: came from Box::into_raw in rastrum_run.
-        release("rastrum_result_free", || drop(unsafe { Box::from_raw(result) }));
-    }
+    unsafe { free_handle("rastrum_result_free", result) }
 }
 
 /// Tiles in the plan, tiles run through the model, and tiles skipped (all nodata).
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_tiles(
     result: *const rastrum_result,
-    out_total: *mut u64,
-    out_run: *mut u64,
-    out_skipped: *mut u64,
+    out_total: *mut usize,
+    out_run: *mut usize,
+    out_skipped: *mut usize,
 ) -> i32 {
     boundary("rastrum_result_tiles", || {
         let r = unsafe { arg(result, "result") }?;
-        let (t, n, s) =
-            (out_ptr(out_total, "out_total")?, out_ptr(out_run, "out_run")?, out_ptr(out_skipped, "out_skipped")?);
-        // SAFETY: all checked non-NULL.
-        unsafe {
-            *t = r.summary.tiles_total as u64;
-            *n = r.summary.tiles_run as u64;
-            *s = r.summary.tiles_skipped as u64;
-        }
+        let (t, n, s) = unsafe {
+            (out_ptr(out_total, "out_total")?, out_ptr(out_run, "out_run")?, out_ptr(out_skipped, "out_skipped")?)
+        };
+        t.write(r.summary.tiles_total);
+        n.write(r.summary.tiles_run);
+        s.write(r.summary.tiles_skipped);
         Ok(())
     })
 }
 
 /// Wall-clock seconds of the run.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_seconds(result: *const rastrum_result, out_seconds: *mut f64) -> i32 {
     boundary("rastrum_result_seconds", || {
         let r = unsafe { arg(result, "result") }?;
-        let out = out_ptr(out_seconds, "out_seconds")?;
-        // SAFETY: checked non-NULL.
-        unsafe { *out = r.summary.seconds };
+        unsafe { out_ptr(out_seconds, "out_seconds") }?.write(r.summary.seconds);
         Ok(())
     })
 }
 
 /// The whole summary as JSON (outputs, task, provider, tiles, seconds, sizes, class counts), as
 /// `rastrum run --json` prints it. Free with rastrum_string_free.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_json(result: *const rastrum_result, out_json: *mut *mut c_char) -> i32 {
     boundary("rastrum_result_json", || {
         let r = unsafe { arg(result, "result") }?;
-        let out = out_ptr(out_json, "out_json")?;
-        let json =
-            serde_json::to_string(&r.summary).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
-        give_string(&json, out);
-        Ok(())
+        give_json(unsafe { out_ptr(out_json, "out_json") }?, &r.summary)
     })
 }
 
 /// The execution provider the run used. Free with rastrum_string_free.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_result_provider(result: *const rastrum_result, out: *mut *mut c_char) -> i32 {
     boundary("rastrum_result_provider", || {
         let r = unsafe { arg(result, "result") }?;
-        let out = out_ptr(out, "out")?;
-        give_string(&r.summary.provider, out);
+        give_string(unsafe { out_ptr(out, "out") }?, &r.summary.provider);
         Ok(())
     })
 }
@@ -245,6 +291,9 @@ pub unsafe extern "C" fn rastrum_result_provider(result: *const rastrum_result, 
 /// output pixels each tile column and row owns, geo_transform, projection): what a scheduler
 /// needs to split a run into windows (option "window"). `options` may be NULL. Free the string
 /// with rastrum_string_free. May run concurrently with other calls on the same model.
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_layout_json(
     model: *const rastrum_model,
@@ -255,12 +304,9 @@ pub unsafe extern "C" fn rastrum_layout_json(
     boundary("rastrum_layout_json", || {
         let m = unsafe { arg(model, "model") }?;
         let input = unsafe { c_path(input, "input") }?;
-        let out = out_ptr(out_json, "out_json")?;
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
         let opts = unsafe { options_or_default(options) };
-        let layout = crate::plan::layout(&m.model, input, opts)?;
-        let json = serde_json::to_string(&layout).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
-        give_string(&json, out);
-        Ok(())
+        give_json(out, &crate::plan::layout(&m.model, input, &opts)?)
     })
 }
 
@@ -268,6 +314,9 @@ pub unsafe extern "C" fn rastrum_layout_json(
 /// whole output once) into `output`, as `rastrum assemble` does: a VRT referencing them when
 /// `output` ends in .vrt, else a GeoTIFF (options "co" and "cog" of `options` apply; NULL:
 /// defaults). Written under a temporary name and renamed: on error no output is left.
+///
+/// # Safety
+/// The pointer contract; `windows` holds `n_windows` strings.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_assemble(
     windows: *const *const c_char,

@@ -2,9 +2,8 @@
 //! like rastrum_options, but with the options of a pyramid rather than of a model run) and
 //! rastrum_tiles, with the progress and cancel convention of rastrum_run.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 
-use super::run::rastrum_progress_fn;
 use super::*;
 use crate::tiles::TilesOptions;
 
@@ -14,13 +13,32 @@ pub struct rastrum_tiles_options {
     options: TilesOptions,
 }
 
+impl OptionsHandle for rastrum_tiles_options {
+    type Options = TilesOptions;
+    fn wrap(options: TilesOptions) -> Self {
+        rastrum_tiles_options { options }
+    }
+    fn options(&self) -> &TilesOptions {
+        &self.options
+    }
+    fn set(&mut self, key: &str, value: &str) -> crate::Result<()> {
+        self.options.set(key, value)
+    }
+}
+
 /// New tile options, all defaults (zooms from the raster's resolution, viridis or RGB, 2-98 %).
+///
+/// # Safety
+/// The pointer contract.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles_options_new(out: *mut *mut rastrum_tiles_options) -> i32 {
-    new_handle("rastrum_tiles_options_new", out, || rastrum_tiles_options { options: TilesOptions::default() })
+    unsafe { options_new("rastrum_tiles_options_new", out) }
 }
 
 /// Frees tile options. NULL is a no-op.
+///
+/// # Safety
+/// The pointer contract; no call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles_options_free(options: *mut rastrum_tiles_options) {
     unsafe { free_handle("rastrum_tiles_options_free", options) }
@@ -31,22 +49,29 @@ pub unsafe extern "C" fn rastrum_tiles_options_free(options: *mut rastrum_tiles_
 /// turbo, spectral, rdylgn, blues, greens), range ("MIN,MAX"), resampling (GDAL's names),
 /// labels ("a,b,c", one per input), gif-zoom, overwrite (true|false), threads. Unknown keys and
 /// bad values return INVALID_ARGUMENT with a message naming them.
+///
+/// # Safety
+/// The pointer contract; no other call may be using `options`.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles_options_set(
     options: *mut rastrum_tiles_options,
     key: *const c_char,
     value: *const c_char,
 ) -> i32 {
-    unsafe { set_option("rastrum_tiles_options_set", options, key, value, |o, k, v| o.options.set(k, v)) }
+    unsafe { options_set("rastrum_tiles_options_set", options, key, value) }
 }
 
 /// Renders `n_inputs` rasters (`inputs`, frames in time order, any GDAL paths) into the XYZ
 /// pyramid folder `outdir`, as `rastrum tiles` does: `outdir/{z}/{x}/{y}.png` for one input,
 /// `outdir/<label>/{z}/{x}/{y}.png` per frame for several, plus index.html, animation.gif and
-/// tiles.json. `options`, `progress`, `user_data` and `out_json` may be NULL. The progress
-/// callback is called on the calling thread; returning 0 cancels (status CANCELLED). On error
-/// or cancel `outdir` is left as it was (nothing partial). On success, when `out_json` is not
-/// NULL, writes tiles.json's text there (free it with rastrum_string_free).
+/// tiles.json. `options`, `progress` and `user_data` may be NULL. The progress callback is
+/// called on the calling thread; returning 0 cancels (status CANCELLED). On error or cancel
+/// `outdir` is left as it was (nothing partial). On success writes tiles.json's text to
+/// `*out_json` (free it with rastrum_string_free), as every `*_json` call does.
+///
+/// # Safety
+/// The pointer contract; `inputs` holds `n_inputs` strings; `progress` is called with
+/// `user_data` on this thread until it returns.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_tiles(
     inputs: *const *const c_char,
@@ -63,27 +88,9 @@ pub unsafe extern "C" fn rastrum_tiles(
             return Err(invalid("n_inputs is 0: give at least one raster"));
         }
         let outdir = unsafe { c_path(outdir, "outdir") }?;
-        let default = TilesOptions::default();
-        let opts = match unsafe { options.as_ref() } {
-            Some(o) => &o.options,
-            None => &default,
-        };
-        let mut report = |frac: f64, message: &str| -> bool {
-            match progress {
-                None => true,
-                Some(f) => {
-                    let msg = CString::new(message).unwrap_or_default();
-                    // SAFETY: the caller's callback, called as GDALProgressFunc is.
-                    unsafe { f(frac, msg.as_ptr(), user_data) != 0 }
-                }
-            }
-        };
-        let summary = crate::tiles::render(&paths, outdir, opts, &mut report)?;
-        if !out_json.is_null() {
-            let json =
-                serde_json::to_string(&summary).map_err(|e| Failure::from(crate::Error::Internal(e.to_string())))?;
-            give_string(&json, out_json);
-        }
-        Ok(())
+        let out = unsafe { out_ptr(out_json, "out_json") }?;
+        let opts = unsafe { options_or_default(options) };
+        let mut report = unsafe { progress_adapter(progress, user_data) };
+        give_json(out, &crate::tiles::render(&paths, outdir, &opts, &mut report)?)
     })
 }

@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
     }
     rastrum_model_free(m);
     rastrum_cancel_free(c);
-    uint64_t total = 0, run = 0, skipped = 0;
+    size_t total = 0, run = 0, skipped = 0;
     if (rastrum_result_tiles(r, &total, &run, &skipped) != RASTRUM_OK || total == 0) {
         fprintf(stderr, "FAIL: the result after its model was freed\n");
         failures++;

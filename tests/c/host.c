@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     rastrum_model *model = NULL;
     rastrum_options *opts;
     rastrum_result *result = NULL;
-    uint64_t total = 0, run = 0, skipped = 0;
+    size_t total = 0, run = 0, skipped = 0;
     char *json = NULL;
     char cancelled_path[4096], again_path[4096];
     int calls = 0;

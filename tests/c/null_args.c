@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     rastrum_cancel *c = NULL;
     rastrum_result *r = NULL;
     char *s = NULL;
-    uint64_t u = 0;
+    size_t u = 0;
     double d = 0;
     size_t z = 0;
     int64_t shape[4];

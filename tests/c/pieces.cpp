@@ -134,9 +134,9 @@ uint64_t feed(rastrum_plan *plan, rastrum_stitcher *st, const std::vector<uint64
             s = rastrum_stitcher_add(st, i, nullptr, 0, valid.data(), valid.size(), nullptr, 0);
         }
         if (!ok(s, "rastrum_stitcher_add " + std::to_string(i))) return most_held;
-        uint64_t held = 0;
+        size_t held = 0;
         ok(rastrum_stitcher_progress(st, nullptr, &held), "rastrum_stitcher_progress");
-        most_held = std::max(most_held, held);
+        most_held = std::max<uint64_t>(most_held, held);
     }
     return most_held;
 }
@@ -148,9 +148,10 @@ struct Collected {
     bool in_order = true;
 };
 
-int32_t collect(const rastrum_rows *rows, void *user) {
+/* Non-zero: go on; 0 stops the stitcher. */
+int collect(const rastrum_rows *rows, void *user) {
     auto *c = static_cast<Collected *>(user);
-    if (rows->raster < 0 || rows->raster > 1 || rows->width != c->width) return 1;
+    if (rows->raster < 0 || rows->raster > 1 || rows->width != c->width) return 0;
     if (rows->y != c->next_row[rows->raster]) c->in_order = false;
     c->next_row[rows->raster] = rows->y + rows->rows;
     size_t size = rows->data_type == RASTRUM_TYPE_BYTE ? 1 : 4;
@@ -163,7 +164,7 @@ int32_t collect(const rastrum_rows *rows, void *user) {
         if (dst.empty()) dst.resize(c->height * rows->width * size);
         std::memcpy(dst.data() + rows->y * rows->width * size, data + b * band_bytes, band_bytes);
     }
-    return 0;
+    return 1;
 }
 
 }  // namespace

@@ -64,15 +64,15 @@ int main(int argc, char **argv) {
     struct counter c = {0, 3, 0.0};
     char cancelled[4096];
     snprintf(cancelled, sizeof cancelled, "%s_cancelled", outdir);
-    s = rastrum_tiles(inputs, 2, cancelled, opts, progress, &c, NULL);
-    if (s != RASTRUM_CANCELLED) return fail("cancel from the callback", s);
+    char *json = NULL;
+    s = rastrum_tiles(inputs, 2, cancelled, opts, progress, &c, &json);
+    if (s != RASTRUM_CANCELLED || json != NULL) return fail("cancel from the callback", s);
     if (exists(cancelled)) {
         fprintf(stderr, "%s exists after a cancel\n", cancelled);
         return 1;
     }
 
     struct counter done = {0, 0, 0.0};
-    char *json = NULL;
     s = rastrum_tiles(inputs, 2, outdir, opts, progress, &done, &json);
     if (s != RASTRUM_OK) return fail("rastrum_tiles", s);
     if (done.calls < 3 || done.last != 1.0) {
@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     rastrum_string_free(json);
+    json = NULL;
     const char *files[] = {"index.html", "tiles.json", "animation.gif", "red/10", "green/11"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", outdir, files[i]);
@@ -94,9 +95,12 @@ int main(int argc, char **argv) {
     }
 
     /* NULL arguments are statuses, not crashes. */
-    if (rastrum_tiles(NULL, 2, outdir, opts, NULL, NULL, NULL) != RASTRUM_INVALID_ARGUMENT) return 1;
-    if (rastrum_tiles(inputs, 0, outdir, opts, NULL, NULL, NULL) != RASTRUM_INVALID_ARGUMENT) return 1;
-    if (rastrum_tiles(inputs, 2, NULL, opts, NULL, NULL, NULL) != RASTRUM_INVALID_ARGUMENT) return 1;
+    if (rastrum_tiles(NULL, 2, outdir, opts, NULL, NULL, &json) != RASTRUM_INVALID_ARGUMENT) return 1;
+    if (rastrum_tiles(inputs, 0, outdir, opts, NULL, NULL, &json) != RASTRUM_INVALID_ARGUMENT) return 1;
+    if (rastrum_tiles(inputs, 2, NULL, opts, NULL, NULL, &json) != RASTRUM_INVALID_ARGUMENT) return 1;
+    /* out_json is required, as in every *_json call (ABI 2). */
+    if (rastrum_tiles(inputs, 2, outdir, opts, NULL, NULL, NULL) != RASTRUM_INVALID_ARGUMENT) return 1;
+    if (json != NULL) return 1;
     if (rastrum_tiles_options_set(NULL, "zoom", "3") != RASTRUM_INVALID_ARGUMENT) return 1;
     rastrum_tiles_options_free(opts);
     rastrum_tiles_options_free(NULL);

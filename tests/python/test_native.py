@@ -212,11 +212,14 @@ def test_option_values_are_converted_to_the_cli_text(native, sr_model):
 
 
 def test_abi_mismatch_names_both_versions(native):
+    mine, other = native.ABI_VERSION, native.ABI_VERSION - 1
+
     class OtherAbi:
         def rastrum_abi_version(self):
-            return 2
+            return other
 
-    with pytest.raises(native.LibraryLoadError, match=r"other\.so.*ABI version 2.*ABI version 1"):
+    match = rf"other\.so.*ABI version {other}.*ABI version {mine}.*librastrum\.so\.{mine}"
+    with pytest.raises(native.LibraryLoadError, match=match):
         native._check_abi(OtherAbi(), "/x/other.so")
 
 
@@ -225,12 +228,13 @@ def test_library_search_order_and_the_error_listing_where_it_looked(native, tmp_
     lone = tmp_path / "lone" / "plugin"
     lone.mkdir(parents=True)
     shutil.copy(NATIVE_DIR / "_native.py", lone)
+    soname = f"librastrum.so.{native.ABI_VERSION}"
     code = f"import sys; sys.path.insert(0, {str(lone)!r}); import _native; print(_native.library_path())"
     env = subprocess_env(RASTRUM_LIBRARY=None, LD_LIBRARY_PATH=None)
     proc = run_python(code, env)
     assert proc.returncode != 0
     assert "LibraryLoadError" in proc.stderr
-    for place in [lone / "librastrum.so.1", lone / "librastrum.so", tmp_path / "lone" / "lib" / "librastrum.so.1"]:
+    for place in [lone / soname, lone / "librastrum.so", tmp_path / "lone" / "lib" / soname]:
         assert str(place) in proc.stderr, proc.stderr
     assert "dynamic loader search" in proc.stderr and "RASTRUM_LIBRARY" in proc.stderr
 
@@ -238,12 +242,12 @@ def test_library_search_order_and_the_error_listing_where_it_looked(native, tmp_
     proc = run_python(code, subprocess_env(RASTRUM_LIBRARY=str(tmp_path / "nowhere.so")))
     assert proc.returncode != 0 and "nowhere.so (no such file)" in proc.stderr
 
-    # ../lib/librastrum.so.1, as a plugin bundle lays it out.
+    # ../lib/librastrum.so.<ABI>, as a plugin bundle lays it out.
     (tmp_path / "lone" / "lib").mkdir()
-    (tmp_path / "lone" / "lib" / "librastrum.so.1").symlink_to(os.environ["RASTRUM_LIBRARY"])
+    (tmp_path / "lone" / "lib" / soname).symlink_to(os.environ["RASTRUM_LIBRARY"])
     proc = run_python(code, env)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(tmp_path / "lone" / "lib" / "librastrum.so.1")
+    assert proc.stdout.strip() == str(tmp_path / "lone" / "lib" / soname)
 
     # Next to the module comes first.
     (lone / "librastrum.so").symlink_to(os.environ["RASTRUM_LIBRARY"])

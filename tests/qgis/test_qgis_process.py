@@ -64,7 +64,7 @@ def test_qgis_process_runs_the_zip_segmentation_equal_to_the_cli(profile, tmp_pa
     assert out.read_bytes() == cloud_reference.read_bytes()
     # The zip's own librastrum (which found the zip's ONNX Runtime beside itself) ran it.
     log = "\n".join(result["log"]["info"])
-    assert f"from {profile}/profiles/default/python/plugins/rastrum/lib/librastrum.so.1" in log, log
+    assert f"from {profile}/profiles/default/python/plugins/rastrum/lib/librastrum.so.2" in log, log
     # Styled where no project loads it: the default style beside the raster.
     qml = out.with_suffix(".qml").read_text()
     assert 'type="paletted"' in qml and 'label="class 2"' in qml
