@@ -19,6 +19,8 @@
 #include "gdal_pam.h"
 #include "gdal_priv.h"
 
+// lib.rs: 0 or a non-zero RASTRUM_* status, the message in rastrum_gdal_last_error() (the
+// library's per-thread last error, which the log line prefixes with "Rastrum: ").
 extern "C" {
 int rastrum_gdal_open(const char *connection, void **out, char **out_info);
 int rastrum_gdal_read(const void *handle, int band, int x, int y, int width, int height, void *buffer);
@@ -133,7 +135,7 @@ class RastrumDataset final : public GDALPamDataset {
         void *handle = nullptr;
         char *text = nullptr;
         if (rastrum_gdal_open(info->pszFilename, &handle, &text) != 0) {
-            CPLError(CE_Failure, CPLE_AppDefined, "%s", rastrum_gdal_last_error());
+            CPLError(CE_Failure, CPLE_AppDefined, "Rastrum: %s", rastrum_gdal_last_error());
             return nullptr;
         }
         CPLJSONDocument doc;
@@ -226,7 +228,7 @@ CPLErr RastrumBand::IReadBlock(int bx, int by, void *data) {
     const bool whole = w == nBlockXSize && h == nBlockYSize;
     std::vector<GByte> part(whole ? 0 : static_cast<size_t>(w) * h * bytes);
     if (rastrum_gdal_read(ds->handle_, nBand, x, y, w, h, whole ? data : part.data()) != 0) {
-        CPLError(CE_Failure, CPLE_AppDefined, "%s", rastrum_gdal_last_error());
+        CPLError(CE_Failure, CPLE_AppDefined, "Rastrum: %s", rastrum_gdal_last_error());
         return CE_Failure;
     }
     if (!whole) {

@@ -4,43 +4,20 @@
 //!
 //! GDAL's C API cannot make a driver with an Open callback, so `driver.cpp` holds the
 //! `GDALDataset` / `GDALRasterBand` classes; each block read comes here through the plain C
-//! functions below (`rastrum_gdal_*`), whose errors GDAL reports with CPLError. Nothing panics
-//! across: every function runs under `catch_unwind`.
+//! functions below (`rastrum_gdal_*`), whose errors GDAL reports with CPLError ("Rastrum: "
+//! and the message). They run under the library's own boundary (`rastrum::ffi`): the same
+//! status codes, per-thread last error message and panic guard as the C API, so nothing
+//! panics across.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use rastrum::ffi::{self, Failure, FfiResult};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::lazy::{BandValues, LazyRun};
 use rastrum::RunOptions;
-
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
-}
-
-fn set_error(message: &str) {
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
-}
-
-/// Runs `f`, turning an error or a panic into -1 and the thread's last error message.
-fn guard(what: &str, f: impl FnOnce() -> Result<(), String>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => 0,
-        Ok(Err(message)) => {
-            set_error(&message);
-            -1
-        }
-        Err(_) => {
-            set_error(&format!("Rastrum: internal error (panic) in {what}"));
-            -1
-        }
-    }
-}
 
 /// A dataset's run spec: the model, the source raster and `rastrum run` options by name.
 #[derive(serde::Deserialize)]
@@ -67,22 +44,22 @@ fn option_text(v: &serde_json::Value) -> String {
 
 /// The spec behind a connection string: `RASTRUM:path`, `RASTRUM:{json}` or a file path.
 /// Relative paths in a spec file are relative to its folder.
-fn read_spec(connection: &str) -> Result<(Spec, PathBuf), String> {
+fn read_spec(connection: &str) -> FfiResult<(Spec, PathBuf)> {
     let rest =
         connection.strip_prefix("RASTRUM:").or_else(|| connection.strip_prefix("rastrum:")).unwrap_or(connection);
     let (text, base) = if rest.trim_start().starts_with('{') {
         (rest.to_string(), std::env::current_dir().unwrap_or_default())
     } else {
         let path = Path::new(rest);
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("Rastrum: cannot read the run spec {rest}: {e}"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(ffi::RASTRUM_IO, format!("cannot read the run spec {rest}: {e}")))?;
         (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
     let spec: Spec = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "Rastrum: the run spec {} is not valid: {e} (expected {{\"model\": ..., \"source\": ..., \"options\": {{...}}}})",
+        Failure::invalid(format!(
+            "the run spec {} is not valid: {e} (expected {{\"model\": ..., \"source\": ..., \"options\": {{...}}}})",
             if rest.trim_start().starts_with('{') { "given inline" } else { rest }
-        )
+        ))
     })?;
     Ok((spec, base))
 }
@@ -99,17 +76,19 @@ type ModelKey = (PathBuf, String, Option<usize>);
 
 /// Models are shared by every dataset of the process that uses the same file and device
 /// (QGIS opens a dataset per rendering thread; ONNX Runtime sessions are thread-safe).
-fn model(path: &Path, device: &str, threads: Option<usize>) -> Result<Arc<Model>, String> {
+fn model(path: &Path, device: &str, threads: Option<usize>) -> FfiResult<Arc<Model>> {
     static MODELS: OnceLock<Mutex<HashMap<ModelKey, Weak<Model>>>> = OnceLock::new();
     let key = (path.to_path_buf(), device.to_string(), threads);
-    let mut models =
-        MODELS.get_or_init(Default::default).lock().map_err(|_| "Rastrum: model cache poisoned".to_string())?;
+    let mut models = MODELS
+        .get_or_init(Default::default)
+        .lock()
+        .map_err(|_| Failure::new(ffi::RASTRUM_INTERNAL, "model cache poisoned"))?;
     if let Some(m) = models.get(&key).and_then(Weak::upgrade) {
         return Ok(m);
     }
-    let device: Device = device.parse().map_err(|e: rastrum::Error| format!("Rastrum: {e}"))?;
+    let device: Device = device.parse()?;
     let opts = SessionOptions { device, threads, ..Default::default() };
-    let m = Arc::new(Model::load(path, &opts).map_err(|e| format!("Rastrum: {e}"))?);
+    let m = Arc::new(Model::load(path, &opts)?);
     models.insert(key, Arc::downgrade(&m));
     Ok(m)
 }
@@ -120,44 +99,41 @@ fn cache_bytes() -> usize {
 }
 
 /// Opens the run of `connection`; writes the handle and a JSON description of the output
-/// (size, georeferencing, block size, bands) to free with rastrum_gdal_string_free.
+/// (size, georeferencing, block size, bands) to free with rastrum_gdal_string_free. Returns 0,
+/// or a RASTRUM_* status with the message in rastrum_gdal_last_error.
 ///
 /// # Safety
-/// `connection` is a NUL-terminated string; `out` and `out_info` are writable.
+/// `connection` is NULL or a NUL-terminated string; `out` and `out_info` are NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_gdal_open(
     connection: *const c_char,
     out: *mut *mut c_void,
     out_info: *mut *mut c_char,
 ) -> c_int {
-    guard("rastrum_gdal_open", || {
-        if connection.is_null() || out.is_null() || out_info.is_null() {
-            return Err("Rastrum: NULL argument".into());
-        }
-        let connection = unsafe { CStr::from_ptr(connection) }.to_string_lossy().into_owned();
-        let (spec, base) = read_spec(&connection)?;
+    ffi::boundary("rastrum_gdal_open", || {
+        let connection = unsafe { ffi::c_str(connection, "connection") }?;
+        let (out, out_info) = unsafe { (ffi::out_ptr(out.cast::<*mut LazyRun>(), "out")?, ffi::out_ptr(out_info, "out_info")?) };
+        let (spec, base) = read_spec(connection)?;
         let mut opts = RunOptions::default();
         for (k, v) in &spec.options {
-            opts.set(k, &option_text(v)).map_err(|e| format!("Rastrum: run spec: {e}"))?;
+            opts.set(k, &option_text(v)).map_err(|e| Failure::from(e).prefixed("run spec: "))?;
         }
         let model = model(&resolve(&base, &spec.model), spec.device.as_deref().unwrap_or("cpu"), spec.threads)?;
         let source = resolve(&base, &spec.source);
-        let run = LazyRun::open(model, &source, &opts, cache_bytes()).map_err(|e| format!("Rastrum: {e}"))?;
-        let info = serde_json::to_string(&run.info()).map_err(|e| e.to_string())?;
-        let info = CString::new(info).map_err(|e| e.to_string())?;
-        unsafe {
-            *out = Box::into_raw(Box::new(run)) as *mut c_void;
-            *out_info = info.into_raw();
-        }
+        let run = LazyRun::open(model, &source, &opts, cache_bytes())?;
+        ffi::give_json(out_info, &run.info())?;
+        ffi::give_handle(out, run);
         Ok(())
     })
 }
 
 /// Reads band `band` (1-based) over the output rectangle into `buffer` (`width * height`
 /// values of the band's type, row-major). May be called from several threads at once.
+/// Returns 0, or a RASTRUM_* status with the message in rastrum_gdal_last_error.
 ///
 /// # Safety
-/// `handle` came from rastrum_gdal_open; `buffer` holds `width * height` values.
+/// `handle` is NULL or came from rastrum_gdal_open; `buffer` is NULL or holds
+/// `width * height` values of the band's type.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_gdal_read(
     handle: *const c_void,
@@ -168,23 +144,23 @@ pub unsafe extern "C" fn rastrum_gdal_read(
     height: c_int,
     buffer: *mut c_void,
 ) -> c_int {
-    guard("rastrum_gdal_read", || {
-        let run = unsafe { (handle as *const LazyRun).as_ref() }.ok_or("Rastrum: NULL dataset")?;
+    ffi::boundary("rastrum_gdal_read", || {
+        let run = unsafe { ffi::arg(handle.cast::<LazyRun>(), "dataset") }?;
         if buffer.is_null() || band < 1 || x < 0 || y < 0 || width < 1 || height < 1 {
-            return Err(format!("Rastrum: bad block request (band {band}, {x},{y} {width}x{height})"));
+            return Err(Failure::invalid(format!("bad block request (band {band}, {x},{y} {width}x{height})")));
         }
         let rect = [x as usize, y as usize, width as usize, height as usize];
-        let bands = run.read(rect).map_err(|e| format!("Rastrum: {e}"))?;
+        let bands = run.read(rect)?;
         let n = rect[2] * rect[3];
         match bands.get(band as usize - 1) {
-            Some(BandValues::U8(v)) if v.len() == n => unsafe {
-                std::ptr::copy_nonoverlapping(v.as_ptr(), buffer as *mut u8, n)
-            },
-            Some(BandValues::F32(v)) if v.len() == n => unsafe {
-                std::ptr::copy_nonoverlapping(v.as_ptr(), buffer as *mut f32, n)
-            },
-            Some(_) => return Err("Rastrum: block of unexpected size".into()),
-            None => return Err(format!("Rastrum: no band {band}")),
+            Some(BandValues::U8(v)) if v.len() == n => {
+                unsafe { ffi::slice_mut(buffer.cast::<u8>(), n, "buffer") }?.copy_from_slice(v)
+            }
+            Some(BandValues::F32(v)) if v.len() == n => {
+                unsafe { ffi::slice_mut(buffer.cast::<f32>(), n, "buffer") }?.copy_from_slice(v)
+            }
+            Some(_) => return Err(Failure::new(ffi::RASTRUM_INTERNAL, "block of unexpected size")),
+            None => return Err(Failure::invalid(format!("no band {band}"))),
         }
         Ok(())
     })
@@ -193,12 +169,10 @@ pub unsafe extern "C" fn rastrum_gdal_read(
 /// Frees a handle. NULL is a no-op.
 ///
 /// # Safety
-/// `handle` came from rastrum_gdal_open and is not used afterwards.
+/// `handle` is NULL or came from rastrum_gdal_open, and is not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_gdal_close(handle: *mut c_void) {
-    if !handle.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(handle as *mut LazyRun) })));
-    }
+    unsafe { ffi::free_handle("rastrum_gdal_close", handle.cast::<LazyRun>()) }
 }
 
 /// Frees a string from rastrum_gdal_open.
@@ -207,15 +181,14 @@ pub unsafe extern "C" fn rastrum_gdal_close(handle: *mut c_void) {
 /// `s` came from this library, or is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn rastrum_gdal_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        drop(unsafe { CString::from_raw(s) });
-    }
+    unsafe { ffi::free_string("rastrum_gdal_string_free", s) }
 }
 
-/// The calling thread's last error message (owned by the library).
+/// The calling thread's last error message (owned by the library; "" after a call that
+/// succeeded).
 #[no_mangle]
 pub extern "C" fn rastrum_gdal_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    ffi::last_error_message()
 }
 
 extern "C" {
@@ -226,7 +199,7 @@ extern "C" {
 #[no_mangle]
 pub extern "C" fn GDALRegisterMe() {
     // SAFETY: the C++ registration checks for an existing driver itself.
-    let _ = catch_unwind(|| unsafe { rastrum_gdal_register() });
+    ffi::release("GDALRegisterMe", || unsafe { rastrum_gdal_register() });
 }
 
 /// The entry point GDAL looks up first for `gdal_rastrum.so` (then GDALRegisterMe): without
