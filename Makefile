@@ -51,11 +51,11 @@ test-c: stage
 	ctest --test-dir $(TARGET)/ctest --output-on-failure
 
 test-python: stage
-	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
+	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so PYTHONPATH=$(CURDIR)/qgis_plugin \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
 
 # rastrum.dask on a real LocalCluster of worker processes (.venv-dask: pinned dask, distributed).
-DASK_ENV = RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so \
+DASK_ENV = RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so PYTHONPATH=$(CURDIR)/qgis_plugin \
   PYTHONDONTWRITEBYTECODE=1
 test-dask: stage
 	$(DASK_ENV) .venv-dask/bin/python -m pytest -q -p no:cacheprovider tests/dask

@@ -1,12 +1,14 @@
-"""Pure-ctypes binding of librastrum's C API (include/rastrum.h).
+"""Pure-ctypes binding of librastrum's C API (include/rastrum.h), exported by the ``rastrum``
+package (``qgis_plugin/rastrum/__init__.py``).
 
 Every ctypes declaration of the binding lives here, so that plain GDAL scripts and the QGIS
 plugin share one module; it imports nothing from QGIS and needs only the standard library and
-numpy. The library is loaded on first use (or by an explicit ``load_library(path)``) from, in
-order: the path given, ``$RASTRUM_LIBRARY``, ``librastrum.so.2``/``librastrum.so`` next to this
-file, the same in ``lib/`` and ``../lib/``, then the dynamic loader's own search.
+numpy (it also works copied alone, as a top-level module). The library is loaded on first use
+(or by an explicit ``load_library(path)``) from, in order: the path given,
+``$RASTRUM_LIBRARY``, ``librastrum.so.2``/``librastrum.so`` next to this file, the same in
+``lib/`` and ``../lib/``, then the dynamic loader's own search.
 
-    import _native as rastrum
+    import rastrum                                  # with qgis_plugin/ on sys.path
     with rastrum.Model("model.onnx") as model:
         summary = rastrum.run(model, "in.tif", "out.tif", rastrum.Options(tile_size=256),
                               progress=lambda fraction, message: print(fraction, message))
@@ -39,10 +41,12 @@ from ctypes import (
 
 import numpy as np
 
+# The public names; the `rastrum` package exports the same (tests/python checks it). The status
+# constants (OK, IO, ...) are added where the status table makes them.
 __all__ = [
-    "ABI_VERSION", "load_library", "library_path", "init", "version", "abi_version",
-    "status_name", "status_description", "Model", "Options", "CancelToken", "run", "evaluate", "tiles",
-    "Plan", "Stitcher",
+    "ABI_VERSION", "STATUSES", "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
+    "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
+    "Model", "Options", "CancelToken", "run", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
     "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
     "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
@@ -50,33 +54,6 @@ __all__ = [
 
 #: The C ABI this module is written against (RASTRUM_ABI_VERSION, also the SONAME's number).
 ABI_VERSION = 2
-
-# Status codes, as numbered in rastrum.h (append-only there, so fixed here).
-OK = 0
-INVALID_ARGUMENT = 1
-IO = 2
-RASTER = 3
-MODEL = 4
-RUNTIME = 5
-PROVIDER = 6
-CANCELLED = 7
-PANIC = 8
-INTERNAL = 9
-BUFFER_TOO_SMALL = 10
-
-_STATUS_NAMES = {
-    OK: "OK",
-    INVALID_ARGUMENT: "INVALID_ARGUMENT",
-    IO: "IO",
-    RASTER: "RASTER",
-    MODEL: "MODEL",
-    RUNTIME: "RUNTIME",
-    PROVIDER: "PROVIDER",
-    CANCELLED: "CANCELLED",
-    PANIC: "PANIC",
-    INTERNAL: "INTERNAL",
-    BUFFER_TOO_SMALL: "BUFFER_TOO_SMALL",
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,18 +115,29 @@ class BufferTooSmallError(RastrumError):
     """RASTRUM_BUFFER_TOO_SMALL: a caller buffer is smaller than needed."""
 
 
-_ERRORS = {
-    INVALID_ARGUMENT: InvalidArgumentError,
-    IO: RastrumIOError,
-    RASTER: RasterError,
-    MODEL: ModelError,
-    RUNTIME: RastrumRuntimeError,
-    PROVIDER: ProviderError,
-    CANCELLED: CancelledError,
-    PANIC: PanicError,
-    INTERNAL: InternalError,
-    BUFFER_TOO_SMALL: BufferTooSmallError,
-}
+# The binding's one table of statuses: each RASTRUM_<NAME> code of include/rastrum.h (numbers
+# append-only there, so fixed here), with the exception it raises. tests/python compares it
+# with the header's #defines, name for name. The module's constants (OK, IO, ...) come from it.
+_STATUS_TABLE = (
+    ("OK", 0, None),
+    ("INVALID_ARGUMENT", 1, InvalidArgumentError),
+    ("IO", 2, RastrumIOError),
+    ("RASTER", 3, RasterError),
+    ("MODEL", 4, ModelError),
+    ("RUNTIME", 5, RastrumRuntimeError),
+    ("PROVIDER", 6, ProviderError),
+    ("CANCELLED", 7, CancelledError),
+    ("PANIC", 8, PanicError),
+    ("INTERNAL", 9, InternalError),
+    ("BUFFER_TOO_SMALL", 10, BufferTooSmallError),
+)
+
+#: Status codes by name without the RASTRUM_ prefix: {"OK": 0, "INVALID_ARGUMENT": 1, ...}.
+STATUSES = {name: code for name, code, _ in _STATUS_TABLE}
+globals().update(STATUSES)
+__all__ += list(STATUSES)
+_STATUS_NAMES = {code: name for name, code, _ in _STATUS_TABLE}
+_ERRORS = {code: error for _, code, error in _STATUS_TABLE if error is not None}
 
 
 def status_name(status):
@@ -558,27 +546,16 @@ class Model(_Owner):
     def card(self, options=None):
         """The model card resolved against ``options`` (Options, a dict of them, or None) and
         the model's real shapes, as a dict. Runs the model once on zeros."""
-        options, made_here = _as_options(options)
-        try:
-            with self._use() as handle, _using(options) as opts:
-                return json.loads(_string_call(_lib().rastrum_model_card_json, handle, opts))
-        finally:
-            if made_here:
-                options.close()
+        with self._use() as handle, _options_handle(options) as opts:
+            return json.loads(_string_call(_lib().rastrum_model_card_json, handle, opts))
 
     def layout(self, input_path, options=None):
         """The tile grid and output size of a run over ``input_path`` with ``options``, without
         running it, as a dict: ``width``, ``height``, ``tile_columns``, ``tile_rows``, and the
         output pixels each tile column / row owns (``columns``, ``rows``: [start, end)). A run
         with the option ``window="COL,ROW,COLS,ROWS"`` writes one block of this grid."""
-        options, made_here = _as_options(options)
-        try:
-            with self._use() as handle, _using(options) as opts:
-                text = _string_call(_lib().rastrum_layout_json, handle, os.fsencode(input_path), opts)
-                return json.loads(text)
-        finally:
-            if made_here:
-                options.close()
+        with self._use() as handle, _options_handle(options) as opts:
+            return json.loads(_string_call(_lib().rastrum_layout_json, handle, os.fsencode(input_path), opts))
 
     def output_shape(self, shape_nchw, output_index=0):
         """The shape of output ``output_index`` for an input of shape (n, c, h, w). The first
@@ -704,20 +681,19 @@ class Options(_Owner):
         return f"<rastrum Options {settings}>"
 
 
-def _as_options(options):
-    """(Options or None, whether it was made here and must be closed)."""
-    if options is None or isinstance(options, Options):
-        return options, False
-    return Options(**options), True
-
-
 @contextlib.contextmanager
-def _using(options):
-    if options is None:
-        yield None
-    else:
-        with options._use() as handle:
-            yield handle
+def _options_handle(options, cancel=None):
+    """The rastrum_options handle of one call, in use until it returns: of ``options`` as they
+    are (Options), of a dict of them (made here, freed after), or NULL for None (the defaults).
+    With ``cancel`` (a CancelToken): of a copy holding the token, so that the caller's options,
+    perhaps shared with other runs, keep none."""
+    with contextlib.ExitStack() as stack:
+        if options is not None and not isinstance(options, Options):
+            options = stack.enter_context(Options(**options))
+        if cancel is not None:
+            copy = options.copy() if options is not None else Options()
+            options = stack.enter_context(copy).set_cancel(cancel)
+        yield None if options is None else stack.enter_context(options._use())
 
 
 class CancelToken(_Owner):
@@ -777,34 +753,22 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
     file is left.
     """
     lib = _lib()
-    options, made_here = _as_options(options)
-    if cancel is not None:
-        # A copy, so that the caller's options (perhaps shared with other runs) keep no token.
-        per_run = options.copy() if options is not None else Options()
-        if made_here:
-            options.close()
-        options, made_here = per_run.set_cancel(cancel), True
-
     raised = []
     callback = _progress_callback(progress, raised)  # referenced until rastrum_run returns
     result = _ResultP()
-    try:
-        with model._use() as handle, _using(options) as opts:
-            status = lib.rastrum_run(
-                handle, os.fsencode(input_path), os.fsencode(output_path), opts, callback, None, byref(result)
-            )
+    with model._use() as handle, _options_handle(options, cancel) as opts:
+        status = lib.rastrum_run(
+            handle, os.fsencode(input_path), os.fsencode(output_path), opts, callback, None, byref(result)
+        )
         error = _error(status)  # read before any other call clears the message
-        try:
-            if raised:
-                raise raised[0]
-            if error is not None:
-                raise error
-            return json.loads(_string_call(lib.rastrum_result_json, result))
-        finally:
-            lib.rastrum_result_free(result)
+    try:
+        if raised:
+            raise raised[0]
+        if error is not None:
+            raise error
+        return json.loads(_string_call(lib.rastrum_result_json, result))
     finally:
-        if made_here:
-            options.close()
+        lib.rastrum_result_free(result)
 
 
 def assemble(windows, output_path, options=None):
@@ -813,14 +777,9 @@ def assemble(windows, output_path, options=None):
     ``co`` and ``cog`` apply). Nothing is left on error. Returns ``output_path``."""
     paths = [os.fsencode(p) for p in windows]
     array = (c_char_p * len(paths))(*paths)
-    options, made_here = _as_options(options)
-    try:
-        with _using(options) as opts:
-            _check(_lib().rastrum_assemble(array, len(paths), os.fsencode(output_path), opts))
-        return output_path
-    finally:
-        if made_here:
-            options.close()
+    with _options_handle(options) as opts:
+        _check(_lib().rastrum_assemble(array, len(paths), os.fsencode(output_path), opts))
+    return output_path
 
 
 # --------------------------------------------------------------------------------------------
@@ -852,20 +811,15 @@ class Plan(_Owner):
             raise InvalidArgumentError(INVALID_ARGUMENT, "give either an input path or a size (width, height, bands)")
         lib = _lib()
         handle = _PlanP()
-        options, made_here = _as_options(options)
-        try:
-            with contextlib.ExitStack() as stack:
-                m = stack.enter_context(model._use()) if model is not None else None
-                opts = stack.enter_context(_using(options))
-                if input is not None:
-                    status = lib.rastrum_plan_open(os.fsencode(input), m, opts, byref(handle))
-                else:
-                    width, height, bands = (int(v) for v in size)
-                    status = lib.rastrum_plan_new(width, height, bands, m, opts, byref(handle))
-                _check(status)
-        finally:
-            if made_here:
-                options.close()
+        with contextlib.ExitStack() as stack:
+            m = stack.enter_context(model._use()) if model is not None else None
+            opts = stack.enter_context(_options_handle(options))
+            if input is not None:
+                status = lib.rastrum_plan_open(os.fsencode(input), m, opts, byref(handle))
+            else:
+                width, height, bands = (int(v) for v in size)
+                status = lib.rastrum_plan_new(width, height, bands, m, opts, byref(handle))
+            _check(status)
         super().__init__(handle, lib.rastrum_plan_free)
         self.input = None if input is None else os.fspath(input)
 

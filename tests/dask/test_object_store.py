@@ -10,7 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from osgeo import gdal
 
-from rastrum import _native
+import rastrum as _native  # the package: the binding's public names
 from rastrum import dask as rastrum_dask
 
 from conftest import ROOT

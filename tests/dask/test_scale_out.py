@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from rastrum import _native
+import rastrum as _native  # the package: the binding's public names
 from rastrum import dask as rastrum_dask
 
 from conftest import ROOT

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-NATIVE_DIR = ROOT / "qgis_plugin" / "rastrum"
+PLUGIN_DIR = ROOT / "qgis_plugin"
+PACKAGE_DIR = PLUGIN_DIR / "rastrum"
 
-# _native.py is a single module, not an installed package: import it from the plugin folder.
-sys.path.insert(0, str(NATIVE_DIR))
+# The `rastrum` package is not installed: import it from the plugin folder, as PYTHONPATH does.
+sys.path.insert(0, str(PLUGIN_DIR))
 
 
 def pytest_configure(config):
@@ -30,21 +31,21 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def native():
-    import _native
+def rastrum():
+    import rastrum
 
-    return _native
+    return rastrum
 
 
 @pytest.fixture(scope="session")
-def sr_model(native):
-    with native.Model(ROOT / "data/super_resolution/super-resolution-10.onnx") as model:
+def sr_model(rastrum):
+    with rastrum.Model(ROOT / "data/super_resolution/super-resolution-10.onnx") as model:
         yield model
 
 
 @pytest.fixture(scope="session")
-def cloud_model(native):
-    with native.Model(ROOT / "models/cloud_mask/model_6b_l1c.onnx") as model:
+def cloud_model(rastrum):
+    with rastrum.Model(ROOT / "models/cloud_mask/model_6b_l1c.onnx") as model:
         yield model
 
 

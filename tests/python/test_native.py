@@ -1,5 +1,5 @@
-"""The ctypes binding (qgis_plugin/rastrum/_native.py) against the real librastrum: loading and
-ABI, statuses and exceptions, buffer inference against the ONNX Model Zoo's golden output, full
+"""The ctypes binding (qgis_plugin/rastrum/_native.py, imported as the `rastrum` package) against
+the real librastrum: the package's exports, loading and ABI, statuses and exceptions, buffer inference against the ONNX Model Zoo's golden output, full
 runs of the real cloud mask scored against hand labels, progress and cancellation, a panic
 caught at the boundary, and the run_window.py example."""
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import NATIVE_DIR, ROOT
+from conftest import PACKAGE_DIR, PLUGIN_DIR, ROOT
 
 gdal.UseExceptions()
 
@@ -121,21 +121,62 @@ def kappa(pred, truth, classes):
 # --- Library, versions, statuses
 
 
-def test_version_and_abi_match_the_header_and_cargo(native):
+def test_version_and_abi_match_the_header_and_cargo(rastrum):
     defines = header_defines()
     cargo = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M)[1]
-    assert native.version() == defines["VERSION_STRING"].strip('"') == cargo
-    assert native.abi_version() == native.ABI_VERSION == int(defines["ABI_VERSION"])
-    assert os.path.realpath(native.library_path()) == os.path.realpath(os.environ["RASTRUM_LIBRARY"])
+    assert rastrum.version() == defines["VERSION_STRING"].strip('"') == cargo
+    assert rastrum.abi_version() == rastrum.ABI_VERSION == int(defines["ABI_VERSION"])
+    assert os.path.realpath(rastrum.library_path()) == os.path.realpath(os.environ["RASTRUM_LIBRARY"])
 
 
-def test_status_constants_names_and_exception_classes(native):
+def test_the_package_exports_the_binding_without_importing_it_first(rastrum):
+    code = (
+        "import sys; import rastrum; loaded = sorted(m for m in sys.modules if m.startswith('rastrum')); "
+        "print(loaded, rastrum.ABI_VERSION, rastrum.Model.__module__)"
+    )
+    proc = run_python(code, subprocess_env(PYTHONPATH=str(PLUGIN_DIR)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["['rastrum']", str(rastrum.ABI_VERSION), "rastrum._native"]
+    # Every public name of the binding, and nothing but them and classFactory.
+    assert set(rastrum.__all__) == {"classFactory"} | {n for n in rastrum._native.__all__ if not n.isupper()}
+    for name in rastrum._native.__all__:
+        assert getattr(rastrum, name) is getattr(rastrum._native, name), name
+    assert {"Model", "Options", "run", "assemble", "Plan", "Stitcher", "CancelToken", "version"} <= set(dir(rastrum))
+    with pytest.raises(AttributeError):
+        rastrum.NO_SUCH_CONSTANT
+    with pytest.raises(AttributeError):
+        rastrum.no_such_function
+
+
+def header_statuses(defines):
+    """The header's status codes: its #defines but the versions, the stitch modes and the data
+    types of rastrum_plan_info (each listed, so that a new kind of constant fails here)."""
+    others = {name for name in defines if name.startswith(("VERSION_", "STITCH_", "TYPE_"))} | {"ABI_VERSION"}
+    assert others == {
+        "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "VERSION_STRING", "ABI_VERSION",
+        "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
+    }
+    return {name: int(value) for name, value in defines.items() if name not in others}
+
+
+def test_the_status_table_is_the_header_s(rastrum):
+    # Name for name and number for number: the binding's one table and the header's #defines.
+    assert rastrum.STATUSES == header_statuses(header_defines())
+    assert list(rastrum.STATUSES.values()) == list(range(len(rastrum.STATUSES))), "append-only numbers"
+    # Each code has its exception (OK none), and every exception class of the binding has a code.
+    errors = rastrum._native._ERRORS
+    assert set(errors) == set(rastrum.STATUSES.values()) - {rastrum.OK}
+    classes = {v for v in vars(rastrum._native).values() if isinstance(v, type) and issubclass(v, rastrum.RastrumError)}
+    assert classes - {rastrum.RastrumError} == set(errors.values())
+
+
+def test_status_constants_names_and_exception_classes(rastrum):
     defines = header_defines()
     # The other constants of the header: stitch modes and data types of rastrum_plan_info.
     others = {name for name in defines if name.startswith(("STITCH_", "TYPE_"))}
     assert others == {"STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32"}
     for name in others:
-        assert getattr(native, name) == int(defines[name]), name
+        assert getattr(rastrum, name) == int(defines[name]), name
     statuses = {
         name: int(value)
         for name, value in defines.items()
@@ -143,65 +184,65 @@ def test_status_constants_names_and_exception_classes(native):
     }
     assert len(statuses) == 11 and statuses["OK"] == 0
     for name, code in statuses.items():
-        assert getattr(native, name) == code, name
-        assert native.status_name(code) == name
-    assert native.status_description(native.CANCELLED) == "cancelled"
-    assert native.status_description(native.IO) == "input/output error"
-    assert native.status_description(99) == "unknown status"
-    assert native.status_name(99) == "UNKNOWN(99)"
+        assert getattr(rastrum, name) == code, name
+        assert rastrum.status_name(code) == name
+    assert rastrum.status_description(rastrum.CANCELLED) == "cancelled"
+    assert rastrum.status_description(rastrum.IO) == "input/output error"
+    assert rastrum.status_description(99) == "unknown status"
+    assert rastrum.status_name(99) == "UNKNOWN(99)"
 
     expected = {
-        "INVALID_ARGUMENT": native.InvalidArgumentError,
-        "IO": native.RastrumIOError,
-        "RASTER": native.RasterError,
-        "MODEL": native.ModelError,
-        "RUNTIME": native.RastrumRuntimeError,
-        "PROVIDER": native.ProviderError,
-        "CANCELLED": native.CancelledError,
-        "PANIC": native.PanicError,
-        "INTERNAL": native.InternalError,
-        "BUFFER_TOO_SMALL": native.BufferTooSmallError,
+        "INVALID_ARGUMENT": rastrum.InvalidArgumentError,
+        "IO": rastrum.RastrumIOError,
+        "RASTER": rastrum.RasterError,
+        "MODEL": rastrum.ModelError,
+        "RUNTIME": rastrum.RastrumRuntimeError,
+        "PROVIDER": rastrum.ProviderError,
+        "CANCELLED": rastrum.CancelledError,
+        "PANIC": rastrum.PanicError,
+        "INTERNAL": rastrum.InternalError,
+        "BUFFER_TOO_SMALL": rastrum.BufferTooSmallError,
     }
     assert set(expected) == set(statuses) - {"OK"}
     for name, cls in expected.items():
-        error = native._error(statuses[name])
-        assert type(error) is cls and isinstance(error, native.RastrumError)
+        error = rastrum._native._error(statuses[name])
+        assert type(error) is cls and isinstance(error, rastrum.RastrumError)
         assert (error.status, error.status_name) == (statuses[name], name)
-    assert native._error(native.OK) is None
-    assert issubclass(native.InvalidArgumentError, ValueError)
-    assert issubclass(native.RastrumIOError, OSError)
+    assert rastrum._native._error(rastrum.OK) is None
+    assert issubclass(rastrum.InvalidArgumentError, ValueError)
+    assert issubclass(rastrum.RastrumIOError, OSError)
 
 
-def test_missing_model_raises_the_io_error_naming_the_path(native, tmp_path):
+def test_missing_model_raises_the_io_error_naming_the_path(rastrum, tmp_path):
     missing = tmp_path / "absent-model.onnx"
-    with pytest.raises(native.RastrumIOError) as info:
-        native.Model(missing)
+    with pytest.raises(rastrum.RastrumIOError) as info:
+        rastrum.Model(missing)
     assert isinstance(info.value, OSError)
-    assert info.value.status == native.IO and info.value.status_name == "IO"
+    assert info.value.status == rastrum.IO and info.value.status_name == "IO"
     assert str(missing) in info.value.message and str(missing) in str(info.value)
 
 
-def test_unknown_option_key_and_bad_value_raise_invalid_argument_naming_them(native):
-    options = native.Options()
-    with pytest.raises(native.InvalidArgumentError) as info:
+def test_unknown_option_key_and_bad_value_raise_invalid_argument_naming_them(rastrum):
+    options = rastrum.Options()
+    with pytest.raises(rastrum.InvalidArgumentError) as info:
         options.set("tile-sise", 64)
     assert isinstance(info.value, ValueError)
-    assert info.value.status == native.INVALID_ARGUMENT
+    assert info.value.status == rastrum.INVALID_ARGUMENT
     assert "tile-sise" in info.value.message
-    with pytest.raises(native.InvalidArgumentError, match="no-such-option"):
-        native.Options(no_such_option=1)
-    with pytest.raises(native.InvalidArgumentError, match="tile-size.*'big'"):
-        native.Options(tile_size="big")
+    with pytest.raises(rastrum.InvalidArgumentError, match="no-such-option"):
+        rastrum.Options(no_such_option=1)
+    with pytest.raises(rastrum.InvalidArgumentError, match="tile-size.*'big'"):
+        rastrum.Options(tile_size="big")
     # A failed set leaves the options usable.
     assert options.set("tile-size", 64) is options
 
 
-def test_option_values_are_converted_to_the_cli_text(native, sr_model):
-    assert native._option_text(True) == "true" and native._option_text(False) == "false"
-    assert native._option_text([4, 3, 2]) == "4,3,2"
-    assert native._option_text(np.array([0.5, 1.5])) == "0.5,1.5"
+def test_option_values_are_converted_to_the_cli_text(rastrum, sr_model):
+    assert rastrum._native._option_text(True) == "true" and rastrum._native._option_text(False) == "false"
+    assert rastrum._native._option_text([4, 3, 2]) == "4,3,2"
+    assert rastrum._native._option_text(np.array([0.5, 1.5])) == "0.5,1.5"
     # The library's resolved settings show that each conversion was parsed as meant.
-    options = native.Options(bands=[1], scale=2e-5, offset=-0.1, overlap=16, stitch="crop", nodata=None)
+    options = rastrum.Options(bands=[1], scale=2e-5, offset=-0.1, overlap=16, stitch="crop", nodata=None)
     resolved = sr_model.card(options)["resolved"]
     assert resolved["bands"] == [1]
     assert resolved["scale"] == [2e-5] and resolved["offset"] == [-0.1]
@@ -211,26 +252,27 @@ def test_option_values_are_converted_to_the_cli_text(native, sr_model):
     assert sr_model.card({"overlap": 20})["resolved"]["overlap"] == 20
 
 
-def test_abi_mismatch_names_both_versions(native):
-    mine, other = native.ABI_VERSION, native.ABI_VERSION - 1
+def test_abi_mismatch_names_both_versions(rastrum):
+    mine, other = rastrum.ABI_VERSION, rastrum.ABI_VERSION - 1
 
     class OtherAbi:
         def rastrum_abi_version(self):
             return other
 
     match = rf"other\.so.*ABI version {other}.*ABI version {mine}.*librastrum\.so\.{mine}"
-    with pytest.raises(native.LibraryLoadError, match=match):
-        native._check_abi(OtherAbi(), "/x/other.so")
+    with pytest.raises(rastrum.LibraryLoadError, match=match):
+        rastrum._native._check_abi(OtherAbi(), "/x/other.so")
 
 
-def test_library_search_order_and_the_error_listing_where_it_looked(native, tmp_path):
-    # The module alone, in a folder with nothing next to it and no ../lib: every place fails.
-    lone = tmp_path / "lone" / "plugin"
+def test_library_search_order_and_the_error_listing_where_it_looked(rastrum, tmp_path):
+    # The package alone, in a folder with nothing next to it and no ../lib: every place fails.
+    lone = tmp_path / "lone" / "rastrum"
     lone.mkdir(parents=True)
-    shutil.copy(NATIVE_DIR / "_native.py", lone)
-    soname = f"librastrum.so.{native.ABI_VERSION}"
-    code = f"import sys; sys.path.insert(0, {str(lone)!r}); import _native; print(_native.library_path())"
-    env = subprocess_env(RASTRUM_LIBRARY=None, LD_LIBRARY_PATH=None)
+    for name in ("__init__.py", "_native.py"):
+        shutil.copy(PACKAGE_DIR / name, lone)
+    soname = f"librastrum.so.{rastrum.ABI_VERSION}"
+    code = f"import sys; sys.path.insert(0, {str(lone.parent)!r}); import rastrum; print(rastrum.library_path())"
+    env = subprocess_env(RASTRUM_LIBRARY=None, LD_LIBRARY_PATH=None, PYTHONPATH=None)
     proc = run_python(code, env)
     assert proc.returncode != 0
     assert "LibraryLoadError" in proc.stderr
@@ -256,42 +298,42 @@ def test_library_search_order_and_the_error_listing_where_it_looked(native, tmp_
     assert proc.stdout.strip() == str(lone / "librastrum.so")
 
 
-def test_init_refuses_to_switch_onnx_runtime_once_loaded(native, sr_model, tmp_path):
+def test_init_refuses_to_switch_onnx_runtime_once_loaded(rastrum, sr_model, tmp_path):
     other = tmp_path / "libonnxruntime.so"
-    with pytest.raises(native.RastrumRuntimeError, match="cannot switch") as info:
-        native.init(other)
+    with pytest.raises(rastrum.RastrumRuntimeError, match="cannot switch") as info:
+        rastrum.init(other)
     assert str(other) in info.value.message
     # Asking again for the library already loaded is fine.
     loaded = re.search(r"already loaded from (\S+);", info.value.message)[1]
-    native.init(loaded)
+    rastrum.init(loaded)
 
 
-def test_a_panic_in_the_library_becomes_panic_error_and_the_host_goes_on(native):
+def test_a_panic_in_the_library_becomes_panic_error_and_the_host_goes_on(rastrum):
     code = f"""
 import sys
-sys.path.insert(0, {str(NATIVE_DIR)!r})
-import _native
+sys.path.insert(0, {str(PLUGIN_DIR)!r})
+import rastrum
 try:
-    _native.Options(tile_size=64)
+    rastrum.Options(tile_size=64)
     print("no exception")
 except Exception as e:
     print(type(e).__name__, e.status_name)
     print(e.message)
-print("alive", _native.version())
+print("alive", rastrum.version())
 """
     proc = run_python(code, subprocess_env(RASTRUM_INJECT_PANIC="rastrum_options_set"))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "PanicError PANIC", proc.stdout
     assert "rastrum_options_set" in lines[1]
-    assert lines[2] == f"alive {native.version()}"
+    assert lines[2] == f"alive {rastrum.version()}"
 
 
 # --- Models and buffers
 
 
-def test_model_provider_card_and_close(native):
-    model = native.Model(SR_DATA / "super-resolution-10.onnx", device="cpu", threads=1)
+def test_model_provider_card_and_close(rastrum):
+    model = rastrum.Model(SR_DATA / "super-resolution-10.onnx", device="cpu", threads=1)
     with model:
         assert model.provider == "cpu"
         card = model.card()
@@ -304,12 +346,12 @@ def test_model_provider_card_and_close(native):
     model.close()  # twice is fine
 
 
-def test_unknown_device_is_an_invalid_argument(native):
-    with pytest.raises(native.InvalidArgumentError, match="gpu9"):
-        native.Model(SR_DATA / "super-resolution-10.onnx", device="gpu9")
+def test_unknown_device_is_an_invalid_argument(rastrum):
+    with pytest.raises(rastrum.InvalidArgumentError, match="gpu9"):
+        rastrum.Model(SR_DATA / "super-resolution-10.onnx", device="gpu9")
 
 
-def test_super_resolution_reproduces_its_golden_output(native, sr_model):
+def test_super_resolution_reproduces_its_golden_output(rastrum, sr_model):
     x = read_tensor_proto(SR_DATA / "test_data_set_0/input_0.pb")
     golden = read_tensor_proto(SR_DATA / "test_data_set_0/output_0.pb")
     # The test set stores its input as a bare image, without the batch and channel axes.
@@ -325,31 +367,31 @@ def test_super_resolution_reproduces_its_golden_output(native, sr_model):
     assert np.array_equal(sr_model.run_array(x.astype(">f4")), y)
 
 
-def test_run_array_rejects_bad_shapes(native, sr_model):
-    with pytest.raises(native.InvalidArgumentError, match="4 dimensions"):
+def test_run_array_rejects_bad_shapes(rastrum, sr_model):
+    with pytest.raises(rastrum.InvalidArgumentError, match="4 dimensions"):
         sr_model.run_array(np.zeros((1, 224, 224), np.float32))
-    with pytest.raises(native.InvalidArgumentError, match="zero dimension"):
+    with pytest.raises(rastrum.InvalidArgumentError, match="zero dimension"):
         sr_model.output_shape((0, 1, 224, 224))
     # The model's input is fixed at 224x224: ONNX Runtime refuses the rest.
-    with pytest.raises(native.RastrumError, match="224"):
+    with pytest.raises(rastrum.RastrumError, match="224"):
         sr_model.run_array(np.zeros((1, 1, 100, 100), np.float32))
 
 
-def test_output_shape_size_query_reports_rank_when_the_buffer_is_short(native, sr_model):
-    lib = native.load_library()
+def test_output_shape_size_query_reports_rank_when_the_buffer_is_short(rastrum, sr_model):
+    lib = rastrum.load_library()
     dims = (ctypes.c_int64 * 2)()
     rank, length = ctypes.c_size_t(), ctypes.c_size_t()
     with sr_model._use() as handle:
         status = lib.rastrum_model_output_shape(
             handle, 1, 1, 224, 224, 0, dims, 2, ctypes.byref(rank), ctypes.byref(length)
         )
-    with pytest.raises(native.BufferTooSmallError):
-        native._check(status)
+    with pytest.raises(rastrum.BufferTooSmallError):
+        rastrum._native._check(status)
     assert (rank.value, length.value) == (4, 672 * 672)
     assert list(dims) == [1, 1]
 
 
-def test_one_model_runs_from_many_threads_at_once(native, sr_model):
+def test_one_model_runs_from_many_threads_at_once(rastrum, sr_model):
     rng = np.random.default_rng(7)
     inputs = [rng.random((1, 1, 224, 224), dtype=np.float32) for _ in range(4)]
     expected = [sr_model.run_array(x) for x in inputs]
@@ -371,15 +413,15 @@ def test_one_model_runs_from_many_threads_at_once(native, sr_model):
 
 
 @pytest.fixture
-def cloud_options(native, cloud_stats):
+def cloud_options(rastrum, cloud_stats):
     mean, std = cloud_stats
-    return native.Options(mean=mean, std=std, tile_size=256, overlap=51)
+    return rastrum.Options(mean=mean, std=std, tile_size=256, overlap=51)
 
 
-def test_cloud_mask_run_matches_the_hand_labels(native, cloud_model, cloud_options, tmp_path):
+def test_cloud_mask_run_matches_the_hand_labels(rastrum, cloud_model, cloud_options, tmp_path):
     out = tmp_path / "mask.tif"
     cloud_options.set("co", ["COMPRESS=LZW", "BLOCKXSIZE=128", "BLOCKYSIZE=128"])
-    summary = native.run(cloud_model, S2_IMAGE, out, cloud_options)
+    summary = rastrum.run(cloud_model, S2_IMAGE, out, cloud_options)
     assert summary["tiles_total"] == 9 and summary["tiles_run"] == 9 and summary["tiles_skipped"] == 0
     assert summary["outputs"] == [str(out)]
 
@@ -408,15 +450,15 @@ def test_cloud_mask_run_matches_the_hand_labels(native, cloud_model, cloud_optio
 
 
 @pytest.fixture
-def small_options(native, cloud_stats):
+def small_options(rastrum, cloud_stats):
     """Four 256-pixel tiles without overlap, one per batch: four progress steps."""
     mean, std = cloud_stats
-    return native.Options(mean=mean, std=std, tile_size=256, overlap=0, batch=1)
+    return rastrum.Options(mean=mean, std=std, tile_size=256, overlap=0, batch=1)
 
 
-def test_progress_reports_increasing_fractions_ending_at_one(native, cloud_model, small_options, tmp_path):
+def test_progress_reports_increasing_fractions_ending_at_one(rastrum, cloud_model, small_options, tmp_path):
     seen = []
-    summary = native.run(
+    summary = rastrum.run(
         cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=lambda f, m: seen.append((f, m))
     )
     fractions = [f for f, _ in seen]
@@ -427,7 +469,7 @@ def test_progress_reports_increasing_fractions_ending_at_one(native, cloud_model
 
 
 def test_returning_false_cancels_leaves_nothing_and_the_model_runs_again(
-    native, cloud_model, small_options, tmp_path
+    rastrum, cloud_model, small_options, tmp_path
 ):
     seen = []
 
@@ -436,53 +478,53 @@ def test_returning_false_cancels_leaves_nothing_and_the_model_runs_again(
         return fraction < 0.5
 
     out = tmp_path / "out.tif"
-    with pytest.raises(native.CancelledError) as info:
-        native.run(cloud_model, S2_IMAGE, out, small_options, progress=stop_halfway)
-    assert info.value.status == native.CANCELLED
+    with pytest.raises(rastrum.CancelledError) as info:
+        rastrum.run(cloud_model, S2_IMAGE, out, small_options, progress=stop_halfway)
+    assert info.value.status == rastrum.CANCELLED
     assert seen == [0.25, 0.5], "no progress after the callable said stop"
     assert os.listdir(tmp_path) == [], "no output and no hidden temporary file"
 
-    summary = native.run(cloud_model, S2_IMAGE, out, small_options)
+    summary = rastrum.run(cloud_model, S2_IMAGE, out, small_options)
     assert summary["tiles_run"] == 4 and out.is_file()
 
 
-def test_a_cancel_token_triggered_before_the_run_cancels_it(native, cloud_model, small_options, tmp_path):
+def test_a_cancel_token_triggered_before_the_run_cancels_it(rastrum, cloud_model, small_options, tmp_path):
     out = tmp_path / "out.tif"
     seen = []
-    with native.CancelToken() as token:
+    with rastrum.CancelToken() as token:
         token.cancel()
-        with pytest.raises(native.CancelledError):
-            native.run(cloud_model, S2_IMAGE, out, small_options, progress=lambda f, m: seen.append(f), cancel=token)
+        with pytest.raises(rastrum.CancelledError):
+            rastrum.run(cloud_model, S2_IMAGE, out, small_options, progress=lambda f, m: seen.append(f), cancel=token)
         assert seen == [] and os.listdir(tmp_path) == []
 
         # The caller's options were not given the token: they still run.
-        native.run(cloud_model, S2_IMAGE, out, small_options)
+        rastrum.run(cloud_model, S2_IMAGE, out, small_options)
         for name in os.listdir(tmp_path):
             (tmp_path / name).unlink()
 
         token.reset()
-        summary = native.run(cloud_model, S2_IMAGE, out, small_options, cancel=token)
+        summary = rastrum.run(cloud_model, S2_IMAGE, out, small_options, cancel=token)
         assert summary["tiles_run"] == 4 and out.is_file()
 
 
-def test_a_cancel_token_triggered_during_the_run_stops_it(native, cloud_model, small_options, tmp_path):
+def test_a_cancel_token_triggered_during_the_run_stops_it(rastrum, cloud_model, small_options, tmp_path):
     seen = []
-    token = native.CancelToken()
+    token = rastrum.CancelToken()
 
     def cancel_from_elsewhere(fraction, message):
         # Standing in for another thread: the token is checked at the next batch.
         seen.append(fraction)
         token.cancel()
 
-    with pytest.raises(native.CancelledError):
-        native.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=cancel_from_elsewhere, cancel=token)
+    with pytest.raises(rastrum.CancelledError):
+        rastrum.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=cancel_from_elsewhere, cancel=token)
     assert seen == [0.25]
     assert os.listdir(tmp_path) == []
     token.close()
 
 
 def test_an_exception_in_the_progress_callable_is_re_raised_and_leaves_nothing(
-    native, cloud_model, small_options, tmp_path
+    rastrum, cloud_model, small_options, tmp_path
 ):
     class Boom(Exception):
         pass
@@ -494,26 +536,26 @@ def test_an_exception_in_the_progress_callable_is_re_raised_and_leaves_nothing(
         raise Boom("from the progress callable")
 
     with pytest.raises(Boom, match="from the progress callable"):
-        native.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=explode)
+        rastrum.run(cloud_model, S2_IMAGE, tmp_path / "out.tif", small_options, progress=explode)
     assert calls == [0.25], "the run stopped at the first exception"
     assert os.listdir(tmp_path) == []
 
 
-def test_run_errors_name_the_problem(native, cloud_model, small_options, tmp_path):
-    with pytest.raises(native.RastrumIOError, match="no-such-input.tif"):
-        native.run(cloud_model, tmp_path / "no-such-input.tif", tmp_path / "out.tif", small_options)
-    with pytest.raises(native.RastrumIOError, match="folder .*no-such-folder does not exist"):
-        native.run(cloud_model, S2_IMAGE, tmp_path / "no-such-folder" / "out.tif", small_options)
+def test_run_errors_name_the_problem(rastrum, cloud_model, small_options, tmp_path):
+    with pytest.raises(rastrum.RastrumIOError, match="no-such-input.tif"):
+        rastrum.run(cloud_model, tmp_path / "no-such-input.tif", tmp_path / "out.tif", small_options)
+    with pytest.raises(rastrum.RastrumIOError, match="folder .*no-such-folder does not exist"):
+        rastrum.run(cloud_model, S2_IMAGE, tmp_path / "no-such-folder" / "out.tif", small_options)
     # A one-band raster for a six-band model.
-    with pytest.raises(native.InvalidArgumentError, match=r"takes 6 channel\(s\) but the raster has 1 band"):
-        native.run(cloud_model, LANDSAT_B4, tmp_path / "out.tif")
+    with pytest.raises(rastrum.InvalidArgumentError, match=r"takes 6 channel\(s\) but the raster has 1 band"):
+        rastrum.run(cloud_model, LANDSAT_B4, tmp_path / "out.tif")
     assert os.listdir(tmp_path) == []
 
 
 # --- The example script
 
 
-def test_run_window_example_writes_a_georeferenced_x3_window(native, tmp_path):
+def test_run_window_example_writes_a_georeferenced_x3_window(rastrum, tmp_path):
     out = tmp_path / "sr_window.tif"
     xoff, yoff = 100, 50
     proc = subprocess.run(
@@ -558,12 +600,12 @@ def write_tif(path, array, nodata=None):
     band = ds = None
 
 
-def test_evaluate_scores_classes_and_values_as_computed_by_hand(native, tmp_path):
+def test_evaluate_scores_classes_and_values_as_computed_by_hand(rastrum, tmp_path):
     pred = np.array([[0, 0, 1], [1, 2, 2]], np.uint8)
     ref = np.array([[0, 1, 1], [1, 2, 0]], np.uint8)
     write_tif(tmp_path / "pred.tif", pred)
     write_tif(tmp_path / "ref.tif", ref)
-    report = native.evaluate(tmp_path / "pred.tif", tmp_path / "ref.tif")
+    report = rastrum.evaluate(tmp_path / "pred.tif", tmp_path / "ref.tif")
     classes = report["classes"]
     # Rows reference, columns prediction: 0 -> (0, 2), 1 -> (0, 1, 1), 2 -> (2).
     assert classes["confusion"] == [[1, 0, 1], [1, 2, 0], [0, 0, 1]]
@@ -572,47 +614,47 @@ def test_evaluate_scores_classes_and_values_as_computed_by_hand(native, tmp_path
 
     write_tif(tmp_path / "p.tif", np.array([[1.0, 2.0], [3.0, -9.0]], np.float32), nodata=-9.0)
     write_tif(tmp_path / "r.tif", np.array([[1.5, 2.0], [1.0, 7.0]], np.float32))
-    values = native.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", kind="values")["values"]
+    values = rastrum.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", kind="values")["values"]
     # Errors -0.5, 0, 2 (the nodata pixel is left out).
     assert values["mae"] == pytest.approx(2.5 / 3)
     assert values["bias"] == pytest.approx(1.5 / 3)
     assert values["count"] == 3
 
-    with pytest.raises(native.InvalidArgumentError, match="colour"):
-        native.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", colour="red")
+    with pytest.raises(rastrum.InvalidArgumentError, match="colour"):
+        rastrum.evaluate(tmp_path / "p.tif", tmp_path / "r.tif", colour="red")
 
 
-def test_tiles_writes_the_pyramid_and_a_cancel_leaves_nothing(native, tmp_path):
+def test_tiles_writes_the_pyramid_and_a_cancel_leaves_nothing(rastrum, tmp_path):
     source = ROOT / "data" / "rasterio" / "rasterio_RGB.byte.tif"
     seen = []
-    summary = native.tiles(source, tmp_path / "xyz", zoom="7-8", progress=lambda f, m: seen.append(f))
+    summary = rastrum.tiles(source, tmp_path / "xyz", zoom="7-8", progress=lambda f, m: seen.append(f))
     written = sorted(p.relative_to(tmp_path / "xyz").as_posix() for p in (tmp_path / "xyz").rglob("*.png"))
     assert written and all(re.fullmatch(r"[78]/\d+/\d+\.png", p) for p in written)
     assert (tmp_path / "xyz" / "index.html").exists() and seen and seen[-1] == pytest.approx(1.0)
     assert isinstance(summary, dict) and summary
-    with pytest.raises(native.CancelledError):
-        native.tiles([source], tmp_path / "cancelled", zoom="7-8", progress=lambda f, m: False)
+    with pytest.raises(rastrum.CancelledError):
+        rastrum.tiles([source], tmp_path / "cancelled", zoom="7-8", progress=lambda f, m: False)
     assert not (tmp_path / "cancelled").exists()
-    with pytest.raises(native.InvalidArgumentError, match="zoom"):
-        native.tiles(source, tmp_path / "bad", zoom="9-3")
+    with pytest.raises(rastrum.InvalidArgumentError, match="zoom"):
+        rastrum.tiles(source, tmp_path / "bad", zoom="9-3")
 
 
-def test_copied_options_are_independent_and_a_token_can_be_detached(native, cloud_model, small_options, tmp_path):
-    with native.CancelToken() as token:
+def test_copied_options_are_independent_and_a_token_can_be_detached(rastrum, cloud_model, small_options, tmp_path):
+    with rastrum.CancelToken() as token:
         token.cancel()
         base = small_options.copy().set_cancel(token)
         clone = base.copy()
         # The clone keeps the settings and the token (rastrum_options_clone) ...
         assert repr(clone) == repr(base)
-        with pytest.raises(native.CancelledError):
-            native.run(cloud_model, S2_IMAGE, tmp_path / "a.tif", clone)
+        with pytest.raises(rastrum.CancelledError):
+            rastrum.run(cloud_model, S2_IMAGE, tmp_path / "a.tif", clone)
         # ... and changes to it do not reach the original.
         clone.set("tile-size", "128")
         assert "tile-size='128'" in repr(clone) and "tile-size='128'" not in repr(base)
-        with pytest.raises(native.InvalidArgumentError, match="128"):
-            native.run(cloud_model, S2_IMAGE, tmp_path / "b.tif", clone.clear_cancel())
+        with pytest.raises(rastrum.InvalidArgumentError, match="128"):
+            rastrum.run(cloud_model, S2_IMAGE, tmp_path / "b.tif", clone.clear_cancel())
         # Detached, the original runs although its token is still cancelled.
-        summary = native.run(cloud_model, S2_IMAGE, tmp_path / "c.tif", base.clear_cancel())
+        summary = rastrum.run(cloud_model, S2_IMAGE, tmp_path / "c.tif", base.clear_cancel())
         assert summary["tiles_run"] == 4
         for o in (base, clone):
             o.close()
@@ -629,17 +671,17 @@ def band_bytes(path):
     return bands, geo
 
 
-def test_the_host_running_the_model_on_planned_tiles_stitches_run_s_bytes(native, sr_model, tmp_path):
+def test_the_host_running_the_model_on_planned_tiles_stitches_run_s_bytes(rastrum, sr_model, tmp_path):
     options = {"scale": 2e-5, "offset": -0.1, "overlap": 16}
     reference = tmp_path / "run.tif"
-    native.run(sr_model, LANDSAT_B4, reference, options)
-    with native.Plan(LANDSAT_B4, model=sr_model, options=options) as plan:
+    rastrum.run(sr_model, LANDSAT_B4, reference, options)
+    with rastrum.Plan(LANDSAT_B4, model=sr_model, options=options) as plan:
         info = plan.info
         assert info["tile_count"] == info["tile_columns"] * info["tile_rows"] > 1
         assert (info["tile_size"], info["output_size"], info["scale_factor"]) == (224, 672, 3)
-        assert info["data_type"] == native.TYPE_FLOAT32 and info["stitch"] == native.STITCH_BLEND
+        assert info["data_type"] == rastrum.TYPE_FLOAT32 and info["stitch"] == rastrum.STITCH_BLEND
         out = tmp_path / "host.tif"
-        stitcher = native.Stitcher(plan, output=out)
+        stitcher = rastrum.Stitcher(plan, output=out)
         order = list(range(len(plan)))[::-1]  # last tile first: every tile is held until tile 0
         for i in order:
             data, valid, any_valid = plan.read(i)
@@ -655,7 +697,7 @@ def test_the_host_running_the_model_on_planned_tiles_stitches_run_s_bytes(native
     assert all(np.array_equal(a.view(np.uint32), b.view(np.uint32)) for a, b in zip(got, want))
 
 
-def test_a_numpy_host_gets_rows_equal_to_its_own_function_per_pixel(native):
+def test_a_numpy_host_gets_rows_equal_to_its_own_function_per_pixel(rastrum):
     # y = x * 2 - 1 on the raw band (no scaling), computed by the host in float32: stitched in
     # either mode it is the per-pixel answer exactly, on a raster no multiple of the stride.
     src = gdal.Open(str(LANDSAT_B4))
@@ -664,11 +706,11 @@ def test_a_numpy_host_gets_rows_equal_to_its_own_function_per_pixel(native):
     expected = raw * np.float32(2) - np.float32(1)
     for stitch in ("blend", "crop"):
         options = {"tile_size": 100, "overlap": 10, "task": "regression", "stitch": stitch}
-        with native.Plan(LANDSAT_B4, options=options) as plan:
+        with rastrum.Plan(LANDSAT_B4, options=options) as plan:
             info = plan.info
             assert info["raster_width"] % 90 and info["raster_height"] % 90
             rows = []
-            stitcher = native.Stitcher(plan, rows=lambda raster, y, bands: rows.append((raster, y, bands.copy())))
+            stitcher = rastrum.Stitcher(plan, rows=lambda raster, y, bands: rows.append((raster, y, bands.copy())))
             last = plan.tile(len(plan) - 1)
             assert last["read_x"] + last["read_width"] == info["raster_width"]
             for i in np.random.default_rng(5).permutation(len(plan)):
@@ -682,32 +724,32 @@ def test_a_numpy_host_gets_rows_equal_to_its_own_function_per_pixel(native):
         assert np.array_equal(image, expected), stitch
 
 
-def test_plans_and_stitchers_refuse_misuse_with_the_problem_named(native, tmp_path):
-    with pytest.raises(native.InvalidArgumentError, match="tile-size"):
-        native.Plan(LANDSAT_B4)
-    with native.Plan(size=(300, 200, 1), options={"tile_size": 64, "output_channels": 2}) as plan:
+def test_plans_and_stitchers_refuse_misuse_with_the_problem_named(rastrum, tmp_path):
+    with pytest.raises(rastrum.InvalidArgumentError, match="tile-size"):
+        rastrum.Plan(LANDSAT_B4)
+    with rastrum.Plan(size=(300, 200, 1), options={"tile_size": 64, "output_channels": 2}) as plan:
         assert plan.info["width"] == 300 and plan.info["output_bands"] == 1  # a class raster
-        with pytest.raises(native.InvalidArgumentError, match="reads its tiles itself"):
+        with pytest.raises(rastrum.InvalidArgumentError, match="reads its tiles itself"):
             plan.read(0)
         plan.set_georeference((500000, 10, 0, 4000000, 0, -10), "")
-        stitcher = native.Stitcher(plan, output=tmp_path / "never.tif")
-        with pytest.raises(native.InvalidArgumentError, match="the output has 3 values, expected 8192"):
+        stitcher = rastrum.Stitcher(plan, output=tmp_path / "never.tif")
+        with pytest.raises(rastrum.InvalidArgumentError, match="the output has 3 values, expected 8192"):
             stitcher.add(0, np.zeros(3, np.float32))
         stitcher.add(1, np.zeros(2 * 64 * 64, np.float32))
-        with pytest.raises(native.InvalidArgumentError, match="tile 1 was already added"):
+        with pytest.raises(rastrum.InvalidArgumentError, match="tile 1 was already added"):
             stitcher.add(1, None)
-        with pytest.raises(native.InvalidArgumentError, match="tile 0 has not been added"):
+        with pytest.raises(rastrum.InvalidArgumentError, match="tile 0 has not been added"):
             stitcher.finish()
         stitcher.close()
     assert list(tmp_path.iterdir()) == []
     # An exception in the rows callable stops the stitching and comes back from add.
-    with native.Plan(size=(64, 64, 1), options={"tile_size": 64, "task": "regression"}) as plan:
+    with rastrum.Plan(size=(64, 64, 1), options={"tile_size": 64, "task": "regression"}) as plan:
         def boom(raster, y, bands):
             raise KeyError("host side")
 
-        stitcher = native.Stitcher(plan, rows=boom)
+        stitcher = rastrum.Stitcher(plan, rows=boom)
         with pytest.raises(KeyError, match="host side"):
             stitcher.add(0, np.zeros(64 * 64, np.float32))
-        with pytest.raises(native.InvalidArgumentError, match="stopped after an error"):
+        with pytest.raises(rastrum.InvalidArgumentError, match="stopped after an error"):
             stitcher.finish()
         stitcher.close()
