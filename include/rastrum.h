@@ -511,101 +511,6 @@ int32_t rastrum_model_run_buffer(const rastrum_model *model,
                                  size_t *out_written);
 
 /*
- Plans the raster at `path` (any GDAL path). `model` may be NULL: then the options declare
- the model's shapes: tile-size (required), output-channels (default 1), output-size (default
- the tile size times scale-factor; 1 for one value per tile), task; with a model they come
- from it and its card, as in rastrum_run. `options` (NULL: defaults) are rastrum_run's:
- bands, scale, offset, mean, std, nodata, overlap, margin, stitch, grid, pad, pad-mode,
- activation, redistribute, weight-band, output-nodata, extent, resolution, mask, window, and
- for the stitcher's files co, cog, probabilities, probability-bands. The options are copied.
-
- # Safety
- The pointer contract.
- */
-int32_t rastrum_plan_open(const char *path,
-                          const rastrum_model *model,
-                          const rastrum_options *options,
-                          rastrum_plan **out);
-
-/*
- Plans a width x height raster of `bands` bands that the host reads itself (no reader; no
- georeferencing until rastrum_plan_set_georeference). Model and options as rastrum_plan_open,
- without extent, resolution and mask.
-
- # Safety
- The pointer contract.
- */
-int32_t rastrum_plan_new(size_t width,
-                         size_t height,
-                         size_t bands,
-                         const rastrum_model *model,
-                         const rastrum_options *options,
-                         rastrum_plan **out);
-
-/*
- Frees a plan. NULL is a no-op. Stitchers made from it keep what they need.
-
- # Safety
- The pointer contract; no call may be using `plan`.
- */
-void rastrum_plan_free(rastrum_plan *plan);
-
-/*
- Georeferences a plan made by rastrum_plan_new: the raster's GDAL geotransform (6 values)
- and CRS as WKT (NULL or "": none). The stitcher's files carry the output's, divided by the
- scale factor for super-resolution. Call it before making stitchers.
-
- # Safety
- The pointer contract; `geo_transform` holds 6 doubles; no other call may be using `plan`.
- */
-int32_t rastrum_plan_set_georeference(rastrum_plan *plan,
-                                      const double *geo_transform,
-                                      const char *wkt);
-
-/*
- The plan's numbers (tile count, sizes, output shape and type).
-
- # Safety
- The pointer contract.
- */
-int32_t rastrum_plan_get_info(const rastrum_plan *plan,
-                              rastrum_plan_info *out);
-
-/*
- Tile `index` (0 .. tile_count - 1, plan order: row-major).
-
- # Safety
- The pointer contract.
- */
-int32_t rastrum_plan_get_tile(const rastrum_plan *plan,
-                              size_t index,
-                              rastrum_tile *out);
-
-/*
- Reads tile `index` of a plan opened from a path, as the engine feeds it to a model:
- `data` gets input_bands x tile_size x tile_size floats (selected bands, scaled and
- standardised, mirrored past the raster's edges, invalid pixels 0); `valid` (may be NULL)
- tile_size^2 bytes, 1 where the pixel is inside the raster and valid (nodata, mask band,
- non-finite values and the mask option are invalid); `weight` (may be NULL) tile_size^2
- values of the weight band (redistribution by weight); `any_valid` (may be NULL) 0 when no
- pixel is valid: the engine skips such tiles. Lengths count elements; a short buffer
- returns RASTRUM_BUFFER_TOO_SMALL.
-
- # Safety
- The pointer contract; `data`, `valid` and `weight` hold `data_len`, `valid_len` and
- `weight_len` elements.
- */
-int32_t rastrum_plan_read_tile(const rastrum_plan *plan,
-                               size_t index,
-                               float *data,
-                               size_t data_len,
-                               uint8_t *valid,
-                               size_t valid_len,
-                               double *weight,
-                               size_t weight_len,
-                               int32_t *any_valid);
-
-/*
  New options, all defaults (from the model card, else the model's shapes).
 
  # Safety
@@ -721,6 +626,101 @@ int32_t rastrum_cancel_set(const rastrum_cancel *cancel,
  The pointer contract; no call may be using `cancel`.
  */
 void rastrum_cancel_free(rastrum_cancel *cancel);
+
+/*
+ Plans the raster at `path` (any GDAL path). `model` may be NULL: then the options declare
+ the model's shapes: tile-size (required), output-channels (default 1), output-size (default
+ the tile size times scale-factor; 1 for one value per tile), task; with a model they come
+ from it and its card, as in rastrum_run. `options` (NULL: defaults) are rastrum_run's:
+ bands, scale, offset, mean, std, nodata, overlap, margin, stitch, grid, pad, pad-mode,
+ activation, redistribute, weight-band, output-nodata, extent, resolution, mask, window, and
+ for the stitcher's files co, cog, probabilities, probability-bands. The options are copied.
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_plan_open(const char *path,
+                          const rastrum_model *model,
+                          const rastrum_options *options,
+                          rastrum_plan **out);
+
+/*
+ Plans a width x height raster of `bands` bands that the host reads itself (no reader; no
+ georeferencing until rastrum_plan_set_georeference). Model and options as rastrum_plan_open,
+ without extent, resolution and mask.
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_plan_new(size_t width,
+                         size_t height,
+                         size_t bands,
+                         const rastrum_model *model,
+                         const rastrum_options *options,
+                         rastrum_plan **out);
+
+/*
+ Frees a plan. NULL is a no-op. Stitchers made from it keep what they need.
+
+ # Safety
+ The pointer contract; no call may be using `plan`.
+ */
+void rastrum_plan_free(rastrum_plan *plan);
+
+/*
+ Georeferences a plan made by rastrum_plan_new: the raster's GDAL geotransform (6 values)
+ and CRS as WKT (NULL or "": none). The stitcher's files carry the output's, divided by the
+ scale factor for super-resolution. Call it before making stitchers.
+
+ # Safety
+ The pointer contract; `geo_transform` holds 6 doubles; no other call may be using `plan`.
+ */
+int32_t rastrum_plan_set_georeference(rastrum_plan *plan,
+                                      const double *geo_transform,
+                                      const char *wkt);
+
+/*
+ The plan's numbers (tile count, sizes, output shape and type).
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_plan_get_info(const rastrum_plan *plan,
+                              rastrum_plan_info *out);
+
+/*
+ Tile `index` (0 .. tile_count - 1, plan order: row-major).
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_plan_get_tile(const rastrum_plan *plan,
+                              size_t index,
+                              rastrum_tile *out);
+
+/*
+ Reads tile `index` of a plan opened from a path, as the engine feeds it to a model:
+ `data` gets input_bands x tile_size x tile_size floats (selected bands, scaled and
+ standardised, mirrored past the raster's edges, invalid pixels 0); `valid` (may be NULL)
+ tile_size^2 bytes, 1 where the pixel is inside the raster and valid (nodata, mask band,
+ non-finite values and the mask option are invalid); `weight` (may be NULL) tile_size^2
+ values of the weight band (redistribution by weight); `any_valid` (may be NULL) 0 when no
+ pixel is valid: the engine skips such tiles. Lengths count elements; a short buffer
+ returns RASTRUM_BUFFER_TOO_SMALL.
+
+ # Safety
+ The pointer contract; `data`, `valid` and `weight` hold `data_len`, `valid_len` and
+ `weight_len` elements.
+ */
+int32_t rastrum_plan_read_tile(const rastrum_plan *plan,
+                               size_t index,
+                               float *data,
+                               size_t data_len,
+                               uint8_t *valid,
+                               size_t valid_len,
+                               double *weight,
+                               size_t weight_len,
+                               int32_t *any_valid);
 
 /*
  Runs `model` over the raster at `input` (any GDAL path) and writes `output` (GeoTIFF), as

@@ -13,6 +13,7 @@ mod boundary;
 // Public so that clippy's missing_safety_doc holds every entry point to its `# Safety`.
 pub mod eval;
 pub mod model;
+pub mod options;
 pub mod plan;
 pub mod run;
 pub mod stitcher;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::ffi::c_char;
 use std::sync::Mutex;
 
-use super::run::rastrum_options;
+use super::options::rastrum_options;
 use super::*;
 use crate::inference::{Device, Model, SessionOptions};
 

@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 
 use super::model::rastrum_model;
-use super::run::rastrum_options;
+use super::options::rastrum_options;
 use super::*;
 use crate::card::StitchMode;
 use crate::plan::Plan;
