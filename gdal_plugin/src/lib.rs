@@ -112,7 +112,8 @@ pub unsafe extern "C" fn rastrum_gdal_open(
 ) -> c_int {
     ffi::boundary("rastrum_gdal_open", || {
         let connection = unsafe { ffi::c_str(connection, "connection") }?;
-        let (out, out_info) = unsafe { (ffi::out_ptr(out.cast::<*mut LazyRun>(), "out")?, ffi::out_ptr(out_info, "out_info")?) };
+        let (out, out_info) =
+            unsafe { (ffi::out_ptr(out.cast::<*mut LazyRun>(), "out")?, ffi::out_ptr(out_info, "out_info")?) };
         let (spec, base) = read_spec(connection)?;
         let mut opts = RunOptions::default();
         for (k, v) in &spec.options {
