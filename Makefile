@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean check-fresh
+.PHONY: setup build demo test test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean check-fresh
 
 setup:
 	@scripts/setup.sh
@@ -26,7 +26,12 @@ demo: build
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
 # the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
 # a small size (its comparisons agree).
-test: test-rust test-c test-python test-dask test-qgis test-train test-examples test-bench test-fuzz
+test: test-architecture test-rust test-c test-python test-dask test-qgis test-train test-examples test-bench test-fuzz
+
+# The module rules of ARCHITECTURE.md: no import circle, no file over 600 lines or function over
+# 100, unsafe only in src/ffi/ and src/raster/gdal.rs.
+test-architecture:
+	python3 scripts/check_architecture.py
 
 # gdal_plugin's tests load the built driver (a cdylib, which `cargo test` does not build): build first.
 test-rust: build
