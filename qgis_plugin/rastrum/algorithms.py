@@ -50,6 +50,13 @@ def _split_list(text):
     return [item.strip() for item in text.split(";") if item.strip()]
 
 
+def _same_key(a, b):
+    """The library's key grammar (src/grammar.rs): case, a leading `--`, `-` and `_` do not
+    matter. Needed here only to collect repeated `co` / `set` items before the library sees them."""
+    canonical = lambda k: k.strip().lstrip("-").lower().replace("_", "-")
+    return canonical(a) == canonical(b)
+
+
 class RastrumAlgorithm(QgsProcessingAlgorithm):
     """The parameters every run shares, and the run itself. Subclasses set the task, the name
     and which optional parameters they show."""
@@ -242,8 +249,9 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             key, equals, value = item.partition("=")
             if not equals:
                 raise QgsProcessingException(f"More options: expected key=value, found '{item}'")
-            key = key.strip().replace("_", "-")
-            if key in ("co", "set"):  # the engine appends these: keep every one
+            key = key.strip()
+            if _same_key(key, "co") or _same_key(key, "set"):  # the engine appends these: keep every one
+                key = key.strip().lstrip("-").lower()
                 options.setdefault(key, []).append(value.strip())
             else:
                 options[key] = value.strip()
@@ -439,7 +447,7 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
             try:
                 for item in items:
                     key, _, value = item.partition("=")
-                    options.set(key.strip().replace("_", "-"), value.strip())
+                    options.set(key.strip(), value.strip())  # the library reads any spelling
                 with _native.Model(path, device=device, allow_fallback=fallback) as model:
                     card = model.card(options)
             finally:

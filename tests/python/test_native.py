@@ -753,3 +753,21 @@ def test_plans_and_stitchers_refuse_misuse_with_the_problem_named(rastrum, tmp_p
         with pytest.raises(rastrum.InvalidArgumentError, match="stopped after an error"):
             stitcher.finish()
         stitcher.close()
+
+
+@pytest.mark.parametrize("key", ["tile_size", "tile-size", "--tile-size", "Tile_Size"])
+def test_every_options_object_takes_one_key_in_any_spelling(rastrum, key, tmp_path):
+    # Run options: the key reaches the plan.
+    with rastrum.Options().set(key, 112) as options:
+        with rastrum.Plan(size=(300, 200, 1), options=options) as plan:
+            assert plan.info["tile_size"] == 112
+    # Eval and tiles options: the key is known (the error is about its value, not the key).
+    spelt = lambda k: key.replace("tile_size", k).replace("tile-size", k.replace("_", "-")).replace(
+        "Tile_Size", k.title())
+    with pytest.raises(rastrum.RastrumError, match="band 9"):
+        rastrum.evaluate(LANDSAT_B4, LANDSAT_B4, **{spelt("pred_band"): 9})
+    with pytest.raises(rastrum.InvalidArgumentError, match="zoom") as refused:
+        rastrum.tiles(LANDSAT_B4, tmp_path / "xyz", **{spelt("gif_zoom"): "40"})
+    assert "unknown" not in str(refused.value)
+    with pytest.raises(rastrum.InvalidArgumentError, match="unknown"):
+        rastrum.tiles(LANDSAT_B4, tmp_path / "xyz", gif_zooms="4")

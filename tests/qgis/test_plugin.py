@@ -237,6 +237,21 @@ def test_runs_as_a_step_of_a_graphical_model(qgis_app, tmp_path, tiny_models):
     assert same_bytes(out, reference)
 
 
+@pytest.mark.parametrize("spelling", ["tile_size", "tile-size", "--Tile-Size"])
+def test_extra_options_take_one_key_in_any_spelling(qgis_app, tmp_path, tiny_models, spelling):
+    # The card's tile is 32: tiles of 64 change every redistributed value, so equal bytes show
+    # that the key reached the run in each spelling.
+    _, regressor = tiny_models
+    reference, out = tmp_path / "cli.tif", tmp_path / "plugin.tif"
+    run_cli(regressor, RGB_IMAGE, reference, "--tile-size", 64)
+    run("rastrum:regress", {"MODEL": str(regressor), "INPUT": str(RGB_IMAGE), "EXTRA_OPTIONS": f"{spelling}=64",
+                            "OUTPUT": str(out)})
+    assert same_bytes(out, reference)
+    default = tmp_path / "default.tif"
+    run_cli(regressor, RGB_IMAGE, default)
+    assert not same_bytes(out, default)
+
+
 def test_outputs_loaded_on_completion_are_styled(qgis_app, tmp_path, tiny_models):
     import processing
     from qgis.core import QgsProject
