@@ -131,6 +131,23 @@ def test_a_worker_killed_mid_run_is_recovered_from(client, tmp_path):
     client.wait_for_workers(3, timeout=60)
 
 
+def wait_until_no_window_is_known(client, timeout=120):
+    """Waits on the cluster's own state, not on a clock: neither the scheduler nor any worker
+    knows a window task any more, so none runs and none can start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # The window tasks a state still holds (queued, running, or cancelled while running: a
+        # worker forgets a cancelled task only once it has finished). Inline: these run remotely.
+        on_scheduler = client.run_on_scheduler(
+            lambda dask_scheduler: sum(str(k).startswith("rastrum-window-") for k in dask_scheduler.tasks))
+        on_workers = client.run(
+            lambda dask_worker: sum(str(k).startswith("rastrum-window-") for k in dask_worker.state.tasks))
+        if on_scheduler == 0 and not any(on_workers.values()):
+            return
+        assert time.monotonic() < deadline, f"windows still known after {timeout} s: {on_scheduler}, {on_workers}"
+        time.sleep(0.05)
+
+
 def test_a_second_call_resumes_and_skips_finished_windows(client, landsat6, tmp_path):
     single_run(CLOUD, landsat6, tmp_path / "single.tif", CLOUD_OPTIONS)
     out = tmp_path / "out"
@@ -140,8 +157,9 @@ def test_a_second_call_resumes_and_skips_finished_windows(client, landsat6, tmp_
 
     with pytest.raises(_native.CancelledError):
         rastrum_dask.run(client, CLOUD, landsat6, out, CLOUD_OPTIONS, window_tiles=1, progress=stop_after_three)
-    # Windows still running when the run stopped may finish: count what is there once quiet.
-    time.sleep(2.0)
+    # Windows still running when the run stopped finish (Dask cannot stop a running task): count
+    # what is there once the cluster has forgotten every window.
+    wait_until_no_window_is_known(client)
     finished = {p: os.stat(p).st_mtime_ns for p in glob.glob(str(out / "parts" / "w*[0-9].tif"))}
     assert 3 <= len(finished) < 9
     assert not (out / "output.vrt").exists()
