@@ -5,7 +5,7 @@ GeoTIFF: GDAL reads the window, numpy preprocesses it, librastrum runs the model
 
 This is the building block for scripts that manage their own reading (a window, a stack of
 files, a time series); to run a model over a whole raster with tiling and stitching, use
-``rastrum run`` or ``_native.run()`` instead.
+``rastrum run`` or ``rastrum.run()`` instead.
 
     python3 examples/python/run_window.py data/super_resolution/super-resolution-10.onnx \\
         data/landsat8_l1_b2_b7/l8_B4.tif sr.tif --window 100 50 224 224 --scale 2e-5 --offset -0.1
@@ -21,10 +21,11 @@ import sys
 import numpy as np
 from osgeo import gdal
 
-# _native.py is one self-contained file; outside this repository, put it on PYTHONPATH instead.
-_REPO_NATIVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "qgis_plugin", "rastrum")
-sys.path.insert(0, os.path.normpath(_REPO_NATIVE))
-import _native as rastrum  # noqa: E402
+# The rastrum package lives in qgis_plugin/ of this repository; elsewhere, put the folder that
+# holds the package on PYTHONPATH instead.
+_REPO_PACKAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "qgis_plugin")
+sys.path.insert(0, os.path.normpath(_REPO_PACKAGES))
+import rastrum  # noqa: E402
 
 gdal.UseExceptions()
 
