@@ -46,6 +46,36 @@ pub fn temp_name(target: &Path, tag: &str, ext: &str) -> PathBuf {
     temp_name_in(&parent_dir(target), &name, tag, ext)
 }
 
+/// What `target` is when it exists and is neither a regular file nor a folder (following
+/// links): a rename over it would replace `/dev/null` or a named pipe with a plain file.
+fn special_kind(target: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(target).ok()?.file_type();
+    if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_fifo() {
+        Some("a named pipe (FIFO)")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
+}
+
+fn refusal(kind: &str) -> String {
+    format!("the output path is {kind}: refusing to replace it with a file")
+}
+
+/// Refuses an output path that is a device, a FIFO or a socket, before any work is done.
+pub fn refuse_special(target: &Path) -> Result<()> {
+    match special_kind(target) {
+        Some(kind) => Err(Error::io(target, refusal(kind))),
+        None => Ok(()),
+    }
+}
+
 /// A file under construction at a temporary name: removed on drop, with its sidecars (files
 /// its writer may leave beside it, such as GDAL's `.aux.xml`), unless persisted.
 #[derive(Debug)]
@@ -87,8 +117,12 @@ impl TempFile {
     }
 
     /// Renames the finished file to `target`, replacing it. After this its sidecars are the
-    /// caller's (moved or removed); on failure the file and its sidecars are removed.
+    /// caller's (moved or removed); on failure the file and its sidecars are removed. A target
+    /// that is a device, FIFO or socket is never replaced (see [`refuse_special`]).
     pub fn persist(mut self, target: &Path) -> std::io::Result<()> {
+        if let Some(kind) = special_kind(target) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, refusal(kind)));
+        }
         std::fs::rename(&self.path, target)?;
         self.path = PathBuf::new();
         Ok(())

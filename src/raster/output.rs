@@ -57,6 +57,7 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     if output.is_dir() {
         return Err(Error::io(output, "output path is a directory"));
     }
+    crate::atomic::refuse_special(output)?;
     let parent = parent_dir(output);
     if !parent.is_dir() {
         return Err(Error::io(output, format!("output folder {} does not exist", parent.display())));
