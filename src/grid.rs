@@ -262,7 +262,9 @@ impl TileGrid {
         cover: impl Fn(&Axis, usize, usize) -> (usize, usize),
     ) -> Result<(TileGrid, [usize; 4])> {
         let (nx, ny) = (self.x.tiles.len(), self.y.tiles.len());
-        if w.col + w.cols > nx || w.row + w.rows > ny {
+        // Checked: the numbers come from the user (`--window 1,0,18446744073709551615,1`).
+        let past = |start: usize, len: usize, n: usize| start.checked_add(len).is_none_or(|end| end > n);
+        if past(w.col, w.cols, nx) || past(w.row, w.rows, ny) {
             return Err(Error::invalid(format!(
                 "window {},{},{},{} reaches past the tile grid of {nx} x {ny} tiles (columns x rows)",
                 w.col, w.row, w.cols, w.rows
