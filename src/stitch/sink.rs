@@ -74,6 +74,13 @@ fn quantise_probability(p: f32) -> u8 {
     (p.clamp(0.0, 1.0) * PROBABILITY_STEPS).round() as u8
 }
 
+/// Pixels with a class: a valid input and a finite model value in every channel. A NaN or an
+/// infinity from the model is no class (nodata, never class 0); for values, each non-finite
+/// value is nodata on its own.
+fn usable(rows: &Rows, channels: usize, n: usize) -> Vec<bool> {
+    (0..n).map(|i| rows.valid[i] != 0 && (0..channels).all(|c| rows.values[c * n + i].is_finite())).collect()
+}
+
 /// Which probability outputs a class task writes besides its class band.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProbabilityOutputs {
@@ -213,9 +220,10 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
         let n = rows.rows * rows.width;
         match self {
             Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts } => {
+                let ok = usable(&rows, *channels, n);
                 let cls: Vec<u8> = (0..n)
                     .map(|i| {
-                        if rows.valid[i] == 0 {
+                        if !ok[i] {
                             CLASS_NODATA
                         } else {
                             class_of((0..*channels).map(|c| rows.values[c * n + i]), *channels, *thresh)
@@ -231,24 +239,14 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
                 if *prob_bands {
                     bands.extend((0..*channels).map(|c| {
                         (0..n)
-                            .map(|i| {
-                                if rows.valid[i] == 0 {
-                                    CLASS_NODATA
-                                } else {
-                                    quantise_probability(rows.values[c * n + i])
-                                }
-                            })
+                            .map(|i| if !ok[i] { CLASS_NODATA } else { quantise_probability(rows.values[c * n + i]) })
                             .collect()
                     }));
                 }
                 classes.write_rows(rows.y0, rows.rows, bands)?;
                 if let Some(p) = probs {
                     let bands = (0..*channels)
-                        .map(|c| {
-                            (0..n)
-                                .map(|i| if rows.valid[i] == 0 { *nodata as f32 } else { rows.values[c * n + i] })
-                                .collect()
-                        })
+                        .map(|c| (0..n).map(|i| if !ok[i] { *nodata as f32 } else { rows.values[c * n + i] }).collect())
                         .collect();
                     p.write_rows(rows.y0, rows.rows, bands)?;
                 }
@@ -258,12 +256,13 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
                     .map(|c| {
                         (0..n)
                             .map(|i| {
-                                if rows.valid[i] == 0 {
+                                let v = rows.values[c * n + i];
+                                if rows.valid[i] == 0 || !v.is_finite() {
                                     *nodata as f32
                                 } else if *scaling == 1.0 {
-                                    rows.values[c * n + i]
+                                    v
                                 } else {
-                                    (rows.values[c * n + i] as f64 * *scaling) as f32
+                                    (v as f64 * *scaling) as f32
                                 }
                             })
                             .collect()
