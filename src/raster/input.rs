@@ -92,14 +92,17 @@ impl InputRaster {
             if band.band_type() == GdalDataType::Unknown {
                 return Err(Error::raster(path, format!("band {b} has a data type Rastrum cannot read")));
             }
+            // Nodata is compared in the band's own type: pixels are read as f64, so a Float32
+            // band's 0.1 is 0.100000001490116 and must meet the nodata rounded to f32 likewise.
+            let in_band_type = |nd: f64| if band.band_type() == GdalDataType::Float32 { nd as f32 as f64 } else { nd };
             let v = if let Some(nd) = nodata {
-                Validity::NoData(nd)
+                Validity::NoData(in_band_type(nd))
             } else {
                 let flags = band.mask_flags().map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
                 if flags.is_all_valid() {
                     Validity::AllValid
                 } else if flags.is_nodata() {
-                    band.no_data_value().map_or(Validity::AllValid, Validity::NoData)
+                    band.no_data_value().map_or(Validity::AllValid, |nd| Validity::NoData(in_band_type(nd)))
                 } else {
                     Validity::MaskBand
                 }
