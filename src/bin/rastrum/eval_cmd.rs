@@ -60,7 +60,7 @@ pub fn run(a: EvalArgs) -> rastrum::Result<()> {
     let report = evaluate(&a.prediction, &a.reference, &opts)?;
     if a.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| rastrum::Error::Internal(e.to_string()))?;
-        println!("{text}");
+        out!("{text}");
     } else {
         print!("{}", table(&report));
     }

@@ -13,6 +13,25 @@ use rastrum::resolve::resolve;
 use rastrum::Error;
 use rastrum::RunOptions;
 
+/// `println!` for everything the CLI prints on stdout: a reader that stops early (`rastrum info
+/// --json m | head`) ends the program quietly with status 141, as a Unix tool killed by SIGPIPE
+/// does, instead of a panic; any other write error is reported and exits with status 1.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::stdout_line(format_args!($($arg)*)) };
+}
+
+fn stdout_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("rastrum: error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 mod eval_cmd;
 mod progress_bar;
 mod run_options;
@@ -169,46 +188,46 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
             "resolved": resolved.as_ref().ok(),
             "error": resolved.as_ref().err().map(|e| e.to_string()),
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return resolved.map(|_| ());
     }
-    println!("model      {}", model.path.display());
-    println!("provider   {}", model.provider);
-    println!("input      {} {} {:?}", model.input.name, model.input.dtype, model.input.shape);
+    out!("model      {}", model.path.display());
+    out!("provider   {}", model.provider);
+    out!("input      {} {} {:?}", model.input.name, model.input.dtype, model.input.shape);
     for (i, o) in model.outputs.iter().enumerate() {
-        println!("output {i}   {} {} {:?} (declared)", o.name, o.dtype, o.shape);
+        out!("output {i}   {} {} {:?} (declared)", o.name, o.dtype, o.shape);
     }
     if model.metadata.is_empty() {
-        println!("card       (no metadata_props: defaults apply)");
+        out!("card       (no metadata_props: defaults apply)");
     }
     for (k, v) in &model.metadata {
-        println!("card       {k} = {v}");
+        out!("card       {k} = {v}");
     }
     let r = resolved?;
-    println!("resolved:");
-    println!(
-        "  task           {} ({:?} output '{}', {} channel(s))",
-        r.task, r.output_kind, r.output_name, r.out_channels
-    );
-    println!(
+    out!("resolved:");
+    out!("  task           {} ({:?} output '{}', {} channel(s))", r.task, r.output_kind, r.output_name, r.out_channels);
+    out!(
         "  tile size      {} (model output {} px, crop {}, scale x{})",
-        r.tile_size, r.out_size, r.model_crop, r.scale_factor
+        r.tile_size,
+        r.out_size,
+        r.model_crop,
+        r.scale_factor
     );
-    println!("  bands          {:?}", r.bands);
-    println!("  scale/offset   {:?} / {:?}", r.scale, r.offset);
-    println!("  mean/std       {:?} / {:?}", r.mean, r.std);
-    println!("  overlap/margin {} / {} px, stitch {:?}", r.overlap, r.margin, r.stitch);
-    println!("  grid/pad       {:?} / {} px ({:?})", r.grid, r.pad, r.pad_mode);
-    println!("  batch          {}{}", r.batch, if r.static_batch { " (fixed by the model)" } else { "" });
-    println!("  activation     {}", r.activation);
+    out!("  bands          {:?}", r.bands);
+    out!("  scale/offset   {:?} / {:?}", r.scale, r.offset);
+    out!("  mean/std       {:?} / {:?}", r.mean, r.std);
+    out!("  overlap/margin {} / {} px, stitch {:?}", r.overlap, r.margin, r.stitch);
+    out!("  grid/pad       {:?} / {} px ({:?})", r.grid, r.pad, r.pad_mode);
+    out!("  batch          {}{}", r.batch, if r.static_batch { " (fixed by the model)" } else { "" });
+    out!("  activation     {}", r.activation);
     if matches!(r.task, Task::Segmentation | Task::Classification) {
-        println!("  classes        {}", r.class_names.join(", "));
+        out!("  classes        {}", r.class_names.join(", "));
     }
     if r.redistribute != Redistribute::None {
-        println!("  redistribute   {} (weight band {:?})", r.redistribute, r.weight_band);
+        out!("  redistribute   {} (weight band {:?})", r.redistribute, r.weight_band);
     }
     if let Some(cm) = r.resolution_cm {
-        println!("  resolution     {cm} cm/px");
+        out!("  resolution     {cm} cm/px");
     }
     Ok(())
 }
@@ -225,14 +244,14 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
     if a.plan {
         let layout = rastrum::plan::layout(&model, &a.input, &opts)?;
-        println!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
         return Ok(());
     }
     let summary =
         progress_bar::with_bar(a.quiet, |progress| rastrum::run(&model, &a.input, &a.output, &opts, progress));
     let summary = summary?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     } else if !a.quiet {
         eprintln!(
             "rastrum: {} on {} ({}x{} -> {}x{}{}): {} tiles run, {} skipped (all nodata), {:.2} s, {:.2} Mpx/s, provider {}",

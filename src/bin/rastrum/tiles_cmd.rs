@@ -73,7 +73,7 @@ pub fn run(a: TilesArgs) -> rastrum::Result<()> {
         crate::progress_bar::with_bar(a.quiet, |progress| rastrum::tiles::render(inputs, outdir, &opts, progress));
     let s = summary?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
     } else if !a.quiet {
         eprintln!(
             "rastrum: {} frame(s), zoom {}-{}, {} tiles written ({}), {:.2} s",
