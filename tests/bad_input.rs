@@ -390,3 +390,149 @@ fn a_full_disk_fails_cleanly() {
     assert!(err.contains("out.tif"), "{err}");
     assert!(files_in(&out_dir).is_empty(), "left {:?}", files_in(&out_dir));
 }
+
+/// An output path that is a named pipe (or a device: `rastrum run ... /dev/null` as root) is
+/// refused before anything runs, and stays what it was; never replaced by a regular file.
+#[test]
+fn an_output_that_is_a_fifo_is_refused_and_left_as_it_is() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let fifo = dir.path().join("pipe.tif");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let r = run(&model, &input, &fifo, &small_tiles(), &mut |_, _| true);
+    must_fail("output is a FIFO", r, &["named pipe", "refusing to replace"]);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(files_in(dir.path()), ["identity.onnx", "in.tif", "pipe.tif"]);
+}
+
+/// A window whose size overflows the tile arithmetic is refused by name, not a panic (it used
+/// to wrap and index past the grid, RASTRUM_PANIC through C).
+#[test]
+fn a_window_past_the_integer_range_is_refused() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let mut opts = small_tiles();
+    opts.set("window", "1,0,18446744073709551615,1").unwrap();
+    let (r, _, _) = attempt(&model, &input, &opts);
+    must_fail("window of u64::MAX tiles", r, &["reaches past the tile grid"]);
+}
+
+/// A model output that is NaN or infinite is no class and no value: the pixel is nodata (255 for
+/// classes, the output nodata for values), never a confident class 0. Here y = sqrt(x - 5) per
+/// channel: NaN wherever a band is below 5, checked against the same function in f32.
+#[test]
+fn non_finite_model_outputs_are_nodata_never_a_class() {
+    let dir = tmp();
+    let p = dir.path().join("sqrt.onnx");
+    GraphBuilder::new("sqrt")
+        .input("x", &nchw(2))
+        .initializer("five", &[1], &[5.0], false)
+        .node("Sub", &["x", "five"], &["d"], &[])
+        .node("Sqrt", &["d"], &["y"], &[])
+        .output("y", &nchw(2))
+        .save(&p)
+        .unwrap();
+    let model = load(&p);
+    let (w, h) = (37, 23);
+    let b1: Vec<u8> = (0..w * h).map(|i| (i % 10) as u8).collect();
+    let b2: Vec<u8> = (0..w * h).map(|i| (i * 3 % 10) as u8).collect();
+    let input = raster(&dir.path().join("in.tif"), w, h, &[b1.clone(), b2.clone()], None);
+    let opts = |task: &str| {
+        let mut o = small_tiles();
+        o.set("task", task).unwrap();
+        o.set("activation", "none").unwrap();
+        o
+    };
+    let (r, out, _keep) = attempt(&model, &input, &opts("segmentation"));
+    r.unwrap();
+    let (_, _, classes) = read_band(&out, 1);
+    for i in 0..w * h {
+        let (a, b) = ((b1[i] as f32 - 5.0).sqrt(), (b2[i] as f32 - 5.0).sqrt());
+        let want = if !a.is_finite() || !b.is_finite() {
+            255.0
+        } else if b > a {
+            1.0
+        } else {
+            0.0
+        };
+        assert_eq!(classes[i], want, "pixel {i}: bands {} {}", b1[i], b2[i]);
+    }
+    let (r, out, _keep) = attempt(&model, &input, &opts("regression"));
+    r.unwrap();
+    for (band, raw) in [(1, &b1), (2, &b2)] {
+        let (_, _, values) = read_band(&out, band);
+        for i in 0..w * h {
+            let v = (raw[i] as f32 - 5.0).sqrt();
+            let want = if v.is_finite() { v as f64 } else { -9999.0 };
+            assert_eq!(values[i], want, "band {band} pixel {i}");
+        }
+    }
+}
+
+/// A float nodata value is compared in the raster's type: `--nodata 0.1` on Float32 pixels of
+/// 0.1 masks them (compared in f64 against f32 pixels it masked none).
+#[test]
+fn float_nodata_is_compared_in_the_rasters_type() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let (w, h) = (40, 30);
+    let values: Vec<f32> = (0..w * h).map(|i| if i % 7 == 0 { 0.1 } else { i as f32 * 0.5 }).collect();
+    let input = raster::<f32>(&dir.path().join("f32.tif"), w, h, &[values.clone()], None);
+    let mut opts = small_tiles();
+    opts.set("nodata", "0.1").unwrap();
+    let (r, out, _keep) = attempt(&model, &input, &opts);
+    r.unwrap();
+    let (_, _, got) = read_band(&out, 1);
+    let masked = got.iter().filter(|v| **v == -9999.0).count();
+    assert_eq!(masked, values.iter().filter(|v| **v == 0.1f32).count());
+    // The raster's own nodata (set as a double by GDAL) is read the same way.
+    let input = raster::<f32>(&dir.path().join("f32_nd.tif"), w, h, &[values.clone()], Some(0.1));
+    let (r, out, _keep) = attempt(&model, &input, &small_tiles());
+    r.unwrap();
+    let (_, _, got) = read_band(&out, 1);
+    assert_eq!(got.iter().filter(|v| **v == -9999.0).count(), masked);
+}
+
+/// The CLI writes to a reader that has gone (`rastrum info --json m | head -c 10`): it ends
+/// quietly with status 141, as a Unix tool killed by SIGPIPE, instead of panicking.
+#[test]
+fn a_closed_stdout_ends_the_cli_quietly() {
+    let dir = tmp();
+    let p = dir.path().join("identity.onnx");
+    identity_model(&p, 1, &[]);
+    let mut child = cli()
+        .args(["info", "--json"])
+        .arg(&p)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}
+
+/// `--extent XMIN,YMIN,XMAX,YMAX` as documented (one value): before the positional arguments it
+/// no longer swallows the model path.
+#[test]
+fn the_extent_flag_takes_one_comma_separated_value() {
+    let dir = tmp();
+    let p = dir.path().join("identity.onnx");
+    identity_model(&p, 1, &[]);
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    // The raster's origin is (500000, 4000000), 10 m pixels: the middle 20 x 10 pixels.
+    let out = dir.path().join("out.tif");
+    let done = cli()
+        .args(["run", "--extent", "500100,3999700,500300,3999800", "--tile-size", "32", "-q"])
+        .args([&p, &input, &out])
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let (w, h, _) = read_band(&out, 1);
+    assert_eq!((w, h), (20, 10));
+}
