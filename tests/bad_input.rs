@@ -536,3 +536,35 @@ fn the_extent_flag_takes_one_comma_separated_value() {
     let (w, h, _) = read_band(&out, 1);
     assert_eq!((w, h), (20, 10));
 }
+
+/// The output may not be any file the run reads: the model, the mask, a source of an input VRT
+/// (compared by device and inode, so a second path to the same file is caught). Each is refused
+/// by name before anything runs, and stays byte for byte what it was.
+#[test]
+fn an_output_that_is_an_input_of_the_run_is_refused() {
+    let dir = tmp();
+    let model_path = dir.path().join("identity.onnx");
+    identity_model(&model_path, 1, &[]);
+    let model = load(&model_path);
+    let source = raster(&dir.path().join("source.tif"), 40, 40, &[ramp(40, 40)], None);
+    let mask = raster(&dir.path().join("mask.tif"), 40, 40, &[vec![1u8; 1600]], None);
+    let vrt = dir.path().join("in.vrt");
+    assert!(std::process::Command::new("gdalbuildvrt").arg("-q").arg(&vrt).arg(&source).status().unwrap().success());
+    let mut opts = small_tiles();
+    opts.set("mask", mask.to_str().unwrap()).unwrap();
+    let cases = [
+        ("the model", model_path.clone()),
+        ("the mask", mask.clone()),
+        ("a file of the input raster", source.clone()),
+        ("a file of the input raster", dir.path().join("sub/../source.tif")),
+    ];
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for (what, output) in cases {
+        let before = std::fs::read(&output).unwrap();
+        let r = run(&model, &vrt, &output, &opts, &mut |_, _| true);
+        must_fail(&format!("output is {what}"), r, &[what, "refusing to overwrite an input"]);
+        assert_eq!(std::fs::read(&output).unwrap(), before, "{} changed", output.display());
+    }
+    // A new file beside them is fine.
+    run(&model, &vrt, &dir.path().join("out.tif"), &opts, &mut |_, _| true).unwrap();
+}

@@ -10,6 +10,27 @@ use std::path::{Path, PathBuf};
 use gdal::raster::RasterBand;
 use gdal::Dataset;
 
+/// The files a dataset reads (GDAL's own list): the raster, its sidecars and, for a VRT, the
+/// files of its sources.
+pub fn file_list(ds: &Dataset) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    // SAFETY: a live dataset handle; GDAL returns a new NULL-terminated list of C strings that
+    // the caller owns: read before it is freed, once, with CSLDestroy.
+    unsafe {
+        let list = gdal_sys::GDALGetFileList(ds.c_dataset());
+        if list.is_null() {
+            return files;
+        }
+        let mut i = 0;
+        while !(*list.add(i)).is_null() {
+            files.push(PathBuf::from(OsStr::from_bytes(CStr::from_ptr(*list.add(i)).to_bytes())));
+            i += 1;
+        }
+        gdal_sys::CSLDestroy(list);
+    }
+    files
+}
+
 fn c_path(p: &Path) -> Result<CString, String> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| "the path contains a NUL byte".to_string())
 }

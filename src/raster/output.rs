@@ -74,6 +74,25 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an output path that is one of the run's inputs (`what`, `path`), compared by device
+/// and inode, so that links, `..` and a VRT's sources are caught: the model, the mask, a
+/// source file of an input VRT. A missing output file cannot be an input.
+pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = std::fs::metadata(output) else { return Ok(()) };
+    for (what, path) in inputs {
+        if let Ok(m) = std::fs::metadata(path) {
+            if (m.dev(), m.ino()) == (out.dev(), out.ino()) {
+                return Err(Error::io(
+                    output,
+                    format!("output path is {what} ({}): refusing to overwrite an input of the run", path.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// GDAL's PAM sidecar of a raster: what GeoTIFF tags cannot hold (category names).
 const AUX: &str = ".aux.xml";
 
