@@ -568,3 +568,26 @@ fn an_output_that_is_an_input_of_the_run_is_refused() {
     // A new file beside them is fine.
     run(&model, &vrt, &dir.path().join("out.tif"), &opts, &mut |_, _| true).unwrap();
 }
+
+/// Signed bytes (GDAL 3.6 writes Int8 as a Byte band marked PIXELTYPE=SIGNEDBYTE) are read as
+/// -128..127, not 0..255: the identity model gives back each byte as numpy's int8 would.
+#[test]
+fn signed_byte_rasters_are_read_as_signed() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let bytes = ramp(40, 40);
+    let unsigned = raster(&dir.path().join("u8.tif"), 40, 40, &[bytes.clone()], None);
+    let signed = dir.path().join("i8.tif");
+    let made = std::process::Command::new("gdal_translate")
+        .args(["-q", "-co", "PIXELTYPE=SIGNEDBYTE"])
+        .args([&unsigned, &signed])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (r, out, _keep) = attempt(&model, &signed, &small_tiles());
+    r.unwrap();
+    let (_, _, got) = read_band(&out, 1);
+    let want: Vec<f64> = bytes.iter().map(|b| *b as i8 as f64).collect();
+    assert!(want.iter().any(|v| *v < 0.0));
+    assert_eq!(got, want);
+}

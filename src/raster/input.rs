@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use gdal::raster::GdalDataType;
-use gdal::Dataset;
+use gdal::{Dataset, Metadata};
 
 use crate::error::{Error, Result};
 use crate::grid::{mirror, PadMode};
@@ -58,6 +58,9 @@ pub struct InputRaster {
     pub info: RasterInfo,
     bands: Vec<usize>,
     validity: Vec<Validity>,
+    /// Per selected band: signed bytes (GDAL 3.6 has no Int8 type: a Byte band marked
+    /// `PIXELTYPE=SIGNEDBYTE`), read as 0..255 and mapped to -128..127.
+    signed: Vec<bool>,
     weight_band: Option<usize>,
     pre: Preprocess,
     /// How windows reaching past the raster are filled.
@@ -87,6 +90,7 @@ impl InputRaster {
             }
         }
         let mut validity = Vec::with_capacity(bands.len());
+        let mut signed = Vec::with_capacity(bands.len());
         for &b in bands {
             let band = ds.rasterband(b).map_err(|e| Error::raster(path, format!("band {b}: {e}")))?;
             if band.band_type() == GdalDataType::Unknown {
@@ -108,6 +112,10 @@ impl InputRaster {
                 }
             };
             validity.push(v);
+            signed.push(
+                band.band_type() == GdalDataType::UInt8
+                    && band.metadata_item("PIXELTYPE", "IMAGE_STRUCTURE").as_deref() == Some("SIGNEDBYTE"),
+            );
         }
         Ok(InputRaster {
             path: path.to_path_buf(),
@@ -115,6 +123,7 @@ impl InputRaster {
             info,
             bands: bands.to_vec(),
             validity,
+            signed,
             weight_band,
             pre,
             pad_mode: PadMode::default(),
@@ -179,6 +188,11 @@ impl InputRaster {
         for (i, &band) in self.bands.iter().enumerate() {
             let buf = &mut raw[i * rw * rh..(i + 1) * rw * rh];
             self.read_window(band, false, r.window(), buf)?;
+            if self.signed[i] {
+                for v in buf.iter_mut().filter(|v| **v > 127.0) {
+                    *v -= 256.0;
+                }
+            }
             match self.validity[i] {
                 Validity::AllValid => {}
                 Validity::NoData(nd) => {
