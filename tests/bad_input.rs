@@ -591,3 +591,22 @@ fn signed_byte_rasters_are_read_as_signed() {
     assert!(want.iter().any(|v| *v < 0.0));
     assert_eq!(got, want);
 }
+
+/// `--co NBITS=1` on a class raster would store the class nodata 255 as 1 (nodata read back as
+/// a class): refused by name before any tile runs; NBITS=8 is accepted.
+#[test]
+fn a_class_raster_too_narrow_for_its_nodata_is_refused() {
+    let dir = tmp();
+    let p = dir.path().join("seg.onnx");
+    identity_model(&p, 2, &[("rastrum_task", "\"segmentation\"")]);
+    let model = load(&p);
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40), ramp(40, 40)], Some(0.0));
+    let mut opts = small_tiles();
+    opts.set("co", "NBITS=1").unwrap();
+    let (r, _, _) = attempt(&model, &input, &opts);
+    must_fail("NBITS=1 class raster", r, &["NBITS=1", "nodata 255"]);
+    let mut opts = small_tiles();
+    opts.set("co", "NBITS=8").unwrap();
+    let (r, _, _keep) = attempt(&model, &input, &opts);
+    r.unwrap();
+}

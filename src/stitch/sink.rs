@@ -81,6 +81,21 @@ fn usable(rows: &Rows, channels: usize, n: usize) -> Vec<bool> {
     (0..n).map(|i| rows.valid[i] != 0 && (0..channels).all(|c| rows.values[c * n + i].is_finite())).collect()
 }
 
+/// A class band needs 8 bits: its nodata is 255. GeoTIFF's `NBITS=1..7` would store 255 as
+/// 1, 3, ... (nodata read back as a class), so it is refused, naming the option.
+fn refuse_narrow_bits(opts: &WriteOptions) -> Result<()> {
+    for co in &opts.creation_options {
+        if let Some((k, v)) = co.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("NBITS") && v.trim().parse::<u32>().is_ok_and(|n| n < 8) {
+                return Err(Error::invalid(format!(
+                    "creation option {co} cannot hold the class band's nodata {CLASS_NODATA}: use NBITS=8 or leave it out"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Which probability outputs a class task writes besides its class band.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProbabilityOutputs {
@@ -109,6 +124,7 @@ impl Sink {
         nodata: f64,
         opts: &WriteOptions,
     ) -> Result<Sink> {
+        refuse_narrow_bits(opts)?;
         // One channel is a sigmoid head: its probability is that of class 1.
         let prob_name = |c: usize| names.get(if channels == 1 { 1 } else { c }).cloned().unwrap_or_default();
         let prob_bands = probabilities.in_bands;
