@@ -610,3 +610,29 @@ fn a_class_raster_too_narrow_for_its_nodata_is_refused() {
     let (r, _, _keep) = attempt(&model, &input, &opts);
     r.unwrap();
 }
+
+/// When GDAL refuses to create the output (`--co BLOCKXSIZE=7`) or the output is a folder
+/// (`quicklook` onto a folder named `d.png`), the error names it and no temporary file is left.
+#[test]
+fn a_refused_output_leaves_no_temporary_file() {
+    let dir = tmp();
+    let p = dir.path().join("identity.onnx");
+    identity_model(&p, 1, &[]);
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let out_dir = tmp();
+    let done = cli()
+        .args(["run", "--co", "BLOCKXSIZE=7", "--tile-size", "32", "-q"])
+        .args([&p, &input, &out_dir.path().join("out.tif")])
+        .output()
+        .unwrap();
+    assert!(!done.status.success());
+    assert!(String::from_utf8_lossy(&done.stderr).contains("cannot create the output"));
+    assert!(files_in(out_dir.path()).is_empty(), "{:?}", files_in(out_dir.path()));
+    std::fs::create_dir(out_dir.path().join("d.png")).unwrap();
+    let done =
+        cli().arg("quicklook").args([&input, &out_dir.path().join("d.png")]).args(["--rgb", "1,1,1"]).output().unwrap();
+    assert!(!done.status.success());
+    assert!(String::from_utf8_lossy(&done.stderr).contains("d.png"));
+    assert_eq!(files_in(out_dir.path()), ["d.png"]);
+    assert!(files_in(&out_dir.path().join("d.png")).is_empty());
+}
