@@ -567,7 +567,7 @@ class Model(_Owner):
             rank, length = c_size_t(), c_size_t()
             with self._use() as handle:
                 status = _lib().rastrum_model_output_shape(
-                    handle, n, c, h, w, int(output_index), dims, capacity, byref(rank), byref(length)
+                    handle, n, c, h, w, _size(output_index, "output_index"), dims, capacity, byref(rank), byref(length)
                 )
             if status == BUFFER_TOO_SMALL and rank.value > capacity:
                 capacity = rank.value
@@ -588,7 +588,7 @@ class Model(_Owner):
         written = c_size_t()
         with self._use() as handle:
             status = _lib().rastrum_model_run_buffer(
-                handle, x.ctypes.data_as(POINTER(c_float)), *x.shape, int(output_index),
+                handle, x.ctypes.data_as(POINTER(c_float)), *x.shape, _size(output_index, "output_index"),
                 out.ctypes.data_as(POINTER(c_float)), out.size, byref(written),
             )
         _check(status)
@@ -599,11 +599,19 @@ class Model(_Owner):
         return out
 
 
+def _size(value, what):
+    """An integer for a size_t argument: ctypes would silently wrap 2**64 to 0 and -1 to 2**64-1."""
+    number = int(value)
+    if not 0 <= number < 2 ** (8 * ctypes.sizeof(c_size_t)):
+        raise InvalidArgumentError(INVALID_ARGUMENT, f"{what} must be in 0..2^{8 * ctypes.sizeof(c_size_t)}, found {value}")
+    return number
+
+
 def _nchw(shape):
     dims = tuple(int(d) for d in shape)
-    if len(dims) != 4 or min(dims) < 0:
+    if len(dims) != 4:
         raise InvalidArgumentError(INVALID_ARGUMENT, f"expected a shape (n, c, h, w), found {tuple(shape)}")
-    return dims
+    return tuple(_size(d, f"shape {tuple(shape)}: each dimension") for d in dims)
 
 
 def _option_text(value):

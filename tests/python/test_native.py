@@ -771,3 +771,14 @@ def test_every_options_object_takes_one_key_in_any_spelling(rastrum, key, tmp_pa
     assert "unknown" not in str(refused.value)
     with pytest.raises(rastrum.InvalidArgumentError, match="unknown"):
         rastrum.tiles(LANDSAT_B4, tmp_path / "xyz", gif_zooms="4")
+
+
+def test_integers_past_size_t_are_refused_not_wrapped(rastrum, sr_model):
+    # ctypes wraps silently: 2**64 would have become output 0 and -1 the largest index.
+    for index in (2**64, -1):
+        with pytest.raises(rastrum.InvalidArgumentError, match="output_index"):
+            sr_model.output_shape((1, 1, 224, 224), output_index=index)
+        with pytest.raises(rastrum.InvalidArgumentError, match="output_index"):
+            sr_model.run_array(np.zeros((1, 1, 224, 224), np.float32), output_index=index)
+    with pytest.raises(rastrum.InvalidArgumentError, match="each dimension"):
+        sr_model.output_shape((1, 1, 2**64 + 224, 224))
