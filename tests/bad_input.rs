@@ -636,3 +636,35 @@ fn a_refused_output_leaves_no_temporary_file() {
     assert_eq!(files_in(out_dir.path()), ["d.png"]);
     assert!(files_in(&out_dir.path().join("d.png")).is_empty());
 }
+
+/// What GDAL could not open is said in words, not "returned a NULL pointer. Error msg: ''": a
+/// name with ':' that is no file, a device, a missing mask, a file no driver reads.
+#[test]
+fn unopenable_paths_say_why() {
+    let dir = tmp();
+    let model = identity(dir.path());
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)], None);
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a raster").unwrap();
+    let cases: [(&str, PathBuf, RunOptions, &[&str]); 4] = [
+        ("a:b", dir.path().join("a:b.tif"), small_tiles(), &["does not exist", "':'"]),
+        ("a device", PathBuf::from("/dev/zero"), small_tiles(), &["/dev/zero", "not a regular file"]),
+        ("a text file", text.clone(), small_tiles(), &["no GDAL driver recognises it"]),
+        (
+            "a missing mask",
+            input.clone(),
+            {
+                let mut o = small_tiles();
+                o.set("mask", dir.path().join("no_mask.gpkg").to_str().unwrap()).unwrap();
+                o
+            },
+            &["no_mask.gpkg", "cannot open the mask", "does not exist"],
+        ),
+    ];
+    for (case, path, opts, needles) in cases {
+        let r = run(&model, &path, &dir.path().join("out.tif"), &opts, &mut |_, _| true);
+        let e = r.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!e.contains("NULL pointer"), "{case}: {e}");
+        must_fail(case, r, needles);
+    }
+}

@@ -22,7 +22,28 @@ pub fn open(path: &Path) -> Result<Dataset> {
     if !s.starts_with("/vsi") && !path.exists() && !s.contains(':') {
         return Err(Error::io(path, "input raster does not exist"));
     }
-    Dataset::open(path).map_err(|e| Error::raster(path, format!("GDAL cannot open it: {e}")))
+    Dataset::open(path).map_err(|e| Error::raster(path, format!("GDAL cannot open it: {}", why_not_opened(path, e))))
+}
+
+/// Why GDAL opened nothing, in words: GDAL's own message when it gave one, else what the path
+/// is (missing, not a regular file, a format no driver reads) rather than "returned a NULL
+/// pointer. Error msg: ''".
+pub fn why_not_opened(path: &Path, e: gdal::errors::GdalError) -> String {
+    if let gdal::errors::GdalError::NullPointer { msg, .. } = &e {
+        if !msg.is_empty() {
+            return msg.clone();
+        }
+        let vsi = path.to_string_lossy().starts_with("/vsi");
+        return match std::fs::metadata(path) {
+            Err(_) if !vsi && path.to_string_lossy().contains(':') => {
+                "the file does not exist (a name with ':' may also be read as a GDAL connection string)".into()
+            }
+            Err(_) if !vsi => "the file does not exist".into(),
+            Ok(m) if !m.is_file() && !m.is_dir() => "it is not a regular file".into(),
+            _ => "no GDAL driver recognises it".into(),
+        };
+    }
+    e.to_string()
 }
 
 pub fn info(ds: &Dataset) -> RasterInfo {

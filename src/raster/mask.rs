@@ -21,7 +21,9 @@ pub enum Mask {
 impl Mask {
     /// Opens `path` as a mask for rasters described by `info`.
     pub fn open(path: &Path, info: &RasterInfo) -> Result<Mask> {
-        let ds = Dataset::open(path).map_err(|e| Error::io(path, format!("cannot open the mask: {e}")))?;
+        let ds = Dataset::open(path).map_err(|e| {
+            Error::io(path, format!("cannot open the mask: {}", crate::raster::info::why_not_opened(path, e)))
+        })?;
         if ds.raster_count() > 0 {
             let (w, h) = ds.raster_size();
             if (w, h) != (info.width, info.height) {
