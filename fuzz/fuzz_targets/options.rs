@@ -9,7 +9,7 @@ use rastrum::RunOptions;
 
 fuzz_target!(|data: &[u8]| {
     let mut opts = RunOptions::default();
-    for (key, value) in settings::settings(data, RunOptions::KEYS) {
+    for (key, value) in settings::settings(data, &RunOptions::KEYS) {
         if let Err(e) = opts.set(&key, &value) {
             assert!(!e.to_string().is_empty(), "an empty error for {key}={value}");
         }
