@@ -68,10 +68,9 @@ pub fn per_band(what: &str, v: Option<Vec<f64>>, n: usize, default: f64) -> Resu
         None => Ok(vec![default; n]),
         Some(v) if v.len() == 1 => Ok(vec![v[0]; n]),
         Some(v) if v.len() == n => Ok(v),
-        Some(v) => Err(Error::invalid(format!(
-            "{what} has {} values for {n} bands: give one value or one per band",
-            v.len()
-        ))),
+        Some(v) => {
+            Err(Error::invalid(format!("{what} has {} values for {n} bands: give one value or one per band", v.len())))
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::*;
 use rastrum::card::StitchMode;
-use rastrum::{run, RunOptions};
 use rastrum::Error;
+use rastrum::{run, RunOptions};
 
 /// Four option sets: different tilings and stitch modes give different files.
 fn variant(i: usize) -> RunOptions {

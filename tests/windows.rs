@@ -11,9 +11,9 @@ use common::*;
 use gdal::Metadata;
 use rastrum::card::{StitchMode, TileWindow};
 use rastrum::inference::Model;
+use rastrum::plan::layout;
 use rastrum::raster::mosaic::assemble;
 use rastrum::raster::output::WriteOptions;
-use rastrum::plan::layout;
 use rastrum::{run, RunOptions};
 
 fn window_of(path: &Path) -> serde_json::Value {
