@@ -57,6 +57,7 @@ test-c: stage
 
 test-python: stage
 	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so PYTHONPATH=$(CURDIR)/qgis_plugin \
+	  RASTRUM_TEST_MODELS=$(TARGET)/test-models \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
 
 # rastrum.dask on a real LocalCluster of worker processes (.venv-dask: pinned dask, distributed).

@@ -25,6 +25,7 @@
 //! output scale for super-resolution; stride-grid cells for per-tile tasks).
 
 use crate::error::{Error, Result};
+use crate::memory;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AxisTile {
@@ -113,6 +114,28 @@ impl PixelGeometry {
     }
 }
 
+/// The longest side of a raster GDAL makes (its sizes are C `int`s), input or output.
+pub const MAX_SIDE: usize = i32::MAX as usize;
+
+/// Refuses an axis GDAL cannot hold, before any position is computed on it (in i64).
+fn check_len(len: usize, scale: usize) -> Result<()> {
+    if len.checked_mul(scale).is_none_or(|out| len > MAX_SIDE || out > MAX_SIDE) {
+        return Err(Error::invalid(format!(
+            "a raster side of {len} pixels (x{scale} in the output) is past GDAL's limit of {MAX_SIDE} pixels"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an axis of `n` tiles whose list would not fit in memory.
+fn check_tiles(n: usize, len: usize, stride: usize) -> Result<()> {
+    memory::check(
+        memory::product(&[n, 2, std::mem::size_of::<AxisTile>()]),
+        &format!("the tile grid ({n} tiles along a side of {len} pixels, every {stride} pixels)"),
+        "raise 'tile-size', or plan a smaller raster",
+    )
+}
+
 /// Plans one axis of a pixel task.
 pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
     if len == 0 {
@@ -129,6 +152,7 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
             g.pad
         )));
     }
+    check_len(len, g.scale)?;
     // Tile positions over the padded axis [-pad, len + pad).
     let (pad, padded) = (g.pad as i64, (len + 2 * g.pad) as i64);
     let (e_i, stride_i) = (e as i64, stride as i64);
@@ -137,6 +161,7 @@ pub fn pixel_axis(len: usize, g: PixelGeometry) -> Result<Axis> {
         pos.push(-pad);
     } else {
         let n = (padded - e_i + stride_i - 1) / stride_i + 1;
+        check_tiles(n as usize, len, stride)?;
         pos.extend((0..n).map(|k| k * stride_i - pad));
         if g.grid == GridMode::Fit {
             // Clamp the last tile to the padded end.
@@ -187,7 +212,9 @@ pub fn tile_axis(len: usize, tile: usize, stride: usize) -> Result<Axis> {
     if tile == 0 || stride == 0 {
         return Err(Error::invalid(format!("tile size ({tile}) and stride ({stride}) must be positive")));
     }
+    check_len(len, 1)?;
     let n = if len <= tile { 1 } else { (len - tile).div_ceil(stride) + 1 };
+    check_tiles(n, len, stride)?;
     let tiles = (0..n)
         .map(|k| AxisTile {
             start: (k * stride) as i64,

@@ -294,7 +294,13 @@ impl Model {
         let (shape, data) = value
             .try_extract_tensor::<f32>()
             .map_err(|e| Error::model(&self.path, format!("output '{out_name}' is not a float32 tensor: {e}")))?;
-        Ok(Tensor { shape: shape.iter().map(|d| (*d).max(0) as usize).collect(), data: data.to_vec() })
+        // ONNX Runtime could allocate it, but a second copy may still not fit.
+        let mut copy: Vec<f32> = Vec::new();
+        copy.try_reserve_exact(data.len()).map_err(|_| {
+            Error::model(&self.path, format!("output '{out_name}' of {} values does not fit in memory", data.len()))
+        })?;
+        copy.extend_from_slice(data);
+        Ok(Tensor { shape: shape.iter().map(|d| (*d).max(0) as usize).collect(), data: copy })
     }
 
     /// Index of an output by name.

@@ -258,7 +258,7 @@ impl LazyRun {
                 Sink::memory_values(r.out_channels, r.reg_output_scaling, r.output_nodata)
             }
         };
-        let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&sub), rect, sink);
+        let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&sub), rect, || Ok(sink))?;
         for (i, t) in tiles.iter().enumerate() {
             stitching.add(i, t.as_ref().as_ref().map(|(v, d)| (v.as_slice(), d)))?;
         }

@@ -1,6 +1,6 @@
 //! Rastrum: tiled ONNX inference over georeferenced rasters, streamed, stitched without seams.
 //!
-//! The modules form a line, lowest first (ARCHITECTURE.md): error, atomic, grammar, grid, card,
+//! The modules form a line, lowest first (ARCHITECTURE.md): error, atomic and memory, grammar, grid, card,
 //! metrics / onnx / plot / progress, inference, raster, options, resolve, tasks, plan, stitch,
 //! run and lazy, eval and tiles, ffi. A module imports only modules before it.
 
@@ -13,6 +13,7 @@ pub mod grammar;
 pub mod grid;
 pub mod inference;
 pub mod lazy;
+pub mod memory;
 pub mod metrics;
 pub mod onnx;
 pub mod options;

@@ -10,6 +10,7 @@ use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Ta
 use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::{default_batch, Model};
+use crate::memory;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
@@ -160,6 +161,8 @@ fn model_input(model: &Model, opts: &RunOptions, card: &Card, raster_bands: Opti
     if !(1..=4096).contains(&batch) {
         return Err(Error::invalid(format!("batch must be in 1..=4096, found {batch}")));
     }
+    // The inputs alone, before the probe runs a batch: the outputs are checked once known.
+    check_batches(batch, static_batch, tile, bands.len() * tile * tile)?;
     Ok(Input { tile, bands, batch, static_batch })
 }
 
@@ -207,7 +210,7 @@ fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: us
     let Input { tile, bands, batch, static_batch } = input;
     let nb = bands.len();
     let probe_n = if static_batch { batch } else { 1 };
-    let zeros = vec![0f32; probe_n * nb * tile * tile];
+    let zeros = memory::zeros(probe_n * nb * tile * tile, "the probe batch", "lower 'tile-size'")?;
     let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
     let oshape = out.shape.clone();
     let bad_shape = || {
@@ -306,6 +309,25 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
     settle(card, opts, shape)
 }
 
+/// Batches a run holds at once: one being read, one queued for the model, one in it, one queued
+/// for the writer and one being stitched (`run`'s two channels hold one batch each).
+pub const BATCHES_IN_FLIGHT: usize = 5;
+
+/// Refuses a batch geometry whose batches in flight (`per_tile` f32 values per tile, input and
+/// output) would not fit in memory, naming the options that lower it.
+fn check_batches(batch: usize, static_batch: bool, tile: usize, per_tile: usize) -> Result<()> {
+    let change = if static_batch {
+        format!("lower 'tile-size' (the model's batch is fixed at {batch})")
+    } else {
+        "lower 'batch' or 'tile-size'".to_string()
+    };
+    memory::check(
+        memory::product(&[BATCHES_IN_FLIGHT, batch, per_tile, 4]),
+        &format!("running batches of {batch} tile(s) of {tile} x {tile} pixels ({BATCHES_IN_FLIGHT} in flight)"),
+        &change,
+    )
+}
+
 fn check_tile(tile: usize) -> Result<()> {
     if !(1..=16384).contains(&tile) {
         return Err(Error::invalid(format!("tile size must be in 1..=16384, found {tile}")));
@@ -324,6 +346,8 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
     let (redistribute, weight_band) = redistribution(&card, opts, task, kind)?;
     let t = tiling(&card, opts, kind, tile, redistribute)?;
     let (activation, class_names) = class_head(&card, opts, task, &s)?;
+    let per_tile = bands.len() * tile * tile + out_channels * out_size * out_size;
+    check_batches(s.batch, s.static_batch, tile, per_tile)?;
     Ok(Resolved {
         task,
         output_kind: kind,

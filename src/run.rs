@@ -298,8 +298,8 @@ fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Batch> {
 /// placement is recorded in the files.
 fn write_tiles(plan: &Plan, output: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
     let r = &plan.r;
-    let sink = file_sink(r, &plan.grid, plan.window.as_ref(), output, &plan.options)?;
-    let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&plan.tiles), plan.rect, sink);
+    let sink = || file_sink(r, &plan.grid, plan.window.as_ref(), output, &plan.options);
+    let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&plan.tiles), plan.rect, sink)?;
     let per_out = (r.out_channels * r.out_size * r.out_size).max(1);
     for Batch { tiles, mut values } in rx.iter() {
         // The batch output, tile by tile, in the order of the tiles that ran.

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use super::options::rastrum_options;
 use super::*;
 use crate::inference::{Device, Model, SessionOptions};
+use crate::memory;
 
 /// Output shapes by (input shape, output index).
 type ShapeCache = Mutex<HashMap<([usize; 4], usize), Vec<usize>>>;
@@ -138,7 +139,7 @@ impl rastrum_model {
         if let Some(s) = self.shapes.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(s);
         }
-        let zeros = vec![0f32; shape.iter().product()];
+        let zeros = memory::zeros(shape.iter().product(), "a zero input of that shape", "ask for a smaller shape")?;
         let out = self.model.run(&zeros, shape, index)?;
         if let Ok(mut m) = self.shapes.lock() {
             // Hosts with ever-changing shapes must not grow this without bound.

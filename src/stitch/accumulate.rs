@@ -7,7 +7,9 @@
 //! identical contributions gives back exactly the f32 value (the pointwise guarantee).
 
 use crate::card::StitchMode;
+use crate::error::Result;
 use crate::grid::{AxisTile, TileGrid};
+use crate::memory;
 
 /// Finished full-width output rows, channel-major: `values[c][row][col]`.
 #[derive(Debug, Clone)]
@@ -72,7 +74,13 @@ impl PixelStitcher {
     /// Stitches `plan`'s tiles into the output rectangle `[x, y, width, height]` (output
     /// pixels); contributions outside it are dropped. Each pixel sums the same tiles in the same
     /// order whatever the rectangle, so windows give the bytes of one pass.
-    pub fn new(plan: &TileGrid, channels: usize, scale: usize, mode: StitchMode, rect: [usize; 4]) -> PixelStitcher {
+    pub fn new(
+        plan: &TileGrid,
+        channels: usize,
+        scale: usize,
+        mode: StitchMode,
+        rect: [usize; 4],
+    ) -> Result<PixelStitcher> {
         let [x0, y0, width, height] = rect;
         // Rows above a tile row's first row are handed out before it starts, so the window
         // needs the tallest tile row only.
@@ -85,7 +93,16 @@ impl PixelStitcher {
             .max()
             .unwrap_or(1)
             .max(1);
-        PixelStitcher {
+        // The window (f64 sums and weights, validity) and the finished rows it hands out (f32).
+        let per_pixel = (8 * channels + 8 + 1) + (4 * channels + 1);
+        memory::check(
+            memory::product(&[cap, width, per_pixel]),
+            &format!("stitching {width} output pixels wide, {cap} rows at a time ({channels} channel(s))"),
+            "lower 'tile-size', or run the raster in windows ('window')",
+        )?;
+        let what = "the stitching window";
+        let change = "lower 'tile-size', or run the raster in windows ('window')";
+        Ok(PixelStitcher {
             x0,
             y0,
             width,
@@ -95,10 +112,10 @@ impl PixelStitcher {
             mode,
             top: y0,
             cap,
-            sum: vec![0.0; cap * channels * width],
-            weight: vec![0.0; cap * width],
-            valid: vec![0; cap * width],
-        }
+            sum: memory::zeros(cap * channels * width, what, change)?,
+            weight: memory::zeros(cap * width, what, change)?,
+            valid: memory::zeros(cap * width, what, change)?,
+        })
     }
 
     /// Bytes held by the accumulation window (for the memory model in the docs and tests).
@@ -192,8 +209,13 @@ pub struct CellStitcher {
 }
 
 impl CellStitcher {
-    pub fn new(width: usize, channels: usize) -> CellStitcher {
-        CellStitcher { row: Rows::new(0, 1, width, channels) }
+    pub fn new(width: usize, channels: usize) -> Result<CellStitcher> {
+        memory::check(
+            memory::product(&[2, width, 4 * channels + 1]),
+            &format!("a row of {width} tile outputs of {channels} value(s)"),
+            "raise 'tile-size' or 'stride', or run the raster in windows ('window')",
+        )?;
+        Ok(CellStitcher { row: Rows::new(0, 1, width, channels) })
     }
 
     pub fn add(&mut self, col: usize, values: Option<&[f32]>) {
@@ -227,8 +249,13 @@ pub struct RedistributeStitcher {
 
 impl RedistributeStitcher {
     /// `rect`: `[x, y, width, height]` of the output (input pixels) that is kept.
-    pub fn new(rect: [usize; 4], tile: usize, by_weight: bool) -> RedistributeStitcher {
-        RedistributeStitcher { rect, current: None, tile, by_weight }
+    pub fn new(rect: [usize; 4], tile: usize, by_weight: bool) -> Result<RedistributeStitcher> {
+        memory::check(
+            memory::product(&[2, rect[2], tile, 5]),
+            &format!("spreading tile values over {} pixels wide, {tile} rows at a time", rect[2]),
+            "lower 'tile-size', or run the raster in windows ('window')",
+        )?;
+        Ok(RedistributeStitcher { rect, current: None, tile, by_weight })
     }
 
     /// The rows of the tile row starting at input row `ty0` that lie in the rectangle.

@@ -41,18 +41,25 @@ pub(crate) struct Stitching<'a, C, F> {
 }
 
 impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
-    pub(crate) fn new(r: Cow<'a, Resolved>, plan: Cow<'a, TileGrid>, rect: [usize; 4], sink: Sink<C, F>) -> Self {
+    /// The accumulation window is made (and checked against the memory budget) before `sink`
+    /// is called, so that a refused run creates no file.
+    pub(crate) fn new(
+        r: Cow<'a, Resolved>,
+        plan: Cow<'a, TileGrid>,
+        rect: [usize; 4],
+        sink: impl FnOnce() -> Result<Sink<C, F>>,
+    ) -> Result<Self> {
         let width = rect[2];
         let kind = match (r.output_kind, r.redistribute) {
             (OutputKind::Pixels, _) => {
-                Kind::Pixels(PixelStitcher::new(&plan, r.out_channels, r.scale_factor, r.stitch, rect))
+                Kind::Pixels(PixelStitcher::new(&plan, r.out_channels, r.scale_factor, r.stitch, rect)?)
             }
-            (OutputKind::PerTile, Redistribute::None) => Kind::Cells(CellStitcher::new(width, r.out_channels)),
+            (OutputKind::PerTile, Redistribute::None) => Kind::Cells(CellStitcher::new(width, r.out_channels)?),
             (OutputKind::PerTile, rule) => {
-                Kind::Redistribute(RedistributeStitcher::new(rect, r.tile_size, rule == Redistribute::Weight))
+                Kind::Redistribute(RedistributeStitcher::new(rect, r.tile_size, rule == Redistribute::Weight)?)
             }
         };
-        Stitching { r, plan, kind, sink, expected: 0, held: BTreeMap::new() }
+        Ok(Stitching { r, plan, kind, sink: sink()?, expected: 0, held: BTreeMap::new() })
     }
 
     /// Tile `index` of the plan, in any order: its activated model output and its input, or

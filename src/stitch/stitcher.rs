@@ -45,8 +45,8 @@ impl Stitcher {
     /// at `finish`, complete, or not at all.
     pub fn to_file(plan: &Plan, output: &Path) -> Result<Stitcher> {
         crate::raster::output::check_destination(output, plan.input().unwrap_or(Path::new("")))?;
-        let sink = file_sink(&plan.r, &plan.grid, plan.window.as_ref(), output, &plan.options)?;
-        let st = Stitching::new(Cow::Owned(plan.r.clone()), Cow::Owned(plan.tiles.clone()), plan.rect, sink);
+        let sink = || file_sink(&plan.r, &plan.grid, plan.window.as_ref(), output, &plan.options);
+        let st = Stitching::new(Cow::Owned(plan.r.clone()), Cow::Owned(plan.tiles.clone()), plan.rect, sink)?;
         Stitcher::with(plan, Output::File(Box::new(st)))
     }
 
@@ -72,7 +72,7 @@ impl Stitcher {
                 Sink::value_writer(f32s(0), r.out_channels, r.reg_output_scaling, r.output_nodata)
             }
         };
-        let st = Stitching::new(Cow::Owned(plan.r.clone()), Cow::Owned(plan.tiles.clone()), plan.rect, sink);
+        let st = Stitching::new(Cow::Owned(plan.r.clone()), Cow::Owned(plan.tiles.clone()), plan.rect, || Ok(sink))?;
         Stitcher::with(plan, Output::Rows(Box::new(st)))
     }
 

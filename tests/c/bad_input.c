@@ -29,6 +29,14 @@ static void expect(const char *what, int32_t got, int32_t status, const char *ne
     }
 }
 
+static int never_called(const rastrum_rows *rows, void *user_data) {
+    (void)rows;
+    (void)user_data;
+    fprintf(stderr, "FAIL: rows of a refused stitcher\n");
+    failures++;
+    return 0;
+}
+
 static void write_file(const char *path, const char *bytes, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(bytes, 1, n, f) != n) {
@@ -97,6 +105,35 @@ int main(int argc, char **argv) {
     expect("tile size 0 (run)", rastrum_run(m, input, out, o, NULL, NULL, &r), RASTRUM_INVALID_ARGUMENT, "tile size",
            out);
     rastrum_options_set(o, "tile-size", "64");
+    /* Sizes past any machine's memory are statuses, not aborts (issue 21). */
+    rastrum_plan *huge = NULL;
+    rastrum_stitcher *st = NULL;
+    rastrum_options *tiling = NULL;
+    if (rastrum_options_new(&tiling) != RASTRUM_OK || rastrum_options_set(tiling, "tile-size", "4096") != RASTRUM_OK ||
+        rastrum_options_set(tiling, "task", "regression") != RASTRUM_OK) {
+        fprintf(stderr, "setup failed: %s\n", rastrum_last_error_message());
+        return 1;
+    }
+    expect("plan of 1e12 x 1e12 pixels", rastrum_plan_new((size_t)1e12, (size_t)1e12, 1, NULL, tiling, &huge),
+           RASTRUM_INVALID_ARGUMENT, "past GDAL's limit", NULL);
+    if (rastrum_plan_new(2147483647u, 2147483647u, 1, NULL, tiling, &huge) != RASTRUM_OK) {
+        fprintf(stderr, "FAIL: a 2^31-1 square plan: %s\n", rastrum_last_error_message());
+        failures++;
+    }
+    expect("rows stitcher of a 2^31-1 square plan", rastrum_stitcher_new_rows(huge, never_called, NULL, &st),
+           RASTRUM_INVALID_ARGUMENT, "stitching 2147483647 output pixels wide", NULL);
+    expect("batches past memory", rastrum_options_set(o, "batch", "4096"), RASTRUM_OK, "", NULL);
+    expect("batches past memory (tile size)", rastrum_options_set(o, "tile-size", "4096"), RASTRUM_OK, "", NULL);
+    expect("batches past memory (run)", rastrum_run(m, input, out, o, NULL, NULL, &r), RASTRUM_INVALID_ARGUMENT,
+           "lower 'batch' or 'tile-size'", out);
+    rastrum_options_free(o);
+    if (st || rastrum_options_new(&o) != RASTRUM_OK || rastrum_options_set_cancel(o, c) != RASTRUM_OK) {
+        fprintf(stderr, "FAIL: a refused stitcher was written, or the options could not be remade\n");
+        failures++;
+    }
+    rastrum_plan_free(huge);
+    rastrum_options_free(tiling);
+
     rastrum_cancel_set(c, 1);
     expect("cancelled before the start", rastrum_run(m, input, out, o, NULL, NULL, &r), RASTRUM_CANCELLED, "cancel",
            out);
