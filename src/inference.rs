@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use ort::logging::LogLevel;
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
@@ -164,6 +165,29 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
     )))
 }
 
+/// What ONNX Runtime logs: nothing by default, since its errors come back as our errors (its own
+/// logger printed them a second time, in ANSI colours); `ORT_LOG=warning` (or `info`,
+/// `verbose`, `error`) shows its messages at that level.
+fn log_level() -> LogLevel {
+    match std::env::var("ORT_LOG").as_deref() {
+        Ok("error") => LogLevel::Error,
+        Ok("warning") => LogLevel::Warning,
+        Ok("info") => LogLevel::Info,
+        Ok("verbose") => LogLevel::Verbose,
+        _ => LogLevel::Fatal,
+    }
+}
+
+/// ONNX Runtime's messages as plain lines on stderr (never a panic: a closed stderr is ignored).
+/// The level is also checked here: ONNX Runtime logs verbosely while the environment is made,
+/// before `log_level` applies.
+fn plain_log(level: LogLevel, _category: &str, _id: &str, _location: &str, message: &str) {
+    use std::io::Write;
+    if level >= log_level() {
+        let _ = writeln!(std::io::stderr(), "rastrum: ONNX Runtime {level:?}: {message}");
+    }
+}
+
 /// Loads ONNX Runtime once per process and hands out its environment.
 fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environment> {
     let mut guard = ENVIRONMENT.lock().map_err(|_| Error::Internal("ONNX Runtime lock poisoned".into()))?;
@@ -173,7 +197,9 @@ fn environment(explicit: Option<&Path>) -> Result<ort::environment::Environment>
     let lib = locate_ort_library(explicit)?;
     let built = std::panic::catch_unwind(|| -> std::result::Result<_, String> {
         let builder = ort::init_from(&lib).map_err(|e| e.to_string())?;
-        builder.with_name("rastrum").build().map_err(|e| e.to_string())
+        let env = builder.with_name("rastrum").with_logger(Arc::new(plain_log)).build().map_err(|e| e.to_string())?;
+        env.set_log_level(log_level());
+        Ok(env)
     })
     .map_err(|_| Error::Runtime(format!("loading {} panicked", lib.display())))?
     .map_err(|e| Error::Runtime(format!("cannot load {}: {e}", lib.display())))?;

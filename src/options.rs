@@ -202,7 +202,12 @@ pub const OPTIONS: [OptionSpec; 34] = [
     spec("cog", "", Flag, "write a Cloud Optimized GeoTIFF"),
     spec("set", "KEY=VALUE", Repeated, "override a model card key, VALUE as JSON text (repeatable)"),
     spec("mask", "PATH", Value, "process only the inside of this polygon layer (any OGR source) or raster (non-zero)"),
-    spec("extent", "XMIN,YMIN,XMAX,YMAX", Value, "process only this extent, in the input's CRS"),
+    spec(
+        "extent",
+        "XMIN,YMIN,XMAX,YMAX",
+        Value,
+        "process only this extent, in the input's CRS (outside the raster: nodata)",
+    ),
     spec(
         "window",
         "COL,ROW,COLS,ROWS",

@@ -149,12 +149,15 @@ impl Plan {
             },
             None => ds,
         };
+        // Pixels of an extent reaching past the raster hold no data.
+        let footprint = opts.extent.and(sources.last()).and_then(|source| resample::footprint(source, &ds));
         let info = input::info(&ds);
         let pre =
             Preprocess { scale: r.scale.clone(), offset: r.offset.clone(), mean: r.mean.clone(), std: r.std.clone() };
         let weight_band = (r.redistribute == Redistribute::Weight).then_some(r.weight_band).flatten();
         let mut reader = InputRaster::new(input, ds, &r.bands, r.nodata, weight_band, pre)?;
         reader.pad_mode = r.pad_mode;
+        reader.footprint = footprint;
         let source = Source { path: input.to_path_buf(), reader: Mutex::new((reader, sources)) };
         Plan::build(r, info, opts, resampled, Some(source))
     }
@@ -186,7 +189,7 @@ impl Plan {
         }
         // No resampling without the raster.
         r.resolution_cm = None;
-        let info = RasterInfo { width, height, band_count: bands, geo_transform: None, projection: String::new() };
+        let info = RasterInfo { width, height, band_count: bands, ..Default::default() };
         Plan::build(r, info, opts, false, None)
     }
 
@@ -229,12 +232,7 @@ impl Plan {
             geo_transform: self.grid.geo_transform,
         });
         self.tiles = sub;
-        self.grid.geo_transform = self.grid.geo_transform.map(|g| {
-            let (fx, fy) = (x as f64, y as f64);
-            [g[0] + fx * g[1] + fy * g[2], g[1], g[2], g[3] + fx * g[4] + fy * g[5], g[4], g[5]]
-        });
-        self.grid.width = width;
-        self.grid.height = height;
+        self.grid = self.grid.window(x, y, width, height);
         self.rect = [x, y, width, height];
         Ok(())
     }

@@ -545,7 +545,8 @@ fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(
 /// The tile grid and output georeferencing of a resolved run over a raster.
 pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> {
     let t = r.tile_size;
-    let (plan, gt) = match (r.output_kind, r.redistribute) {
+    // Output pixel u is input pixel offset + step * u on each axis.
+    let (plan, offset, step) = match (r.output_kind, r.redistribute) {
         (OutputKind::Pixels, _) => {
             let g = PixelGeometry {
                 tile: t,
@@ -557,34 +558,22 @@ pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> 
                 overlap: r.overlap,
             };
             let plan = TileGrid { tile: t, x: pixel_axis(info.width, g)?, y: pixel_axis(info.height, g)? };
-            let s = r.scale_factor as f64;
-            let gt = info.geo_transform.map(|g| [g[0], g[1] / s, g[2] / s, g[3], g[4] / s, g[5] / s]);
-            (plan, gt)
+            (plan, 0.0, 1.0 / r.scale_factor as f64)
         }
         (OutputKind::PerTile, Redistribute::None) => {
             let stride = t - r.overlap;
             let plan =
                 TileGrid { tile: t, x: tile_axis(info.width, t, stride)?, y: tile_axis(info.height, t, stride)? };
             // Each cell is the stride x stride block centred on its tile.
-            let (d, s) = ((t - stride) as f64 / 2.0, stride as f64);
-            let gt = info.geo_transform.map(|g| {
-                [g[0] + d * g[1] + d * g[2], g[1] * s, g[2] * s, g[3] + d * g[4] + d * g[5], g[4] * s, g[5] * s]
-            });
-            (plan, gt)
+            (plan, (t - stride) as f64 / 2.0, stride as f64)
         }
         (OutputKind::PerTile, _) => {
-            let plan = TileGrid { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
-            let mut plan = plan;
+            let mut plan = TileGrid { tile: t, x: tile_axis(info.width, t, t)?, y: tile_axis(info.height, t, t)? };
             plan.x.out_len = info.width;
             plan.y.out_len = info.height;
-            (plan, info.geo_transform)
+            (plan, 0.0, 1.0)
         }
     };
-    let grid = Georef {
-        width: plan.x.out_len,
-        height: plan.y.out_len,
-        geo_transform: gt,
-        projection: info.projection.clone(),
-    };
+    let grid = Georef::mapped(info, plan.x.out_len, plan.y.out_len, [offset; 2], [step; 2]);
     Ok((plan, grid))
 }

@@ -9,33 +9,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use gdal::raster::GdalType;
 use gdal::DriverManager;
 use rastrum::onnx::build::Attr;
 use rastrum::onnx::{Dim, GraphBuilder};
 use rastrum::{run, RunOptions, RunSummary};
 use rastrum::{Model, SessionOptions};
-
-/// A `w` x `h` GeoTIFF of one band per vector of `bands`, with an optional nodata value.
-fn raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<T>], nodata: Option<f64>) -> PathBuf {
-    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
-    let mut ds = driver.create_with_band_type::<T, _>(path, w, h, bands.len()).unwrap();
-    ds.set_geo_transform(&[500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0]).unwrap();
-    for (i, data) in bands.iter().enumerate() {
-        let mut b = ds.rasterband(i + 1).unwrap();
-        let mut buf = gdal::raster::Buffer::new((w, h), data.clone());
-        b.write((0, 0), (w, h), &mut buf).unwrap();
-        if let Some(nd) = nodata {
-            b.set_no_data_value(Some(nd)).unwrap();
-        }
-    }
-    drop(ds);
-    path.to_path_buf()
-}
-
-fn ramp(w: usize, h: usize) -> Vec<u8> {
-    (0..w * h).map(|i| (i * 7 % 251) as u8).collect()
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =

@@ -150,3 +150,39 @@ fn cog_and_creation_options_are_honoured() {
     assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
     assert_eq!(ds.metadata_item("COMPRESSION", "IMAGE_STRUCTURE").as_deref(), Some("LZW"));
 }
+
+/// A graph that fails inside ONNX Runtime (a Reshape to a fixed 7 values, run on 32 x 32 tiles):
+/// its message reaches the user once, as the error, in plain text; ONNX Runtime's own logger
+/// printed it a second time in ANSI colours. `ORT_LOG=error` shows its log again, plain.
+#[test]
+fn onnx_runtime_failures_are_reported_once_without_colour_codes() {
+    use rastrum::onnx::{Dim, GraphBuilder};
+    let dir = tmp();
+    let model = dir.path().join("reshape7.onnx");
+    let nchw: Vec<Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
+    GraphBuilder::new("reshape7")
+        .input("x", &nchw)
+        .initializer_i64("shape", &[2], &[1, 7])
+        .node("Reshape", &["x", "shape"], &["y"], &[])
+        .output_unknown("y")
+        .save(&model)
+        .unwrap();
+    let input = data("rasterio/rasterio_RGB.byte.tif");
+    let out = dir.path().join("out.tif");
+    let args = ["run", "--tile-size", "32", "--bands", "1"];
+    let run = |log: Option<&str>| {
+        let mut c = cli();
+        c.args(args).args([&model, &input, &out]).env_remove("ORT_LOG");
+        if let Some(level) = log {
+            c.env("ORT_LOG", level);
+        }
+        let done = c.output().unwrap();
+        assert!(!done.status.success());
+        String::from_utf8_lossy(&done.stderr).into_owned()
+    };
+    let stderr = run(None);
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert_eq!(stderr.matches("Non-zero status code returned").count(), 1, "{stderr}");
+    let stderr = run(Some("error"));
+    assert!(!stderr.contains('\x1b') && stderr.contains("rastrum: ONNX Runtime Error:"), "{stderr}");
+}

@@ -443,7 +443,7 @@ def abi_version():
 def init(ort_library_path):
     """Loads ONNX Runtime from this libonnxruntime.so before any model is opened (otherwise
     RASTRUM_ORT_LIB, then the copy next to librastrum, is used at the first model)."""
-    _check(_lib().rastrum_init(os.fsencode(ort_library_path)))
+    _check(_lib().rastrum_init(_cpath(ort_library_path)))
 
 
 def _take_string(pointer):
@@ -513,6 +513,24 @@ class _Owner:
             self.close()
 
 
+def _refuse_nul(data, value):
+    # C strings end at the first NUL: the library would see a shorter path or text (another
+    # file, even an output written elsewhere), so such a value is refused here.
+    if b"\0" in data:
+        raise InvalidArgumentError(STATUSES["INVALID_ARGUMENT"], f"{value!r} contains a NUL character")
+    return data
+
+
+def _cpath(path):
+    """A path as a C string."""
+    return _refuse_nul(os.fsencode(path), path)
+
+
+def _ctext(text):
+    """Text (option keys and values, a device, WKT) as a C string."""
+    return _refuse_nul(str(text).encode("utf-8"), text)
+
+
 class Model(_Owner):
     """An ONNX model opened by librastrum: one ONNX Runtime session, reusable across runs and
     threads. ``device`` is "cpu", "cuda" or "tensorrt"; ``threads`` 0 uses every core;
@@ -525,8 +543,8 @@ class Model(_Owner):
         self.path = os.fspath(path)
         handle = _ModelP()
         _check(lib.rastrum_model_open(
-            os.fsencode(self.path),
-            None if device is None else device.encode("utf-8"),
+            _cpath(self.path),
+            None if device is None else _ctext(device),
             int(threads),
             1 if allow_fallback else 0,
             byref(handle),
@@ -555,7 +573,7 @@ class Model(_Owner):
         output pixels each tile column / row owns (``columns``, ``rows``: [start, end)). A run
         with the option ``window="COL,ROW,COLS,ROWS"`` writes one block of this grid."""
         with self._use() as handle, _options_handle(options) as opts:
-            return json.loads(_string_call(_lib().rastrum_layout_json, handle, os.fsencode(input_path), opts))
+            return json.loads(_string_call(_lib().rastrum_layout_json, handle, _cpath(input_path), opts))
 
     def output_shape(self, shape_nchw, output_index=0):
         """The shape of output ``output_index`` for an input of shape (n, c, h, w). The first
@@ -654,7 +672,7 @@ class Options(_Owner):
         for v in values:
             text = _option_text(v)
             with self._use() as handle:
-                _check(lib.rastrum_options_set(handle, key.encode("utf-8"), text.encode("utf-8")))
+                _check(lib.rastrum_options_set(handle, _ctext(key), _ctext(text)))
             self._settings.append((key, text))
         return self
 
@@ -766,7 +784,7 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
     result = _ResultP()
     with model._use() as handle, _options_handle(options, cancel) as opts:
         status = lib.rastrum_run(
-            handle, os.fsencode(input_path), os.fsencode(output_path), opts, callback, None, byref(result)
+            handle, _cpath(input_path), _cpath(output_path), opts, callback, None, byref(result)
         )
         error = _error(status)  # read before any other call clears the message
     try:
@@ -783,10 +801,10 @@ def assemble(windows, output_path, options=None):
     """Joins the outputs of window runs (paths; together they must cover the whole output once)
     into ``output_path``: a VRT referencing them when it ends in .vrt, else a GeoTIFF (options
     ``co`` and ``cog`` apply). Nothing is left on error. Returns ``output_path``."""
-    paths = [os.fsencode(p) for p in windows]
+    paths = [_cpath(p) for p in windows]
     array = (c_char_p * len(paths))(*paths)
     with _options_handle(options) as opts:
-        _check(_lib().rastrum_assemble(array, len(paths), os.fsencode(output_path), opts))
+        _check(_lib().rastrum_assemble(array, len(paths), _cpath(output_path), opts))
     return output_path
 
 
@@ -823,7 +841,7 @@ class Plan(_Owner):
             m = stack.enter_context(model._use()) if model is not None else None
             opts = stack.enter_context(_options_handle(options))
             if input is not None:
-                status = lib.rastrum_plan_open(os.fsencode(input), m, opts, byref(handle))
+                status = lib.rastrum_plan_open(_cpath(input), m, opts, byref(handle))
             else:
                 width, height, bands = (int(v) for v in size)
                 status = lib.rastrum_plan_new(width, height, bands, m, opts, byref(handle))
@@ -863,7 +881,7 @@ class Plan(_Owner):
         """Georeferences a plan made from a size: GDAL's 6-value geotransform and a WKT CRS."""
         gt = (c_double * 6)(*[float(v) for v in geo_transform])
         with self._use() as handle:
-            _check(_lib().rastrum_plan_set_georeference(handle, gt, (wkt or "").encode("utf-8")))
+            _check(_lib().rastrum_plan_set_georeference(handle, gt, _ctext(wkt or "")))
 
     def read(self, index, weight=False):
         """Tile ``index`` as the engine feeds it to a model: ``(data, valid, any_valid)`` with
@@ -903,7 +921,7 @@ class Stitcher(_Owner):
         self._callback = None
         with plan._use() as p:
             if output is not None:
-                _check(lib.rastrum_stitcher_new(p, os.fsencode(output), byref(handle)))
+                _check(lib.rastrum_stitcher_new(p, _cpath(output), byref(handle)))
             else:
                 self._callback = ROWS_FN(self._rows_callback(rows))  # referenced while the handle lives
                 _check(lib.rastrum_stitcher_new_rows(p, self._callback, None, byref(handle)))
@@ -981,8 +999,8 @@ def _settings_handle(kind, settings):
         setter = getattr(lib, f"rastrum_{kind}_options_set")
         for key, value in settings.items():
             if value is not None:
-                key = key.replace("_", "-").encode("utf-8")
-                _check(setter(handle, key, _option_text(value).encode("utf-8")))
+                key = _ctext(key.replace("_", "-"))
+                _check(setter(handle, key, _ctext(_option_text(value))))
         yield handle
     finally:
         getattr(lib, f"rastrum_{kind}_options_free")(handle)
@@ -996,7 +1014,7 @@ def evaluate(prediction, reference, **options):
     lib = _lib()
     with _settings_handle("eval", options) as handle:
         return json.loads(
-            _string_call(lib.rastrum_eval, os.fsencode(prediction), os.fsencode(reference), handle)
+            _string_call(lib.rastrum_eval, _cpath(prediction), _cpath(reference), handle)
         )
 
 
@@ -1009,12 +1027,12 @@ def tiles(inputs, outdir, progress=None, **options):
     ``outdir`` is left as it was); an exception raised by it is re-raised here."""
     lib = _lib()
     paths = [inputs] if isinstance(inputs, (str, bytes, os.PathLike)) else list(inputs)
-    array = (c_char_p * len(paths))(*[os.fsencode(p) for p in paths])
+    array = (c_char_p * len(paths))(*[_cpath(p) for p in paths])
     raised = []
     callback = _progress_callback(progress, raised)  # referenced until rastrum_tiles returns
     out = c_void_p()
     with _settings_handle("tiles", options) as handle:
-        status = lib.rastrum_tiles(array, len(paths), os.fsencode(outdir), handle, callback, None, byref(out))
+        status = lib.rastrum_tiles(array, len(paths), _cpath(outdir), handle, callback, None, byref(out))
     error = _error(status)
     if raised:
         if out.value:

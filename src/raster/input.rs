@@ -65,6 +65,9 @@ pub struct InputRaster {
     pre: Preprocess,
     /// How windows reaching past the raster are filled.
     pub pad_mode: PadMode,
+    /// `[x0, y0, x1, y1]`: the only pixels that hold data (an extent reaching past its source
+    /// raster); pixels outside are invalid. None: all.
+    pub footprint: Option<[usize; 4]>,
 }
 
 impl InputRaster {
@@ -127,6 +130,7 @@ impl InputRaster {
             weight_band,
             pre,
             pad_mode: PadMode::default(),
+            footprint: None,
         })
     }
 
@@ -221,6 +225,14 @@ impl InputRaster {
         if let Some(area) = area {
             for (o, m) in ok.iter_mut().zip(area.window(r.x0, r.y0, rw, rh)?) {
                 *o &= m;
+            }
+        }
+        if let Some([fx0, fy0, fx1, fy1]) = self.footprint {
+            for (i, o) in ok.iter_mut().enumerate() {
+                let (x, y) = (r.x0 + i % rw, r.y0 + i / rw);
+                if x < fx0 || x >= fx1 || y < fy0 || y >= fy1 {
+                    *o = 0;
+                }
             }
         }
         Ok((raw, ok))

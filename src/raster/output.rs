@@ -7,13 +7,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions};
-use gdal::{Dataset, DriverManager};
+use gdal::spatial_ref::SpatialRef;
+use gdal::{Dataset, DriverManager, Metadata};
 
 use crate::atomic::{parent_dir, temp_name_in, TempFile};
 use crate::error::{Error, Result};
 use crate::raster::gdal::{
     error_counter, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
 };
+use crate::raster::info::{Control, RasterInfo};
 
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +34,32 @@ pub struct Georef {
     pub height: usize,
     pub geo_transform: Option<[f64; 6]>,
     pub projection: String,
+    /// The input's GCPs and RPCs, mapped onto this grid.
+    pub control: Control,
+}
+
+impl Georef {
+    /// The `width` x `height` output grid whose pixel `u` is `input`'s pixel `offset + step * u`
+    /// on each axis (x, y): its geotransform, CRS, GCPs and RPCs follow from the input's.
+    pub fn mapped(input: &RasterInfo, width: usize, height: usize, offset: [f64; 2], step: [f64; 2]) -> Georef {
+        let ([ox, oy], [sx, sy]) = (offset, step);
+        let geo_transform = input.geo_transform.map(|g| {
+            [g[0] + ox * g[1] + oy * g[2], g[1] * sx, g[2] * sy, g[3] + ox * g[4] + oy * g[5], g[4] * sx, g[5] * sy]
+        });
+        let control = input.control.mapped(offset, step);
+        Georef { width, height, geo_transform, projection: input.projection.clone(), control }
+    }
+
+    /// The `width` x `height` part of this grid starting at its pixel (`x`, `y`).
+    pub fn window(&self, x: usize, y: usize, width: usize, height: usize) -> Georef {
+        let info = RasterInfo {
+            geo_transform: self.geo_transform,
+            projection: self.projection.clone(),
+            control: self.control.clone(),
+            ..Default::default()
+        };
+        Georef::mapped(&info, width, height, [x as f64, y as f64], [1.0, 1.0])
+    }
 }
 
 /// A GDAL virtual file system path (`/vsis3/bucket/key`, `/vsigs/`, `/vsiaz/`, `/vsimem/`, ...):
@@ -204,6 +232,24 @@ pub struct OutputRaster<T: GdalType + Copy> {
     errors_seen: u32,
 }
 
+/// GCPs (with their CRS) and RPCs onto a new raster.
+/// A geotransform wins: GeoTIFF holds GCPs only in its place.
+fn write_control(ds: &mut Dataset, c: &Control, has_transform: bool) -> gdal::errors::Result<()> {
+    if !c.gcps.is_empty() && !has_transform {
+        let srs = match c.gcp_projection.as_str() {
+            "" => SpatialRef::new()?,
+            wkt => SpatialRef::from_wkt(wkt)?,
+        };
+        ds.set_gcps(c.gcps.clone(), &srs)?;
+    }
+    for kv in &c.rpc {
+        if let Some((key, value)) = kv.split_once('=') {
+            ds.set_metadata_item(key, value, "RPC")?;
+        }
+    }
+    Ok(())
+}
+
 impl<T: GdalType + Copy> OutputRaster<T> {
     pub fn create(target: &Path, grid: &Georef, bands: usize, opts: &WriteOptions) -> Result<OutputRaster<T>> {
         let driver =
@@ -226,6 +272,8 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         if !grid.projection.is_empty() {
             ds.set_projection(&grid.projection).map_err(|e| Error::io(target, format!("setting the CRS: {e}")))?;
         }
+        write_control(&mut ds, &grid.control, grid.geo_transform.is_some())
+            .map_err(|e| Error::io(target, format!("setting the GCPs or RPCs: {e}")))?;
         let block_rows = ds.rasterband(1).map(|b| b.block_size().1).unwrap_or(1).max(1);
         Ok(OutputRaster {
             target: target.to_path_buf(),

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gdal::{Dataset, Metadata};
+use gdal::raster::GdalType;
+use gdal::{Dataset, DriverManager, Metadata};
 use rastrum::onnx::build::Attr;
 use rastrum::onnx::{Dim, GraphBuilder};
 use rastrum::{Model, SessionOptions};
@@ -253,4 +254,25 @@ pub fn contents(path: &Path, window: Option<(usize, usize, usize, usize)>) -> Ve
             (values.data().iter().map(|v| v.to_bits()).collect(), meta)
         })
         .collect()
+}
+
+/// A `w` x `h` GeoTIFF of one band per vector of `bands`, with an optional nodata value.
+pub fn raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<T>], nodata: Option<f64>) -> PathBuf {
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver.create_with_band_type::<T, _>(path, w, h, bands.len()).unwrap();
+    ds.set_geo_transform(&[500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0]).unwrap();
+    for (i, data) in bands.iter().enumerate() {
+        let mut b = ds.rasterband(i + 1).unwrap();
+        let mut buf = gdal::raster::Buffer::new((w, h), data.clone());
+        b.write((0, 0), (w, h), &mut buf).unwrap();
+        if let Some(nd) = nodata {
+            b.set_no_data_value(Some(nd)).unwrap();
+        }
+    }
+    drop(ds);
+    path.to_path_buf()
+}
+
+pub fn ramp(w: usize, h: usize) -> Vec<u8> {
+    (0..w * h).map(|i| (i * 7 % 251) as u8).collect()
 }

@@ -782,3 +782,14 @@ def test_integers_past_size_t_are_refused_not_wrapped(rastrum, sr_model):
             sr_model.run_array(np.zeros((1, 1, 224, 224), np.float32), output_index=index)
     with pytest.raises(rastrum.InvalidArgumentError, match="each dimension"):
         sr_model.output_shape((1, 1, 2**64 + 224, 224))
+
+
+def test_paths_and_text_with_a_nul_are_refused_not_cut_short(rastrum, sr_model, tmp_path):
+    # A C string ends at the NUL: "out\0.tif" would have been written as "out".
+    with pytest.raises(rastrum.InvalidArgumentError, match="contains a NUL character"):
+        rastrum.Model(str(tmp_path / "m.onnx\0x"))
+    with pytest.raises(rastrum.InvalidArgumentError, match="contains a NUL character"):
+        rastrum.run(sr_model, LANDSAT_B4, str(tmp_path / "out\0.tif"))
+    with pytest.raises(rastrum.InvalidArgumentError, match="contains a NUL character"):
+        rastrum.Options().set("tile_size", "22\0" + "4")
+    assert list(tmp_path.iterdir()) == []
