@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 /// The longest file name Linux filesystems take (NAME_MAX), in bytes.
 const NAME_MAX: usize = 255;
 
+/// Room kept for the names a writer makes from the temporary one (GDAL's `.ovr.tmp` while it
+/// builds a COG's overviews, `.aux.xml`), which must fit in NAME_MAX too.
+const WRITER_SUFFIX_ROOM: usize = 16;
+
 /// What marks every temporary name (`.NAME.rastrum-tmp-PID-N...`): what `.gitignore` ignores
 /// and what `rastrum.dask` clears after a worker died mid-write.
 pub const TEMP_MARKER: &str = ".rastrum-tmp-";
@@ -33,7 +37,7 @@ pub fn temp_name_in(dir: &Path, name: &str, tag: &str, ext: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let dot_ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
     let suffix = format!("{TEMP_MARKER}{}-{n}{tag}{dot_ext}", std::process::id());
-    let mut keep = NAME_MAX.saturating_sub(1 + suffix.len()).min(name.len());
+    let mut keep = NAME_MAX.saturating_sub(1 + suffix.len() + WRITER_SUFFIX_ROOM).min(name.len());
     while !name.is_char_boundary(keep) {
         keep -= 1;
     }
@@ -182,7 +186,8 @@ mod tests {
         let long = "é".repeat(127) + ".png";
         let t = temp_name(&Path::new("/tmp").join(&long), "", "png");
         let name = t.file_name().unwrap().to_str().unwrap();
-        assert!(name.len() <= NAME_MAX && name.starts_with(".é") && name.ends_with(".png"), "{name}");
+        assert!(name.len() + WRITER_SUFFIX_ROOM <= NAME_MAX, "{name}");
+        assert!(name.starts_with(".é") && name.ends_with(".png"), "{name}");
     }
 
     #[test]

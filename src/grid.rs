@@ -115,7 +115,7 @@ impl PixelGeometry {
 }
 
 /// The longest side of a raster GDAL makes (its sizes are C `int`s), input or output.
-pub const MAX_SIDE: usize = i32::MAX as usize;
+pub(crate) const MAX_SIDE: usize = i32::MAX as usize;
 
 /// Refuses an axis GDAL cannot hold, before any position is computed on it (in i64).
 fn check_len(len: usize, scale: usize) -> Result<()> {

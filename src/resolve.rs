@@ -311,7 +311,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
 
 /// Batches a run holds at once: one being read, one queued for the model, one in it, one queued
 /// for the writer and one being stitched (`run`'s two channels hold one batch each).
-pub const BATCHES_IN_FLIGHT: usize = 5;
+const BATCHES_IN_FLIGHT: usize = 5;
 
 /// Refuses a batch geometry whose batches in flight (`per_tile` f32 values per tile, input and
 /// output) would not fit in memory, naming the options that lower it.

@@ -186,3 +186,26 @@ fn onnx_runtime_failures_are_reported_once_without_colour_codes() {
     let stderr = run(Some("error"));
     assert!(!stderr.contains('\x1b') && stderr.contains("rastrum: ONNX Runtime Error:"), "{stderr}");
 }
+
+/// An output name of NAME_MAX (255) bytes is written: the hidden temporary name beside it is
+/// shortened to fit (it used to be 25 bytes longer, and the run failed after inference).
+#[test]
+fn an_output_name_of_name_max_bytes_is_written() {
+    let dir = tmp();
+    let model = dir.path().join("identity.onnx");
+    identity_model(&model, 1, &[]);
+    for name in ["o".repeat(251) + ".tif", "é".repeat(124) + "abc.tif"] {
+        assert_eq!(name.len(), 255);
+        let out = dir.path().join(&name);
+        let done = cli()
+            .args(["run", "-q", "--tile-size", "64"])
+            .args([&model, &data("landsat8_l1_b2_b7/l8_B4.tif"), &out])
+            .args(["--cog"])
+            .output()
+            .unwrap();
+        assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+        assert_eq!(read_band(&out, 1).0, 627);
+        assert_eq!(entries(dir.path()).len(), 2, "{:?}", entries(dir.path()));
+        std::fs::remove_file(&out).unwrap();
+    }
+}
