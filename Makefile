@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train clean check-fresh
+.PHONY: setup build demo test test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
 
 setup:
 	@scripts/setup.sh
@@ -69,6 +69,11 @@ test-dask: stage
 # Speed-up of 1, 2 and 4 local Dask workers on one raster (bench/scale_out.py, one run).
 bench-dask: stage
 	$(DASK_ENV) .venv-dask/bin/python bench/scale_out.py
+
+# ONNX Runtime's CUDA throughput against `rastrum run --device cuda` on the same tiles, batch 1-64
+# (bench/gpu.sh: says "no CUDA device" and stops on a machine without one).
+bench-gpu: build
+	bench/gpu.sh
 
 # The C API's plan, reader and stitcher driven by a host loop, against the engine (one run).
 bench-host: stage
