@@ -107,3 +107,158 @@ fn a_signal_removes_the_temporary_outputs() {
         assert!(names_in(out.path()).is_empty(), "tiles, {name}: left {:?}", names_in(out.path()));
     }
 }
+
+/// Runs the CLI with `args` and returns its output.
+fn rastrum(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut c = cli();
+    for a in args {
+        c.arg(a);
+    }
+    c.output().unwrap()
+}
+
+/// The command must fail with status `code` and a message holding every one of `needles`;
+/// every file in `kept` must be byte for byte what it was.
+#[track_caller]
+fn refused(o: &Output, code: i32, needles: &[&str], kept: &[(&Path, &[u8])]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "'{err}' does not mention '{n}'");
+    }
+    for (path, bytes) in kept {
+        assert_eq!(&std::fs::read(path).unwrap()[..], *bytes, "{} changed", path.display());
+    }
+}
+
+/// `assemble` onto one of its windows (or another path to it) is refused before anything is
+/// written: the window stays as it was. Before, the assembled GeoTIFF replaced the window.
+#[test]
+fn assemble_onto_one_of_its_windows_is_refused() {
+    let dir = tmp();
+    let model = dir.path().join("identity.onnx");
+    identity_model(&model, 1, &[]);
+    let input = raster(&dir.path().join("in.tif"), 64, 64, &[ramp(64, 64)]);
+    let (left, right) = (dir.path().join("left.tif"), dir.path().join("right.tif"));
+    for (window, out) in [("0,0,1,2", &left), ("1,0,1,2", &right)] {
+        let o = rastrum(&[
+            &"run",
+            &"-q",
+            &"--tile-size",
+            &"32",
+            &"--overlap",
+            &"0",
+            &"--window",
+            &window,
+            &model,
+            &input,
+            out,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let before = std::fs::read(&left).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for output in [left.clone(), dir.path().join("sub/../left.tif")] {
+        let o = rastrum(&[&"assemble", &output, &left, &right]);
+        refused(&o, 1, &["left.tif", "is a window", "refusing to overwrite an input"], &[(&left, &before)]);
+    }
+    // A new file beside them is written.
+    let whole = dir.path().join("whole.tif");
+    let o = rastrum(&[&"assemble", &whole, &left, &right]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_band(&whole, 1).2, ramp(64, 64).iter().map(|v| *v as f64).collect::<Vec<_>>());
+}
+
+/// `quicklook` onto its input raster or its class raster is refused before anything is read or
+/// written. Before, the PNG replaced the input.
+#[test]
+fn quicklook_onto_its_input_is_refused() {
+    let dir = tmp();
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40), ramp(40, 40), ramp(40, 40)]);
+    let classes = raster(&dir.path().join("classes.tif"), 40, 40, &[vec![1u8; 1600]]);
+    let (in_bytes, cls_bytes) = (std::fs::read(&input).unwrap(), std::fs::read(&classes).unwrap());
+    let kept: &[(&Path, &[u8])] = &[(&input, &in_bytes), (&classes, &cls_bytes)];
+    let o = rastrum(&[&"quicklook", &input, &input]);
+    refused(&o, 1, &["in.tif", "is the input raster", "refusing to overwrite an input"], kept);
+    let o = rastrum(&[&"quicklook", &input, &classes, &"--classes", &classes]);
+    refused(&o, 1, &["classes.tif", "is the class raster"], kept);
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let o = rastrum(&[&"quicklook", &input, &dir.path().join("sub/../in.tif")]);
+    refused(&o, 1, &["refusing to overwrite an input"], kept);
+    assert_eq!(names_in(dir.path()), ["classes.tif", "in.tif", "sub"]);
+    let png = dir.path().join("look.png");
+    let o = rastrum(&[&"quicklook", &input, &png, &"--classes", &classes]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+}
+
+/// `tiles --overwrite` onto a folder that holds a file an input reads (here the source of an
+/// input VRT that lives elsewhere) is refused: the folder and the source stay. Before, only the
+/// input paths themselves were looked for, and the folder with the VRT's source was replaced.
+#[test]
+fn tiles_onto_a_folder_holding_an_input_is_refused() {
+    let dir = tmp();
+    let outdir = dir.path().join("pyramid");
+    std::fs::create_dir(&outdir).unwrap();
+    let source = raster(&outdir.join("source.tif"), 40, 40, &[ramp(40, 40)]);
+    let bytes = std::fs::read(&source).unwrap();
+    let vrt = dir.path().join("in.vrt");
+    assert!(Command::new("gdalbuildvrt").arg("-q").arg(&vrt).arg(&source).status().unwrap().success());
+    let o = rastrum(&[&"tiles", &vrt, &outdir, &"--zoom", &"10", &"--overwrite", &"-q"]);
+    refused(&o, 1, &["pyramid", "holds the input", "source.tif", "in.vrt"], &[(&source, &bytes)]);
+    assert_eq!(names_in(&outdir), ["source.tif"]);
+    // The input itself as the output folder.
+    let o = rastrum(&[&"tiles", &vrt, &vrt, &"--zoom", &"10", &"-q"]);
+    refused(&o, 1, &["in.vrt", "not a folder"], &[]);
+    assert_eq!(names_in(dir.path()), ["in.vrt", "pyramid"]);
+}
+
+/// `eval --confusion-png` onto a source file of the prediction VRT is refused before scoring.
+/// Before, only the prediction's and the reference's own paths were compared.
+#[test]
+fn eval_figure_onto_an_input_is_refused() {
+    let dir = tmp();
+    let source = raster(&dir.path().join("pred_source.tif"), 40, 40, &[vec![1u8; 1600]]);
+    let reference = raster(&dir.path().join("reference.tif"), 40, 40, &[vec![1u8; 1600]]);
+    let vrt = dir.path().join("pred.vrt");
+    assert!(Command::new("gdalbuildvrt").arg("-q").arg(&vrt).arg(&source).status().unwrap().success());
+    let bytes = std::fs::read(&source).unwrap();
+    let o = rastrum(&[&"eval", &vrt, &reference, &"--kind", &"classes", &"--confusion-png", &source]);
+    refused(
+        &o,
+        1,
+        &["pred_source.tif", "a file of the prediction", "refusing to overwrite an input"],
+        &[(&source, &bytes)],
+    );
+    let o = rastrum(&[&"eval", &vrt, &reference, &"--kind", &"classes", &"--confusion-png", &reference]);
+    refused(&o, 1, &["is the reference"], &[]);
+}
+
+/// An output path ending in `/` names a folder: refused before any tile runs (the progress
+/// callback is never called), by `run`, `quicklook`, `assemble` and `eval`. Before, `run` went
+/// through the whole inference and failed at the final rename.
+#[test]
+fn an_output_spelled_as_a_folder_is_refused_before_any_work() {
+    let dir = tmp();
+    let model_path = dir.path().join("identity.onnx");
+    identity_model(&model_path, 1, &[]);
+    let model = load(&model_path);
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40)]);
+    let opts = rastrum::RunOptions { tile_size: Some(32), ..Default::default() };
+    for out in ["out.tif/", "out.tif/.", "sub/.."] {
+        let mut calls = 0;
+        let r = rastrum::run(&model, &input, &dir.path().join(out), &opts, &mut |_, _| {
+            calls += 1;
+            true
+        });
+        let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("names a folder"), "{out}: {e}");
+        assert_eq!(calls, 0, "{out}: tiles ran before the refusal");
+    }
+    let png = format!("{}/look.png/", dir.path().display());
+    let o = rastrum(&[&"quicklook", &input, &png, &"--rgb", &"1,1,1"]);
+    refused(&o, 1, &["look.png/", "ends in '/'"], &[]);
+    let o = rastrum(&[&"eval", &input, &input, &"--kind", &"classes", &"--confusion-png", &png]);
+    refused(&o, 1, &["ends in '/'"], &[]);
+    assert_eq!(names_in(dir.path()), ["identity.onnx", "in.tif"]);
+}

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::grid::TileWindow;
 use crate::raster::gdal::{category_names, relativize_vrt_sources, set_category_names};
 use crate::raster::output::{
-    gtiff_defaults, is_vsi, merged_options, move_into_place, temp_file, WriteOptions, COG_DEFAULTS,
+    check_output, dataset_files, gtiff_defaults, is_vsi, merged_options, move_into_place, temp_file, WriteOptions,
+    COG_DEFAULTS,
 };
 
 /// The dataset metadata item of a window's output that records its placement (JSON).
@@ -174,6 +175,12 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
         return Err(Error::invalid("assemble: no window files given"));
     }
     let parts = parts.iter().map(|p| open_part(p)).collect::<Result<Vec<_>>>()?;
+    // The windows are the inputs: writing over one (a second path to it included) would lose it.
+    let inputs: Vec<(&str, PathBuf)> = parts
+        .iter()
+        .flat_map(|p| std::iter::once(("a window", p.path.clone())).chain(dataset_files("a window's file", &p.ds)))
+        .collect();
+    check_output(output, &inputs)?;
     check_parts(&parts)?;
     let is_vrt = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("vrt"));
     if is_vrt && write.cog {

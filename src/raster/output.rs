@@ -12,7 +12,7 @@ use gdal::{Dataset, DriverManager};
 use crate::atomic::{parent_dir, temp_name_in, TempFile};
 use crate::error::{Error, Result};
 use crate::raster::gdal::{
-    error_counter, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
+    error_counter, file_list, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
 };
 
 /// Where and how outputs are written.
@@ -41,17 +41,24 @@ pub fn is_vsi(p: &Path) -> bool {
     p.as_os_str().as_bytes().starts_with(b"/vsi")
 }
 
-/// Checks that `output` can be written: its folder exists, it is not a folder, not the input.
-/// On a `/vsi` path only the upload can tell.
-pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
+/// The one output policy, for every command (`run`, `assemble`, `quicklook`, `eval`'s figure,
+/// the C API's stitcher, the trainer; `tiles` applies the same to its folder), checked before
+/// any work: the output may not be an empty path, a path spelled as a folder (ending in `/`), an
+/// existing folder, a device, FIFO or socket, a path in a missing or read-only folder, or any
+/// input of the command (`inputs`: what it is, for the message, and its path; compared by
+/// device and inode, so that links, `..` and a VRT's sources are caught: list a dataset's files
+/// with [`dataset_files`]). On a `/vsi` path only the upload can tell, but the input's own path.
+pub fn check_output(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
     }
+    if spelled_as_folder(output) {
+        return Err(Error::io(output, "the output path ends in '/': it names a folder, not a file"));
+    }
     if is_vsi(output) {
-        return if output == input {
-            Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"))
-        } else {
-            Ok(())
+        return match inputs.iter().find(|(_, p)| p == output) {
+            Some((what, _)) => Err(Error::io(output, format!("output path is {what}: refusing to overwrite an input"))),
+            None => Ok(()),
         };
     }
     if output.is_dir() {
@@ -62,11 +69,7 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     if !parent.is_dir() {
         return Err(Error::io(output, format!("output folder {} does not exist", parent.display())));
     }
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(output), std::fs::canonicalize(input)) {
-        if a == b {
-            return Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"));
-        }
-    }
+    refuse_inputs(output, inputs)?;
     let meta = std::fs::metadata(&parent).map_err(|e| Error::io(&parent, e))?;
     if meta.permissions().readonly() {
         return Err(Error::io(output, format!("output folder {} is not writable", parent.display())));
@@ -74,9 +77,28 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an output path that is one of the run's inputs (`what`, `path`), compared by device
-/// and inode, so that links, `..` and a VRT's sources are caught: the model, the mask, a
-/// source file of an input VRT. A missing output file cannot be an input.
+/// A path whose spelling names a folder: ending in `/`, `/.` or `/..`, or `.` or `..` itself
+/// (`Path` drops a trailing `/`, so `out.tif/` would otherwise be written as `out.tif` and only
+/// its final rename fail, after the whole run).
+fn spelled_as_folder(p: &Path) -> bool {
+    let b = p.as_os_str().as_bytes();
+    b.ends_with(b"/") || b.ends_with(b"/.") || b.ends_with(b"/..") || b == b"." || b == b".."
+}
+
+/// [`check_output`] for an output whose only input is the raster `input`.
+pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
+    check_output(output, &[("the input raster", input.to_path_buf())])
+}
+
+/// The files of a dataset as inputs named `what`: its own files and, for a VRT, its sources
+/// (GDAL's file list).
+pub fn dataset_files<'a>(what: &'a str, ds: &Dataset) -> Vec<(&'a str, PathBuf)> {
+    file_list(ds).into_iter().map(|p| (what, p)).collect()
+}
+
+/// Refuses an output path that is one of the inputs (`what`, `path`), compared by device and
+/// inode, so that links, `..` and a VRT's sources are caught: the model, the mask, a source
+/// file of an input VRT. A missing output file cannot be an input.
 pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let Ok(out) = std::fs::metadata(output) else { return Ok(()) };
@@ -85,7 +107,7 @@ pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
             if (m.dev(), m.ino()) == (out.dev(), out.ino()) {
                 return Err(Error::io(
                     output,
-                    format!("output path is {what} ({}): refusing to overwrite an input of the run", path.display()),
+                    format!("output path is {what} ({}): refusing to overwrite an input", path.display()),
                 ));
             }
         }

@@ -17,6 +17,7 @@ use crate::atomic::Registration;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::raster::input::open;
+use crate::raster::output::dataset_files;
 use crate::raster::resample::warp_resampling;
 use crate::tiles::anim::Animation;
 use crate::tiles::colour::{percentile_range, Colouring};
@@ -474,12 +475,18 @@ fn check_outdir(outdir: &Path, inputs: &[PathBuf], overwrite: bool) -> Result<()
         if non_empty && !overwrite {
             return Err(Error::io(outdir, "the output folder exists and is not empty (use --overwrite to replace it)"));
         }
+        // Every file the inputs read, a VRT's sources included: --overwrite replaces the folder.
         let out = std::fs::canonicalize(outdir).map_err(|e| Error::io(outdir, e))?;
         for i in inputs {
-            if std::fs::canonicalize(i).is_ok_and(|p| p.starts_with(&out)) {
+            let mut files = vec![i.clone()];
+            if let Ok(ds) = open(i) {
+                files.extend(dataset_files("", &ds).into_iter().map(|(_, p)| p));
+            }
+            if let Some(f) = files.iter().find(|f| std::fs::canonicalize(f).is_ok_and(|p| p.starts_with(&out))) {
+                let of = if f == i { String::new() } else { format!(" ({} reads it)", i.display()) };
                 return Err(Error::io(
                     outdir,
-                    format!("the output folder holds the input {}: refusing to replace it", i.display()),
+                    format!("the output folder holds the input {}{of}: refusing to replace it", f.display()),
                 ));
             }
         }
