@@ -262,3 +262,98 @@ fn an_output_spelled_as_a_folder_is_refused_before_any_work() {
     refused(&o, 1, &["ends in '/'"], &[]);
     assert_eq!(names_in(dir.path()), ["identity.onnx", "in.tif"]);
 }
+
+/// Class names of band 1 (GDAL's category names, from the PAM sidecar).
+fn class_names(path: &Path) -> Vec<String> {
+    let ds = gdal::Dataset::open(path).unwrap();
+    // GDAL loads a GeoTIFF's sidecar on the first georeferencing query.
+    let _ = ds.geo_transform();
+    let band = ds.rasterband(1).unwrap();
+    // SAFETY: the band is live for the borrow; the NULL-terminated list is GDAL's, copied out.
+    let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
+    let mut out = Vec::new();
+    while !names.is_null() && !unsafe { *names.add(out.len()) }.is_null() {
+        out.push(unsafe { std::ffi::CStr::from_ptr(*names.add(out.len())) }.to_string_lossy().into_owned());
+    }
+    out
+}
+
+/// A two-class segmentation model: the class of a pixel is its larger band.
+fn segmentation_model(path: &Path, names: &str) -> PathBuf {
+    identity_model(path, 2, &[("rastrum_task", "\"segmentation\""), ("class_names", names)]);
+    path.to_path_buf()
+}
+
+/// Class names that do not fit a file size limit the raster fits in: GDAL writes them to the
+/// sidecar when the output is closed, fails, and says so only as a warning. The run fails
+/// naming the sidecar, and leaves nothing (no raster without its names, no 0-byte
+/// `.aux.xml`). Before, it exited 0 with the class names lost.
+#[test]
+fn a_sidecar_that_cannot_be_written_fails_the_run_and_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp();
+    let long = |c: &str| c.repeat(60_000);
+    let names = format!("{{\"0\": \"{}\", \"1\": \"{}\"}}", long("a"), long("b"));
+    let model = segmentation_model(&dir.path().join("seg.onnx"), &names);
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40), vec![100u8; 1600]]);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut cmd = cli();
+    cmd.args(["run", "-q", "--tile-size", "32"]).arg(&model).arg(&input).arg(out_dir.join("out.tif"));
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 64 * 1024, rlim_max: 64 * 1024 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("out.tif.aux.xml") && err.contains("class names could not be written"), "{err}");
+    assert!(names_in(&out_dir).is_empty(), "left {:?}", names_in(&out_dir));
+    // Without the limit the same run writes both, names intact.
+    let o =
+        cli().args(["run", "-q", "--tile-size", "32"]).arg(&model).arg(&input).arg(out_dir.join("out.tif")).output();
+    let o = o.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(class_names(&out_dir.join("out.tif")), [long("a"), long("b")]);
+}
+
+/// Two runs writing one output at once, 20 times over: run A writes class 0 everywhere with
+/// names A0, A1, run B class 1 with names B0, B1. Whichever finishes last, the raster and the
+/// sidecar in place are the same run's (the renames hold a lock on the folder). Before, the
+/// pair could mix (1 in 30 seen).
+#[test]
+fn two_runs_onto_one_output_never_mix_raster_and_sidecar() {
+    let dir = tmp();
+    let a = segmentation_model(&dir.path().join("a.onnx"), r#"{"0": "A0", "1": "A1"}"#);
+    let b = segmentation_model(&dir.path().join("b.onnx"), r#"{"0": "B0", "1": "B1"}"#);
+    let n = 64 * 64;
+    let in_a = raster(&dir.path().join("a.tif"), 64, 64, &[vec![10u8; n], vec![0u8; n]]);
+    let in_b = raster(&dir.path().join("b.tif"), 64, 64, &[vec![0u8; n], vec![10u8; n]]);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("out.tif");
+    let start = |model: &Path, input: &Path| {
+        cli()
+            .args(["run", "-q", "--tile-size", "32"])
+            .args([model, input, &out])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..20 {
+        let (pa, pb) = (start(&a, &in_a), start(&b, &in_b));
+        for p in [pa, pb] {
+            let o = p.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        }
+        let class = read_band(&out, 1).2[0];
+        let want: [&str; 2] = if class == 0.0 { ["A0", "A1"] } else { ["B0", "B1"] };
+        assert_eq!(class_names(&out), want, "round {round}: the raster of one run, the names of the other");
+        assert_eq!(names_in(&out_dir), ["out.tif", "out.tif.aux.xml"], "round {round}");
+    }
+}

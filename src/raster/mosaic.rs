@@ -13,11 +13,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::grid::TileWindow;
-use crate::raster::gdal::{category_names, relativize_vrt_sources, set_category_names};
-use crate::raster::output::{
-    check_output, dataset_files, gtiff_defaults, is_vsi, merged_options, move_into_place, temp_file, WriteOptions,
-    COG_DEFAULTS,
-};
+use crate::raster::gdal::{category_names, last_error_message, relativize_vrt_sources, set_category_names};
+use crate::raster::output::{check_output, dataset_files, gtiff_defaults, merged_options, WriteOptions, COG_DEFAULTS};
+use crate::raster::place::{check_class_names, is_vsi, move_into_place, temp_file};
 
 /// The dataset metadata item of a window's output that records its placement (JSON).
 pub const WINDOW_METADATA_KEY: &str = "RASTRUM_WINDOW";
@@ -197,6 +195,12 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
     if let Some(gt) = parts[0].at.geo_transform {
         vrt.set_geo_transform(&gt).map_err(|e| Error::io(output, format!("setting the geotransform: {e}")))?;
     }
+    // Checked in the finished file: a GeoTIFF keeps them in its sidecar, whose failed write GDAL
+    // reports only as a warning; a VRT cut short by a full disk does not open.
+    let names: Vec<(usize, Vec<String>)> = (1..=parts[0].ds.raster_count())
+        .filter_map(|b| parts[0].ds.rasterband(b).ok().map(|band| (b, category_names(&band))))
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
     match vrt_temp {
         Some(temp) => {
             vrt.close().map_err(|e| Error::io(output, format!("writing the VRT: {e}")))?;
@@ -205,6 +209,7 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
                 let folder = std::path::absolute(folder).map_err(|e| Error::io(output, e))?;
                 relative_sources(temp.path(), &folder).map_err(|e| Error::io(output, e))?;
             }
+            check_class_names(temp.path(), output, &names, last_error_message)?;
             move_into_place(temp, output)
         }
         None => {
@@ -217,6 +222,7 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             let out =
                 vrt.create_copy(&driver, temp.path(), &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
             out.close().map_err(|e| Error::io(output, e))?;
+            check_class_names(temp.path(), output, &names, last_error_message)?;
             move_into_place(temp, output)
         }
     }

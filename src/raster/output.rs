@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretation, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
 
-use crate::atomic::{parent_dir, temp_name_in, TempFile};
+use crate::atomic::{parent_dir, TempFile};
 use crate::error::{Error, Result};
-use crate::raster::gdal::{
-    error_counter, file_list, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
-};
+use crate::raster::gdal::{error_counter, file_list, last_error_message, last_error_type, set_category_names};
+pub use crate::raster::place::is_vsi;
+use crate::raster::place::{check_class_names, move_all_into_place, temp_file};
 
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
@@ -32,13 +32,6 @@ pub struct Georef {
     pub height: usize,
     pub geo_transform: Option<[f64; 6]>,
     pub projection: String,
-}
-
-/// A GDAL virtual file system path (`/vsis3/bucket/key`, `/vsigs/`, `/vsiaz/`, `/vsimem/`, ...):
-/// written locally under a temporary name, then uploaded whole (object stores have no rename,
-/// and an upload appears only once complete).
-pub fn is_vsi(p: &Path) -> bool {
-    p.as_os_str().as_bytes().starts_with(b"/vsi")
 }
 
 /// The one output policy, for every command (`run`, `assemble`, `quicklook`, `eval`'s figure,
@@ -115,65 +108,6 @@ pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
     Ok(())
 }
 
-/// GDAL's PAM sidecar of a raster: what GeoTIFF tags cannot hold (category names).
-const AUX: &str = ".aux.xml";
-
-/// A hidden temporary file for writing `target` (`ext`: the format's extension, which GDAL's
-/// drivers look at), removed with its PAM sidecar unless moved into place: beside `target`, or
-/// in the local temporary folder for a `/vsi` target (uploaded whole when finished).
-pub(crate) fn temp_file(target: &Path, tag: &str, ext: &str) -> TempFile {
-    let dir = if is_vsi(target) { std::env::temp_dir() } else { parent_dir(target) };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    TempFile::new(temp_name_in(&dir, &name, tag, ext)).with_sidecar(AUX)
-}
-
-/// Renames a finished file into place. GDAL keeps what GeoTIFF tags cannot hold (category
-/// names) in a PAM sidecar: it moves with the raster, and a stale sidecar of an older output
-/// must not survive.
-pub(crate) fn move_into_place(temp: TempFile, target: &Path) -> Result<PathBuf> {
-    let (temp_aux, target_aux) = (temp.sidecar(AUX), aux_path(target));
-    if is_vsi(target) {
-        // The sidecar first: the raster's appearance is what marks the output complete.
-        vsi_unlink(&target_aux);
-        if temp_aux.exists() {
-            upload(&temp_aux, &target_aux)?;
-        }
-        upload(temp.path(), target)?;
-        return Ok(target.to_path_buf());
-    }
-    let _ = std::fs::remove_file(&target_aux);
-    temp.persist(target).map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
-    if temp_aux.exists() {
-        std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
-    }
-    Ok(target.to_path_buf())
-}
-
-/// Copies a local file to a GDAL virtual file system path, streaming.
-fn upload(local: &Path, target: &Path) -> Result<()> {
-    use std::io::Read;
-    let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
-    let mut file = VsiWriter::create(target).map_err(|e| Error::io(target, format!("cannot open for writing: {e}")))?;
-    let mut buf = vec![0u8; 4 << 20];
-    let written = (|| -> Result<()> {
-        loop {
-            let n = src.read(&mut buf).map_err(|e| Error::io(local, e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            file.write_all(&buf[..n]).map_err(|e| Error::io(target, format!("upload failed: {e}")))?;
-        }
-    })();
-    // Closing completes (or fails) the upload.
-    let closed = file.close();
-    written?;
-    if let Err(e) = closed {
-        vsi_unlink(target);
-        return Err(Error::io(target, format!("upload failed: {e}")));
-    }
-    Ok(())
-}
-
 /// Our GeoTIFF creation defaults. Several bands are values, never an RGB picture (GDAL's
 /// default for 3 or 4 bytes). Blocks are compressed by GDAL's worker threads, off the writer's.
 pub(crate) fn gtiff_defaults(bands: usize) -> &'static [&'static str] {
@@ -224,6 +158,8 @@ pub struct OutputRaster<T: GdalType + Copy> {
     pending_y0: usize,
     /// GDAL's error counter on this thread at the last check.
     errors_seen: u32,
+    /// Class names given per band, checked in the finished file (they go to the sidecar).
+    class_names: Vec<(usize, Vec<String>)>,
 }
 
 impl<T: GdalType + Copy> OutputRaster<T> {
@@ -261,6 +197,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             pending: vec![Vec::new(); bands],
             pending_y0: 0,
             errors_seen: error_counter(),
+            class_names: Vec::new(),
         })
     }
 
@@ -320,7 +257,10 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let target = self.target.clone();
         let ds = self.ds()?;
         let mut b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
-        set_category_names(&mut b, names).map_err(|_| Error::io(&target, "cannot set the class names"))
+        set_category_names(&mut b, names).map_err(|_| Error::io(&target, "cannot set the class names"))?;
+        self.class_names.retain(|(b, _)| *b != band);
+        self.class_names.push((band, names.iter().map(|n| n.replace('\0', " ")).collect()));
+        Ok(())
     }
 
     /// Takes the next `rows` full-width rows (they must start at row `y0`, right below the
@@ -371,7 +311,14 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     }
 
     /// Closes the dataset, converts to COG if asked, and renames into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        let mut placed = move_all_into_place(vec![self.close()?])?;
+        placed.pop().ok_or_else(|| Error::Internal("no output was moved".into()))
+    }
+
+    /// Closes the dataset, converts to COG if asked and checks the sidecar: the finished file
+    /// under its temporary name, and where it goes, for [`move_all_into_place`].
+    pub(crate) fn close(mut self) -> Result<(TempFile, PathBuf)> {
         if self.pending_y0 != self.height || !self.pending[0].is_empty() {
             return Err(Error::Internal(format!(
                 "{}: {} of {} rows were written",
@@ -385,7 +332,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         self.check_gdal("writing the last blocks")?;
         let mut temp = self.temp.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
         if self.cog {
-            let cog_temp = temp_file(&self.target, "-cog", "tif");
+            let cog_temp = temp_file(&self.target, "-cog", "tif").with_sidecar(".ovr.tmp");
             (|| -> Result<()> {
                 let src = Dataset::open(temp.path()).map_err(|e| Error::io(&self.target, e))?;
                 let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
@@ -396,10 +343,12 @@ impl<T: GdalType + Copy> OutputRaster<T> {
                 out.close().map_err(|e| Error::io(&self.target, e))?;
                 Ok(())
             })()?;
+            self.check_gdal("writing the COG")?;
             // The GeoTIFF it was made from is removed here.
             temp = cog_temp;
         }
-        move_into_place(temp, &self.target)
+        check_class_names(temp.path(), &self.target, &self.class_names, last_error_message)?;
+        Ok((temp, std::mem::take(&mut self.target)))
     }
 }
 
@@ -409,10 +358,6 @@ impl<T: GdalType + Copy> Drop for OutputRaster<T> {
         drop(self.ds.take());
         drop(self.temp.take());
     }
-}
-
-fn aux_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}{AUX}", p.display()))
 }
 
 /// A fixed, distinguishable palette for class ids (first entries from ColorBrewer Set1/Set3).

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::options::RunOptions;
 use crate::raster::mosaic::{WindowPlacement, WINDOW_METADATA_KEY};
 use crate::raster::output::{Georef, OutputRaster, WriteOptions};
+use crate::raster::place::move_all_into_place;
 use crate::resolve::Resolved;
 use crate::stitch::accumulate::Rows;
 use crate::tasks::{class_of, CLASS_NODATA};
@@ -168,18 +169,20 @@ impl Sink {
         Ok(Sink::Values { raster, channels, scaling, nodata })
     }
 
-    /// Renames every output into place; returns their paths.
+    /// Closes every output, then renames them into place together (all or none: a class
+    /// raster does not stay when its probabilities cannot follow); returns their paths.
     pub fn finish(self) -> Result<Vec<PathBuf>> {
-        match self {
+        let closed = match self {
             Sink::Classes { classes, probs, .. } => {
-                let mut out = vec![classes.finish()?];
-                if let Some(p) = probs {
-                    out.push(p.finish()?);
+                let classes = classes.close()?;
+                match probs {
+                    Some(p) => vec![classes, p.close()?],
+                    None => vec![classes],
                 }
-                Ok(out)
             }
-            Sink::Values { raster, .. } => Ok(vec![raster.finish()?]),
-        }
+            Sink::Values { raster, .. } => vec![raster.close()?],
+        };
+        move_all_into_place(closed)
     }
 
     /// A dataset metadata item on every output raster.
