@@ -357,3 +357,26 @@ fn two_runs_onto_one_output_never_mix_raster_and_sidecar() {
         assert_eq!(names_in(&out_dir), ["out.tif", "out.tif.aux.xml"], "round {round}");
     }
 }
+
+/// A run's outputs move into place all or none: when the probabilities cannot be moved (here
+/// their path became a folder during the run), the class raster already moved is removed too.
+/// Before, it stayed, reported as a failed run.
+#[test]
+fn a_run_whose_second_output_cannot_be_moved_leaves_neither() {
+    let dir = tmp();
+    let model = load(&segmentation_model(&dir.path().join("seg.onnx"), r#"{"0": "a", "1": "b"}"#));
+    let input = raster(&dir.path().join("in.tif"), 40, 40, &[ramp(40, 40), vec![100u8; 1600]]);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let blocker = out_dir.join("out_probabilities.tif");
+    let mut opts = rastrum::RunOptions { tile_size: Some(32), ..Default::default() };
+    opts.set("probabilities", "true").unwrap();
+    let r = rastrum::run(&model, &input, &out_dir.join("out.tif"), &opts, &mut |_, _| {
+        let _ = std::fs::create_dir(&blocker);
+        true
+    });
+    let e = r.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("out_probabilities.tif") && e.contains("cannot move"), "{e}");
+    assert_eq!(names_in(&out_dir), ["out_probabilities.tif"]);
+    assert!(blocker.is_dir());
+}
