@@ -22,10 +22,11 @@ use crate::raster::input::{self, InputRaster, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::{check_output, dataset_files};
+use crate::raster::space::check_space;
 use crate::resolve::Resolved;
 use crate::stitch::order::Stitching;
-use crate::stitch::sink::file_sink;
 use crate::stitch::sink::probabilities_path;
+use crate::stitch::sink::{file_sink, planned_files};
 use crate::tasks::activate;
 
 /// What a finished run reports.
@@ -95,6 +96,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     if opts.probabilities {
         check_output(&probabilities_path(output), &inputs)?;
     }
+    // Outputs that cannot fit even at their smallest are refused now, not after the inference.
+    check_space(&planned_files(r, &plan.grid, output, opts)?)?;
     // Opened here to report a bad mask before anything is written; the reader thread opens its
     // own (OGR geometries may not cross threads).
     if let Some(m) = opts.mask.as_deref() {

@@ -312,7 +312,9 @@ fn a_sidecar_that_cannot_be_written_fails_the_run_and_leaves_nothing() {
     let o = cmd.output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("out.tif.aux.xml") && err.contains("class names could not be written"), "{err}");
+    for needle in ["out.tif.aux.xml", "class names could not be written", "file size limit exceeded"] {
+        assert!(err.contains(needle), "'{err}' does not mention '{needle}'");
+    }
     assert!(names_in(&out_dir).is_empty(), "left {:?}", names_in(&out_dir));
     // Without the limit the same run writes both, names intact.
     let o =
@@ -379,4 +381,90 @@ fn a_run_whose_second_output_cannot_be_moved_leaves_neither() {
     assert!(e.contains("out_probabilities.tif") && e.contains("cannot move"), "{e}");
     assert_eq!(names_in(&out_dir), ["out_probabilities.tif"]);
     assert!(blocker.is_dir());
+}
+
+/// `rastrum run` of the identity model on 600 x 600 pixels of noise (1.44 MB of Float32 that
+/// DEFLATE barely shrinks), with the output's creation options `co`, into `out`.
+fn noise_run(dir: &Path, co: &[&str]) -> Command {
+    let model = dir.join("identity.onnx");
+    identity_model(&model, 1, &[]);
+    let input = dir.join("noise.tif");
+    if !input.exists() {
+        raster(&input, 600, 600, &[weights(600 * 600, 9)]);
+    }
+    let mut cmd = cli();
+    cmd.args(["run", "-q", "--tile-size", "128"]);
+    for c in co {
+        cmd.args(["--co", c]);
+    }
+    cmd.arg(model).arg(input);
+    cmd
+}
+
+/// A file size limit (RLIMIT_FSIZE, SIGXFSZ ignored so that writes fail with EFBIG): said in
+/// words, before any tile runs when even the smallest output is past it (uncompressed), while
+/// writing otherwise; nothing left either way. Before, the message was GDAL's last one
+/// (`_tiffWriteProc:File too large`, or a follow-up TIFF error).
+#[test]
+fn a_file_size_limit_is_named_before_or_while_writing() {
+    use std::os::unix::process::CommandExt;
+    let dir = tmp();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    for (co, needles) in [
+        (
+            &["COMPRESS=NONE"][..],
+            &["file size limit exceeded", "needs at least 1.4 MiB", "limited to 256.0 KiB", "ulimit -f"][..],
+        ),
+        (&[][..], &["out.tif", "failed: file size limit exceeded", "limited to 256.0 KiB", "ulimit -f"][..]),
+    ] {
+        let mut cmd = noise_run(dir.path(), co);
+        cmd.arg(out_dir.join("out.tif"));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 256 * 1024, rlim_max: 256 * 1024 };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let o = cmd.output().unwrap();
+        refused(&o, 1, needles, &[]);
+        assert!(names_in(&out_dir).is_empty(), "{co:?}: left {:?}", names_in(&out_dir));
+    }
+}
+
+/// A full disk (a 1 MiB tmpfs mounted in a user namespace: `unshare -rm`): "no space left on
+/// device" with the free space, before any tile runs when the uncompressed output cannot fit,
+/// while writing otherwise; nothing left on the disk either way. Skipped where user namespaces
+/// are not allowed.
+#[test]
+fn a_full_disk_is_named_before_or_while_writing() {
+    let dir = tmp();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    for (co, needles) in [
+        (&["COMPRESS=NONE"][..], &["no space left on device", "needs at least 1.4 MiB", "free"][..]),
+        (&[][..], &["out.tif", "failed: no space left on device", "free in"][..]),
+    ] {
+        let run = noise_run(dir.path(), co);
+        let script = r#"mount -t tmpfs -o size=1m rastrum-test "$1" || exit 99
+d="$1"; shift; "$@" "$d/out.tif"; s=$?
+echo "left: [$(ls -A "$d")]" >&2; exit $s"#;
+        let o = Command::new("unshare")
+            .args(["-rm", "sh", "-c", script, "sh"])
+            .arg(&mount)
+            .arg(run.get_program())
+            .args(run.get_args())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        if o.status.code() == Some(99) || err.starts_with("unshare:") {
+            eprintln!("skipped: no tmpfs in a user namespace here: {err}");
+            return;
+        }
+        refused(&o, 1, needles, &[]);
+        assert!(err.contains("left: []"), "{co:?}: {err}");
+    }
 }

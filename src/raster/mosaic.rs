@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::grid::TileWindow;
 use crate::raster::gdal::{category_names, last_error_message, relativize_vrt_sources, set_category_names};
 use crate::raster::output::{check_output, dataset_files, gtiff_defaults, merged_options, WriteOptions, COG_DEFAULTS};
-use crate::raster::place::{check_class_names, is_vsi, move_into_place, temp_file};
+use crate::raster::place::{check_class_names, is_vsi, move_into_place, temp_file, AUX};
+use crate::raster::space::explain;
 
 /// The dataset metadata item of a window's output that records its placement (JSON).
 pub const WINDOW_METADATA_KEY: &str = "RASTRUM_WINDOW";
@@ -203,13 +204,14 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
         .collect();
     match vrt_temp {
         Some(temp) => {
-            vrt.close().map_err(|e| Error::io(output, format!("writing the VRT: {e}")))?;
+            vrt.close()
+                .map_err(|e| Error::io(output, format!("writing the VRT: {}", explain(temp.path(), &e.to_string()))))?;
             if !is_vsi(output) {
                 let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let folder = std::path::absolute(folder).map_err(|e| Error::io(output, e))?;
                 relative_sources(temp.path(), &folder).map_err(|e| Error::io(output, e))?;
             }
-            check_class_names(temp.path(), output, &names, last_error_message)?;
+            check_class_names(temp.path(), output, &names, || explain(temp.path(), &last_error_message()))?;
             move_into_place(temp, output)
         }
         None => {
@@ -219,10 +221,12 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             let co = merged_options(&write.creation_options, defaults)?;
             let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
             let temp = temp_file(output, "", "tif");
-            let out =
-                vrt.create_copy(&driver, temp.path(), &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
-            out.close().map_err(|e| Error::io(output, e))?;
-            check_class_names(temp.path(), output, &names, last_error_message)?;
+            let failed = |e: gdal::errors::GdalError| {
+                Error::io(output, format!("writing failed: {}", explain(temp.path(), &e.to_string())))
+            };
+            vrt.create_copy(&driver, temp.path(), &co).and_then(|out| out.close()).map_err(failed)?;
+            let aux = temp.sidecar(AUX);
+            check_class_names(temp.path(), output, &names, || explain(&aux, &last_error_message()))?;
             move_into_place(temp, output)
         }
     }

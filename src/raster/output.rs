@@ -13,7 +13,8 @@ use crate::atomic::{parent_dir, TempFile};
 use crate::error::{Error, Result};
 use crate::raster::gdal::{error_counter, file_list, last_error_message, last_error_type, set_category_names};
 pub use crate::raster::place::is_vsi;
-use crate::raster::place::{check_class_names, move_all_into_place, temp_file};
+use crate::raster::place::{check_class_names, move_all_into_place, temp_file, AUX};
+use crate::raster::space::explain;
 
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
@@ -301,10 +302,16 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     /// error on this thread, not through RasterIO's or GDALClose's return: check for one since
     /// the last check.
     fn check_gdal(&mut self, what: &str) -> Result<()> {
+        let file = self.temp.as_ref().map_or(self.target.clone(), |t| t.path().to_path_buf());
+        self.check_gdal_on(what, &file)
+    }
+
+    /// [`Self::check_gdal`] for a write of `file`, whose cause is looked for there.
+    fn check_gdal_on(&mut self, what: &str, file: &Path) -> Result<()> {
         let (count, kind) = (error_counter(), last_error_type());
         let seen = std::mem::replace(&mut self.errors_seen, count);
         if count != seen && kind >= gdal_sys::CPLErr::CE_Failure {
-            let msg = last_error_message();
+            let msg = explain(file, &last_error_message());
             return Err(Error::io(&self.target, format!("{what} failed: {msg}")));
         }
         Ok(())
@@ -328,26 +335,29 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             )));
         }
         let ds = self.ds.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
-        ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
+        let closed = ds.close();
         self.check_gdal("writing the last blocks")?;
         let mut temp = self.temp.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
+        closed.map_err(|e| {
+            Error::io(&self.target, format!("closing the output: {}", explain(temp.path(), &e.to_string())))
+        })?;
         if self.cog {
             let cog_temp = temp_file(&self.target, "-cog", "tif").with_sidecar(".ovr.tmp");
             (|| -> Result<()> {
                 let src = Dataset::open(temp.path()).map_err(|e| Error::io(&self.target, e))?;
                 let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
                 let co = RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
-                let out = src
-                    .create_copy(&driver, cog_temp.path(), &co)
-                    .map_err(|e| Error::io(&self.target, format!("writing the COG: {e}")))?;
-                out.close().map_err(|e| Error::io(&self.target, e))?;
-                Ok(())
+                let failed = |e: gdal::errors::GdalError| {
+                    Error::io(&self.target, format!("writing the COG: {}", explain(cog_temp.path(), &e.to_string())))
+                };
+                src.create_copy(&driver, cog_temp.path(), &co).and_then(|out| out.close()).map_err(failed)
             })()?;
-            self.check_gdal("writing the COG")?;
+            self.check_gdal_on("writing the COG", cog_temp.path())?;
             // The GeoTIFF it was made from is removed here.
             temp = cog_temp;
         }
-        check_class_names(temp.path(), &self.target, &self.class_names, last_error_message)?;
+        let aux = temp.sidecar(AUX);
+        check_class_names(temp.path(), &self.target, &self.class_names, || explain(&aux, &last_error_message()))?;
         Ok((temp, std::mem::take(&mut self.target)))
     }
 }

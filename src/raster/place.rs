@@ -32,11 +32,20 @@ pub(crate) fn aux_path(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The folder `target` is written in before it is moved (or uploaded) into place.
+pub(crate) fn temp_folder(target: &Path) -> PathBuf {
+    if is_vsi(target) {
+        std::env::temp_dir()
+    } else {
+        parent_dir(target)
+    }
+}
+
 /// A hidden temporary file for writing `target` (`ext`: the format's extension, which GDAL's
 /// drivers look at), removed with its PAM sidecar unless moved into place: beside `target`, or
 /// in the local temporary folder for a `/vsi` target (uploaded whole when finished).
 pub(crate) fn temp_file(target: &Path, tag: &str, ext: &str) -> TempFile {
-    let dir = if is_vsi(target) { std::env::temp_dir() } else { parent_dir(target) };
+    let dir = temp_folder(target);
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     TempFile::new(temp_name_in(&dir, &name, tag, ext)).with_sidecar(AUX)
 }

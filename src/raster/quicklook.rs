@@ -10,6 +10,7 @@ use crate::atomic::TempFile;
 use crate::error::{Error, Result};
 use crate::raster::input::open;
 use crate::raster::output::{check_output, dataset_files};
+use crate::raster::space::explain;
 
 const MAX_SIDE: usize = 1024;
 
@@ -97,7 +98,7 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
     canvas
         .create_copy(&png, temp.path(), &RasterCreationOptions::new())
         .and_then(|d| d.close())
-        .map_err(|e| Error::io(output, e))?;
+        .map_err(|e| Error::io(output, explain(temp.path(), &e.to_string())))?;
     let _ = std::fs::remove_file(temp.sidecar(".aux.xml"));
     temp.persist(output).map_err(|e| Error::io(output, e))
 }
