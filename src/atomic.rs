@@ -2,10 +2,16 @@
 //! trainer: each is written under a hidden temporary name in its target's own folder (the same
 //! filesystem, so that the final rename is atomic), removed on any failure (an error, a cancel,
 //! a panic: dropping the [`TempFile`] removes it) and renamed into place once finished.
+//!
+//! Every temporary output alive in the process (files with their sidecars, staging folders) is
+//! also in a registry, so that a program stopped by a signal removes them before it exits
+//! ([`remove_temporaries_on_signals`]): a signal ends the process without running any drop.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
 
 use crate::error::{Error, Result};
 
@@ -80,19 +86,160 @@ pub fn refuse_special(target: &Path) -> Result<()> {
     }
 }
 
+/// A temporary path in the registry: a file or a folder (removed with what it holds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LivePath {
+    File(PathBuf),
+    Folder(PathBuf),
+}
+
+type Registry = BTreeMap<u64, Vec<LivePath>>;
+
+/// The temporary outputs alive in this process, by registration.
+static LIVE: Mutex<Registry> = Mutex::new(BTreeMap::new());
+
+/// Read-held while finished outputs are moved into place, write-held by the removal on a
+/// signal: an interrupt waits for the moves in progress, so that an output and its sidecar are
+/// either both in place or both removed, never one of each.
+static MOVING: RwLock<()> = RwLock::new(());
+
+fn live() -> MutexGuard<'static, Registry> {
+    // A panic elsewhere while the lock was held leaves the map itself consistent.
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A registration of temporary paths: removed from the registry (not from the disk: that is
+/// its owner's drop) when dropped. Register a path before creating it, so that nothing exists
+/// unregistered.
+#[derive(Debug)]
+pub struct Registration(u64);
+
+impl Registration {
+    fn new(entry: LivePath) -> Registration {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        live().insert(id, vec![entry]);
+        Registration(id)
+    }
+
+    /// A temporary file.
+    pub fn file(path: &Path) -> Registration {
+        Registration::new(LivePath::File(path.to_path_buf()))
+    }
+
+    /// A temporary folder, removed with its contents.
+    pub fn folder(path: &Path) -> Registration {
+        Registration::new(LivePath::Folder(path.to_path_buf()))
+    }
+
+    /// Another file of the same output (a sidecar).
+    pub fn add_file(&self, path: &Path) {
+        if let Some(paths) = live().get_mut(&self.0) {
+            paths.push(LivePath::File(path.to_path_buf()));
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        live().remove(&self.0);
+    }
+}
+
+/// Every temporary path registered now (for tests and diagnostics).
+pub fn live_paths() -> Vec<LivePath> {
+    live().values().flatten().cloned().collect()
+}
+
+/// Runs `f`, which moves finished outputs into place, so that a signal's removal waits for it.
+/// Not to be nested.
+pub fn uninterrupted<R>(f: impl FnOnce() -> R) -> R {
+    let _moving = MOVING.read().unwrap_or_else(PoisonError::into_inner);
+    f()
+}
+
+/// What [`remove_live_temporaries`] holds: while it lives no temporary output can be
+/// registered or moved into place (a program exits holding it).
+pub struct Stopped {
+    _live: MutexGuard<'static, Registry>,
+    _moving: RwLockWriteGuard<'static, ()>,
+}
+
+/// Removes every registered temporary file and folder, once the moves in progress are done.
+/// The registry stays locked while the result lives: other threads that go on writing cannot
+/// start a new temporary output, and a late tile cannot recreate a removed folder (writers
+/// create folders below an existing root only). For a program about to exit.
+pub fn remove_live_temporaries() -> Stopped {
+    let moving = MOVING.write().unwrap_or_else(PoisonError::into_inner);
+    let registry = live();
+    for path in registry.values().flatten() {
+        match path {
+            LivePath::File(p) => {
+                let _ = std::fs::remove_file(p);
+            }
+            LivePath::Folder(p) => remove_folder(p),
+        }
+    }
+    Stopped { _live: registry, _moving: moving }
+}
+
+/// Removes a folder that other threads may still be writing into: a file created in a
+/// subfolder already emptied makes `remove_dir_all` fail, so it is tried again (briefly).
+fn remove_folder(p: &Path) {
+    for _ in 0..200 {
+        match std::fs::remove_dir_all(p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            _ => return,
+        }
+    }
+}
+
+/// For programs (the CLI, the trainer): on SIGINT, SIGTERM or SIGHUP, remove every temporary
+/// output and exit with status 128 + the signal. The handler signal-hook installs only writes
+/// to a pipe (async-signal-safe); a thread of ours reads it and does the removal, then exits
+/// with `_exit`: no atexit handlers or C++ static destructors run under the threads still
+/// working (ONNX Runtime, GDAL). An open GDAL dataset on a removed file is harmless: on Linux
+/// the data goes when the process ends.
+pub fn remove_temporaries_on_signals(program: &'static str) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::Internal(format!("installing the signal handlers: {e}")))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _stopped = remove_live_temporaries();
+                let name = signal_hook::low_level::signal_name(signal).unwrap_or("a signal");
+                // Not eprintln!: after SIGHUP the terminal may be gone, and a panic here would
+                // leave the program running.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{program}: stopped by {name}; temporary outputs removed");
+                signal_hook::low_level::exit(128 + signal);
+            }
+        })
+        .map_err(|e| Error::Internal(format!("starting the signal thread: {e}")))?;
+    Ok(())
+}
+
 /// A file under construction at a temporary name: removed on drop, with its sidecars (files
-/// its writer may leave beside it, such as GDAL's `.aux.xml`), unless persisted.
+/// its writer may leave beside it, such as GDAL's `.aux.xml`), unless persisted; registered
+/// meanwhile (see [`remove_temporaries_on_signals`]).
 #[derive(Debug)]
 pub struct TempFile {
     /// Empty once persisted.
     path: PathBuf,
     sidecars: Vec<&'static str>,
+    /// Dropped after the files are removed (fields drop after `Drop::drop`).
+    live: Registration,
 }
 
 impl TempFile {
     /// Takes charge of the file at `path` (usually a [`temp_name`]), which need not exist yet.
     pub fn new(path: PathBuf) -> TempFile {
-        TempFile { path, sidecars: Vec::new() }
+        let live = Registration::file(&path);
+        TempFile { path, sidecars: Vec::new(), live }
     }
 
     /// A temporary file beside `target`, named with extension `ext` (see [`temp_name_in`]).
@@ -105,6 +252,7 @@ impl TempFile {
 
     /// Also removes `path + suffix` when the file is removed.
     pub fn with_sidecar(mut self, suffix: &'static str) -> TempFile {
+        self.live.add_file(&self.sidecar(suffix));
         self.sidecars.push(suffix);
         self
     }
@@ -205,6 +353,33 @@ mod tests {
         assert_eq!(names(dir.path()), ["report.json"]);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "{}");
         assert!(write_bytes(Path::new("/"), "x").is_err());
+    }
+
+    fn registered(p: &Path) -> bool {
+        live_paths().iter().any(|l| matches!(l, LivePath::File(f) | LivePath::Folder(f) if f == p))
+    }
+
+    #[test]
+    fn temporary_files_are_registered_until_persisted_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.tif");
+        let temp = TempFile::beside(&target, "tif").unwrap().with_sidecar(".aux.xml");
+        let (path, aux) = (temp.path().to_path_buf(), temp.sidecar(".aux.xml"));
+        // Registered before the file exists: nothing is ever on disk unregistered.
+        assert!(registered(&path) && registered(&aux));
+        drop(temp);
+        assert!(!registered(&path) && !registered(&aux));
+        let temp = TempFile::beside(&target, "tif").unwrap();
+        let path = temp.path().to_path_buf();
+        std::fs::write(&path, "x").unwrap();
+        assert!(registered(&path));
+        temp.persist(&target).unwrap();
+        assert!(!registered(&path));
+        let folder = dir.path().join(".staging");
+        let reg = Registration::folder(&folder);
+        assert!(live_paths().contains(&LivePath::Folder(folder.clone())));
+        drop(reg);
+        assert!(!registered(&folder));
     }
 
     #[test]

@@ -18,15 +18,15 @@ use crate::inference::Model;
 use crate::options::RunOptions;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::raster::gdal::file_list;
 use crate::raster::input::{self, InputRaster, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
-use crate::raster::output::{check_destination, refuse_inputs};
+use crate::raster::output::{check_output, dataset_files};
+use crate::raster::space::check_space;
 use crate::resolve::Resolved;
 use crate::stitch::order::Stitching;
-use crate::stitch::sink::file_sink;
 use crate::stitch::sink::probabilities_path;
+use crate::stitch::sink::{file_sink, planned_files};
 use crate::tasks::activate;
 
 /// What a finished run reports.
@@ -82,9 +82,8 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     }
     let ds = input::open(input)?;
     let source_info = input::info(&ds);
-    check_destination(output, input)?;
-    let inputs = run_inputs(&ds, model, opts);
-    refuse_inputs(output, &inputs)?;
+    let inputs = run_inputs(input, &ds, model, opts);
+    check_output(output, &inputs)?;
     let plan = Plan::from_dataset(input, ds, Some(model), opts)?;
     let r = &plan.r;
     if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
@@ -95,9 +94,10 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         )));
     }
     if opts.probabilities {
-        check_destination(&probabilities_path(output), input)?;
-        refuse_inputs(&probabilities_path(output), &inputs)?;
+        check_output(&probabilities_path(output), &inputs)?;
     }
+    // Outputs that cannot fit even at their smallest are refused now, not after the inference.
+    check_space(&planned_files(r, &plan.grid, output, opts)?)?;
     // Opened here to report a bad mask before anything is written; the reader thread opens its
     // own (OGR geometries may not cross threads).
     if let Some(m) = opts.mask.as_deref() {
@@ -131,11 +131,11 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
     })
 }
 
-/// Every file the run reads, named for messages: the input raster's files (with a VRT's
-/// sources), the model and the mask.
-fn run_inputs(ds: &gdal::Dataset, model: &Model, opts: &RunOptions) -> Vec<(&'static str, PathBuf)> {
-    let mut inputs: Vec<(&str, PathBuf)> =
-        file_list(ds).into_iter().map(|p| ("a file of the input raster", p)).collect();
+/// Every file the run reads, named for messages: the input raster (its path first: the
+/// message for the commonest mistake), its files (with a VRT's sources), the model and the mask.
+fn run_inputs(input: &Path, ds: &gdal::Dataset, model: &Model, opts: &RunOptions) -> Vec<(&'static str, PathBuf)> {
+    let mut inputs = vec![("the input raster", input.to_path_buf())];
+    inputs.extend(dataset_files("a file of the input raster", ds));
     inputs.push(("the model", model.path.clone()));
     inputs.extend(opts.mask.iter().map(|m| ("the mask", m.clone())));
     inputs

@@ -378,8 +378,10 @@ pub fn evaluate(prediction: &Path, reference: &Path, opts: &EvalOptions) -> Resu
     };
     opts.check(kind)?;
     if let Some(png) = &opts.confusion_png {
-        output::check_destination(png, prediction)?;
-        output::check_destination(png, reference)?;
+        let mut inputs = vec![("the prediction", prediction.to_path_buf()), ("the reference", reference.to_path_buf())];
+        inputs.extend(output::dataset_files("a file of the prediction", &pds));
+        inputs.extend(output::dataset_files("a file of the reference", &rds));
+        output::check_output(png, &inputs)?;
     }
     let alg =
         opts.resampling.clone().unwrap_or_else(|| if kind == EvalKind::Classes { "mode" } else { "average" }.into());

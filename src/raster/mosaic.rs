@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::grid::TileWindow;
-use crate::raster::gdal::{category_names, relativize_vrt_sources, set_category_names};
-use crate::raster::output::{
-    gtiff_defaults, is_vsi, merged_options, move_into_place, temp_file, WriteOptions, COG_DEFAULTS,
-};
+use crate::raster::gdal::{category_names, last_error_message, relativize_vrt_sources, set_category_names};
+use crate::raster::output::{check_output, dataset_files, gtiff_defaults, merged_options, WriteOptions, COG_DEFAULTS};
+use crate::raster::place::{check_class_names, is_vsi, move_into_place, temp_file, AUX};
+use crate::raster::space::explain;
 
 /// The dataset metadata item of a window's output that records its placement (JSON).
 pub const WINDOW_METADATA_KEY: &str = "RASTRUM_WINDOW";
@@ -174,6 +174,12 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
         return Err(Error::invalid("assemble: no window files given"));
     }
     let parts = parts.iter().map(|p| open_part(p)).collect::<Result<Vec<_>>>()?;
+    // The windows are the inputs: writing over one (a second path to it included) would lose it.
+    let inputs: Vec<(&str, PathBuf)> = parts
+        .iter()
+        .flat_map(|p| std::iter::once(("a window", p.path.clone())).chain(dataset_files("a window's file", &p.ds)))
+        .collect();
+    check_output(output, &inputs)?;
     check_parts(&parts)?;
     let is_vrt = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("vrt"));
     if is_vrt && write.cog {
@@ -190,14 +196,22 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
     if let Some(gt) = parts[0].at.geo_transform {
         vrt.set_geo_transform(&gt).map_err(|e| Error::io(output, format!("setting the geotransform: {e}")))?;
     }
+    // Checked in the finished file: a GeoTIFF keeps them in its sidecar, whose failed write GDAL
+    // reports only as a warning; a VRT cut short by a full disk does not open.
+    let names: Vec<(usize, Vec<String>)> = (1..=parts[0].ds.raster_count())
+        .filter_map(|b| parts[0].ds.rasterband(b).ok().map(|band| (b, category_names(&band))))
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
     match vrt_temp {
         Some(temp) => {
-            vrt.close().map_err(|e| Error::io(output, format!("writing the VRT: {e}")))?;
+            vrt.close()
+                .map_err(|e| Error::io(output, format!("writing the VRT: {}", explain(temp.path(), &e.to_string()))))?;
             if !is_vsi(output) {
                 let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let folder = std::path::absolute(folder).map_err(|e| Error::io(output, e))?;
                 relative_sources(temp.path(), &folder).map_err(|e| Error::io(output, e))?;
             }
+            check_class_names(temp.path(), output, &names, || explain(temp.path(), &last_error_message()))?;
             move_into_place(temp, output)
         }
         None => {
@@ -207,9 +221,12 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             let co = merged_options(&write.creation_options, defaults)?;
             let co = RasterCreationOptions::from_iter(co.iter().map(String::as_str));
             let temp = temp_file(output, "", "tif");
-            let out =
-                vrt.create_copy(&driver, temp.path(), &co).map_err(|e| Error::io(output, format!("writing: {e}")))?;
-            out.close().map_err(|e| Error::io(output, e))?;
+            let failed = |e: gdal::errors::GdalError| {
+                Error::io(output, format!("writing failed: {}", explain(temp.path(), &e.to_string())))
+            };
+            vrt.create_copy(&driver, temp.path(), &co).and_then(|out| out.close()).map_err(failed)?;
+            let aux = temp.sidecar(AUX);
+            check_class_names(temp.path(), output, &names, || explain(&aux, &last_error_message()))?;
             move_into_place(temp, output)
         }
     }

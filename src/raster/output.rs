@@ -10,12 +10,13 @@ use gdal::raster::{Buffer, ColorEntry, ColorTable, GdalType, PaletteInterpretati
 use gdal::spatial_ref::SpatialRef;
 use gdal::{Dataset, DriverManager, Metadata};
 
-use crate::atomic::{parent_dir, temp_name_in, TempFile};
+use crate::atomic::{parent_dir, TempFile};
 use crate::error::{Error, Result};
-use crate::raster::gdal::{
-    error_counter, last_error_message, last_error_type, set_category_names, vsi_unlink, VsiWriter,
-};
+use crate::raster::gdal::{error_counter, file_list, last_error_message, last_error_type, set_category_names};
 use crate::raster::info::{Control, RasterInfo};
+pub use crate::raster::place::is_vsi;
+use crate::raster::place::{check_class_names, move_all_into_place, temp_file, AUX};
+use crate::raster::space::explain;
 
 /// Where and how outputs are written.
 #[derive(Debug, Clone, Default)]
@@ -62,24 +63,24 @@ impl Georef {
     }
 }
 
-/// A GDAL virtual file system path (`/vsis3/bucket/key`, `/vsigs/`, `/vsiaz/`, `/vsimem/`, ...):
-/// written locally under a temporary name, then uploaded whole (object stores have no rename,
-/// and an upload appears only once complete).
-pub fn is_vsi(p: &Path) -> bool {
-    p.as_os_str().as_bytes().starts_with(b"/vsi")
-}
-
-/// Checks that `output` can be written: its folder exists, it is not a folder, not the input.
-/// On a `/vsi` path only the upload can tell.
-pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
+/// The one output policy, for every command (`run`, `assemble`, `quicklook`, `eval`'s figure,
+/// the C API's stitcher, the trainer; `tiles` applies the same to its folder), checked before
+/// any work: the output may not be an empty path, a path spelled as a folder (ending in `/`), an
+/// existing folder, a device, FIFO or socket, a path in a missing or read-only folder, or any
+/// input of the command (`inputs`: what it is, for the message, and its path; compared by
+/// device and inode, so that links, `..` and a VRT's sources are caught: list a dataset's files
+/// with [`dataset_files`]). On a `/vsi` path only the upload can tell, but the input's own path.
+pub fn check_output(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
     }
+    if spelled_as_folder(output) {
+        return Err(Error::io(output, "the output path ends in '/': it names a folder, not a file"));
+    }
     if is_vsi(output) {
-        return if output == input {
-            Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"))
-        } else {
-            Ok(())
+        return match inputs.iter().find(|(_, p)| p == output) {
+            Some((what, _)) => Err(Error::io(output, format!("output path is {what}: refusing to overwrite an input"))),
+            None => Ok(()),
         };
     }
     if output.is_dir() {
@@ -90,11 +91,7 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     if !parent.is_dir() {
         return Err(Error::io(output, format!("output folder {} does not exist", parent.display())));
     }
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(output), std::fs::canonicalize(input)) {
-        if a == b {
-            return Err(Error::io(output, "output path is the input raster: refusing to overwrite the input"));
-        }
-    }
+    refuse_inputs(output, inputs)?;
     let meta = std::fs::metadata(&parent).map_err(|e| Error::io(&parent, e))?;
     if meta.permissions().readonly() {
         return Err(Error::io(output, format!("output folder {} is not writable", parent.display())));
@@ -102,9 +99,28 @@ pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses an output path that is one of the run's inputs (`what`, `path`), compared by device
-/// and inode, so that links, `..` and a VRT's sources are caught: the model, the mask, a
-/// source file of an input VRT. A missing output file cannot be an input.
+/// A path whose spelling names a folder: ending in `/`, `/.` or `/..`, or `.` or `..` itself
+/// (`Path` drops a trailing `/`, so `out.tif/` would otherwise be written as `out.tif` and only
+/// its final rename fail, after the whole run).
+fn spelled_as_folder(p: &Path) -> bool {
+    let b = p.as_os_str().as_bytes();
+    b.ends_with(b"/") || b.ends_with(b"/.") || b.ends_with(b"/..") || b == b"." || b == b".."
+}
+
+/// [`check_output`] for an output whose only input is the raster `input`.
+pub fn check_destination(output: &Path, input: &Path) -> Result<()> {
+    check_output(output, &[("the input raster", input.to_path_buf())])
+}
+
+/// The files of a dataset as inputs named `what`: its own files and, for a VRT, its sources
+/// (GDAL's file list).
+pub fn dataset_files<'a>(what: &'a str, ds: &Dataset) -> Vec<(&'a str, PathBuf)> {
+    file_list(ds).into_iter().map(|p| (what, p)).collect()
+}
+
+/// Refuses an output path that is one of the inputs (`what`, `path`), compared by device and
+/// inode, so that links, `..` and a VRT's sources are caught: the model, the mask, a source
+/// file of an input VRT. A missing output file cannot be an input.
 pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let Ok(out) = std::fs::metadata(output) else { return Ok(()) };
@@ -113,69 +129,10 @@ pub fn refuse_inputs(output: &Path, inputs: &[(&str, PathBuf)]) -> Result<()> {
             if (m.dev(), m.ino()) == (out.dev(), out.ino()) {
                 return Err(Error::io(
                     output,
-                    format!("output path is {what} ({}): refusing to overwrite an input of the run", path.display()),
+                    format!("output path is {what} ({}): refusing to overwrite an input", path.display()),
                 ));
             }
         }
-    }
-    Ok(())
-}
-
-/// GDAL's PAM sidecar of a raster: what GeoTIFF tags cannot hold (category names).
-const AUX: &str = ".aux.xml";
-
-/// A hidden temporary file for writing `target` (`ext`: the format's extension, which GDAL's
-/// drivers look at), removed with its PAM sidecar unless moved into place: beside `target`, or
-/// in the local temporary folder for a `/vsi` target (uploaded whole when finished).
-pub(crate) fn temp_file(target: &Path, tag: &str, ext: &str) -> TempFile {
-    let dir = if is_vsi(target) { std::env::temp_dir() } else { parent_dir(target) };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    TempFile::new(temp_name_in(&dir, &name, tag, ext)).with_sidecar(AUX)
-}
-
-/// Renames a finished file into place. GDAL keeps what GeoTIFF tags cannot hold (category
-/// names) in a PAM sidecar: it moves with the raster, and a stale sidecar of an older output
-/// must not survive.
-pub(crate) fn move_into_place(temp: TempFile, target: &Path) -> Result<PathBuf> {
-    let (temp_aux, target_aux) = (temp.sidecar(AUX), aux_path(target));
-    if is_vsi(target) {
-        // The sidecar first: the raster's appearance is what marks the output complete.
-        vsi_unlink(&target_aux);
-        if temp_aux.exists() {
-            upload(&temp_aux, &target_aux)?;
-        }
-        upload(temp.path(), target)?;
-        return Ok(target.to_path_buf());
-    }
-    let _ = std::fs::remove_file(&target_aux);
-    temp.persist(target).map_err(|e| Error::io(target, format!("cannot move the finished output into place: {e}")))?;
-    if temp_aux.exists() {
-        std::fs::rename(&temp_aux, &target_aux).map_err(|e| Error::io(&target_aux, e))?;
-    }
-    Ok(target.to_path_buf())
-}
-
-/// Copies a local file to a GDAL virtual file system path, streaming.
-fn upload(local: &Path, target: &Path) -> Result<()> {
-    use std::io::Read;
-    let mut src = std::fs::File::open(local).map_err(|e| Error::io(local, e))?;
-    let mut file = VsiWriter::create(target).map_err(|e| Error::io(target, format!("cannot open for writing: {e}")))?;
-    let mut buf = vec![0u8; 4 << 20];
-    let written = (|| -> Result<()> {
-        loop {
-            let n = src.read(&mut buf).map_err(|e| Error::io(local, e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            file.write_all(&buf[..n]).map_err(|e| Error::io(target, format!("upload failed: {e}")))?;
-        }
-    })();
-    // Closing completes (or fails) the upload.
-    let closed = file.close();
-    written?;
-    if let Err(e) = closed {
-        vsi_unlink(target);
-        return Err(Error::io(target, format!("upload failed: {e}")));
     }
     Ok(())
 }
@@ -230,6 +187,8 @@ pub struct OutputRaster<T: GdalType + Copy> {
     pending_y0: usize,
     /// GDAL's error counter on this thread at the last check.
     errors_seen: u32,
+    /// Class names given per band, checked in the finished file (they go to the sidecar).
+    class_names: Vec<(usize, Vec<String>)>,
 }
 
 /// GCPs (with their CRS) and RPCs onto a new raster.
@@ -287,6 +246,7 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             pending: vec![Vec::new(); bands],
             pending_y0: 0,
             errors_seen: error_counter(),
+            class_names: Vec::new(),
         })
     }
 
@@ -346,7 +306,10 @@ impl<T: GdalType + Copy> OutputRaster<T> {
         let target = self.target.clone();
         let ds = self.ds()?;
         let mut b = ds.rasterband(band).map_err(|e| Error::io(&target, format!("band {band}: {e}")))?;
-        set_category_names(&mut b, names).map_err(|_| Error::io(&target, "cannot set the class names"))
+        set_category_names(&mut b, names).map_err(|_| Error::io(&target, "cannot set the class names"))?;
+        self.class_names.retain(|(b, _)| *b != band);
+        self.class_names.push((band, names.iter().map(|n| n.replace('\0', " ")).collect()));
+        Ok(())
     }
 
     /// Takes the next `rows` full-width rows (they must start at row `y0`, right below the
@@ -387,17 +350,30 @@ impl<T: GdalType + Copy> OutputRaster<T> {
     /// error on this thread, not through RasterIO's or GDALClose's return: check for one since
     /// the last check.
     fn check_gdal(&mut self, what: &str) -> Result<()> {
+        let file = self.temp.as_ref().map_or(self.target.clone(), |t| t.path().to_path_buf());
+        self.check_gdal_on(what, &file)
+    }
+
+    /// [`Self::check_gdal`] for a write of `file`, whose cause is looked for there.
+    fn check_gdal_on(&mut self, what: &str, file: &Path) -> Result<()> {
         let (count, kind) = (error_counter(), last_error_type());
         let seen = std::mem::replace(&mut self.errors_seen, count);
         if count != seen && kind >= gdal_sys::CPLErr::CE_Failure {
-            let msg = last_error_message();
+            let msg = explain(file, &last_error_message());
             return Err(Error::io(&self.target, format!("{what} failed: {msg}")));
         }
         Ok(())
     }
 
     /// Closes the dataset, converts to COG if asked, and renames into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        let mut placed = move_all_into_place(vec![self.close()?])?;
+        placed.pop().ok_or_else(|| Error::Internal("no output was moved".into()))
+    }
+
+    /// Closes the dataset, converts to COG if asked and checks the sidecar: the finished file
+    /// under its temporary name, and where it goes, for [`move_all_into_place`].
+    pub(crate) fn close(mut self) -> Result<(TempFile, PathBuf)> {
         if self.pending_y0 != self.height || !self.pending[0].is_empty() {
             return Err(Error::Internal(format!(
                 "{}: {} of {} rows were written",
@@ -407,25 +383,30 @@ impl<T: GdalType + Copy> OutputRaster<T> {
             )));
         }
         let ds = self.ds.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
-        ds.close().map_err(|e| Error::io(&self.target, format!("closing the output: {e}")))?;
+        let closed = ds.close();
         self.check_gdal("writing the last blocks")?;
         let mut temp = self.temp.take().ok_or_else(|| Error::Internal("output already closed".into()))?;
+        closed.map_err(|e| {
+            Error::io(&self.target, format!("closing the output: {}", explain(temp.path(), &e.to_string())))
+        })?;
         if self.cog {
-            let cog_temp = temp_file(&self.target, "-cog", "tif");
+            let cog_temp = temp_file(&self.target, "-cog", "tif").with_sidecar(".ovr.tmp");
             (|| -> Result<()> {
                 let src = Dataset::open(temp.path()).map_err(|e| Error::io(&self.target, e))?;
                 let driver = DriverManager::get_driver_by_name("COG").map_err(|e| Error::io(&self.target, e))?;
                 let co = RasterCreationOptions::from_iter(self.cog_options.iter().map(String::as_str));
-                let out = src
-                    .create_copy(&driver, cog_temp.path(), &co)
-                    .map_err(|e| Error::io(&self.target, format!("writing the COG: {e}")))?;
-                out.close().map_err(|e| Error::io(&self.target, e))?;
-                Ok(())
+                let failed = |e: gdal::errors::GdalError| {
+                    Error::io(&self.target, format!("writing the COG: {}", explain(cog_temp.path(), &e.to_string())))
+                };
+                src.create_copy(&driver, cog_temp.path(), &co).and_then(|out| out.close()).map_err(failed)
             })()?;
+            self.check_gdal_on("writing the COG", cog_temp.path())?;
             // The GeoTIFF it was made from is removed here.
             temp = cog_temp;
         }
-        move_into_place(temp, &self.target)
+        let aux = temp.sidecar(AUX);
+        check_class_names(temp.path(), &self.target, &self.class_names, || explain(&aux, &last_error_message()))?;
+        Ok((temp, std::mem::take(&mut self.target)))
     }
 }
 
@@ -435,10 +416,6 @@ impl<T: GdalType + Copy> Drop for OutputRaster<T> {
         drop(self.ds.take());
         drop(self.temp.take());
     }
-}
-
-fn aux_path(p: &Path) -> PathBuf {
-    PathBuf::from(format!("{}{AUX}", p.display()))
 }
 
 /// A fixed, distinguishable palette for class ids (first entries from ColorBrewer Set1/Set3).

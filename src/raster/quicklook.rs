@@ -9,6 +9,8 @@ use gdal::{Dataset, DriverManager};
 use crate::atomic::TempFile;
 use crate::error::{Error, Result};
 use crate::raster::input::open;
+use crate::raster::output::{check_output, dataset_files};
+use crate::raster::space::explain;
 
 const MAX_SIDE: usize = 1024;
 
@@ -30,6 +32,14 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
         return Err(Error::invalid(format!("--rgb takes three bands, found {}", rgb.len())));
     }
     let ds = open(input)?;
+    let cds = classes.map(open).transpose()?;
+    let mut inputs = vec![("the input raster", input.to_path_buf())];
+    inputs.extend(dataset_files("a file of the input raster", &ds));
+    if let (Some(path), Some(cds)) = (classes, &cds) {
+        inputs.push(("the class raster", path.to_path_buf()));
+        inputs.extend(dataset_files("a file of the class raster", cds));
+    }
+    check_output(output, &inputs)?;
     let (w, h) = ds.raster_size();
     let f = (w.max(h) as f64 / MAX_SIDE as f64).max(1.0);
     let (qw, qh) = (((w as f64 / f).round() as usize).max(1), ((h as f64 / f).round() as usize).max(1));
@@ -41,10 +51,9 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
             .map_err(|e| Error::raster(input, e))?;
         planes.push(stretch(buf.data()));
     }
-    let class_rgb = match classes {
+    let class_rgb = match classes.zip(cds) {
         None => None,
-        Some(path) => {
-            let cds = open(path)?;
+        Some((path, cds)) => {
             let band = cds.rasterband(1).map_err(|e| Error::raster(path, e))?;
             let (cw, ch) = cds.raster_size();
             let buf = band.read_as::<u8>((0, 0), (cw, ch), (qw, qh), None).map_err(|e| Error::raster(path, e))?;
@@ -89,7 +98,7 @@ pub fn write(input: &Path, output: &Path, rgb: &[usize], classes: Option<&Path>)
     canvas
         .create_copy(&png, temp.path(), &RasterCreationOptions::new())
         .and_then(|d| d.close())
-        .map_err(|e| Error::io(output, e))?;
+        .map_err(|e| Error::io(output, explain(temp.path(), &e.to_string())))?;
     let _ = std::fs::remove_file(temp.sidecar(".aux.xml"));
     temp.persist(output).map_err(|e| Error::io(output, e))
 }

@@ -11,7 +11,9 @@ use crate::card::Task;
 use crate::error::{Error, Result};
 use crate::options::RunOptions;
 use crate::raster::mosaic::{WindowPlacement, WINDOW_METADATA_KEY};
-use crate::raster::output::{Georef, OutputRaster, WriteOptions};
+use crate::raster::output::{gtiff_defaults, merged_options, Georef, OutputRaster, WriteOptions, COG_DEFAULTS};
+use crate::raster::place::{move_all_into_place, temp_folder};
+use crate::raster::space::{compression, PlannedFile};
 use crate::resolve::Resolved;
 use crate::stitch::accumulate::Rows;
 use crate::tasks::{class_of, CLASS_NODATA};
@@ -168,18 +170,20 @@ impl Sink {
         Ok(Sink::Values { raster, channels, scaling, nodata })
     }
 
-    /// Renames every output into place; returns their paths.
+    /// Closes every output, then renames them into place together (all or none: a class
+    /// raster does not stay when its probabilities cannot follow); returns their paths.
     pub fn finish(self) -> Result<Vec<PathBuf>> {
-        match self {
+        let closed = match self {
             Sink::Classes { classes, probs, .. } => {
-                let mut out = vec![classes.finish()?];
-                if let Some(p) = probs {
-                    out.push(p.finish()?);
+                let classes = classes.close()?;
+                match probs {
+                    Some(p) => vec![classes, p.close()?],
+                    None => vec![classes],
                 }
-                Ok(out)
             }
-            Sink::Values { raster, .. } => Ok(vec![raster.finish()?]),
-        }
+            Sink::Values { raster, .. } => vec![raster.close()?],
+        };
+        move_all_into_place(closed)
     }
 
     /// A dataset metadata item on every output raster.
@@ -337,6 +341,44 @@ pub(crate) fn file_sink(
         sink.set_metadata(WINDOW_METADATA_KEY, &json)?;
     }
     Ok(sink)
+}
+
+/// The files `file_sink` will write, with their pixels' size uncompressed and their
+/// compression, for the check of the disk space before a run (`raster::space::check_space`).
+/// With COG output the intermediate GeoTIFF (our defaults) is there at the same time.
+pub(crate) fn planned_files(r: &Resolved, grid: &Georef, output: &Path, opts: &RunOptions) -> Result<Vec<PlannedFile>> {
+    let pixels = (grid.width as u64).saturating_mul(grid.height as u64);
+    let channels = r.out_channels as u64;
+    let rasters: Vec<(PathBuf, u64, usize)> = match r.task {
+        Task::Segmentation | Task::Classification => {
+            let bands = 1 + if opts.probability_bands { r.out_channels } else { 0 };
+            let mut v = vec![(output.to_path_buf(), pixels.saturating_mul(bands as u64), bands)];
+            if opts.probabilities {
+                v.push((probabilities_path(output), pixels.saturating_mul(channels * 4), r.out_channels));
+            }
+            v
+        }
+        Task::Regression | Task::SuperResolution => {
+            vec![(output.to_path_buf(), pixels.saturating_mul(channels * 4), r.out_channels)]
+        }
+    };
+    let mut files = Vec::new();
+    for (target, uncompressed, bands) in rasters {
+        let folder = temp_folder(&target);
+        let user = &opts.write.creation_options;
+        if opts.write.cog {
+            let cog = merged_options(user, COG_DEFAULTS)?;
+            let gtiff = merged_options(&[], gtiff_defaults(bands))?;
+            for co in [cog, gtiff] {
+                let compress = compression(&co);
+                files.push(PlannedFile { folder: folder.clone(), target: target.clone(), uncompressed, compress });
+            }
+        } else {
+            let compress = compression(&merged_options(user, gtiff_defaults(bands))?);
+            files.push(PlannedFile { folder, target, uncompressed, compress });
+        }
+    }
+    Ok(files)
 }
 
 /// Rows handed to a host: which raster (0: the output, 1: the probability raster beside it),

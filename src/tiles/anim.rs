@@ -53,6 +53,12 @@ impl Animation {
         frame.delay = DELAY_CS;
         self.encoder.write_frame(&frame).map_err(|e| Error::io(&self.path, e))
     }
+
+    /// Writes the trailer and flushes: a full disk is an error here (a drop would ignore it).
+    pub fn finish(self) -> Result<()> {
+        let file = self.encoder.into_inner().map_err(|e| Error::io(&self.path, e))?;
+        file.into_inner().map(drop).map_err(|e| Error::io(&self.path, e.into_error()))
+    }
 }
 
 /// The label in black on a white box. Text goes through plotters' fonts; where none can be

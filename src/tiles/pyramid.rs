@@ -13,9 +13,11 @@ use std::time::Instant;
 use gdal::raster::{GdalDataType, ResampleAlg};
 use gdal::Dataset;
 
+use crate::atomic::Registration;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::raster::input::open;
+use crate::raster::output::dataset_files;
 use crate::raster::resample::warp_resampling;
 use crate::tiles::anim::Animation;
 use crate::tiles::colour::{percentile_range, Colouring};
@@ -72,6 +74,12 @@ pub fn render(inputs: &[PathBuf], outdir: &Path, opts: &TilesOptions, progress: 
     let staging = Staging::create(outdir)?;
     let frame_dirs: Vec<PathBuf> =
         frames.iter().map(|f| if single { staging.path.clone() } else { staging.path.join(&f.label) }).collect();
+    if !single {
+        // Made here, so that the tiles' folders are only ever made below existing ones.
+        for (f, dir) in frames.iter().zip(&frame_dirs) {
+            create_below(&staging.path, std::slice::from_ref(&f.label)).map_err(|e| Error::io(dir, e))?;
+        }
+    }
     let per_frame: usize = ranges_by_zoom.iter().map(TileRange::count).sum();
     let total = per_frame * frames.len();
     let (bands, resampling) = (&style.bands, style.resampling);
@@ -201,7 +209,7 @@ fn write_animation(
         let rgba = src.render(gif_bounds, gw, gh, style.resampling, &f.colouring)?;
         anim.add(rgba.as_deref(), &f.label)?;
     }
-    drop(anim);
+    anim.finish()?;
     Ok(GifSummary {
         file: "animation.gif".into(),
         zoom,
@@ -324,9 +332,10 @@ fn draw_tiles(
     }
 }
 
+/// Writes a tile under `dir` (the staging folder or a frame's folder in it, which exists).
 fn write_tile(dir: &Path, t: Tile, rgba: &[u8]) -> Result<()> {
     let folder = dir.join(t.z.to_string()).join(t.x.to_string());
-    std::fs::create_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
+    create_below(dir, &[t.z.to_string(), t.x.to_string()]).map_err(|e| Error::io(&folder, e))?;
     let path = folder.join(format!("{}.png", t.y));
     let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), TILE_SIZE as u32, TILE_SIZE as u32);
@@ -335,6 +344,21 @@ fn write_tile(dir: &Path, t: Tile, rgba: &[u8]) -> Result<()> {
     let mut w = enc.write_header().map_err(|e| Error::io(&path, e))?;
     w.write_image_data(rgba).map_err(|e| Error::io(&path, e))?;
     w.finish().map_err(|e| Error::io(&path, e))
+}
+
+/// Creates the folders `names` one below the other under `root`, never `root` itself (unlike
+/// `create_dir_all`): once an interrupt has removed the staging folder, a tile still being
+/// written fails instead of bringing the folder back.
+fn create_below(root: &Path, names: &[String]) -> std::io::Result<()> {
+    let mut folder = root.to_path_buf();
+    for name in names {
+        folder.push(name);
+        match std::fs::create_dir(&folder) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -451,12 +475,18 @@ fn check_outdir(outdir: &Path, inputs: &[PathBuf], overwrite: bool) -> Result<()
         if non_empty && !overwrite {
             return Err(Error::io(outdir, "the output folder exists and is not empty (use --overwrite to replace it)"));
         }
+        // Every file the inputs read, a VRT's sources included: --overwrite replaces the folder.
         let out = std::fs::canonicalize(outdir).map_err(|e| Error::io(outdir, e))?;
         for i in inputs {
-            if std::fs::canonicalize(i).is_ok_and(|p| p.starts_with(&out)) {
+            let mut files = vec![i.clone()];
+            if let Ok(ds) = open(i) {
+                files.extend(dataset_files("", &ds).into_iter().map(|(_, p)| p));
+            }
+            if let Some(f) = files.iter().find(|f| std::fs::canonicalize(f).is_ok_and(|p| p.starts_with(&out))) {
+                let of = if f == i { String::new() } else { format!(" ({} reads it)", i.display()) };
                 return Err(Error::io(
                     outdir,
-                    format!("the output folder holds the input {}: refusing to replace it", i.display()),
+                    format!("the output folder holds the input {}{of}: refusing to replace it", f.display()),
                 ));
             }
         }
@@ -471,43 +501,51 @@ fn parent_dir(p: &Path) -> PathBuf {
     }
 }
 
-/// The hidden sibling folder the pyramid is built in; removed on drop unless moved into place.
+/// The hidden sibling folder the pyramid is built in; removed on drop unless moved into place,
+/// and registered meanwhile so that an interrupted program removes it
+/// (`atomic::remove_temporaries_on_signals`).
 struct Staging {
     path: PathBuf,
     done: bool,
+    _live: Registration,
 }
 
 impl Staging {
     fn create(outdir: &Path) -> Result<Staging> {
         let name = outdir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tiles".into());
         let path = crate::atomic::temp_name_in(&parent_dir(outdir), &name, "", "");
+        let live = Registration::folder(&path);
         std::fs::create_dir(&path).map_err(|e| Error::io(&path, format!("cannot create the staging folder: {e}")))?;
-        Ok(Staging { path, done: false })
+        Ok(Staging { path, done: false, _live: live })
     }
 
     /// Renames the staging folder to `outdir`, replacing an existing one (moved aside first, so
-    /// that the old pyramid is only deleted once the new one is in place).
+    /// that the old pyramid is only deleted once the new one is in place). A signal waits for
+    /// the renames; the old pyramid, once aside, is registered for removal.
     fn finish(mut self, outdir: &Path, overwrite: bool) -> Result<()> {
-        let mut old = None;
-        if outdir.is_dir() {
-            let non_empty = std::fs::read_dir(outdir).map_err(|e| Error::io(outdir, e))?.next().is_some();
-            if non_empty && !overwrite {
-                return Err(Error::io(outdir, "the output folder was filled while the pyramid was drawn"));
+        let aside = PathBuf::from(format!("{}.old", self.path.display()));
+        let old = crate::atomic::uninterrupted(|| -> Result<Option<Registration>> {
+            let mut old = None;
+            if outdir.is_dir() {
+                let non_empty = std::fs::read_dir(outdir).map_err(|e| Error::io(outdir, e))?.next().is_some();
+                if non_empty && !overwrite {
+                    return Err(Error::io(outdir, "the output folder was filled while the pyramid was drawn"));
+                }
+                std::fs::rename(outdir, &aside)
+                    .map_err(|e| Error::io(outdir, format!("cannot move the old folder aside: {e}")))?;
+                old = Some(Registration::folder(&aside));
             }
-            let aside = PathBuf::from(format!("{}.old", self.path.display()));
-            std::fs::rename(outdir, &aside)
-                .map_err(|e| Error::io(outdir, format!("cannot move the old folder aside: {e}")))?;
-            old = Some(aside);
-        }
-        if let Err(e) = std::fs::rename(&self.path, outdir) {
-            if let Some(aside) = &old {
-                let _ = std::fs::rename(aside, outdir);
+            if let Err(e) = std::fs::rename(&self.path, outdir) {
+                if old.take().is_some() {
+                    let _ = std::fs::rename(&aside, outdir);
+                }
+                return Err(Error::io(outdir, format!("cannot move the finished pyramid into place: {e}")));
             }
-            return Err(Error::io(outdir, format!("cannot move the finished pyramid into place: {e}")));
-        }
-        self.done = true;
-        if let Some(aside) = old {
-            let _ = std::fs::remove_dir_all(aside);
+            self.done = true;
+            Ok(old)
+        })?;
+        if let Some(_registered) = old {
+            let _ = std::fs::remove_dir_all(&aside);
         }
         Ok(())
     }

@@ -325,8 +325,57 @@ fn baseline_report(data: &dyn Dataset, split: &Split, trees: u16, seed: u64) -> 
     Ok(Some(Report::Classes { class_names, scores: confusion.scores(), confusion }))
 }
 
+/// The files a job reads, named for messages: its rasters with their own files (a VRT's
+/// sources through GDAL's file list), or its HDF5 file. Chip folders are left out: the job
+/// writes fixed names in its folder, never into class folders.
+fn input_files(job: &Job) -> Vec<(&'static str, PathBuf)> {
+    let files: Vec<(&'static str, &PathBuf)> = match &job.source {
+        Source::Raster { image, labels, .. } => match labels {
+            Labels::Raster(label, _) => vec![("the image raster", image), ("the label raster", label)],
+            Labels::Band(_) => vec![("the image raster", image)],
+        },
+        Source::Folders { .. } => Vec::new(),
+        Source::So2Sat { file, .. } => vec![("the So2Sat file", file)],
+        Source::SrHigh { high, .. } => vec![("the high-resolution raster", high)],
+        Source::SrPaired { low, high, .. } => {
+            vec![("the low-resolution raster", low), ("the high-resolution raster", high)]
+        }
+    };
+    let mut inputs = Vec::new();
+    for (what, path) in files {
+        inputs.push((what, path.clone()));
+        if let Ok(ds) = gdal::Dataset::open(path) {
+            inputs.extend(rastrum::raster::output::dataset_files(what, &ds));
+        }
+    }
+    inputs
+}
+
+/// Rastrum's output policy before any training: no file the job will write in its folder (the
+/// fold-tagged ones included) may be one of its inputs (compared by device and inode) or a
+/// device, FIFO or socket. Hours of training must not end by replacing the training data.
+fn check_outputs(job: &Job) -> Result<()> {
+    let folds = match &job.split {
+        Strategy::KFold { k } | Strategy::BlockFolds { k, .. } => *k,
+        _ => 1,
+    };
+    let mut names = vec!["model.onnx".to_string(), "report.json".to_string(), "confusion.png".to_string()];
+    for tag in std::iter::once(String::new()).chain((1..=folds).map(|f| format!("-fold{f}"))) {
+        names.push(format!("log{tag}.{}", log_ext(job)));
+        names.push(format!("curves{tag}.png"));
+    }
+    let inputs = input_files(job);
+    for name in names {
+        let output = job.out.join(name);
+        rastrum::atomic::refuse_special(&output)?;
+        rastrum::raster::output::refuse_inputs(&output, &inputs)?;
+    }
+    Ok(())
+}
+
 /// Runs the job; writes the output folder (see the module docs).
 pub fn run(job: &Job) -> Result<Outcome> {
+    check_outputs(job)?;
     std::fs::create_dir_all(&job.out).map_err(|e| Error::io(&job.out, format!("creating the output folder: {e}")))?;
     let data = open(job)?;
     let data = data.as_ref();

@@ -338,6 +338,11 @@ fn job(a: &TrainArgs) -> rastrum::Result<Job> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C, `kill` or a closed terminal: the temporary files being written (model,
+    // checkpoints, plots) are removed and the program exits with status 128 + the signal.
+    if let Err(e) = rastrum::atomic::remove_temporaries_on_signals("rastrum-train") {
+        eprintln!("rastrum-train: warning: {e}: an interrupted run may leave temporary files");
+    }
     match cli.command {
         Command::Archs => {
             for (name, what) in [

@@ -148,6 +148,11 @@ fn overrides(a: &ModelArgs) -> rastrum::Result<Vec<(String, String)>> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C, `kill` or a closed terminal while an output is being written: its temporary files
+    // and staging folders are removed and the program exits with status 128 + the signal.
+    if let Err(e) = rastrum::atomic::remove_temporaries_on_signals("rastrum") {
+        eprintln!("rastrum: warning: {e}: an interrupted run may leave temporary files");
+    }
     let result = match cli.command {
         Command::Info(a) => info(a),
         Command::Run(a) => run(*a),
