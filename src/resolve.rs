@@ -98,6 +98,14 @@ struct Shape<'a> {
 }
 
 impl Shape<'_> {
+    /// A card error found against the model: names the model file as well as the key.
+    fn about_card(&self, e: Error) -> Error {
+        match e {
+            Error::InvalidArgument(m) => self.error(m),
+            other => other,
+        }
+    }
+
     /// An error about the shape: the model's, or the options' without a model.
     fn error(&self, msg: String) -> Error {
         match self.source {
@@ -414,6 +422,9 @@ fn preprocessing(card: &Card, opts: &RunOptions, bands: &[usize]) -> Result<[Vec
 /// The task: asked, from the card, else from the output shape; checked against the shape.
 fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
     let (kind, oshape) = (s.kind, &s.shown);
+    if opts.task.or(card.task).is_none() {
+        card.check_model_type().map_err(|e| s.about_card(e))?;
+    }
     let task = opts.task.or(card.task).unwrap_or(match kind {
         OutputKind::PerTile => Task::Classification,
         OutputKind::Pixels if s.out_size > s.tile => Task::SuperResolution,
@@ -539,7 +550,16 @@ fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(
     if is_class && n_classes > 255 {
         return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
     }
-    Ok((activation, (0..n_classes).map(|c| card.class_name(c)).collect()))
+    let names = card.head_names(s.output_index).map_err(|e| s.about_card(e))?;
+    // Deepness names a one-channel (sigmoid) head by its one channel: the foreground, class 1,
+    // after a 'background' class 0.
+    if out_channels == 1 && names.len() == 1 {
+        if let Some(fg) = names.get(&0) {
+            return Ok((activation, vec!["background".to_string(), fg.clone()]));
+        }
+    }
+    let name = |c: usize| names.get(&c).cloned().unwrap_or_else(|| format!("class {c}"));
+    Ok((activation, (0..n_classes).map(name).collect()))
 }
 
 /// The tile grid and output georeferencing of a resolved run over a raster.

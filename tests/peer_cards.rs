@@ -1,0 +1,229 @@
+//! Models of the peers run unchanged: the card vocabulary of Deepness (PUTvision/qgis-plugin-
+//! deepness, `processing/models/model_base.py`) and GeoDeep (uav4geo/GeoDeep, `inference.py`) as
+//! they write it, class names per output head, `[batch, H, W]` outputs, graphs that only run at
+//! batch 1, fixed batches, and outputs that are already probabilities. Every model is generated
+//! here with a known answer, computed again in the test.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use rastrum::card::{Activation, Card, OutputSelector};
+use rastrum::onnx::build::Attr;
+use rastrum::onnx::{Dim, GraphBuilder};
+use rastrum::resolve::resolve;
+use rastrum::{run, RunOptions};
+
+fn nchw(c: i64) -> Vec<Dim> {
+    vec!["n".into(), c.into(), "h".into(), "w".into()]
+}
+
+fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Three bytes per pixel, all different from each other: no ties in any argmax below.
+fn three_bands(w: usize, h: usize) -> [Vec<u8>; 3] {
+    let a: Vec<u8> = weights(w * h, 7).iter().map(|v| ((v + 0.5) * 255.0) as u8).collect();
+    let b = a.iter().map(|v| v.wrapping_add(100)).collect();
+    let c = a.iter().map(|v| 255 - v).collect();
+    [a, b, c]
+}
+
+/// Two softmax heads over channel pairs of a 3-band input: `head0` = softmax(a, b) and
+/// `head1` = softmax(c, a), with `card` on top.
+fn two_head_model(path: &Path, card: &[(&str, &str)]) {
+    let mut g = GraphBuilder::new("two_heads")
+        .input("x", &nchw(3))
+        .node("Split", &["x"], &["a", "b", "c"], &[("axis", Attr::Int(1))])
+        .node("Concat", &["a", "b"], &["ab"], &[("axis", Attr::Int(1))])
+        .node("Concat", &["c", "a"], &["ca"], &[("axis", Attr::Int(1))])
+        .node("Softmax", &["ab"], &["head0"], &[("axis", Attr::Int(1))])
+        .node("Softmax", &["ca"], &["head1"], &[("axis", Attr::Int(1))])
+        .output("head0", &nchw(2))
+        .output("head1", &nchw(2));
+    for (k, v) in card {
+        g = g.meta(k, v);
+    }
+    g.save(path).unwrap();
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().filter(|(_, n)| *n > 0).map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+#[test]
+fn deepness_list_of_heads_names_each_output_by_its_own_head() {
+    let dir = tmp();
+    let (w, h) = (40, 40);
+    let [a, b, c] = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &[a.clone(), b.clone(), c.clone()], None);
+    let model_path = dir.path().join("heads.onnx");
+    // As Deepness's documentation writes it (json.dumps of a list of dicts), with GeoDeep's
+    // bare-number tile size.
+    two_head_model(
+        &model_path,
+        &[
+            ("model_type", "\"Segmentor\""),
+            ("class_names", r#"[{"0": "Coffee", "1": "Tea"}, {"0": "Juice", "1": "Beer"}]"#),
+            ("tiles_size", "32"),
+        ],
+    );
+    // Expected classes, from the bytes: head0 picks b over a, head1 picks a over c.
+    let tea = (0..w * h).filter(|&i| b[i] > a[i]).count() as u64;
+    let beer = (0..w * h).filter(|&i| a[i] > c[i]).count() as u64;
+    let n = (w * h) as u64;
+
+    let model = load(&model_path);
+    let summary = run(&model, &input, &dir.path().join("out0.tif"), &RunOptions::default(), &mut |_, _| true).unwrap();
+    assert_eq!(summary.class_counts, counts(&[("Coffee", n - tea), ("Tea", tea)]));
+
+    // The CLI stopped at this card before ("expected an object ... or a list of names").
+    let out1 = dir.path().join("out1.tif");
+    let done = cli()
+        .args(["run"])
+        .args([&model_path, &input, &out1])
+        .args(["--output-index", "1", "--json", "-q"])
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    let got: BTreeMap<String, u64> = serde_json::from_value(json["class_counts"].clone()).unwrap();
+    assert_eq!(got, counts(&[("Juice", n - beer), ("Beer", beer)]));
+    let (_, _, classes) = read_band(&out1, 1);
+    for i in 0..w * h {
+        assert_eq!(classes[i], if a[i] > c[i] { 1.0 } else { 0.0 }, "pixel {i}");
+    }
+}
+
+#[test]
+fn a_one_channel_sigmoid_head_of_batch_height_width_is_the_foreground_class() {
+    // Deepness's `[{"0": "Coffee"}]` on a `[batch, H, W]` sigmoid output: the one name is the
+    // foreground (class 1), after 'background', as Deepness's Segmentor names it.
+    let dir = tmp();
+    let (w, h) = (37, 29);
+    let [a, _, _] = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &[a.clone()], None);
+    let model_path = dir.path().join("sigmoid.onnx");
+    GraphBuilder::new("sigmoid_bhw")
+        .input("x", &nchw(1))
+        .initializer("half", &[1], &[0.5], false)
+        .initializer_i64("axis1", &[1], &[1])
+        .node("Sub", &["x", "half"], &["d"], &[])
+        .node("Sigmoid", &["d"], &["p"], &[])
+        .node("Squeeze", &["p", "axis1"], &["y"], &[])
+        .output("y", &["n".into(), "h".into(), "w".into()])
+        .meta("model_type", "\"segmentor\"")
+        .meta("class_names", r#"[{"0": "Coffee"}]"#)
+        .meta("tile_size", "\"16\"")
+        .save(&model_path)
+        .unwrap();
+    let model = load(&model_path);
+    let r = resolve(&model, &RunOptions::default(), Some(1)).unwrap();
+    assert_eq!((r.out_channels, r.tile_size), (1, 16));
+    assert_eq!(r.class_names, ["background", "Coffee"]);
+    assert_eq!(r.activation, Activation::None);
+
+    let out = dir.path().join("out.tif");
+    let summary = run(&model, &input, &out, &RunOptions::default(), &mut |_, _| true).unwrap();
+    // Inputs are divided by 255 (Deepness); sigmoid(x - 0.5) >= 0.5 (seg_thresh's default for
+    // one channel) where x >= 0.5, i.e. raw >= 128.
+    let fg = a.iter().filter(|v| **v >= 128).count() as u64;
+    assert_eq!(summary.class_counts, counts(&[("background", (w * h) as u64 - fg), ("Coffee", fg)]));
+    let (_, _, classes) = read_band(&out, 1);
+    for i in 0..w * h {
+        assert_eq!(classes[i], if a[i] >= 128 { 1.0 } else { 0.0 }, "pixel {i}");
+    }
+}
+
+#[test]
+fn the_card_vocabulary_of_both_peers_is_read_as_they_write_it() {
+    // Deepness: every value json.dumps'ed; model_type in any case (it .capitalize()s).
+    let deepness = Card::from_metadata(&meta(&[
+        ("model_type", "\"SEGMENTOR\""),
+        ("names", r#"{"0": "old", "1": "names"}"#),
+        ("class_names", r#"{"0": "not_road", "1": "road"}"#),
+        ("resolution", "21"),
+        ("tile_size", "512"),
+        ("tiles_overlap", "10"),
+        ("standardization_mean", r#"["0.485", "0.456", "0.406"]"#),
+        ("standardization_std", "[0.229, 0.224, 0.225]"),
+        ("seg_thresh", "0.5"),
+        ("seg_small_segment", "7"),
+        ("reg_output_scaling", "2.5"),
+        ("det_conf", "\"0.3\""),
+        ("det_iou_thresh", "0.8"),
+        ("det_type", "\"YOLO_v5_or_v7_default\""),
+    ]))
+    .unwrap();
+    assert_eq!(deepness.task, Some(rastrum::Task::Segmentation));
+    // class_names wins over names, whatever the order of the keys in the file.
+    let names: Vec<String> = deepness.head_names(0).unwrap().into_values().collect();
+    assert_eq!(names, ["not_road", "road"]);
+    assert_eq!(deepness.resolution_cm, Some(21.0));
+    assert_eq!(deepness.tile_size, Some(512));
+    assert_eq!(deepness.overlap_percent, Some(10.0));
+    assert_eq!(deepness.mean, Some(vec![0.485, 0.456, 0.406]));
+    assert_eq!(deepness.std, Some(vec![0.229, 0.224, 0.225]));
+    assert_eq!((deepness.seg_thresh, deepness.seg_small_segment), (Some(0.5), Some(7)));
+    assert_eq!(deepness.reg_output_scaling, Some(2.5));
+    assert_eq!((deepness.det_conf, deepness.det_iou_thresh), (Some(0.3), Some(0.8)));
+    assert_eq!(deepness.det_type.as_deref(), Some("YOLO_v5_or_v7_default"));
+
+    // GeoDeep: numbers read with float()/int() from the raw text, so bare numbers and numeric
+    // strings; its tile size key is `tiles_size`; `names` alone is Deepness's older spelling.
+    let geodeep = Card::from_metadata(&meta(&[
+        ("model_type", "\"regressor\""),
+        ("names", "[\"water\", \"land\"]"),
+        ("tiles_size", "\"256\""),
+        ("tiles_overlap", "5.5"),
+        ("seg_small_segment", "\"11\""),
+        ("det_conf", "0.25"),
+    ]))
+    .unwrap();
+    assert_eq!(geodeep.task, Some(rastrum::Task::Regression));
+    assert_eq!(geodeep.head_names(3).unwrap().get(&1).map(String::as_str), Some("land"));
+    assert_eq!((geodeep.tile_size, geodeep.overlap_percent), (Some(256), Some(5.5)));
+    assert_eq!((geodeep.seg_small_segment, geodeep.det_conf), (Some(11), Some(0.25)));
+
+    // Wrong values name the key and what was found.
+    for (key, value, expected) in [
+        ("det_conf", "1.5", "[0, 1]"),
+        ("class_names", r#"[{"0": "a"}, "b"]"#, "one per output"),
+        ("seg_small_segment", "-3", "non-negative integer"),
+        ("standardization_mean", r#"["x"]"#, "list of numbers"),
+    ] {
+        let err = Card::from_metadata(&meta(&[(key, value)])).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(value) && err.contains(expected), "{err}");
+    }
+    // Two heads, output 2: no head names it.
+    let two = Card::from_metadata(&meta(&[("class_names", r#"[{"0": "a"}, {"0": "b"}]"#)])).unwrap();
+    assert_eq!(two.head_names(1).unwrap().get(&0).map(String::as_str), Some("b"));
+    let err = two.head_names(2).unwrap_err().to_string();
+    assert!(err.contains("class_names") && err.contains("2 output heads") && err.contains("output 2"), "{err}");
+}
+
+#[test]
+fn detector_and_recognition_cards_are_refused_by_name_unless_a_task_is_asked() {
+    let dir = tmp();
+    for (model_type, what) in [("Detector", "object detection"), ("RECOGNITION", "recognition"), ("Foo", "unknown")] {
+        let model_path = dir.path().join(format!("{model_type}.onnx"));
+        two_head_model(&model_path, &[("model_type", &format!("\"{model_type}\""))]);
+        let model = load(&model_path);
+        let err = resolve(&model, &RunOptions::default(), Some(3)).unwrap_err().to_string();
+        assert!(err.contains("model_type") && err.contains(model_type) && err.contains(what), "{err}");
+        assert!(err.contains(&model_path.display().to_string()), "{err}");
+        // An explicit task runs the output as that task.
+        let opts = RunOptions { task: Some(rastrum::Task::Segmentation), ..Default::default() };
+        let r = resolve(&model, &opts, Some(3)).unwrap();
+        assert_eq!(r.out_channels, 2);
+    }
+    // The chosen output picks its head; the output index from the card works the same.
+    let model_path = dir.path().join("named.onnx");
+    two_head_model(&model_path, &[("class_names", r#"[{"0": "Coffee", "1": "Tea"}, {"0": "Juice", "1": "Beer"}]"#)]);
+    let model = load(&model_path);
+    let opts = RunOptions { output: Some(OutputSelector::Name("head1".into())), ..Default::default() };
+    assert_eq!(resolve(&model, &opts, Some(3)).unwrap().class_names, ["Juice", "Beer"]);
+}
