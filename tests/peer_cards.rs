@@ -227,3 +227,92 @@ fn detector_and_recognition_cards_are_refused_by_name_unless_a_task_is_asked() {
     let opts = RunOptions { output: Some(OutputSelector::Name("head1".into())), ..Default::default() };
     assert_eq!(resolve(&model, &opts, Some(3)).unwrap().class_names, ["Juice", "Beer"]);
 }
+
+/// y = 2x on one band, as `[batch, H, W]` through a `Reshape` to a fixed `{1, 16, 16}` (the
+/// batch axis still declared dynamic), or on a fixed `batch`: a regression card on top.
+fn doubling_model(path: &Path, fixed_batch: Option<i64>) {
+    let x_dims: Vec<Dim> = match fixed_batch {
+        Some(n) => vec![n.into(), 1.into(), 16.into(), 16.into()],
+        None => vec!["n".into(), 1.into(), 16.into(), 16.into()],
+    };
+    let g = GraphBuilder::new("doubling").input("x", &x_dims).initializer("two", &[1], &[2.0], false).node(
+        "Mul",
+        &["x", "two"],
+        &["d"],
+        &[],
+    );
+    let g = match fixed_batch {
+        Some(_) => g.node("Identity", &["d"], &["y"], &[]).output("y", &x_dims),
+        None => g
+            .initializer_i64("one_tile", &[3], &[1, 16, 16])
+            .node("Reshape", &["d", "one_tile"], &["y"], &[])
+            .output("y", &["n".into(), 16.into(), 16.into()]),
+    };
+    g.meta("rastrum_task", "\"regression\"").save(path).unwrap();
+}
+
+fn assert_doubled(out: &Path, raw: &[u8]) {
+    let (_, _, got) = read_band(out, 1);
+    for (i, (g, r)) in got.iter().zip(raw).enumerate() {
+        // Blending equal values may round in the last bit.
+        assert!((g - 2.0 * *r as f64).abs() <= 1e-4 * (1.0 + *r as f64), "pixel {i}: {g} for raw {r}");
+    }
+}
+
+#[test]
+fn a_graph_that_fails_at_the_batch_chosen_runs_at_batch_1_and_says_so() {
+    let dir = tmp();
+    let (w, h) = (45, 38);
+    let [a, _, _] = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &[a.clone()], None);
+    let model_path = dir.path().join("reshape_1.onnx");
+    doubling_model(&model_path, None);
+    let model = load(&model_path);
+
+    // The graph really cannot run 4 tiles at once (the probe is not guessing).
+    assert!(model.run(&vec![0.0; 4 * 256], [4, 1, 16, 16], 0).is_err());
+
+    let out = dir.path().join("out.tif");
+    let opts = RunOptions { batch: Some(4), ..Default::default() };
+    let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(summary.batch, 1);
+    let why = summary.batch_fallback.clone().expect("the fallback is reported");
+    assert!(why.contains("batch 4") && why.contains("running at batch 1"), "{why}");
+    assert!(summary.tiles_run > 4, "{} tiles: several batches", summary.tiles_run);
+    assert_doubled(&out, &a);
+
+    // The CLI says it on stderr and in its JSON summary; a model that runs at its batch does not.
+    let out = dir.path().join("cli.tif");
+    let done = cli().args(["run"]).args([&model_path, &input, &out]).args(["--json"]).output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(stderr.contains("running at batch 1"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(json["batch"], 1);
+    assert!(json["batch_fallback"].as_str().is_some_and(|s| s.contains("batch 4")), "{json}");
+    assert_doubled(&out, &a);
+
+    let fine = dir.path().join("fine.onnx");
+    identity_model(&fine, 1, &[("tile_size", "16")]);
+    let fine_run =
+        run(&load(&fine), &input, &dir.path().join("fine.tif"), &RunOptions::default(), &mut |_, _| true).unwrap();
+    assert_eq!((fine_run.batch, fine_run.batch_fallback), (4, None));
+}
+
+#[test]
+fn a_fixed_batch_larger_than_the_last_batch_is_padded() {
+    let dir = tmp();
+    // 16-pixel tiles with the default overlap of 2: tiles at x = 0 and 14, one row. The model
+    // takes exactly 3 tiles, so the run only succeeds if the batch of 2 is padded to 3.
+    let (w, h) = (30, 16);
+    let [a, _, _] = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &[a.clone()], None);
+    let model_path = dir.path().join("fixed3.onnx");
+    doubling_model(&model_path, Some(3));
+    let model = load(&model_path);
+    let out = dir.path().join("out.tif");
+    let summary = run(&model, &input, &out, &RunOptions::default(), &mut |_, _| true).unwrap();
+    assert_eq!((summary.batch, summary.batch_fallback.as_deref()), (3, None));
+    assert_eq!(summary.tiles_run, 2, "two tiles: one batch of 3 with one padding tile");
+    assert_doubled(&out, &a);
+}

@@ -15,6 +15,9 @@ use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
 
+mod probe;
+use probe::probe;
+
 /// How the model's output maps onto the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +50,10 @@ pub struct Resolved {
     pub pad_mode: PadMode,
     pub batch: usize,
     pub static_batch: bool,
+    /// Why the run goes on at batch 1: the graph failed at the batch chosen (a `Reshape` to a
+    /// fixed batch of 1 inside a graph declaring a dynamic batch, as some exports have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_fallback: Option<String>,
     pub activation: Activation,
     pub out_channels: usize,
     pub out_size: usize,
@@ -88,6 +95,7 @@ struct Shape<'a> {
     bands: Vec<usize>,
     batch: usize,
     static_batch: bool,
+    batch_fallback: Option<String>,
     output_index: usize,
     output_name: String,
     kind: OutputKind,
@@ -213,61 +221,6 @@ fn chosen_output(model: &Model, opts: &RunOptions, card: &Card) -> Result<usize>
     }
 }
 
-/// The probe: one batch of zeros gives the real output shape, whatever the file declares.
-fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: usize) -> Result<Shape<'m>> {
-    let Input { tile, bands, batch, static_batch } = input;
-    let nb = bands.len();
-    let probe_n = if static_batch { batch } else { 1 };
-    let zeros = memory::zeros(probe_n * nb * tile * tile, "the probe batch", "lower 'tile-size'")?;
-    let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
-    let oshape = out.shape.clone();
-    let bad_shape = || {
-        Error::model(
-            &model.path,
-            format!("output '{}' has shape {oshape:?} for a {tile}x{tile} tile; expected [n, classes], [n, channels, h, w] or [n, h, w]", model.outputs[output_index].name),
-        )
-    };
-    if oshape.first() != Some(&probe_n) {
-        return Err(bad_shape());
-    }
-    let (kind, out_channels, out_size) = match oshape.len() {
-        1 => (OutputKind::PerTile, 1, 1),
-        2 => (OutputKind::PerTile, oshape[1], 1),
-        3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
-        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => (OutputKind::PerTile, oshape[1], 1),
-        4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
-        _ => return Err(bad_shape()),
-    };
-    if out_channels == 0 || out_size == 0 {
-        return Err(bad_shape());
-    }
-    // The declared output shape (for a plan without a model) must be the model's when given.
-    for (key, asked, real) in
-        [("output-channels", opts.output_channels, out_channels), ("output-size", opts.output_size, out_size)]
-    {
-        if asked.is_some_and(|a| a != real) {
-            return Err(Error::invalid(format!(
-                "option '{key}' is {}, but the model's output '{}' has {real}",
-                asked.unwrap_or_default(),
-                model.outputs[output_index].name
-            )));
-        }
-    }
-    Ok(Shape {
-        source: Some(&model.path),
-        tile,
-        bands,
-        batch,
-        static_batch,
-        output_index,
-        output_name: model.outputs[output_index].name.clone(),
-        kind,
-        out_channels,
-        out_size,
-        shown: format!("{oshape:?}"),
-    })
-}
-
 /// Resolves options without a model, for hosts that run their own inference: the tile size
 /// must be given; the output is `output-channels` (default 1) by `output-size` pixels square
 /// (default: the tile size times the scale factor), or one value per tile when `output-size` is
@@ -307,6 +260,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
         bands,
         batch: 1,
         static_batch: false,
+        batch_fallback: None,
         output_index: 0,
         output_name: String::new(),
         kind,
@@ -376,6 +330,7 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
         pad_mode: t.pad_mode,
         batch: s.batch,
         static_batch: s.static_batch,
+        batch_fallback: s.batch_fallback.clone(),
         activation,
         out_channels,
         out_size,
