@@ -316,3 +316,169 @@ fn a_fixed_batch_larger_than_the_last_batch_is_padded() {
     assert_eq!(summary.tiles_run, 2, "two tiles: one batch of 3 with one padding tile");
     assert_doubled(&out, &a);
 }
+
+/// A Keras-like classifier exported with its head: per-tile band means m, two softmax heads
+/// softmax(10 m) and softmax(4 m), averaged (Add, then Mul by a `Constant` 0.5).
+fn averaged_softmax_classifier(path: &Path) {
+    GraphBuilder::new("averaged_softmax")
+        .input("x", &nchw(3))
+        .initializer("ten", &[1], &[10.0], false)
+        .initializer("four", &[1], &[4.0], false)
+        .node("ReduceMean", &["x"], &["m"], &[("axes", Attr::Ints(vec![2, 3])), ("keepdims", Attr::Int(0))])
+        .node("Mul", &["m", "ten"], &["l0"], &[])
+        .node("Mul", &["four", "m"], &["l1"], &[])
+        .node("Softmax", &["l0"], &["p0"], &[("axis", Attr::Int(1))])
+        .node("Softmax", &["l1"], &["p1"], &[("axis", Attr::Int(1))])
+        .node("Add", &["p0", "p1"], &["s"], &[])
+        .node("Constant", &[], &["half"], &[("value_float", Attr::Float(0.5))])
+        .node("Mul", &["s", "half"], &["y"], &[])
+        .output("y", &["n".into(), 3.into()])
+        .meta("tile_size", "16")
+        .save(path)
+        .unwrap();
+}
+
+fn softmax(v: &[f64]) -> Vec<f64> {
+    let e: Vec<f64> = v.iter().map(|x| x.exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|x| x / s).collect()
+}
+
+#[test]
+fn an_averaged_softmax_classifier_keeps_its_probabilities() {
+    let dir = tmp();
+    let (w, h, tile) = (48, 32, 16);
+    let bands = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &bands, None);
+    let model_path = dir.path().join("averaged.onnx");
+    averaged_softmax_classifier(&model_path);
+    let model = load(&model_path);
+
+    let r = resolve(&model, &RunOptions::default(), Some(3)).unwrap();
+    assert_eq!(r.activation, Activation::None);
+    assert!(
+        r.activation_reason.contains("Add of 2 x Softmax") && r.activation_reason.contains("Mul by 0.5"),
+        "{}",
+        r.activation_reason
+    );
+
+    // The model's probabilities per tile, computed here: 3 x 2 tiles, no overlap.
+    let expected: Vec<Vec<f64>> = (0..(w / tile) * (h / tile))
+        .map(|t| {
+            let (x0, y0) = ((t % (w / tile)) * tile, (t / (w / tile)) * tile);
+            let m: Vec<f64> = bands
+                .iter()
+                .map(|b| {
+                    let sum: f64 =
+                        (0..tile * tile).map(|k| b[(y0 + k / tile) * w + x0 + k % tile] as f64 / 255.0).sum();
+                    sum / (tile * tile) as f64
+                })
+                .collect();
+            let (p0, p1) = (
+                softmax(&m.iter().map(|v| 10.0 * v).collect::<Vec<_>>()),
+                softmax(&m.iter().map(|v| 4.0 * v).collect::<Vec<_>>()),
+            );
+            (0..3).map(|c| (p0[c] + p1[c]) / 2.0).collect()
+        })
+        .collect();
+
+    let scale = Some(vec![1.0 / 255.0]);
+    for (activation, twice) in [(None, false), (Some(Activation::Softmax), true)] {
+        let out = dir.path().join(format!("classes_{twice}.tif"));
+        let opts = RunOptions { scale: scale.clone(), probabilities: true, activation, ..Default::default() };
+        let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+        assert_eq!((summary.width, summary.height), (w / tile, h / tile));
+        let probs = rastrum::stitch::sink::probabilities_path(&out);
+        let got: Vec<Vec<f64>> = (1..=3).map(|b| read_band(&probs, b).2).collect();
+        let (_, _, classes) = read_band(&out, 1);
+        let mut far_from_softmax = 0;
+        for (t, p) in expected.iter().enumerate() {
+            // An explicit activation always wins: softmax(probabilities) when asked.
+            let want = if twice { softmax(p) } else { p.clone() };
+            for c in 0..3 {
+                assert!((got[c][t] - want[c]).abs() < 1e-5, "tile {t} class {c}: {} vs {}", got[c][t], want[c]);
+            }
+            let best = (0..3).max_by(|a, b| p[*a].total_cmp(&p[*b])).unwrap();
+            assert_eq!(classes[t] as usize, best, "tile {t}");
+            if (0..3).any(|c| (softmax(p)[c] - p[c]).abs() > 0.05) {
+                far_from_softmax += 1;
+            }
+        }
+        // The data tell the two apart: a second softmax would have moved these tiles.
+        assert!(far_from_softmax > 0);
+    }
+
+    // `rastrum info` says why.
+    let done = cli().args(["info"]).arg(&model_path).output().unwrap();
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success() && text.contains("activation     none (output 'y' is a probability distribution already"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_graph_shows_probabilities_through_moves_means_and_scales_but_not_logits() {
+    let dir = tmp();
+    let x = || GraphBuilder::new("g").input("x", &nchw(2));
+    let cases: Vec<(&str, GraphBuilder, bool)> = vec![
+        (
+            "sigmoid, transposed",
+            x().node("Sigmoid", &["x"], &["s"], &[])
+                .node("Transpose", &["s"], &["t"], &[("perm", Attr::Ints(vec![0, 1, 3, 2]))])
+                .node("Identity", &["t"], &["y"], &[]),
+            true,
+        ),
+        (
+            "two sigmoids concatenated",
+            x().node("Sigmoid", &["x"], &["a"], &[]).node("Sigmoid", &["x"], &["b"], &[]).node(
+                "Concat",
+                &["a", "b"],
+                &["y"],
+                &[("axis", Attr::Int(1))],
+            ),
+            true,
+        ),
+        (
+            "three softmaxes added, divided by 3",
+            x().initializer("three", &[], &[3.0], false)
+                .node("Softmax", &["x"], &["a"], &[("axis", Attr::Int(1))])
+                .node("Add", &["a", "a"], &["ab"], &[])
+                .node("Add", &["ab", "a"], &["abc"], &[])
+                .node("Div", &["abc", "three"], &["y"], &[]),
+            true,
+        ),
+        (
+            "softmax doubled",
+            x().initializer("two", &[1], &[2.0], false).node("Softmax", &["x"], &["a"], &[]).node(
+                "Mul",
+                &["a", "two"],
+                &["y"],
+                &[],
+            ),
+            false,
+        ),
+        (
+            "two softmaxes added, not averaged",
+            x().node("Softmax", &["x"], &["a"], &[]).node("Add", &["a", "a"], &["y"], &[]),
+            false,
+        ),
+        ("log-softmax", x().node("LogSoftmax", &["x"], &["y"], &[]), false),
+        (
+            "softmax times a tensor",
+            x().node("Softmax", &["x"], &["a"], &[]).node("Mul", &["a", "x"], &["y"], &[]),
+            false,
+        ),
+        ("logits", x().node("Identity", &["x"], &["y"], &[]), false),
+    ];
+    for (what, g, probabilities) in cases {
+        let path = dir.path().join("g.onnx");
+        g.output("y", &nchw(2)).save(&path).unwrap();
+        let why = rastrum::onnx::graph::probabilities(&path, "y");
+        assert_eq!(why.is_some(), probabilities, "{what}: {why:?}");
+        // The default follows: softmax on logits, none on probabilities.
+        let r = resolve(&load(&path), &RunOptions { tile_size: Some(8), ..Default::default() }, Some(2)).unwrap();
+        let want = if probabilities { Activation::None } else { Activation::Softmax };
+        assert_eq!(r.activation, want, "{what}: {}", r.activation_reason);
+    }
+}

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::{default_batch, Model};
 use crate::memory;
+use crate::onnx::graph;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
@@ -55,6 +56,8 @@ pub struct Resolved {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_fallback: Option<String>,
     pub activation: Activation,
+    /// Why that activation (`rastrum info` shows it).
+    pub activation_reason: String,
     pub out_channels: usize,
     pub out_size: usize,
     pub scale_factor: usize,
@@ -307,7 +310,7 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
     let (scale_factor, model_crop, out_size) = output_scale(&card, opts, task, &s)?;
     let (redistribute, weight_band) = redistribution(&card, opts, task, kind)?;
     let t = tiling(&card, opts, kind, tile, redistribute)?;
-    let (activation, class_names) = class_head(&card, opts, task, &s)?;
+    let (activation, activation_reason, class_names) = class_head(&card, opts, task, &s)?;
     let per_tile = bands.len() * tile * tile + out_channels * out_size * out_size;
     check_batches(s.batch, s.static_batch, tile, per_tile)?;
     Ok(Resolved {
@@ -332,6 +335,7 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
         static_batch: s.static_batch,
         batch_fallback: s.batch_fallback.clone(),
         activation,
+        activation_reason,
         out_channels,
         out_size,
         scale_factor,
@@ -486,20 +490,26 @@ fn tiling(card: &Card, opts: &RunOptions, kind: OutputKind, tile: usize, redistr
     Ok(t)
 }
 
-/// The class head and class names of class tasks (a one-channel model has two classes).
-fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, Vec<String>)> {
+/// The class head and class names of class tasks (a one-channel model has two classes), with
+/// why that head: asked, the card's, Deepness's conventions, the graph, or the default.
+fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, String, Vec<String>)> {
     let out_channels = s.out_channels;
     let is_class = matches!(task, Task::Segmentation | Task::Classification);
-    let activation = if is_class {
-        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
-            Activation::None
-        } else if out_channels == 1 {
-            Activation::Sigmoid
-        } else {
-            Activation::Softmax
-        })
+    let (activation, why) = if let Some(a) = opts.activation {
+        (a, "option 'activation'".to_string())
+    } else if let Some(a) = card.activation {
+        (a, "card key 'rastrum_activation'".to_string())
+    } else if !is_class {
+        (Activation::None, format!("{task} outputs are values"))
+    } else if card.is_deepness() {
+        (Activation::None, "Deepness conventions (model_type): outputs are probabilities".to_string())
+    } else if let Some(why) = s.source.and_then(|path| graph::probabilities(path, &s.output_name)) {
+        // Softmax over probabilities would flatten them towards uniform.
+        (Activation::None, why)
+    } else if out_channels == 1 {
+        (Activation::Sigmoid, "default for one channel".to_string())
     } else {
-        opts.activation.or(card.activation).unwrap_or(Activation::None)
+        (Activation::Softmax, "default for several channels".to_string())
     };
     let n_classes = if out_channels == 1 { 2 } else { out_channels };
     if is_class && n_classes > 255 {
@@ -510,11 +520,11 @@ fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(
     // after a 'background' class 0.
     if out_channels == 1 && names.len() == 1 {
         if let Some(fg) = names.get(&0) {
-            return Ok((activation, vec!["background".to_string(), fg.clone()]));
+            return Ok((activation, why, vec!["background".to_string(), fg.clone()]));
         }
     }
     let name = |c: usize| names.get(&c).cloned().unwrap_or_else(|| format!("class {c}"));
-    Ok((activation, (0..n_classes).map(name).collect()))
+    Ok((activation, why, (0..n_classes).map(name).collect()))
 }
 
 /// The tile grid and output georeferencing of a resolved run over a raster.

@@ -222,7 +222,7 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     if let Some(why) = &r.batch_fallback {
         out!("                 ({why})");
     }
-    out!("  activation     {}", r.activation);
+    out!("  activation     {} ({})", r.activation, r.activation_reason);
     if matches!(r.task, Task::Segmentation | Task::Classification) {
         out!("  classes        {}", r.class_names.join(", "));
     }
