@@ -463,6 +463,24 @@ fn the_graph_shows_probabilities_through_moves_means_and_scales_but_not_logits()
             x().node("Softmax", &["x"], &["a"], &[]).node("Add", &["a", "a"], &["y"], &[]),
             false,
         ),
+        (
+            "one sigmoid channel gathered",
+            x().initializer_i64("first", &[], &[0])
+                .node("Sigmoid", &["x"], &["s"], &[])
+                .node("Gather", &["s", "first"], &["g"], &[("axis", Attr::Int(1))])
+                .node("Unsqueeze", &["g", "axes"], &["y"], &[])
+                .initializer_i64("axes", &[1], &[1]),
+            true,
+        ),
+        (
+            "one softmax class sliced",
+            x().initializer_i64("s0", &[1], &[0])
+                .initializer_i64("s1", &[1], &[1])
+                .initializer_i64("ax", &[1], &[1])
+                .node("Softmax", &["x"], &["a"], &[("axis", Attr::Int(1))])
+                .node("Slice", &["a", "s0", "s1", "ax"], &["y"], &[]),
+            false,
+        ),
         ("log-softmax", x().node("LogSoftmax", &["x"], &["y"], &[]), false),
         (
             "softmax times a tensor",
@@ -476,9 +494,13 @@ fn the_graph_shows_probabilities_through_moves_means_and_scales_but_not_logits()
         g.output("y", &nchw(2)).save(&path).unwrap();
         let why = rastrum::onnx::graph::probabilities(&path, "y");
         assert_eq!(why.is_some(), probabilities, "{what}: {why:?}");
-        // The default follows: softmax on logits, none on probabilities.
+        // The default follows: none on probabilities, else softmax (sigmoid for one channel).
         let r = resolve(&load(&path), &RunOptions { tile_size: Some(8), ..Default::default() }, Some(2)).unwrap();
-        let want = if probabilities { Activation::None } else { Activation::Softmax };
+        let want = match (probabilities, r.out_channels) {
+            (true, _) => Activation::None,
+            (false, 1) => Activation::Sigmoid,
+            (false, _) => Activation::Softmax,
+        };
         assert_eq!(r.activation, want, "{what}: {}", r.activation_reason);
     }
 }

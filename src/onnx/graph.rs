@@ -104,6 +104,12 @@ impl Graph<'_> {
             "Softmax" => Some(Prob { kind: Kind::Distribution, mass: 1.0, chain: vec![op.into()] }),
             "Sigmoid" => Some(Prob { kind: Kind::Independent, mass: 1.0, chain: vec![op.into()] }),
             _ if MOVES.contains(&op) => with(first()?, op.into()),
+            // A part of independent probabilities is still probabilities (Deepness's two-output
+            // models take `sigmoid(x)[:, 0]`); a part of a distribution no longer sums to 1.
+            "Gather" | "Slice" => match first()? {
+                p if p.kind == Kind::Independent => with(p, op.into()),
+                _ => None,
+            },
             // Concat (of heads along a non-class axis) and Add / Mean of several heads: every
             // input must be probabilities of one kind.
             "Concat" | "Add" | "Sum" | "Mean" => {

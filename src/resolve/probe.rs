@@ -17,7 +17,9 @@ pub(super) fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, outpu
         Ok(shape) => shape,
         Err(e) if !static_batch && batch > 1 => {
             let shape = probe_run(model, bands.len(), tile, 1, output_index)?;
-            batch_fallback = Some(format!("the model fails at batch {batch} ({e}); running at batch 1"));
+            // ONNX Runtime's messages span lines: one line for the summary and the log.
+            let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            batch_fallback = Some(format!("the model fails at batch {batch} ({why}); running at batch 1"));
             batch = 1;
             shape
         }
