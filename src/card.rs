@@ -100,15 +100,24 @@ named_enum!(Redistribute, "redistribution", [
 
 /// Every key the runtime understands, with a one-line meaning (printed by `rastrum info`).
 pub const KEYS: &[(&str, &str)] = &[
-    ("model_type", "Deepness: \"Segmentor\", \"Regressor\", \"Superresolution\" (or \"Classifier\")"),
-    ("class_names", "Deepness: {\"0\": \"name\", ...}"),
+    ("model_type", "Deepness/GeoDeep: \"Segmentor\", \"Regressor\", \"Superresolution\" (or \"Classifier\"), any case"),
+    (
+        "class_names",
+        "Deepness/GeoDeep: {\"0\": \"name\", ...}, a list of names, or a list of such objects, one per output",
+    ),
+    ("names", "Deepness: older spelling of class_names (class_names wins when both are present)"),
     ("resolution", "Deepness: ground resolution the model expects, cm per pixel"),
-    ("tiles_size", "Deepness: tile size in pixels (also read as tile_size)"),
+    ("tile_size", "Deepness: tile size in pixels"),
+    ("tiles_size", "GeoDeep's spelling of tile_size"),
     ("tiles_overlap", "Deepness: overlap between tiles, percent of the tile size"),
     ("standardization_mean", "Deepness: per-band mean, applied after scaling"),
     ("standardization_std", "Deepness: per-band std, applied after scaling"),
     ("seg_thresh", "Deepness: minimum winning probability, else class 0"),
+    ("seg_small_segment", "Deepness/GeoDeep: smallest segment kept, in pixels (read and kept, not applied yet)"),
     ("reg_output_scaling", "Deepness: factor applied to regression outputs"),
+    ("det_conf", "Deepness/GeoDeep detectors: minimum confidence (read and kept; detection is not run yet)"),
+    ("det_iou_thresh", "Deepness/GeoDeep detectors: IoU threshold of non-maximum suppression (read and kept)"),
+    ("det_type", "Deepness/GeoDeep detectors: the detector family, e.g. \"YOLO_v5_or_v7_default\" (read and kept)"),
     ("rastrum_class_colors", "class colours {\"0\": \"#rrggbb\", ...} for the colour table"),
     ("rastrum_task", "segmentation | classification | regression | super_resolution"),
     ("rastrum_bands", "1-based input bands, e.g. [4, 3, 2]"),
@@ -136,7 +145,9 @@ pub const KEYS: &[(&str, &str)] = &[
 pub struct Card {
     pub model_type: Option<String>,
     pub task: Option<Task>,
-    pub class_names: BTreeMap<usize, String>,
+    /// Class names per output head (head i names the channels of output i); one head names
+    /// the classes of whichever output is run.
+    pub class_names: Vec<BTreeMap<usize, String>>,
     pub class_colors: BTreeMap<usize, [u8; 3]>,
     pub resolution_cm: Option<f64>,
     pub tile_size: Option<usize>,
@@ -151,6 +162,10 @@ pub struct Card {
     pub bands: Option<Vec<usize>>,
     pub seg_thresh: Option<f64>,
     pub reg_output_scaling: Option<f64>,
+    pub seg_small_segment: Option<usize>,
+    pub det_conf: Option<f64>,
+    pub det_iou_thresh: Option<f64>,
+    pub det_type: Option<String>,
     pub scale_factor: Option<usize>,
     pub redistribute: Option<Redistribute>,
     pub weight_band: Option<usize>,
@@ -179,6 +194,11 @@ impl Card {
     pub fn from_metadata(map: &BTreeMap<String, String>) -> Result<Card> {
         let mut card = Card::default();
         for (key, raw) in map {
+            // Deepness reads `class_names` first and `names` only when it is absent.
+            if key == "names" && map.contains_key("class_names") {
+                card.other.insert(key.clone(), raw.clone());
+                continue;
+            }
             card.apply(key, raw)?;
         }
         Ok(card)
@@ -196,7 +216,7 @@ impl Card {
                     self.task.get_or_insert(task);
                 }
             }
-            "class_names" => self.class_names = k.class_names()?,
+            "class_names" | "names" => self.class_names = k.class_heads()?,
             "rastrum_class_colors" => {
                 self.class_colors = k
                     .class_names()?
@@ -225,6 +245,10 @@ impl Card {
             }
             "seg_thresh" => self.seg_thresh = Some(k.f64()?),
             "reg_output_scaling" => self.reg_output_scaling = Some(k.f64()?),
+            "seg_small_segment" => self.seg_small_segment = Some(k.usize()?),
+            "det_conf" => self.det_conf = Some(k.fraction()?),
+            "det_iou_thresh" => self.det_iou_thresh = Some(k.fraction()?),
+            "det_type" => self.det_type = Some(k.string()?),
             "rastrum_task" => self.task = Some(k.parsed()?),
             "rastrum_bands" => {
                 let bands = k.usize_list()?;
@@ -268,8 +292,36 @@ impl Card {
         self.model_type.is_some()
     }
 
-    pub fn class_name(&self, class: usize) -> String {
-        self.class_names.get(&class).cloned().unwrap_or_else(|| format!("class {class}"))
+    /// The class names of output `output`: head `output` of a list of heads, the only head of a
+    /// single one (whichever output runs). A list too short for the output is an error.
+    pub fn head_names(&self, output: usize) -> Result<BTreeMap<usize, String>> {
+        match self.class_names.len() {
+            0 => Ok(BTreeMap::new()),
+            1 => Ok(self.class_names[0].clone()),
+            n => self.class_names.get(output).cloned().ok_or_else(|| {
+                Error::invalid(format!(
+                    "model card key 'class_names': names {n} output heads, but output {output} is run (head i names output i)"
+                ))
+            }),
+        }
+    }
+
+    /// Checks `model_type` names a kind of model Rastrum runs (called when no task is asked:
+    /// an explicit task runs the output as that task whatever the card says).
+    pub fn check_model_type(&self) -> Result<()> {
+        let Some(t) = &self.model_type else { return Ok(()) };
+        if deepness_task(t).is_some() {
+            return Ok(());
+        }
+        let runs = "Rastrum runs Segmentor, Regressor, Superresolution and Classifier models";
+        match t.to_ascii_lowercase().as_str() {
+            "detector" | "recognition" => Err(Error::invalid(format!(
+                "model card key 'model_type': '{t}' models ({}) are not run by Rastrum yet; {runs} \
+                 (option 'task' runs the output as one of those)",
+                if t.eq_ignore_ascii_case("detector") { "object detection" } else { "image recognition by embedding" }
+            ))),
+            _ => Err(Error::invalid(format!("model card key 'model_type': unknown type '{t}'; {runs}"))),
+        }
     }
 }
 
@@ -287,7 +339,8 @@ fn deepness_task(model_type: &str) -> Option<Task> {
         "segmentor" => Some(Task::Segmentation),
         "regressor" => Some(Task::Regression),
         "superresolution" => Some(Task::SuperResolution),
-        "classifier" | "recognition" => Some(Task::Classification),
+        // Deepness's "Recognition" compares embeddings with a query image: not a classifier.
+        "classifier" => Some(Task::Classification),
         _ => None,
     }
 }
@@ -326,6 +379,9 @@ impl KeyValue<'_> {
         };
         x.filter(|x| x.is_finite()).ok_or_else(|| self.wrong("a number"))
     }
+    fn fraction(&self) -> Result<f64> {
+        self.f64().ok().filter(|x| (0.0..=1.0).contains(x)).ok_or_else(|| self.wrong("a number in [0, 1]"))
+    }
     fn positive_f64(&self) -> Result<f64> {
         self.f64().ok().filter(|x| *x > 0.0).ok_or_else(|| self.wrong("a positive number"))
     }
@@ -345,9 +401,14 @@ impl KeyValue<'_> {
             Value::Number(_) => vec![self.v.clone()],
             _ => return Err(self.wrong("a list of numbers")),
         };
+        // Deepness converts each item with float(): numbers written as strings count.
         items
             .iter()
-            .map(|x| x.as_f64().filter(|x| x.is_finite()))
+            .map(|x| match x {
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                x => x.as_f64(),
+            })
+            .map(|x| x.filter(|x| x.is_finite()))
             .collect::<Option<Vec<f64>>>()
             .ok_or_else(|| self.wrong("a list of numbers"))
     }
@@ -358,9 +419,22 @@ impl KeyValue<'_> {
             .collect::<Option<Vec<usize>>>()
             .ok_or_else(|| self.wrong("a list of integers"))
     }
-    fn class_names(&self) -> Result<BTreeMap<usize, String>> {
-        let expected = "an object {\"0\": \"name\", ...} or a list of names";
+    /// Class names as Deepness writes them: one object, a list of names, or a list of objects
+    /// (one per output head).
+    fn class_heads(&self) -> Result<Vec<BTreeMap<usize, String>>> {
+        let expected = "an object {\"0\": \"name\", ...}, a list of names, or a list of such objects (one per output)";
         match self.v {
+            Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object) => {
+                a.iter().map(|head| self.index_map(head, expected)).collect()
+            }
+            v => Ok(vec![self.index_map(v, expected)?]),
+        }
+    }
+    fn class_names(&self) -> Result<BTreeMap<usize, String>> {
+        self.index_map(self.v, "an object {\"0\": \"name\", ...} or a list of names")
+    }
+    fn index_map(&self, v: &Value, expected: &str) -> Result<BTreeMap<usize, String>> {
+        match v {
             Value::Object(m) => m
                 .iter()
                 .map(|(k, v)| {
@@ -425,7 +499,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(card.task, Some(Task::Segmentation));
-        assert_eq!(card.class_name(1), "road");
+        assert_eq!(card.head_names(0).unwrap().get(&1).map(String::as_str), Some("road"));
         assert_eq!(card.tile_size, Some(512));
         assert_eq!(card.overlap_percent, Some(15.0));
         assert_eq!(card.mean.as_ref().unwrap().len(), 3);

@@ -49,6 +49,9 @@ pub struct RunSummary {
     pub margin: usize,
     pub stitch: StitchMode,
     pub batch: usize,
+    /// Why the run went on at batch 1 when the model failed at the batch chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_fallback: Option<String>,
     pub megapixels_per_second: f64,
     /// Output pixels per class name (class tasks).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -124,6 +127,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         margin: r.margin,
         stitch: r.stitch,
         batch: r.batch,
+        batch_fallback: r.batch_fallback.clone(),
         megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
         class_counts: done.counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
         tile_grid: plan.tile_grid,

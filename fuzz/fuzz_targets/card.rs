@@ -11,8 +11,12 @@ fuzz_target!(|data: &[u8]| {
     let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
     let map = settings::settings(data, &known).into_iter().collect();
     if let Ok(card) = Card::from_metadata(&map) {
-        // A parsed card is usable: it serialises, and class names resolve.
+        // A parsed card is usable: it serialises, class names resolve for any output (or say
+        // why not), and model_type is checked without panicking.
         let _ = serde_json::to_string(&card).expect("a card serialises");
-        let _ = card.class_name(0);
+        for output in 0..3 {
+            let _ = card.head_names(output);
+        }
+        let _ = card.check_model_type();
     }
 });

@@ -3,6 +3,7 @@
 //! to export. The runtime itself reads models through ONNX Runtime.
 
 pub mod build;
+pub mod graph;
 pub mod proto;
 
 pub use build::{Dim, GraphBuilder};

@@ -102,6 +102,6 @@ mod tests {
         assert_eq!(parsed.std, Some(vec![0.05, 0.07]));
         assert_eq!(parsed.tile_size, Some(128));
         assert_eq!(parsed.margin, Some(8));
-        assert_eq!(parsed.class_name(1), "forest");
+        assert_eq!(parsed.head_names(0).unwrap().get(&1).map(String::as_str), Some("forest"));
     }
 }

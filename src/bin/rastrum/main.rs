@@ -224,7 +224,10 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     out!("  overlap/margin {} / {} px, stitch {:?}", r.overlap, r.margin, r.stitch);
     out!("  grid/pad       {:?} / {} px ({:?})", r.grid, r.pad, r.pad_mode);
     out!("  batch          {}{}", r.batch, if r.static_batch { " (fixed by the model)" } else { "" });
-    out!("  activation     {}", r.activation);
+    if let Some(why) = &r.batch_fallback {
+        out!("                 ({why})");
+    }
+    out!("  activation     {} ({})", r.activation, r.activation_reason);
     if matches!(r.task, Task::Segmentation | Task::Classification) {
         out!("  classes        {}", r.class_names.join(", "));
     }
@@ -255,6 +258,9 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
     let summary =
         progress_bar::with_bar(a.quiet, |progress| rastrum::run(&model, &a.input, &a.output, &opts, progress));
     let summary = summary?;
+    if let (Some(why), false) = (&summary.batch_fallback, a.quiet) {
+        eprintln!("rastrum: {why}");
+    }
     if a.json {
         out!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
     } else if !a.quiet {

@@ -11,9 +11,13 @@ use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::{default_batch, Model};
 use crate::memory;
+use crate::onnx::graph;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
+
+mod probe;
+use probe::probe;
 
 /// How the model's output maps onto the raster.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -47,7 +51,13 @@ pub struct Resolved {
     pub pad_mode: PadMode,
     pub batch: usize,
     pub static_batch: bool,
+    /// Why the run goes on at batch 1: the graph failed at the batch chosen (a `Reshape` to a
+    /// fixed batch of 1 inside a graph declaring a dynamic batch, as some exports have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_fallback: Option<String>,
     pub activation: Activation,
+    /// Why that activation (`rastrum info` shows it).
+    pub activation_reason: String,
     pub out_channels: usize,
     pub out_size: usize,
     pub scale_factor: usize,
@@ -88,6 +98,7 @@ struct Shape<'a> {
     bands: Vec<usize>,
     batch: usize,
     static_batch: bool,
+    batch_fallback: Option<String>,
     output_index: usize,
     output_name: String,
     kind: OutputKind,
@@ -98,6 +109,14 @@ struct Shape<'a> {
 }
 
 impl Shape<'_> {
+    /// A card error found against the model: names the model file as well as the key.
+    fn about_card(&self, e: Error) -> Error {
+        match e {
+            Error::InvalidArgument(m) => self.error(m),
+            other => other,
+        }
+    }
+
     /// An error about the shape: the model's, or the options' without a model.
     fn error(&self, msg: String) -> Error {
         match self.source {
@@ -205,61 +224,6 @@ fn chosen_output(model: &Model, opts: &RunOptions, card: &Card) -> Result<usize>
     }
 }
 
-/// The probe: one batch of zeros gives the real output shape, whatever the file declares.
-fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: usize) -> Result<Shape<'m>> {
-    let Input { tile, bands, batch, static_batch } = input;
-    let nb = bands.len();
-    let probe_n = if static_batch { batch } else { 1 };
-    let zeros = memory::zeros(probe_n * nb * tile * tile, "the probe batch", "lower 'tile-size'")?;
-    let out = model.run(&zeros, [probe_n, nb, tile, tile], output_index)?;
-    let oshape = out.shape.clone();
-    let bad_shape = || {
-        Error::model(
-            &model.path,
-            format!("output '{}' has shape {oshape:?} for a {tile}x{tile} tile; expected [n, classes], [n, channels, h, w] or [n, h, w]", model.outputs[output_index].name),
-        )
-    };
-    if oshape.first() != Some(&probe_n) {
-        return Err(bad_shape());
-    }
-    let (kind, out_channels, out_size) = match oshape.len() {
-        1 => (OutputKind::PerTile, 1, 1),
-        2 => (OutputKind::PerTile, oshape[1], 1),
-        3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
-        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => (OutputKind::PerTile, oshape[1], 1),
-        4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
-        _ => return Err(bad_shape()),
-    };
-    if out_channels == 0 || out_size == 0 {
-        return Err(bad_shape());
-    }
-    // The declared output shape (for a plan without a model) must be the model's when given.
-    for (key, asked, real) in
-        [("output-channels", opts.output_channels, out_channels), ("output-size", opts.output_size, out_size)]
-    {
-        if asked.is_some_and(|a| a != real) {
-            return Err(Error::invalid(format!(
-                "option '{key}' is {}, but the model's output '{}' has {real}",
-                asked.unwrap_or_default(),
-                model.outputs[output_index].name
-            )));
-        }
-    }
-    Ok(Shape {
-        source: Some(&model.path),
-        tile,
-        bands,
-        batch,
-        static_batch,
-        output_index,
-        output_name: model.outputs[output_index].name.clone(),
-        kind,
-        out_channels,
-        out_size,
-        shown: format!("{oshape:?}"),
-    })
-}
-
 /// Resolves options without a model, for hosts that run their own inference: the tile size
 /// must be given; the output is `output-channels` (default 1) by `output-size` pixels square
 /// (default: the tile size times the scale factor), or one value per tile when `output-size` is
@@ -299,6 +263,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
         bands,
         batch: 1,
         static_batch: false,
+        batch_fallback: None,
         output_index: 0,
         output_name: String::new(),
         kind,
@@ -345,7 +310,7 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
     let (scale_factor, model_crop, out_size) = output_scale(&card, opts, task, &s)?;
     let (redistribute, weight_band) = redistribution(&card, opts, task, kind)?;
     let t = tiling(&card, opts, kind, tile, redistribute)?;
-    let (activation, class_names) = class_head(&card, opts, task, &s)?;
+    let (activation, activation_reason, class_names) = class_head(&card, opts, task, &s)?;
     let per_tile = bands.len() * tile * tile + out_channels * out_size * out_size;
     check_batches(s.batch, s.static_batch, tile, per_tile)?;
     Ok(Resolved {
@@ -368,7 +333,9 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
         pad_mode: t.pad_mode,
         batch: s.batch,
         static_batch: s.static_batch,
+        batch_fallback: s.batch_fallback.clone(),
         activation,
+        activation_reason,
         out_channels,
         out_size,
         scale_factor,
@@ -414,6 +381,9 @@ fn preprocessing(card: &Card, opts: &RunOptions, bands: &[usize]) -> Result<[Vec
 /// The task: asked, from the card, else from the output shape; checked against the shape.
 fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
     let (kind, oshape) = (s.kind, &s.shown);
+    if opts.task.or(card.task).is_none() {
+        card.check_model_type().map_err(|e| s.about_card(e))?;
+    }
     let task = opts.task.or(card.task).unwrap_or(match kind {
         OutputKind::PerTile => Task::Classification,
         OutputKind::Pixels if s.out_size > s.tile => Task::SuperResolution,
@@ -520,26 +490,41 @@ fn tiling(card: &Card, opts: &RunOptions, kind: OutputKind, tile: usize, redistr
     Ok(t)
 }
 
-/// The class head and class names of class tasks (a one-channel model has two classes).
-fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, Vec<String>)> {
+/// The class head and class names of class tasks (a one-channel model has two classes), with
+/// why that head: asked, the card's, Deepness's conventions, the graph, or the default.
+fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, String, Vec<String>)> {
     let out_channels = s.out_channels;
     let is_class = matches!(task, Task::Segmentation | Task::Classification);
-    let activation = if is_class {
-        opts.activation.or(card.activation).unwrap_or(if card.is_deepness() {
-            Activation::None
-        } else if out_channels == 1 {
-            Activation::Sigmoid
-        } else {
-            Activation::Softmax
-        })
+    let (activation, why) = if let Some(a) = opts.activation {
+        (a, "option 'activation'".to_string())
+    } else if let Some(a) = card.activation {
+        (a, "card key 'rastrum_activation'".to_string())
+    } else if !is_class {
+        (Activation::None, format!("{task} outputs are values"))
+    } else if card.is_deepness() {
+        (Activation::None, "Deepness conventions (model_type): outputs are probabilities".to_string())
+    } else if let Some(why) = s.source.and_then(|path| graph::probabilities(path, &s.output_name)) {
+        // Softmax over probabilities would flatten them towards uniform.
+        (Activation::None, why)
+    } else if out_channels == 1 {
+        (Activation::Sigmoid, "default for one channel".to_string())
     } else {
-        opts.activation.or(card.activation).unwrap_or(Activation::None)
+        (Activation::Softmax, "default for several channels".to_string())
     };
     let n_classes = if out_channels == 1 { 2 } else { out_channels };
     if is_class && n_classes > 255 {
         return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
     }
-    Ok((activation, (0..n_classes).map(|c| card.class_name(c)).collect()))
+    let names = card.head_names(s.output_index).map_err(|e| s.about_card(e))?;
+    // Deepness names a one-channel (sigmoid) head by its one channel: the foreground, class 1,
+    // after a 'background' class 0.
+    if out_channels == 1 && names.len() == 1 {
+        if let Some(fg) = names.get(&0) {
+            return Ok((activation, why, vec!["background".to_string(), fg.clone()]));
+        }
+    }
+    let name = |c: usize| names.get(&c).cloned().unwrap_or_else(|| format!("class {c}"));
+    Ok((activation, why, (0..n_classes).map(name).collect()))
 }
 
 /// The tile grid and output georeferencing of a resolved run over a raster.

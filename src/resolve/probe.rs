@@ -1,0 +1,85 @@
+//! The probe: one batch of zero tiles through the model gives its real output shape, and shows
+//! whether the graph runs at the batch chosen.
+
+use super::{Input, OutputKind, Shape};
+use crate::error::{Error, Result};
+use crate::inference::Model;
+use crate::memory;
+use crate::options::RunOptions;
+
+/// The probe: one batch of zeros gives the real output shape, whatever the file declares. A
+/// dynamic batch is probed at the batch chosen: a graph that fails there (or answers another
+/// batch) is probed again at batch 1, and the run goes on at batch 1, saying why.
+pub(super) fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: usize) -> Result<Shape<'m>> {
+    let Input { tile, bands, mut batch, static_batch } = input;
+    let mut batch_fallback = None;
+    let oshape = match probe_run(model, bands.len(), tile, batch, output_index) {
+        Ok(shape) => shape,
+        Err(e) if !static_batch && batch > 1 => {
+            let shape = probe_run(model, bands.len(), tile, 1, output_index)?;
+            // ONNX Runtime's messages span lines: one line for the summary and the log.
+            let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            batch_fallback = Some(format!("the model fails at batch {batch} ({why}); running at batch 1"));
+            batch = 1;
+            shape
+        }
+        Err(e) => return Err(e),
+    };
+    let (kind, out_channels, out_size) = match oshape.len() {
+        1 => (OutputKind::PerTile, 1, 1),
+        2 => (OutputKind::PerTile, oshape[1], 1),
+        3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
+        4 if oshape[2] == oshape[3] && oshape[2] == 1 && tile > 1 => (OutputKind::PerTile, oshape[1], 1),
+        4 if oshape[2] == oshape[3] => (OutputKind::Pixels, oshape[1], oshape[2]),
+        _ => return Err(bad_shape(model, output_index, &oshape, tile)),
+    };
+    if out_channels == 0 || out_size == 0 {
+        return Err(bad_shape(model, output_index, &oshape, tile));
+    }
+    // The declared output shape (for a plan without a model) must be the model's when given.
+    for (key, asked, real) in
+        [("output-channels", opts.output_channels, out_channels), ("output-size", opts.output_size, out_size)]
+    {
+        if asked.is_some_and(|a| a != real) {
+            return Err(Error::invalid(format!(
+                "option '{key}' is {}, but the model's output '{}' has {real}",
+                asked.unwrap_or_default(),
+                model.outputs[output_index].name
+            )));
+        }
+    }
+    Ok(Shape {
+        source: Some(&model.path),
+        tile,
+        bands,
+        batch,
+        static_batch,
+        batch_fallback,
+        output_index,
+        output_name: model.outputs[output_index].name.clone(),
+        kind,
+        out_channels,
+        out_size,
+        shown: format!("{oshape:?}"),
+    })
+}
+
+/// Runs one batch of `n` zero tiles and returns the output's shape, which must hold `n` tiles.
+fn probe_run(model: &Model, nb: usize, tile: usize, n: usize, output_index: usize) -> Result<Vec<usize>> {
+    let zeros = memory::zeros(n * nb * tile * tile, "the probe batch", "lower 'tile-size'")?;
+    let out = model.run(&zeros, [n, nb, tile, tile], output_index)?;
+    if out.shape.first() != Some(&n) {
+        return Err(bad_shape(model, output_index, &out.shape, tile));
+    }
+    Ok(out.shape)
+}
+
+fn bad_shape(model: &Model, output_index: usize, oshape: &[usize], tile: usize) -> Error {
+    Error::model(
+        &model.path,
+        format!(
+            "output '{}' has shape {oshape:?} for a {tile}x{tile} tile; expected [n, classes], [n, channels, h, w] or [n, h, w]",
+            model.outputs[output_index].name
+        ),
+    )
+}
