@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub output_size: Option<usize>,
     pub output_nodata: Option<f64>,
     pub resolution: Resolution,
+    /// The largest factor by which the card's `resolution` may resample the input, either way.
+    pub resolution_limit: f64,
     pub resampling: String,
     pub write: WriteOptions,
     /// Raw card overrides `KEY=VALUE` (JSON text), applied before the typed options above.
@@ -99,6 +101,7 @@ impl Default for RunOptions {
             output_size: None,
             output_nodata: None,
             resolution: Resolution::FromCard,
+            resolution_limit: 4.0,
             resampling: "average".into(),
             write: WriteOptions::default(),
             card_overrides: Vec::new(),
@@ -139,7 +142,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 34] = [
+pub const OPTIONS: [OptionSpec; 35] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -196,6 +199,12 @@ pub const OPTIONS: [OptionSpec; 34] = [
         "CM|native",
         Value,
         "resample the input to this resolution (cm per pixel), or 'native' to never resample",
+    ),
+    spec(
+        "resolution-limit",
+        "F",
+        Value,
+        "the largest factor the card's resolution may resample the input by, up or down (default 4)",
     ),
     spec("resampling", "ALG", Value, "GDAL resampling used with resolution (average, bilinear, cubic, mode, ...)"),
     spec("co", "KEY=VALUE", Repeated, "GDAL creation option (repeatable)"),
@@ -271,6 +280,15 @@ impl RunOptions {
                         },
                     )?),
                 }
+            }
+            "resolution-limit" => {
+                let f: f64 = grammar::number(&k, value, "a factor of at least 1")?;
+                if !(f >= 1.0 && f.is_finite()) {
+                    return Err(Error::invalid(format!(
+                        "option 'resolution-limit': expected a factor of at least 1, found '{value}'"
+                    )));
+                }
+                self.resolution_limit = f;
             }
             "resampling" => self.resampling = value.trim().to_string(),
             "co" => {

@@ -140,6 +140,7 @@ impl Plan {
         let ds = match r.resolution_cm {
             Some(cm) => match resample::metric_resolution(&ds) {
                 Some(res) if (res - cm / 100.0).abs() / (cm / 100.0) > 0.01 => {
+                    check_resampling(input, &ds, res, cm, &r, opts.resolution_limit)?;
                     resampled = true;
                     let warped = resample::resample(&ds, input, cm / 100.0, &opts.resampling)?;
                     sources.insert(0, ds);
@@ -391,4 +392,29 @@ pub(crate) fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (u
         (OutputKind::PerTile, Redistribute::None) => (k0, k1),
         (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
     }
+}
+
+/// Refuses to resample by more than `limit` either way, before any pixel is read: a 5.5 cm card
+/// on a 30 m raster resamples by x545 into hundreds of thousands of tiles (Deepness shows its
+/// processing resolution in its dialog; a run says so here, with the ways out).
+fn check_resampling(input: &Path, ds: &Dataset, res_m: f64, cm: f64, r: &Resolved, limit: f64) -> Result<()> {
+    let factor = res_m / (cm / 100.0);
+    if factor <= limit && factor >= 1.0 / limit {
+        return Ok(());
+    }
+    let (w, h) = ds.raster_size();
+    let (nw, nh) = ((w as f64 * factor).round().max(1.0), (h as f64 * factor).round().max(1.0));
+    let step = r.tile_size.saturating_sub(2 * r.margin + r.overlap).max(1) as f64;
+    let tiles = (nw / step).ceil() * (nh / step).ceil();
+    Err(Error::raster(
+        input,
+        format!(
+            "the model card's resolution is {cm} cm per pixel and the raster's {:.4}: resampling by x{factor:.4} \
+             (past the limit of {limit} either way) would make a {nw} x {nh} raster of about {tiles} tiles; \
+             run at the raster's own resolution (--resolution native), choose one (--resolution CM), \
+             or raise the limit (--resolution-limit {})",
+            res_m * 100.0,
+            factor.max(1.0 / factor).ceil()
+        ),
+    ))
 }

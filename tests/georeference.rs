@@ -167,3 +167,50 @@ fn gcps_and_rpcs_are_kept_and_follow_the_output_grid() {
     let expected: Vec<_> = points.iter().map(|(p, l, x, y)| (p / 20.0, l / 20.0, *x, *y)).collect();
     assert_eq!(gcps(&out), (expected, srs));
 }
+
+/// A card's `resolution` far from the raster's (5.5 cm on 30 m: x545) stops the run before any
+/// tile, within a second, naming both resolutions, the size and tile count it would make and
+/// the ways out; `--resolution-limit` lets a larger factor through, and a factor within the
+/// limit resamples as before.
+#[test]
+fn a_card_resolution_far_from_the_rasters_is_refused_before_any_tile() {
+    let dir = tmp();
+    let input = dir.path().join("utm30.tif");
+    let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver.create_with_band_type::<u8, _>(&input, 200, 100, 1).unwrap();
+    ds.set_geo_transform(&[500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0]).unwrap();
+    ds.set_spatial_ref(&gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap()).unwrap();
+    drop(ds);
+    let model = dir.path().join("fine.onnx");
+    identity_model(&model, 1, &[("resolution", "5.5")]);
+    let out = dir.path().join("out.tif");
+    let started = std::time::Instant::now();
+    let done = cli().args(["run", "--tile-size", "256"]).args([&model, &input, &out]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(started.elapsed().as_secs_f64() < 5.0 && !done.status.success(), "{stderr}");
+    // 30 m / 5.5 cm = x545.45: 109091 x 54545 pixels; 256-pixel tiles overlapping by 32 step by
+    // 224: ceil(109091 / 224) x ceil(54545 / 224) = 488 x 244 tiles.
+    for needle in [
+        "resolution is 5.5 cm per pixel and the raster's 3000",
+        "resampling by x545.4545",
+        "109091 x 54545 raster of about 119072 tiles",
+        "--resolution native",
+        "--resolution-limit 546",
+    ] {
+        assert!(stderr.contains(needle), "'{needle}' missing from: {stderr}");
+    }
+    assert!(!out.exists());
+    // x2 is within the default limit of 4: the run resamples to 15 m.
+    let coarse = dir.path().join("coarse.onnx");
+    identity_model(&coarse, 1, &[("resolution", "1500")]);
+    let done = cli().args(["run", "-q", "--tile-size", "64"]).args([&coarse, &input, &out]).output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(read_band(&out, 1).0, 400);
+    // The limit is an option: x2 refused under a limit of 1.5.
+    let done = cli()
+        .args(["run", "-q", "--tile-size", "64", "--resolution-limit", "1.5"])
+        .args([&coarse, &input, &dir.path().join("o2.tif")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&done.stderr).contains("past the limit of 1.5"));
+}
