@@ -339,7 +339,6 @@ fn bad_output_paths_are_refused() {
 /// that writes fail with EFBIG): a clear error, and no output or temporary file left.
 #[test]
 fn a_full_disk_fails_cleanly() {
-    use std::os::unix::process::CommandExt;
     let dir = tmp();
     let model = dir.path().join("identity.onnx");
     identity_model(&model, 1, &[]);
@@ -353,15 +352,7 @@ fn a_full_disk_fails_cleanly() {
         .arg(&model)
         .arg(&input)
         .arg(out_dir.join("out.tif"));
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 256 * 1024, rlim_max: 256 * 1024 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 256 * 1024);
     let o = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "exit status {:?}: {err}", o.status);

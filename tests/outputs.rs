@@ -290,7 +290,6 @@ fn segmentation_model(path: &Path, names: &str) -> PathBuf {
 /// `.aux.xml`). Before, it exited 0 with the class names lost.
 #[test]
 fn a_sidecar_that_cannot_be_written_fails_the_run_and_leaves_nothing() {
-    use std::os::unix::process::CommandExt;
     let dir = tmp();
     let long = |c: &str| c.repeat(60_000);
     let names = format!("{{\"0\": \"{}\", \"1\": \"{}\"}}", long("a"), long("b"));
@@ -300,15 +299,7 @@ fn a_sidecar_that_cannot_be_written_fails_the_run_and_leaves_nothing() {
     std::fs::create_dir(&out_dir).unwrap();
     let mut cmd = cli();
     cmd.args(["run", "-q", "--tile-size", "32"]).arg(&model).arg(&input).arg(out_dir.join("out.tif"));
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 64 * 1024, rlim_max: 64 * 1024 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 64 * 1024);
     let o = cmd.output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -407,7 +398,6 @@ fn noise_run(dir: &Path, co: &[&str]) -> Command {
 /// (`_tiffWriteProc:File too large`, or a follow-up TIFF error).
 #[test]
 fn a_file_size_limit_is_named_before_or_while_writing() {
-    use std::os::unix::process::CommandExt;
     let dir = tmp();
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -420,15 +410,7 @@ fn a_file_size_limit_is_named_before_or_while_writing() {
     ] {
         let mut cmd = noise_run(dir.path(), co);
         cmd.arg(out_dir.join("out.tif"));
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                let limit = libc::rlimit { rlim_cur: 256 * 1024, rlim_max: 256 * 1024 };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                Ok(())
-            });
-        }
+        limit_file_size(&mut cmd, 256 * 1024);
         let o = cmd.output().unwrap();
         refused(&o, 1, needles, &[]);
         assert!(names_in(&out_dir).is_empty(), "{co:?}: left {:?}", names_in(&out_dir));

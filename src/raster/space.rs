@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::memory;
 
 /// DEFLATE's best ratio (a 258-byte match in one bit or two): no DEFLATE stream is smaller than
 /// its data divided by this.
@@ -57,17 +58,7 @@ pub fn compression(options: &[String]) -> String {
 
 /// Bytes in words: `1.4 MiB`, `12 bytes`.
 fn size(bytes: u64) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let (mut v, mut u) = (bytes as f64, 0);
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+    memory::human(bytes as u128)
 }
 
 /// Bytes free to this process on the filesystem of `folder` (root may use the reserve).

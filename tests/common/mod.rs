@@ -276,3 +276,18 @@ pub fn raster<T: GdalType + Copy>(path: &Path, w: usize, h: usize, bands: &[Vec<
 pub fn ramp(w: usize, h: usize) -> Vec<u8> {
     (0..w * h).map(|i| (i * 7 % 251) as u8).collect()
 }
+
+/// Runs `cmd` under a file size limit of `bytes` (RLIMIT_FSIZE, as `ulimit -f`), with SIGXFSZ
+/// ignored so that a write past it fails with EFBIG, as a full disk does, instead of killing it.
+pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+}
