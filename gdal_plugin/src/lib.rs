@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rastrum::ffi::{self, Failure, FfiResult};
+use rastrum::grammar;
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::lazy::{BandValues, LazyRun};
+use rastrum::options::{Arity, OPTIONS};
 use rastrum::RunOptions;
 
 /// A dataset's run spec: the model, the source raster and `rastrum run` options by name.
@@ -39,6 +41,17 @@ fn option_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(items) => items.iter().map(option_text).collect::<Vec<_>>().join(","),
         other => other.to_string(),
+    }
+}
+
+/// The texts `RunOptions::set` takes for one option of a spec: one per element of a list for
+/// the repeatable options (`set`, `co`), whose values hold commas themselves (a card override's
+/// JSON), so that a spec can give several; one text otherwise.
+fn option_texts(key: &str, v: &serde_json::Value) -> Vec<String> {
+    let repeated = OPTIONS.iter().any(|o| o.key == grammar::key(key) && o.arity == Arity::Repeated);
+    match v {
+        serde_json::Value::Array(items) if repeated => items.iter().map(option_text).collect(),
+        _ => vec![option_text(v)],
     }
 }
 
@@ -117,7 +130,9 @@ pub unsafe extern "C" fn rastrum_gdal_open(
         let (spec, base) = read_spec(connection)?;
         let mut opts = RunOptions::default();
         for (k, v) in &spec.options {
-            opts.set(k, &option_text(v)).map_err(|e| Failure::from(e).prefixed("run spec: "))?;
+            for text in option_texts(k, v) {
+                opts.set(k, &text).map_err(|e| Failure::from(e).prefixed("run spec: "))?;
+            }
         }
         let model = model(&resolve(&base, &spec.model), spec.device.as_deref().unwrap_or("cpu"), spec.threads)?;
         let source = resolve(&base, &spec.source);

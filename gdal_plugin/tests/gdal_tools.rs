@@ -35,12 +35,16 @@ fn rastrum_run(model: &Path, input: &Path, out: &Path, options: &serde_json::Val
     let model = rastrum::inference::Model::load(model, &Default::default()).unwrap();
     let mut opts = rastrum::RunOptions::default();
     for (k, v) in options.as_object().unwrap() {
-        let text = match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) => a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","),
-            other => other.to_string(),
+        let texts: Vec<String> = match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            // `set` (and `co`) repeat: one override per element.
+            serde_json::Value::Array(a) if k == "set" => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+            serde_json::Value::Array(a) => vec![a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")],
+            other => vec![other.to_string()],
         };
-        opts.set(k, &text).unwrap();
+        for text in texts {
+            opts.set(k, &text).unwrap();
+        }
     }
     rastrum::run(&model, input, out, &opts, &mut |_, _| true).unwrap();
 }
@@ -109,7 +113,12 @@ fn gdal_translate_gives_the_bytes_of_rastrum_run() {
     let s2 = dir.path().join("s2.tif");
     std::fs::copy(root().join("data/sentinel2_sample/sentinel2_img_6band_toa.tif"), &s2).unwrap();
     let model = root().join("models/cloud_mask/model_6b_l1c.onnx");
-    let options = serde_json::json!({"tile-size": 256, "overlap": 96, "stitch": "blend", "probability-bands": true, "scale": [1e-4]});
+    // Two card overrides in one spec (a list: each element is one `set`), both applied.
+    let set = [
+        r#"class_names={"0": "clear", "1": "cloud", "2": "shadow"}"#,
+        r##"rastrum_class_colors={"0": "#102030", "1": "#ffffff", "2": "#404040"}"##,
+    ];
+    let options = serde_json::json!({"tile-size": 256, "overlap": 96, "stitch": "blend", "probability-bands": true, "scale": [1e-4], "set": set});
     let spec = write_spec(
         dir.path(),
         "cloud.json",
@@ -127,8 +136,19 @@ fn gdal_translate_gives_the_bytes_of_rastrum_run() {
         got == pixels(reference.to_str().unwrap(), plugins.path()),
         "the translated cloud mask differs from rastrum run"
     );
-    // The dataset itself carries the class names.
+    // The dataset itself carries the class names and colours, both from the spec's overrides.
     assert!(pixels(&format!("RASTRUM:{}", spec.display()), plugins.path())[0].1.ends_with("true"));
+    // Without probability bands the class band also has its colour table: the second override's.
+    let options = serde_json::json!({"tile-size": 256, "scale": [1e-4], "set": set});
+    let spec = write_spec(
+        dir.path(),
+        "classes.json",
+        serde_json::json!({"model": model, "source": "s2.tif", "options": options}),
+    );
+    let info = gdal(plugins.path(), "gdalinfo", &[&format!("RASTRUM:{}", spec.display())]);
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("1: cloud") && info.contains("2: shadow"), "{info}");
+    assert!(info.contains("0: 16,32,48,255") && info.contains("1: 255,255,255,255"), "{info}");
 }
 
 #[test]
