@@ -576,6 +576,7 @@ int32_t rastrum_options_clear_cancel(rastrum_options *options);
  - `output-channels`: the model's output channels (declared by hosts planning without a model)
  - `output-size`: side of the model's output tile (declared likewise; 1: one value per tile)
  - `output-nodata`: value of output pixels without valid input
+ - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)
  - `resolution`: centimetres per pixel to resample the input to, native, or card
  - `resolution-limit`: the largest factor the card's resolution may resample by (default 4)
  - `resampling`: GDAL resampling algorithm of that resampling (default average)

@@ -113,7 +113,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("standardization_mean", "Deepness: per-band mean, applied after scaling"),
     ("standardization_std", "Deepness: per-band std, applied after scaling"),
     ("seg_thresh", "Deepness: minimum winning probability, else class 0"),
-    ("seg_small_segment", "Deepness/GeoDeep: smallest segment kept, in pixels (read and kept, not applied yet)"),
+    ("seg_small_segment", "Deepness/GeoDeep: small-segment removal, the class map's median window in pixels"),
     ("reg_output_scaling", "Deepness: factor applied to regression outputs"),
     ("det_conf", "Deepness/GeoDeep detectors: minimum confidence (read and kept; detection is not run yet)"),
     ("det_iou_thresh", "Deepness/GeoDeep detectors: IoU threshold of non-maximum suppression (read and kept)"),

@@ -142,6 +142,13 @@ impl LazyRun {
         }
         let (p, reader) = Plan::open(input, Some(&model), opts)?.into_reader()?;
         let r = p.r;
+        // Blocks on demand cannot see their neighbours' rows: the filter is refused when asked,
+        // and a card's `seg_small_segment` is not applied here (docs/gdal-driver.md).
+        if r.small_segment > 1 && opts.small_segment.is_some() {
+            return Err(Error::invalid(
+                "option 'small-segment' filters the whole class map, not blocks on demand: run to a file",
+            ));
+        }
         let is_class = matches!(r.task, Task::Segmentation | Task::Classification);
         Ok(LazyRun {
             model,

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub output_channels: Option<usize>,
     pub output_size: Option<usize>,
     pub output_nodata: Option<f64>,
+    /// Deepness's small-segment removal: the size of the class map's median filter.
+    pub small_segment: Option<usize>,
     pub resolution: Resolution,
     /// The largest factor by which the card's `resolution` may resample the input, either way.
     pub resolution_limit: f64,
@@ -100,6 +102,7 @@ impl Default for RunOptions {
             output_channels: None,
             output_size: None,
             output_nodata: None,
+            small_segment: None,
             resolution: Resolution::FromCard,
             resolution_limit: 4.0,
             resampling: "average".into(),
@@ -142,7 +145,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 35] = [
+pub const OPTIONS: [OptionSpec; 36] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -194,6 +197,12 @@ pub const OPTIONS: [OptionSpec; 35] = [
     ),
     spec("output-size", "PX", Value, "the output tile size the model must have, in pixels (1: one value per tile)"),
     spec("output-nodata", "V", Value, "nodata value of float outputs"),
+    spec(
+        "small-segment",
+        "PX",
+        Value,
+        "segmentation: remove segments smaller than this, a median of the class map over a PX window (0: off)",
+    ),
     spec(
         "resolution",
         "CM|native",
@@ -280,6 +289,15 @@ impl RunOptions {
                         },
                     )?),
                 }
+            }
+            "small-segment" => {
+                let px: usize = grammar::number(&k, value, "a window size in pixels, 0 to 1001")?;
+                if px > 1001 {
+                    return Err(Error::invalid(format!(
+                        "option 'small-segment': expected a window size in pixels, 0 to 1001, found '{value}'"
+                    )));
+                }
+                self.small_segment = Some(px);
             }
             "resolution-limit" => {
                 let f: f64 = grammar::number(&k, value, "a factor of at least 1")?;

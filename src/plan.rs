@@ -207,6 +207,12 @@ impl Plan {
         let mut p =
             Plan { r, tiles, grid, rect, window: None, tile_grid, info, resampled, options: opts.clone(), source };
         if let Some(w) = &opts.window {
+            if p.r.small_segment > 1 {
+                // A window's median would miss the rows and columns of its neighbours.
+                return Err(Error::invalid(
+                    "small-segment removal filters the whole class map: run it without 'window' (or set small-segment 0)",
+                ));
+            }
             p.narrow(w)?;
         }
         Ok(p)

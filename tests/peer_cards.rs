@@ -504,3 +504,99 @@ fn the_graph_shows_probabilities_through_moves_means_and_scales_but_not_logits()
         assert_eq!(r.activation, want, "{what}: {}", r.activation_reason);
     }
 }
+
+/// The class map of `seg_small_segment` by definition: each valid pixel the lower median of the
+/// valid classes in its k x k window (k = size / 2 * 2 + 1, edges replicated, as OpenCV's
+/// medianBlur that Deepness runs); nodata (255) stays.
+fn median_by_definition(img: &[u8], w: usize, h: usize, size: usize) -> Vec<u8> {
+    let r = (size / 2) as i64;
+    (0..h as i64)
+        .flat_map(|y| (0..w as i64).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let centre = img[(y * w as i64 + x) as usize];
+            if centre == 255 {
+                return 255;
+            }
+            let mut v: Vec<u8> = Vec::new();
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    let (yy, xx) = ((y + dy).clamp(0, h as i64 - 1), (x + dx).clamp(0, w as i64 - 1));
+                    let c = img[(yy * w as i64 + xx) as usize];
+                    if c != 255 {
+                        v.push(c);
+                    }
+                }
+            }
+            v.sort();
+            v[(v.len() - 1) / 2]
+        })
+        .collect()
+}
+
+/// Deepness's small-segment removal, from the card (`seg_small_segment`) or the option: the
+/// class map is the median of the stitched map, whatever the tiling; a window and another task
+/// are refused.
+#[test]
+fn small_segments_are_removed_as_deepness_does_whatever_the_tiling() {
+    let dir = tmp();
+    // Scores -(x - c)^2 for c = 0, 1, 2: the class is the input's value.
+    let model = dir.path().join("classes_of_values.onnx");
+    GraphBuilder::new("classes_of_values")
+        .input("x", &nchw(1))
+        .initializer("c", &[1, 3, 1, 1], &[0.0, 1.0, 2.0], false)
+        .node("Sub", &["x", "c"], &["d"], &[])
+        .node("Mul", &["d", "d"], &["d2"], &[])
+        .node("Neg", &["d2"], &["y"], &[])
+        .output("y", &nchw(3))
+        // A Rastrum card (raw values in; a Deepness card would scale bytes to 0..1).
+        .meta("rastrum_task", "\"segmentation\"")
+        .meta("class_names", r#"{"0": "a", "1": "b", "2": "c"}"#)
+        .meta("seg_small_segment", "7")
+        .save(&model)
+        .unwrap();
+    let model = load(&model);
+    // Blocks of classes with speckles, and a few nodata pixels (9).
+    let (w, h) = (70, 53);
+    let values: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            if (x * 7 + y * 3) % 41 == 0 {
+                9
+            } else if (x * 13 + y * 17) % 23 == 0 {
+                ((x + y) % 3) as u8
+            } else {
+                ((x / 20 + y / 15) % 3) as u8
+            }
+        })
+        .collect();
+    let input = raster(&dir.path().join("classes.tif"), w, h, &[values.clone()], Some(9.0));
+    let raw: Vec<u8> = values.iter().map(|v| if *v == 9 { 255 } else { *v }).collect();
+    let expected = median_by_definition(&raw, w, h, 7);
+    assert_ne!(expected, raw, "the speckles must be filtered away");
+    for (tile, overlap) in [(32, 8), (48, 0), (64, 16)] {
+        let out = dir.path().join(format!("seg_{tile}.tif"));
+        let opts = RunOptions { tile_size: Some(tile), overlap: Some(overlap), ..Default::default() };
+        let summary = run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+        let (_, _, got) = read_band(&out, 1);
+        let got: Vec<u8> = got.iter().map(|v| *v as u8).collect();
+        let differ = got.iter().zip(&expected).filter(|(a, b)| a != b).count();
+        assert!(got.len() == expected.len() && differ == 0, "tile {tile}, overlap {overlap}: {differ} pixels differ");
+        // The summary counts the filtered map.
+        assert_eq!(summary.class_counts["b"], expected.iter().filter(|c| **c == 1).count() as u64);
+    }
+    // The option overrides the card: 0 keeps every segment; 3 is a 3 x 3 median.
+    for (size, want) in [(0, raw.clone()), (3, median_by_definition(&raw, w, h, 3))] {
+        let out = dir.path().join(format!("size_{size}.tif"));
+        let mut opts = RunOptions { tile_size: Some(32), ..Default::default() };
+        opts.set("small-segment", &size.to_string()).unwrap();
+        run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+        let got: Vec<u8> = read_band(&out, 1).2.iter().map(|v| *v as u8).collect();
+        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert!(got.len() == want.len() && differ == 0, "small-segment {size}: {differ} pixels differ");
+    }
+    // A window cannot see its neighbours' rows.
+    let mut opts = RunOptions { tile_size: Some(32), ..Default::default() };
+    opts.set("window", "0,0,1,1").unwrap();
+    let e = run(&model, &input, &dir.path().join("w.tif"), &opts, &mut |_, _| true).unwrap_err().to_string();
+    assert!(e.contains("without 'window'"), "{e}");
+}

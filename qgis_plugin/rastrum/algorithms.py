@@ -80,6 +80,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     REDISTRIBUTE = "REDISTRIBUTE"
     WEIGHT_BAND = "WEIGHT_BAND"
     SCALE_FACTOR = "SCALE_FACTOR"
+    SMALL_SEGMENT = "SMALL_SEGMENT"
     EXTENT = "EXTENT"
     MASK = "MASK"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -172,6 +173,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             self._add(QgsProcessingParameterBand(self.WEIGHT_BAND, "Weight band", None, self.INPUT,
                                                  optional=True),
                       "Band weighting the redistribution (w = exp(L / max L) - 1); empty: from the card.")
+        if self.SMALL_SEGMENT in self.shows:
+            self._add(self._number(self.SMALL_SEGMENT, "Remove small segments (window, pixels)", int, minimum=0),
+                      "Deepness's small-segment removal: each class pixel becomes the median class of this "
+                      "window around it (0: off); empty: the card's seg_small_segment.", advanced=True)
         if self.SCALE_FACTOR in self.shows:
             self._add(self._number(self.SCALE_FACTOR, "Scale factor", int, minimum=1),
                       "Output pixels per input pixel; empty: from the model's shapes.", advanced=True)
@@ -225,6 +230,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                                 (self.OVERLAP, "overlap", self.parameterAsInt),
                                 (self.BATCH, "batch", self.parameterAsInt),
                                 (self.SCALE_FACTOR, "scale_factor", self.parameterAsInt),
+                                (self.SMALL_SEGMENT, "small_segment", self.parameterAsInt),
                                 (self.WEIGHT_BAND, "weight_band", self.parameterAsInt)):
             if self._is_set(parameters, name) and self.parameterDefinition(name) is not None:
                 options[key] = read(parameters, name, context)
@@ -367,7 +373,7 @@ class SegmentAlgorithm(RastrumAlgorithm):
     name_, display_ = "segment", "Segment raster"
     help_ = ("<p>Per-pixel classes from a segmentation model: a class band (u8, nodata 255) named and "
              "coloured from the card, optionally with per-class probabilities.</p>")
-    shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH)
+    shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH, RastrumAlgorithm.SMALL_SEGMENT)
     output_style = styling.CLASSES
     output_label = "Classes"
 

@@ -69,6 +69,8 @@ pub struct Resolved {
     pub reg_output_scaling: f64,
     pub output_nodata: f64,
     pub resolution_cm: Option<f64>,
+    /// Deepness's small-segment removal: the class map's median window (0 or 1: none).
+    pub small_segment: usize,
     pub card: Card,
 }
 
@@ -300,6 +302,25 @@ fn check_tile(tile: usize) -> Result<()> {
     Ok(())
 }
 
+/// The small-segment window: the option's, else the card's for segmentation (Deepness applies it
+/// to segmentors only); asked for another task, an error.
+fn small_segment(card: &Card, opts: &RunOptions, task: Task) -> Result<usize> {
+    match (opts.small_segment, task) {
+        (Some(px), Task::Segmentation) => Ok(px),
+        (Some(px), _) if px > 1 => {
+            Err(Error::invalid(format!("option 'small-segment' filters segmentation class maps, not {task} outputs")))
+        }
+        (Some(_), _) => Ok(0),
+        (None, Task::Segmentation) => match card.seg_small_segment.unwrap_or(0) {
+            px if px > 1001 => Err(Error::invalid(format!(
+                "model card key 'seg_small_segment': expected a window size in pixels, 0 to 1001, found {px}"
+            ))),
+            px => Ok(px),
+        },
+        (None, _) => Ok(0),
+    }
+}
+
 /// The settings that follow from the tensors' shape, the card and the options: preprocessing,
 /// task, scale and crop, tiling and stitching, activation and classes.
 fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
@@ -313,7 +334,9 @@ fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
     let (activation, activation_reason, class_names) = class_head(&card, opts, task, &s)?;
     let per_tile = bands.len() * tile * tile + out_channels * out_size * out_size;
     check_batches(s.batch, s.static_batch, tile, per_tile)?;
+    let small_segment = small_segment(&card, opts, task)?;
     Ok(Resolved {
+        small_segment,
         task,
         output_kind: kind,
         output_index: s.output_index,

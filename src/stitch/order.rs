@@ -142,6 +142,10 @@ impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
                 Kind::Cells(s) => self.sink.write(s.take_row(row))?,
                 Kind::Redistribute(s) => self.sink.write(s.take_rows(ty.start as usize))?,
             }
+            if last {
+                // The rows a post-processing filter still holds.
+                self.sink.end()?;
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::raster::place::{move_all_into_place, temp_folder};
 use crate::raster::space::{compression, PlannedFile};
 use crate::resolve::Resolved;
 use crate::stitch::accumulate::Rows;
+use crate::stitch::segments::{RowBlock, SmallSegments};
 use crate::tasks::{class_of, CLASS_NODATA};
 
 /// Where a sink's rows go: an output GeoTIFF, or memory (blocks read on demand).
@@ -62,6 +63,8 @@ pub enum Sink<C = OutputRaster<u8>, F = OutputRaster<f32>> {
         nodata: f64,
         /// Pixels per class written so far (for the run summary).
         counts: Vec<u64>,
+        /// Small-segment removal of the class band, when asked.
+        segments: Option<SmallSegments>,
     },
     /// Float bands, multiplied by `scaling`.
     Values { raster: F, channels: usize, scaling: f64, nodata: f64 },
@@ -152,7 +155,7 @@ impl Sink {
             None
         };
         let counts = vec![0; names.len()];
-        Ok(Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts })
+        Ok(Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts, segments: None })
     }
 
     pub fn values(
@@ -172,7 +175,8 @@ impl Sink {
 
     /// Closes every output, then renames them into place together (all or none: a class
     /// raster does not stay when its probabilities cannot follow); returns their paths.
-    pub fn finish(self) -> Result<Vec<PathBuf>> {
+    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+        self.end()?;
         let closed = match self {
             Sink::Classes { classes, probs, .. } => {
                 let classes = classes.close()?;
@@ -213,7 +217,8 @@ impl<C, F> Sink<C, F> {
         thresh: Option<f64>,
         nodata: f64,
     ) -> Self {
-        Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts: vec![0; n_classes] }
+        let counts = vec![0; n_classes];
+        Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts, segments: None }
     }
 
     /// A value sink over any writer.
@@ -239,7 +244,7 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
     pub fn write(&mut self, rows: Rows) -> Result<()> {
         let n = rows.rows * rows.width;
         match self {
-            Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts } => {
+            Sink::Classes { classes, probs, prob_bands, channels, thresh, nodata, counts, segments } => {
                 let ok = usable(&rows, *channels, n);
                 let cls: Vec<u8> = (0..n)
                     .map(|i| {
@@ -250,11 +255,6 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
                         }
                     })
                     .collect();
-                for c in &cls {
-                    if let Some(n) = counts.get_mut(*c as usize) {
-                        *n += 1;
-                    }
-                }
                 let mut bands = vec![cls];
                 if *prob_bands {
                     bands.extend((0..*channels).map(|c| {
@@ -263,7 +263,13 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
                             .collect()
                     }));
                 }
-                classes.write_rows(rows.y0, rows.rows, bands)?;
+                let block = match segments {
+                    Some(f) => f.push(rows.y0, rows.rows, bands),
+                    None => Some((rows.y0, rows.rows, bands)),
+                };
+                if let Some(block) = block {
+                    write_classes(classes, counts, block)?;
+                }
                 if let Some(p) = probs {
                     let bands = (0..*channels)
                         .map(|c| (0..n).map(|i| if !ok[i] { *nodata as f32 } else { rows.values[c * n + i] }).collect())
@@ -294,6 +300,24 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
         Ok(())
     }
 
+    /// Removes small segments from the class band (Deepness's `seg_small_segment` of `size`)
+    /// of an output `width` pixels wide whose rows start at `first`; no-op for values.
+    pub fn remove_small_segments(&mut self, size: usize, width: usize, first: usize) {
+        if let Sink::Classes { segments, counts, .. } = self {
+            *segments = (size > 1).then(|| SmallSegments::new(size, width, counts.len(), first));
+        }
+    }
+
+    /// The rows a filter still holds, once the last rows have been written.
+    pub fn end(&mut self) -> Result<()> {
+        if let Sink::Classes { classes, counts, segments: Some(f), .. } = self {
+            if let Some(block) = f.finish() {
+                write_classes(classes, counts, block)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Pixels per class id so far (class tasks only).
     pub fn class_counts(&self) -> Option<&[u64]> {
         match self {
@@ -309,6 +333,16 @@ impl<C: RowWriter<u8>, F: RowWriter<f32>> Sink<C, F> {
             Sink::Values { raster, .. } => (None, Some(raster)),
         }
     }
+}
+
+/// Final class rows (band 0: classes; then the probability bands) to their writer, counted.
+fn write_classes<C: RowWriter<u8>>(classes: &mut C, counts: &mut [u64], (y0, rows, bands): RowBlock) -> Result<()> {
+    for c in &bands[0] {
+        if let Some(n) = counts.get_mut(*c as usize) {
+            *n += 1;
+        }
+    }
+    classes.write_rows(y0, rows, bands)
 }
 
 /// The output rasters of a run at `output` (class raster, and the probabilities when asked),
@@ -336,6 +370,8 @@ pub(crate) fn file_sink(
             Sink::values(output, grid, r.out_channels, r.reg_output_scaling, r.output_nodata, &opts.write)?
         }
     };
+    // Windows are refused with the filter (`Plan`): the rows start at the output's top.
+    sink.remove_small_segments(r.small_segment, grid.width, 0);
     if let Some(w) = window {
         let json = serde_json::to_string(w).map_err(|e| Error::Internal(e.to_string()))?;
         sink.set_metadata(WINDOW_METADATA_KEY, &json)?;

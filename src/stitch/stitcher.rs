@@ -72,6 +72,8 @@ impl Stitcher {
                 Sink::value_writer(f32s(0), r.out_channels, r.reg_output_scaling, r.output_nodata)
             }
         };
+        let mut sink = sink;
+        sink.remove_small_segments(r.small_segment, plan.grid.width, 0);
         let st = Stitching::new(Cow::Owned(plan.r.clone()), Cow::Owned(plan.tiles.clone()), plan.rect, || Ok(sink))?;
         Stitcher::with(plan, Output::Rows(Box::new(st)))
     }

@@ -101,7 +101,7 @@ def test_provider_has_one_algorithm_per_task(qgis_app):
     names = {p.name() for p in segment.parameterDefinitions()}
     assert {"MODEL", "INPUT", "BANDS", "SCALE", "OFFSET", "MEAN", "STD", "TILE_SIZE", "OVERLAP", "STITCH",
             "BATCH", "DEVICE", "ALLOW_FALLBACK", "THREADS", "PROBABILITIES", "EXTENT", "MASK",
-            "CREATION_OPTIONS", "OUTPUT"} <= names
+            "CREATION_OPTIONS", "OUTPUT", "SMALL_SEGMENT"} <= names
     assert {"PROVIDER", "OUTPUT_PROBABILITIES", "TILES_SKIPPED"} <= {o.name() for o in segment.outputDefinitions()}
     regress = QgsApplication.processingRegistry().algorithmById("rastrum:regress")
     assert {"REDISTRIBUTE", "WEIGHT_BAND"} <= {p.name() for p in regress.parameterDefinitions()}

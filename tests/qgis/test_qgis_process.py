@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import CLOUD_MODEL, S2_IMAGE
+from conftest import CLOUD_MODEL, S2_IMAGE, run_cli
 
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
 
@@ -68,6 +68,17 @@ def test_qgis_process_runs_the_zip_segmentation_equal_to_the_cli(profile, tmp_pa
     # Styled where no project loads it: the default style beside the raster.
     qml = out.with_suffix(".qml").read_text()
     assert 'type="paletted"' in qml and 'label="class 2"' in qml
+
+    # Small-segment removal (Deepness's seg_small_segment) as a parameter: the CLI's bytes.
+    filtered, reference = tmp_path / "cloud_ss.tif", tmp_path / "cloud_ss_cli.tif"
+    done = qgis_process(profile, "run", "rastrum:segment", "--json", "--", f"MODEL={CLOUD_MODEL}",
+                        f"INPUT={S2_IMAGE}", "TILE_SIZE=256", "OVERLAP=51", f"MEAN={mean}", f"STD={std}",
+                        "SMALL_SEGMENT=9", f"OUTPUT={filtered}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_cli(CLOUD_MODEL, S2_IMAGE, reference, "--tile-size", 256, "--overlap", 51, "--mean", mean, "--std", std,
+            "--small-segment", 9)
+    assert filtered.read_bytes() == reference.read_bytes()
+    assert filtered.read_bytes() != out.read_bytes()
 
     # A wrong input is a clear error, not a crash.
     done = qgis_process(profile, "run", "rastrum:segment", "--", f"MODEL={CLOUD_MODEL}", f"INPUT={S2_IMAGE}",
