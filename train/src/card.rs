@@ -24,16 +24,71 @@ pub struct CardSpec<'a> {
     pub provenance: Value,
 }
 
+/// What Deepness feeds a model: the raster's values divided by 255 (`normalize_values_to_01`),
+/// then standardised by the card's `standardization_mean` / `_std`. Rastrum reads the same two
+/// keys after its own `raw * rastrum_scale + rastrum_offset`.
+pub const DEEPNESS_SCALE: f64 = 1.0 / 255.0;
+
+/// The model's input contract `((raw * s + o) - m) / d` written as Deepness can express it,
+/// `(raw / 255 - m') / d'` with `m' = (m - o) / (255 s)` and `d' = d / (255 s)`: one pair of
+/// keys then serves Deepness and Rastrum (whose scale becomes 1/255, offset 0). Returns scale,
+/// offset, mean and std as the card writes them; the contract unchanged where it cannot be folded
+/// (a scale that is not positive and finite), and Deepness then misreads the input.
+pub fn card_preprocessing(input: &InputSpec, stats: &BandStats) -> [Vec<f64>; 4] {
+    let n = input.scale.len();
+    let foldable = n == input.offset.len()
+        && n == stats.mean.len()
+        && n == stats.std.len()
+        && input.scale.iter().all(|s| s.is_finite() && *s > 0.0);
+    if !foldable {
+        return [input.scale.clone(), input.offset.clone(), stats.mean.clone(), stats.std.clone()];
+    }
+    let k: Vec<f64> = input.scale.iter().map(|s| s / DEEPNESS_SCALE).collect();
+    let mean = stats.mean.iter().zip(&input.offset).zip(&k).map(|((m, o), k)| (m - o) / k).collect();
+    let std = stats.std.iter().zip(&k).map(|(d, k)| d / k).collect();
+    [vec![DEEPNESS_SCALE; n], vec![0.0; n], mean, std]
+}
+
+/// Rastrum's default overlap of per-pixel outputs is tile / 8 (src/resolve): 12.5 % reads back
+/// as exactly that for every tile size (floor(tile * 12.5 / 100)), GeoDeep takes it as written
+/// and Deepness truncates it to 12 % (`int()`).
+const PEER_OVERLAP_PERCENT: f64 = 12.5;
+
+/// The keys Deepness and GeoDeep read that Rastrum's own keys do not already give them
+/// (docs/model-card.md, "Keys the trainer writes"). Only per-pixel outputs get a `model_type`:
+/// Deepness's Regressor needs per-pixel outputs and neither peer classifies tiles.
+fn peer_keys(spec: &CardSpec) -> Vec<(&'static str, Value)> {
+    let mut c = vec![("tile_size", json!(spec.tile_size))];
+    let model_type = match spec.target {
+        Target::PixelClass { .. } => Some("Segmentor"),
+        Target::Image { .. } => Some("Superresolution"),
+        Target::Class { .. } | Target::Value { .. } => None,
+    };
+    if let Some(t) = model_type {
+        c.push(("model_type", json!(t)));
+        c.push(("tiles_overlap", json!(PEER_OVERLAP_PERCENT)));
+    }
+    if let Target::PixelClass { .. } = spec.target {
+        // The graph outputs logits (Rastrum applies `rastrum_activation`): 0 turns Deepness's
+        // probability threshold off (its dock enables it only for a non-zero value) and is no
+        // threshold at all for Rastrum, as before. GeoDeep would otherwise default to 0.5.
+        c.push(("seg_thresh", json!(0.0)));
+    }
+    c
+}
+
 /// The card as (key, JSON text) pairs.
 pub fn card(spec: &CardSpec) -> Vec<(String, String)> {
+    let [scale, offset, mean, std] = card_preprocessing(spec.input, spec.stats);
     let mut c: Vec<(&str, Value)> = vec![
         ("rastrum_bands", json!(spec.input.bands)),
-        ("rastrum_scale", json!(spec.input.scale)),
-        ("rastrum_offset", json!(spec.input.offset)),
-        ("standardization_mean", json!(spec.stats.mean)),
-        ("standardization_std", json!(spec.stats.std)),
+        ("rastrum_scale", json!(scale)),
+        ("rastrum_offset", json!(offset)),
+        ("standardization_mean", json!(mean)),
+        ("standardization_std", json!(std)),
         ("tiles_size", json!(spec.tile_size)),
     ];
+    c.extend(peer_keys(spec));
     let names = || -> Value {
         spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), Value::from(n.clone()))).collect()
     };
@@ -98,9 +153,19 @@ mod tests {
         }
         assert_eq!(parsed.task, Some(rastrum::Task::Segmentation));
         assert_eq!(parsed.bands, Some(vec![1, 3]));
-        assert_eq!(parsed.mean, Some(vec![0.1, 0.2]));
-        assert_eq!(parsed.std, Some(vec![0.05, 0.07]));
         assert_eq!(parsed.tile_size, Some(128));
+        assert_eq!(parsed.model_type.as_deref(), Some("Segmentor"));
+        // The card folds the scale into the standardisation (for Deepness); what Rastrum feeds
+        // the model is still the training contract ((raw * 1e-4 + offset) - mean) / std.
+        let (s, o) = (parsed.scale.clone().unwrap(), parsed.offset.clone().unwrap());
+        let (m, d) = (parsed.mean.clone().unwrap(), parsed.std.clone().unwrap());
+        for raw in [0.0, 873.0, 1500.0, 10000.0] {
+            for b in 0..2 {
+                let want = (raw * 1e-4 - stats.mean[b]) / stats.std[b];
+                let got = ((raw * s[b] + o[b]) - m[b]) / d[b];
+                assert!((got - want).abs() <= 1e-12 * want.abs().max(1.0), "band {b}, raw {raw}: {got} vs {want}");
+            }
+        }
         assert_eq!(parsed.margin, Some(8));
         assert_eq!(parsed.head_names(0).unwrap().get(&1).map(String::as_str), Some("forest"));
     }
