@@ -205,4 +205,66 @@ fn an_input_georeferenced_by_gcps_gets_no_geotransform_from_the_pixel_grid() {
     assert_eq!(gcps.len(), 4);
     // The GCP at input pixel (20, 15) sits at output pixel (60, 45).
     assert!(gcps.iter().any(|g| g.pixel() == 60.0 && g.line() == 45.0), "{gcps:?}");
+
+    // Its windows carry GCPs of their own: joining them is refused, naming why.
+    let mut parts = Vec::new();
+    for col in 0..2 {
+        let part = dir.path().join(format!("w{col}.tif"));
+        let o = RunOptions {
+            tile_size: Some(16),
+            window: Some(TileWindow { col, row: 0, cols: 1, rows: 1 }),
+            ..Default::default()
+        };
+        run(&model, &input, &part, &o, &mut |_, _| true).unwrap();
+        parts.push(part);
+    }
+    let e = rastrum::raster::mosaic::assemble(&parts, &dir.path().join("j.tif"), &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("georeferenced by GCPs or RPCs"), "{e}");
+}
+
+/// Every 1 x 1 window of `model` over `input`, assembled into a VRT and a GeoTIFF: each has the
+/// one-pass output's size, geotransform (or none) and pixels.
+fn check_assembly(model: &rastrum::Model, input: &Path, dir: &Path) -> Option<[f64; 6]> {
+    let opts = RunOptions { tile_size: Some(16), ..Default::default() };
+    let whole = dir.join("whole.tif");
+    run(model, input, &whole, &opts, &mut |_, _| true).unwrap();
+    let l = layout(model, input, &opts).unwrap();
+    let mut parts = Vec::new();
+    for row in 0..l.tile_rows {
+        for col in 0..l.tile_columns {
+            let part = dir.join(format!("w{col}_{row}.tif"));
+            let o = RunOptions { window: Some(TileWindow { col, row, cols: 1, rows: 1 }), ..opts.clone() };
+            run(model, input, &part, &o, &mut |_, _| true).unwrap();
+            parts.push(part);
+        }
+    }
+    assert!(parts.len() > 1);
+    let (ww, wh, expected) = read_band(&whole, 1);
+    for name in ["joined.vrt", "joined.tif"] {
+        let joined = dir.join(name);
+        rastrum::raster::mosaic::assemble(&parts, &joined, &Default::default())
+            .unwrap_or_else(|e| panic!("assembling {name}: {e}"));
+        let (w, h, got) = read_band(&joined, 1);
+        assert_eq!((w, h), (ww, wh), "{name}");
+        assert_eq!(gt_of(&joined), gt_of(&whole), "{name}");
+        assert!(got == expected, "{name}: the assembled pixels differ from the one-pass output");
+    }
+    gt_of(&whole)
+}
+
+#[test]
+fn windows_of_a_raster_without_geotransform_assemble_to_the_one_pass_output() {
+    let dir = tmp();
+    let input = bare_raster(&dir.path().join("in.tif"), 50, 40, 1);
+    let model_path = dir.path().join("identity.onnx");
+    identity_model(&model_path, 1, &[]);
+    // Same grid as the input: no geotransform, assembled as such.
+    assert_eq!(check_assembly(&load(&model_path), &input, dir.path()), None);
+
+    let dir = tmp();
+    let input = bare_raster(&dir.path().join("in.tif"), 40, 20, 1);
+    let model = x3_model(&dir.path().join("x3.onnx"));
+    // The derived pixel grid (positive y step, which gdalbuildvrt refuses) is kept.
+    let third = 1.0 / 3.0;
+    assert_eq!(check_assembly(&model, &input, dir.path()), Some([0.0, third, 0.0, 0.0, 0.0, third]));
 }
