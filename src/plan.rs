@@ -37,6 +37,8 @@ pub struct Layout {
     pub rows: Vec<[usize; 2]>,
     pub geo_transform: Option<[f64; 6]>,
     pub projection: String,
+    /// The line `rastrum run` prints before its first tile ([`Plan::describe`]), for hosts' logs.
+    pub grid: String,
 }
 
 /// The tile grid and output size of a run of `model` over `input`, without running it.
@@ -55,6 +57,7 @@ pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> 
         rows: spans(&p.tiles.y),
         geo_transform: p.grid.geo_transform,
         projection: p.grid.projection.clone(),
+        grid: p.describe(),
     })
 }
 

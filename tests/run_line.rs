@@ -74,7 +74,14 @@ fn run_prints_the_grid_and_tile_count_before_the_tiles() {
         "rastrum: {w} x {h} px (10 m pixels) -> {cols} x {rows} = {} tiles of 32 px, output {w} x {h} px",
         cols * rows
     );
-    assert_eq!(grid_lines(&o), vec![expected]);
+    assert_eq!(grid_lines(&o), vec![expected.clone()]);
+    // Hosts (the QGIS plugin) get the same line from the layout.
+    let mut opts = rastrum::RunOptions::default();
+    for (k, v) in [("tile-size", "32"), ("overlap", "0"), ("margin", "0")] {
+        opts.set(k, v).unwrap();
+    }
+    let l = rastrum::plan::layout(&load(&model), &input, &opts).unwrap();
+    assert_eq!(format!("rastrum: {}", l.grid), expected);
     // Printed before the summary line that ends the run.
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.find(" tiles of ").unwrap() < err.find("tiles run").unwrap(), "{err}");
