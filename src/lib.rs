@@ -31,4 +31,4 @@ pub use card::{Activation, Card, Redistribute, StitchMode, Task};
 pub use error::{Error, Result};
 pub use inference::{Device, Model, SessionOptions};
 pub use options::{Resolution, RunOptions};
-pub use run::{run, RunSummary};
+pub use run::{run, run_planned, RunSummary};

@@ -37,6 +37,8 @@ pub struct Layout {
     pub rows: Vec<[usize; 2]>,
     pub geo_transform: Option<[f64; 6]>,
     pub projection: String,
+    /// The line `rastrum run` prints before its first tile ([`Plan::describe`]), for hosts' logs.
+    pub grid: String,
 }
 
 /// The tile grid and output size of a run of `model` over `input`, without running it.
@@ -55,6 +57,7 @@ pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> 
         rows: spans(&p.tiles.y),
         geo_transform: p.grid.geo_transform,
         projection: p.grid.projection.clone(),
+        grid: p.describe(),
     })
 }
 
@@ -284,6 +287,27 @@ impl Plan {
         [self.tiles.x.tiles.len(), self.tiles.y.tiles.len()]
     }
 
+    /// One line for people, before any tile runs: the processing grid (after any extent and
+    /// resampling), its tiles and the output, e.g. `627 x 603 px (30 m pixels) -> 3 x 3 = 9
+    /// tiles of 256 px, output 627 x 603 px`; a window adds its place in the whole output.
+    pub fn describe(&self) -> String {
+        let [cols, rows] = self.columns_rows();
+        let mut line = format!(
+            "{} x {} px ({}) -> {cols} x {rows} = {} tiles of {} px, output {} x {} px",
+            self.info.width,
+            self.info.height,
+            pixel_size(&self.info),
+            self.count(),
+            self.r.tile_size,
+            self.grid.width,
+            self.grid.height
+        );
+        if let Some(w) = &self.window {
+            line += &format!(" at ({}, {}) of the whole {} x {} px", w.x, w.y, w.raster_width, w.raster_height);
+        }
+        line
+    }
+
     /// Tile `index` (plan order).
     pub fn tile(&self, index: usize) -> Result<PlanTile> {
         self.check_index(index)?;
@@ -398,6 +422,23 @@ pub(crate) fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (u
         (OutputKind::PerTile, Redistribute::None) => (k0, k1),
         (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
     }
+}
+
+/// A raster's pixel size with its unit, for people: `30 m pixels`, `0.00025° pixels`, or
+/// `no geotransform`.
+fn pixel_size(info: &RasterInfo) -> String {
+    let Some(g) = info.geo_transform else { return "no geotransform".into() };
+    let size = (g[1] * g[1] + g[4] * g[4]).sqrt();
+    // Six decimals, trailing zeros dropped: 30 m stays "30", a degree pixel keeps its digits.
+    let number = format!("{size:.6}").trim_end_matches('0').trim_end_matches('.').to_string();
+    let unit = match gdal::spatial_ref::SpatialRef::from_wkt(&info.projection) {
+        Ok(srs) if srs.is_geographic() => "°",
+        Ok(srs) if srs.is_projected() && (srs.linear_units() - 1.0).abs() < 1e-9 => " m",
+        Ok(srs) if srs.is_projected() => " map unit",
+        // No CRS: the size is in whatever units the geotransform has.
+        _ => "",
+    };
+    format!("{number}{unit} pixels")
 }
 
 /// Refuses to resample by more than `limit` either way, before any pixel is read: a 5.5 cm card

@@ -79,6 +79,19 @@ struct Batch {
 /// probability raster beside it). On error or cancel no output file is left. With a window, only
 /// that block of the tile grid is written, with the bytes a whole run gives there.
 pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progress: Progress) -> Result<RunSummary> {
+    run_planned(model, input, output, opts, &mut |_| {}, progress)
+}
+
+/// [`run`], calling `on_plan` once with the checked plan before any tile is read: the CLI prints
+/// [`Plan::describe`] from it (the progress callback stays tiles only, as hosts expect).
+pub fn run_planned(
+    model: &Model,
+    input: &Path,
+    output: &Path,
+    opts: &RunOptions,
+    on_plan: &mut dyn FnMut(&Plan),
+    progress: Progress,
+) -> Result<RunSummary> {
     let started = Instant::now();
     if opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
         return Err(Error::Cancelled);
@@ -107,6 +120,7 @@ pub fn run(model: &Model, input: &Path, output: &Path, opts: &RunOptions, progre
         Mask::open(m, &plan.info)?;
     }
 
+    on_plan(&plan);
     let done = pipeline(model, &plan, output, opts, progress)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(RunSummary {

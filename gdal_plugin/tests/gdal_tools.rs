@@ -294,3 +294,59 @@ fn zoomed_out_reads_are_nodata_overviews_unless_asked() {
     let v = ds.rasterband(1).unwrap().read_band_as::<f32>().unwrap();
     assert!(v.data().iter().all(|x| *x == -9999.0));
 }
+
+/// The dataset's and a file's geotransform as GDAL's tools report it (`gdalinfo -json`), or
+/// None when it has none.
+fn reported_geo_transform(plugins: &Path, src: &str) -> Option<Vec<f64>> {
+    let o = gdal(plugins, "gdalinfo", &["-json", src]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v.get("geoTransform").map(|g| g.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+}
+
+#[test]
+fn a_super_resolution_of_a_raster_without_geotransform_reports_the_divided_pixel_grid() {
+    use rastrum::onnx::build::Attr;
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().unwrap();
+    // 40 x 30 pixels, no geotransform, no GCPs: GDAL's pixel grid (0, 1, 0, 0, 0, 1).
+    let input = dir.path().join("bare.tif");
+    {
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let ds = driver.create_with_band_type::<u8, _>(&input, 40, 30, 1).unwrap();
+        let mut buf = gdal::raster::Buffer::new((40, 30), (0..1200).map(|i| (i * 7 % 251) as u8).collect());
+        ds.rasterband(1).unwrap().write((0, 0), (40, 30), &mut buf).unwrap();
+    }
+    let model = dir.path().join("x3.onnx");
+    let nchw: Vec<rastrum::onnx::Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
+    rastrum::onnx::GraphBuilder::new("x3")
+        .input("x", &nchw)
+        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
+        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
+        .output_unknown("y")
+        .meta("rastrum_task", "\"super_resolution\"")
+        .save(&model)
+        .unwrap();
+    let options = serde_json::json!({"tile-size": 16});
+    let spec =
+        write_spec(dir.path(), "sr.json", serde_json::json!({"model": model, "source": input, "options": options}));
+    let conn = format!("RASTRUM:{}", spec.display());
+    let third = 1.0 / 3.0;
+    let expected = vec![0.0, third, 0.0, 0.0, 0.0, third];
+    let close = |got: &Option<Vec<f64>>| {
+        got.as_ref().is_some_and(|g| g.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-12))
+    };
+    let on_dataset = reported_geo_transform(plugins.path(), &conn);
+    assert!(close(&on_dataset), "the driver's dataset reports {on_dataset:?}, expected {expected:?}");
+    // Its translation and rastrum run's file agree with it, and hold the same pixels.
+    let reference = dir.path().join("run.tif");
+    rastrum_run(&model, &input, &reference, &options);
+    let out = dir.path().join("translated.tif");
+    let o = gdal(plugins.path(), "gdal_translate", &["-q", &conn, out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in [&reference, &out] {
+        let got = reported_geo_transform(plugins.path(), file.to_str().unwrap());
+        assert!(close(&got), "{}: {got:?}", file.display());
+    }
+    assert!(pixels(out.to_str().unwrap(), plugins.path()) == pixels(reference.to_str().unwrap(), plugins.path()));
+}

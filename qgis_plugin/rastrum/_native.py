@@ -570,7 +570,8 @@ class Model(_Owner):
     def layout(self, input_path, options=None):
         """The tile grid and output size of a run over ``input_path`` with ``options``, without
         running it, as a dict: ``width``, ``height``, ``tile_columns``, ``tile_rows``, and the
-        output pixels each tile column / row owns (``columns``, ``rows``: [start, end)). A run
+        output pixels each tile column / row owns (``columns``, ``rows``: [start, end)), and
+        ``grid``, the line ``rastrum run`` prints before its tiles (for a log). A run
         with the option ``window="COL,ROW,COLS,ROWS"`` writes one block of this grid."""
         with self._use() as handle, _options_handle(options) as opts:
             return json.loads(_string_call(_lib().rastrum_layout_json, handle, _cpath(input_path), opts))

@@ -323,6 +323,11 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                 resolved = model.card(options).get("resolved", {})
                 feedback.pushInfo("Settings: " + ", ".join(
                     f"{k}={json.dumps(resolved[k])}" for k in REPORTED if k in resolved))
+                # The processing grid and tile count before the first tile, as the CLI prints
+                # them: a wrong resolution or tile size shows before the wait.
+                grid = model.layout(layer.source(), options).get("grid")
+                if grid:
+                    feedback.pushInfo(f"Grid: {grid}")
                 if feedback.isCanceled():
                     raise QgsProcessingException("cancelled before the run started")
                 summary = _native.run(model, layer.source(), output, options, progress=progress)

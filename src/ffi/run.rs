@@ -118,7 +118,8 @@ pub unsafe extern "C" fn rastrum_result_provider(result: *const rastrum_result, 
 
 /// The tile grid and output size a run of `model` over `input` with `options` would have,
 /// without running it, as JSON (task, tile_size, width, height, tile_columns, tile_rows, the
-/// output pixels each tile column and row owns, geo_transform, projection): what a scheduler
+/// output pixels each tile column and row owns, geo_transform, projection, and grid: the line
+/// `rastrum run` prints before its tiles, for a host's log): what a scheduler
 /// needs to split a run into windows (option "window"). `options` may be NULL. Free the string
 /// with rastrum_string_free. May run concurrently with other calls on the same model.
 ///

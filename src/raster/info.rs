@@ -38,6 +38,11 @@ impl Control {
         }
     }
 
+    /// True when there are neither GCPs nor RPCs.
+    pub fn is_empty(&self) -> bool {
+        self.gcps.is_empty() && self.rpc.is_empty()
+    }
+
     /// The same points and model for an output grid whose pixel `u` is input pixel
     /// `offset + step * u` on each axis (x, y), in GDAL's corner convention.
     pub fn mapped(&self, offset: [f64; 2], step: [f64; 2]) -> Control {

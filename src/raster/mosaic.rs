@@ -1,5 +1,6 @@
 //! Joining the outputs of window runs (`--window`, one per block of the tile grid) into one
-//! raster: a VRT over the windows (GDAL's own gdalbuildvrt), or a GeoTIFF / COG copied from it.
+//! raster: a VRT over the windows (GDAL's own gdalbuildvrt; placed by pixel offsets for a raster
+//! without geotransform), or a GeoTIFF / COG copied from it.
 //! Each window file records where it sits in the whole output (`RASTRUM_WINDOW`); the windows
 //! must tile the output exactly, so the result has the bytes of one whole run.
 
@@ -92,10 +93,12 @@ fn check_parts(parts: &[Part]) -> Result<()> {
         let (w, h) = p.ds.raster_size();
         covered += (w * h) as u128;
     }
-    if first.at.geo_transform.is_none() {
+    // The windows of a raster georeferenced by GCPs or RPCs carry them mapped onto each window:
+    // joining those into the whole output's is not done.
+    if first.at.geo_transform.is_none() && (!first.ds.gcps().is_empty() || first.ds.metadata_domain("RPC").is_some()) {
         return Err(Error::io(
             &first.path,
-            "has no geotransform: windows of an ungeoreferenced raster cannot be assembled",
+            "is georeferenced by GCPs or RPCs: windows of such a raster cannot be assembled (run it whole)",
         ));
     }
     // Pairwise overlap; with the area check below this means an exact cover.
@@ -125,6 +128,80 @@ fn check_parts(parts: &[Part]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// gdalbuildvrt places datasets by their geotransforms and skips those without one or with a
+/// positive y step (the pixel grid of a raster without geotransform, `docs/stitching.md`), or
+/// rotated: such windows are placed by their recorded pixel offsets instead.
+fn pixel_placed(whole: Option<[f64; 6]>) -> bool {
+    whole.is_none_or(|g| g[5] >= 0.0 || g[2] != 0.0 || g[4] != 0.0)
+}
+
+/// A VRT over the windows placed at their recorded output pixels, with the whole output's
+/// geotransform when it has one (none when the output has none, as one pass): written to
+/// `path`, or kept in memory for a GeoTIFF copy.
+fn pixel_vrt(parts: &[Part], path: Option<&Path>) -> std::result::Result<Dataset, String> {
+    let first = &parts[0];
+    let mut xml =
+        format!("<VRTDataset rasterXSize=\"{}\" rasterYSize=\"{}\">\n", first.at.raster_width, first.at.raster_height);
+    let srs = first.ds.projection();
+    if !srs.is_empty() {
+        xml += &format!("  <SRS>{}</SRS>\n", xml_escape(&srs));
+    }
+    if let Some(g) = first.at.geo_transform {
+        // Debug formatting writes the shortest text that reads back as the same f64.
+        let numbers: Vec<String> = g.iter().map(|v| format!("{v:?}")).collect();
+        xml += &format!("  <GeoTransform>{}</GeoTransform>\n", numbers.join(", "));
+    }
+    for b in 1..=first.ds.raster_count() {
+        let band = first.ds.rasterband(b).map_err(|e| format!("band {b}: {e}"))?;
+        xml += &format!("  <VRTRasterBand dataType=\"{}\" band=\"{b}\">\n", band.band_type().name());
+        if let Some(nd) = band.no_data_value() {
+            xml += &format!("    <NoDataValue>{nd:?}</NoDataValue>\n");
+        }
+        for p in parts {
+            let (w, h) = p.ds.raster_size();
+            xml += &format!(
+                "    <SimpleSource><SourceFilename relativeToVRT=\"0\">{}</SourceFilename><SourceBand>{b}</SourceBand>\
+                 <SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" ySize=\"{h}\"/>\
+                 <DstRect xOff=\"{}\" yOff=\"{}\" xSize=\"{w}\" ySize=\"{h}\"/></SimpleSource>\n",
+                xml_escape(&p.path.to_string_lossy()),
+                p.at.x,
+                p.at.y
+            );
+        }
+        xml += "  </VRTRasterBand>\n";
+    }
+    xml += "</VRTDataset>\n";
+    // Opened from memory; a .vrt output is GDAL's copy of it (its own serialisation).
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mem = format!("{MEM_VRT}{}_{n}.vrt", std::process::id());
+    gdal::vsi::create_mem_file(&mem, xml.into_bytes()).map_err(|e| e.to_string())?;
+    let opened = Dataset::open_ex(
+        &mem,
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE | gdal::GdalOpenFlags::GDAL_OF_RASTER,
+            ..Default::default()
+        },
+    );
+    let result = match (opened, path) {
+        (Err(e), _) => Err(e.to_string()),
+        // Unlinked by `assemble` once copied (`MEM_VRT` names it).
+        (Ok(ds), None) => return Ok(ds),
+        (Ok(ds), Some(path)) => DriverManager::get_driver_by_name("VRT")
+            .and_then(|d| ds.create_copy(&d, path, &RasterCreationOptions::new()))
+            .map_err(|e| e.to_string()),
+    };
+    let _ = gdal::vsi::unlink_mem_file(&mem);
+    result
+}
+
+/// Where [`pixel_vrt`] keeps the VRT of a GeoTIFF assembly.
+const MEM_VRT: &str = "/vsimem/rastrum_assemble_";
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// What gdalbuildvrt does not carry over from the windows: band descriptions, class names,
@@ -186,10 +263,15 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
         return Err(Error::invalid("assemble: --cog writes a GeoTIFF, not a VRT: name the output .tif"));
     }
     let vrt_temp = if is_vrt { Some(temp_file(output, "", "vrt")) } else { None };
-    let datasets: Vec<&Dataset> = parts.iter().map(|p| &p.ds).collect();
-    let options = BuildVRTOptions::new(["-q"]).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut vrt = build_vrt(vrt_temp.as_ref().map(|t| t.path()), &datasets, Some(options))
-        .map_err(|e| Error::io(output, format!("building the VRT: {e}")))?;
+    let mut vrt = if pixel_placed(parts[0].at.geo_transform) {
+        pixel_vrt(&parts, vrt_temp.as_ref().map(|t| t.path()))
+            .map_err(|e| Error::io(output, format!("building the VRT: {e}")))?
+    } else {
+        let datasets: Vec<&Dataset> = parts.iter().map(|p| &p.ds).collect();
+        let options = BuildVRTOptions::new(["-q"]).map_err(|e| Error::Internal(e.to_string()))?;
+        build_vrt(vrt_temp.as_ref().map(|t| t.path()), &datasets, Some(options))
+            .map_err(|e| Error::io(output, format!("building the VRT: {e}")))?
+    };
     copy_descriptions(&parts[0].ds, &mut vrt)?;
     // gdalbuildvrt derives the pixel size from the extent (rounding its last bits): the whole
     // run's own geotransform instead.
@@ -224,7 +306,13 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
             let failed = |e: gdal::errors::GdalError| {
                 Error::io(output, format!("writing failed: {}", explain(temp.path(), &e.to_string())))
             };
-            vrt.create_copy(&driver, temp.path(), &co).and_then(|out| out.close()).map_err(failed)?;
+            let copied = vrt.create_copy(&driver, temp.path(), &co).and_then(|out| out.close());
+            let name = vrt.description().unwrap_or_default();
+            drop(vrt);
+            if name.starts_with(MEM_VRT) {
+                let _ = gdal::vsi::unlink_mem_file(&name);
+            }
+            copied.map_err(failed)?;
             let aux = temp.sidecar(AUX);
             check_class_names(temp.path(), output, &names, || explain(&aux, &last_error_message()))?;
             move_into_place(temp, output)

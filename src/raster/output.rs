@@ -39,12 +39,25 @@ pub struct Georef {
     pub control: Control,
 }
 
+/// GDAL's grid for a raster without geotransform nor GCPs/RPCs: pixel corner (x, y) at (x, y).
+/// Private: cbindgen would put a public constant into the C header.
+const PIXEL_GRID: [f64; 6] = [0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
+
 impl Georef {
     /// The `width` x `height` output grid whose pixel `u` is `input`'s pixel `offset + step * u`
     /// on each axis (x, y): its geotransform, CRS, GCPs and RPCs follow from the input's.
+    ///
+    /// An input with neither geotransform nor GCPs/RPCs stands on GDAL's pixel grid: an output
+    /// on another grid (super-resolution, a per-tile grid, a window away from the corner) gets
+    /// the geotransform derived from it, so that it still lines up with its input in GDAL. An
+    /// output on the very same pixel grid stays without one, as its input: then it also lines
+    /// up in QGIS, which shows a raster without geotransform on (0, 1, 0, 0, 0, -1) instead.
+    /// GCPs or RPCs win: such an input never gets a geotransform (they are mapped instead).
     pub fn mapped(input: &RasterInfo, width: usize, height: usize, offset: [f64; 2], step: [f64; 2]) -> Georef {
         let ([ox, oy], [sx, sy]) = (offset, step);
-        let geo_transform = input.geo_transform.map(|g| {
+        let same_grid = offset == [0.0, 0.0] && step == [1.0, 1.0];
+        let base = input.geo_transform.or((input.control.is_empty() && !same_grid).then_some(PIXEL_GRID));
+        let geo_transform = base.map(|g| {
             [g[0] + ox * g[1] + oy * g[2], g[1] * sx, g[2] * sy, g[3] + ox * g[4] + oy * g[5], g[4] * sx, g[5] * sy]
         });
         let control = input.control.mapped(offset, step);

@@ -793,3 +793,19 @@ def test_paths_and_text_with_a_nul_are_refused_not_cut_short(rastrum, sr_model, 
     with pytest.raises(rastrum.InvalidArgumentError, match="contains a NUL character"):
         rastrum.Options().set("tile_size", "22\0" + "4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_layout_carries_the_line_run_prints_before_its_tiles(rastrum, sr_model):
+    """The QGIS plugin logs the processing grid before the run from the layout's ``grid``."""
+    from osgeo import gdal
+
+    options = {"scale": 2e-5, "offset": -0.1, "overlap": 16}
+    layout = sr_model.layout(LANDSAT_B4, options)
+    ds = gdal.Open(str(LANDSAT_B4))
+    w, h, res = ds.RasterXSize, ds.RasterYSize, ds.GetGeoTransform()[1]
+    ds = None
+    cols, rows = len(layout["columns"]), len(layout["rows"])
+    assert layout["grid"] == (
+        f"{w} x {h} px ({res:g} m pixels) -> {cols} x {rows} = {cols * rows} tiles of 224 px, "
+        f"output {3 * w} x {3 * h} px"
+    )

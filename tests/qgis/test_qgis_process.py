@@ -65,6 +65,8 @@ def test_qgis_process_runs_the_zip_segmentation_equal_to_the_cli(profile, tmp_pa
     # The zip's own librastrum (which found the zip's ONNX Runtime beside itself) ran it.
     log = "\n".join(result["log"]["info"])
     assert f"from {profile}/profiles/default/python/plugins/rastrum/lib/librastrum.so.2" in log, log
+    # The processing grid, logged before the run: 512 x 512 px, no geotransform, 9 tiles of 256.
+    assert "Grid: 512 x 512 px (no geotransform) -> 3 x 3 = 9 tiles of 256 px, output 512 x 512 px" in log, log
     # Styled where no project loads it: the default style beside the raster.
     qml = out.with_suffix(".qml").read_text()
     assert 'type="paletted"' in qml and 'label="class 2"' in qml

@@ -255,8 +255,17 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         out!("{}", serde_json::to_string_pretty(&layout).unwrap_or_default());
         return Ok(());
     }
-    let summary =
-        progress_bar::with_bar(a.quiet, |progress| rastrum::run(&model, &a.input, &a.output, &opts, progress));
+    // The grid and tile count, before the first tile: a wrong resolution or tile size shows now.
+    // The bar has not drawn yet (it draws on its first move, after the first batch), so a plain
+    // line does not tear it.
+    let mut on_plan = |plan: &rastrum::plan::Plan| {
+        if !a.quiet && !a.json {
+            eprintln!("rastrum: {}", plan.describe());
+        }
+    };
+    let summary = progress_bar::with_bar(a.quiet, |progress| {
+        rastrum::run_planned(&model, &a.input, &a.output, &opts, &mut on_plan, progress)
+    });
     let summary = summary?;
     if let (Some(why), false) = (&summary.batch_fallback, a.quiet) {
         eprintln!("rastrum: {why}");
