@@ -8,22 +8,7 @@ mod common;
 
 use common::*;
 use gdal::{Dataset, Gcp, Metadata};
-use rastrum::onnx::build::Attr;
-use rastrum::onnx::GraphBuilder;
 use rastrum::{run, RunOptions};
-
-/// x3 super-resolution by nearest-neighbour upsampling, one band.
-fn super_resolution_model(path: &std::path::Path) {
-    let nchw: Vec<rastrum::onnx::Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
-    GraphBuilder::new("x3")
-        .input("x", &nchw)
-        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
-        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
-        .output_unknown("y")
-        .meta("rastrum_task", "\"super_resolution\"")
-        .save(path)
-        .unwrap();
-}
 
 /// The raster's origin is (500000, 4000000) with 10 m pixels (common::raster): 40 x 40 pixels.
 fn ramp_raster(dir: &std::path::Path) -> std::path::PathBuf {
@@ -151,7 +136,7 @@ fn gcps_and_rpcs_are_kept_and_follow_the_output_grid() {
     assert_eq!((rpc(&out, "LINE_OFF"), rpc(&out, "SAMP_SCALE"), rpc(&out, "LAT_OFF")), (22.0, 31.0, 49.8));
     // x3 super-resolution: pixel and line times 3; RPC pixel centres map to (c + 0.5) * 3 - 0.5.
     let x3 = dir.path().join("x3.onnx");
-    super_resolution_model(&x3);
+    upsample3_model(&x3);
     let out = dir.path().join("x3.tif");
     run(&load(&x3), &input, &out, &RunOptions { tile_size: Some(16), ..Default::default() }, &mut |_, _| true).unwrap();
     let expected: Vec<_> = points.iter().map(|(p, l, x, y)| (p * 3.0, l * 3.0, *x, *y)).collect();

@@ -13,8 +13,6 @@ use std::process::Command;
 use common::*;
 use gdal::Dataset;
 use rastrum::card::TileWindow;
-use rastrum::onnx::build::Attr;
-use rastrum::onnx::GraphBuilder;
 use rastrum::plan::layout;
 use rastrum::{run, RunOptions};
 
@@ -34,15 +32,7 @@ fn bare_raster(path: &Path, w: usize, h: usize, bands: usize) -> PathBuf {
 
 /// x3 super-resolution by nearest-neighbour upsampling, one band.
 fn x3_model(path: &Path) -> rastrum::Model {
-    let nchw: Vec<rastrum::onnx::Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
-    GraphBuilder::new("x3")
-        .input("x", &nchw)
-        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
-        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
-        .output_unknown("y")
-        .meta("rastrum_task", "\"super_resolution\"")
-        .save(path)
-        .unwrap();
+    upsample3_model(path);
     load(path)
 }
 

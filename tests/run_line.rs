@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::*;
-use rastrum::onnx::build::Attr;
-use rastrum::onnx::GraphBuilder;
 
 /// A `w` x `h` one-band raster; with `utm`, 10 m pixels in EPSG:32633, else no georeferencing.
 fn raster_of(path: &Path, w: usize, h: usize, utm: bool) -> PathBuf {
@@ -25,15 +23,7 @@ fn raster_of(path: &Path, w: usize, h: usize, utm: bool) -> PathBuf {
 }
 
 fn x3_model(path: &Path) -> PathBuf {
-    let nchw: Vec<rastrum::onnx::Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
-    GraphBuilder::new("x3")
-        .input("x", &nchw)
-        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
-        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
-        .output_unknown("y")
-        .meta("rastrum_task", "\"super_resolution\"")
-        .save(path)
-        .unwrap();
+    upsample3_model(path);
     path.to_path_buf()
 }
 

@@ -291,3 +291,16 @@ pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
         });
     }
 }
+
+/// x3 super-resolution by nearest-neighbour upsampling, one band, any size.
+pub fn upsample3_model(path: &Path) {
+    let nchw: Vec<rastrum::onnx::Dim> = vec!["n".into(), 1.into(), "h".into(), "w".into()];
+    GraphBuilder::new("x3")
+        .input("x", &nchw)
+        .initializer("scales", &[4], &[1.0, 1.0, 3.0, 3.0], false)
+        .node("Resize", &["x", "", "scales"], &["y"], &[("mode", Attr::Str("nearest".into()))])
+        .output_unknown("y")
+        .meta("rastrum_task", "\"super_resolution\"")
+        .save(path)
+        .unwrap();
+}
