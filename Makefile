@@ -83,8 +83,12 @@ bench-host: stage
 plugin-zip: build
 	scripts/plugin_zip.sh $(TARGET)/rastrum-qgis-plugin.zip $(RELEASE)
 
-test-qgis: plugin-zip
+# tests/c/run_model.c is the C API's way into the model corpus (tests/qgis/test_corpus.py).
+test-qgis: plugin-zip stage
+	cc -std=c99 -Wall -Wextra -Werror -I $(STAGE)/include tests/c/run_model.c -L $(STAGE)/lib -lrastrum \
+	  -Wl,-rpath,$(STAGE)/lib -o $(TARGET)/run_model
 	RASTRUM_LIBRARY=$(RELEASE)/librastrum.so RASTRUM_ORT_LIB=$(ORT_LIB) RASTRUM_CLI=$(RELEASE)/rastrum \
+	  RASTRUM_C_RUN=$(TARGET)/run_model \
 	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip RASTRUM_GDAL_PLUGIN=$(RELEASE)/libgdal_rastrum.so \
 	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis

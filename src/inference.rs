@@ -307,14 +307,29 @@ impl Model {
 
     /// Runs one batch `[n, c, h, w]` and returns output `index`.
     pub fn run(&self, data: &[f32], shape: [usize; 4], index: usize) -> Result<Tensor> {
-        let out_name = &self
-            .outputs
-            .get(index)
-            .ok_or_else(|| Error::invalid(format!("model has {} outputs, no output {index}", self.outputs.len())))?
-            .name;
+        let mut outputs = self.run_outputs(data, shape, &[index])?;
+        outputs.pop().ok_or_else(|| Error::Internal("a model run gave no output".into()))
+    }
+
+    /// One model call giving several of its outputs (by index, in that order): the heads of a
+    /// run share the call.
+    pub fn run_outputs(&self, data: &[f32], shape: [usize; 4], indices: &[usize]) -> Result<Vec<Tensor>> {
+        let names = indices
+            .iter()
+            .map(|&i| {
+                self.outputs.get(i).map(|o| o.name.as_str()).ok_or_else(|| {
+                    Error::invalid(format!("model has {} outputs, no output {i}", self.outputs.len()))
+                })
+            })
+            .collect::<Result<Vec<&str>>>()?;
         let mut session = self.session.lock().map_err(|_| Error::Internal("session lock poisoned".into()))?;
         let tensor = TensorRef::from_array_view((shape.map(|d| d as i64), data))?;
         let outputs = session.run(ort::inputs![self.input.name.as_str() => tensor])?;
+        names.into_iter().map(|out_name| self.copy_output(&outputs, out_name)).collect()
+    }
+
+    /// An output of a session run, copied out as f32.
+    fn copy_output(&self, outputs: &ort::session::SessionOutputs, out_name: &str) -> Result<Tensor> {
         let value =
             outputs.get(out_name).ok_or_else(|| Error::Runtime(format!("output '{out_name}' missing from the run")))?;
         let (shape, data) = value

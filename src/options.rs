@@ -45,6 +45,9 @@ pub struct RunOptions {
     /// Class tasks: the probabilities also as bands 2..=1+N of the output (bytes, scale 1/250).
     pub probability_bands: bool,
     pub output: Option<OutputSelector>,
+    /// Every output head of the model, one raster each (`OUTPUT`, `OUTPUT_<head>`), in one pass.
+    /// Without it, a card naming several heads runs them all and any other model its first.
+    pub all_outputs: bool,
     pub activation: Option<Activation>,
     pub redistribute: Option<Redistribute>,
     pub weight_band: Option<usize>,
@@ -95,6 +98,7 @@ impl Default for RunOptions {
             probabilities: false,
             probability_bands: false,
             output: None,
+            all_outputs: false,
             activation: None,
             redistribute: None,
             weight_band: None,
@@ -145,7 +149,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 36] = [
+pub const OPTIONS: [OptionSpec; 37] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -185,6 +189,12 @@ pub const OPTIONS: [OptionSpec; 36] = [
     ),
     spec("output-name", "NAME", Value, "model output to use, by name"),
     spec("output-index", "I", Value, "model output to use, by 0-based index"),
+    spec(
+        "all-outputs",
+        "",
+        Flag,
+        "every model output, one raster each: OUTPUT for the first, OUTPUT_<name> for the others (the default for cards naming several heads)",
+    ),
     spec("activation", "ACT", Value, "class head: softmax, sigmoid or none"),
     spec("redistribute", "RULE", Value, "per-tile regression: none (stride grid), uniform or weight"),
     spec("weight-band", "N", Value, "1-based band whose values weight the redistribution (w = exp(L / max L) - 1)"),
@@ -270,6 +280,7 @@ impl RunOptions {
             "probability-bands" => self.probability_bands = grammar::boolean(&k, value)?,
             "output-name" => self.output = Some(OutputSelector::Name(value.to_string())),
             "output-index" => self.output = Some(OutputSelector::Index(grammar::number(&k, value, "a 0-based index")?)),
+            "all-outputs" => self.all_outputs = grammar::boolean(&k, value)?,
             "activation" => self.activation = Some(grammar::named(&k, value)?),
             "redistribute" => self.redistribute = Some(grammar::named(&k, value)?),
             "weight-band" => self.weight_band = Some(grammar::number(&k, value, "a 1-based band number")?),

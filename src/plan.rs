@@ -19,7 +19,7 @@ use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::Georef;
 use crate::raster::resample;
-use crate::resolve::{resolve, resolve_without_model, tile_grid, OutputKind, Resolved};
+use crate::resolve::{resolve_heads, resolve_without_model, tile_grid, OutputKind, Resolved};
 
 /// The tile grid and output of a run, without running it: what a scheduler needs to split the
 /// run into windows.
@@ -64,7 +64,10 @@ pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> 
 /// The tiles of one run over one raster, in plan order: row-major, tile row 0 left to right,
 /// then tile row 1, ... (index = row x columns + column).
 pub struct Plan {
+    /// The first (often only) head the run writes.
     pub(crate) r: Resolved,
+    /// The other heads written in the same pass (`all-outputs`), on `r`'s tile grid.
+    pub(crate) other_heads: Vec<Resolved>,
     pub(crate) tiles: TileGrid,
     /// The output grid: the whole output's, or with a window the window's, georeferenced at its
     /// corner.
@@ -125,9 +128,13 @@ impl Plan {
     /// `open` with the input already opened (`input` names it in messages).
     pub(crate) fn from_dataset(input: &Path, ds: Dataset, model: Option<&Model>, opts: &RunOptions) -> Result<Plan> {
         let bands = input::info(&ds).band_count;
-        let r = match model {
-            Some(m) => resolve(m, opts, Some(bands))?,
-            None => resolve_without_model(opts, Some(bands))?,
+        let (heads, r) = match model {
+            Some(m) => {
+                let mut heads = resolve_heads(m, opts, Some(bands))?;
+                let r = heads.remove(0);
+                (heads, r)
+            }
+            None => (Vec::new(), resolve_without_model(opts, Some(bands))?),
         };
         // The extent, then the model's resolution when asked and meaningful.
         let mut sources = Vec::new();
@@ -163,7 +170,7 @@ impl Plan {
         reader.pad_mode = r.pad_mode;
         reader.footprint = footprint;
         let source = Source { path: input.to_path_buf(), reader: Mutex::new((reader, sources)) };
-        Plan::build(r, info, opts, resampled, Some(source))
+        Plan::build(r, heads, info, opts, resampled, Some(source))
     }
 
     /// Plans a `width` x `height` raster of `bands` bands that the host reads itself (no
@@ -180,9 +187,13 @@ impl Plan {
                 "a raster of {width} x {height} pixels and {bands} band(s) cannot be tiled"
             )));
         }
-        let mut r = match model {
-            Some(m) => resolve(m, opts, Some(bands))?,
-            None => resolve_without_model(opts, Some(bands))?,
+        let (mut heads, mut r) = match model {
+            Some(m) => {
+                let mut heads = resolve_heads(m, opts, Some(bands))?;
+                let r = heads.remove(0);
+                (heads, r)
+            }
+            None => (Vec::new(), resolve_without_model(opts, Some(bands))?),
         };
         for &b in r.bands.iter().chain(r.weight_band.iter()) {
             if b > bands {
@@ -193,22 +204,29 @@ impl Plan {
         }
         // No resampling without the raster.
         r.resolution_cm = None;
+        for h in &mut heads {
+            h.resolution_cm = None;
+        }
         let info = RasterInfo { width, height, band_count: bands, ..Default::default() };
-        Plan::build(r, info, opts, false, None)
+        Plan::build(r, heads, info, opts, false, None)
     }
 
     fn build(
         r: Resolved,
+        other_heads: Vec<Resolved>,
         info: RasterInfo,
         opts: &RunOptions,
         resampled: bool,
         source: Option<Source>,
     ) -> Result<Plan> {
         let (tiles, grid) = tile_grid(&r, &info)?;
+        for h in &other_heads {
+            check_same_grid(&r, h, &tiles, &info)?;
+        }
         let tile_grid = [tiles.x.tiles.len(), tiles.y.tiles.len()];
         let rect = [0, 0, grid.width, grid.height];
-        let mut p =
-            Plan { r, tiles, grid, rect, window: None, tile_grid, info, resampled, options: opts.clone(), source };
+        let options = opts.clone();
+        let mut p = Plan { r, other_heads, tiles, grid, rect, window: None, tile_grid, info, resampled, options, source };
         if let Some(w) = &opts.window {
             if p.r.small_segment > 1 {
                 // A window's median would miss the rows and columns of its neighbours.
@@ -259,7 +277,7 @@ impl Plan {
         let mut info = self.info.clone();
         info.geo_transform = Some(geo_transform);
         info.projection = projection.to_string();
-        *self = Plan::build(self.r.clone(), info, &self.options, false, None)?;
+        *self = Plan::build(self.r.clone(), self.other_heads.clone(), info, &self.options, false, None)?;
         Ok(())
     }
 
@@ -306,6 +324,11 @@ impl Plan {
             line += &format!(" at ({}, {}) of the whole {} x {} px", w.x, w.y, w.raster_width, w.raster_height);
         }
         line
+    }
+
+    /// Every head the run writes, the first (`r`) first.
+    pub(crate) fn heads(&self) -> impl Iterator<Item = &Resolved> {
+        std::iter::once(&self.r).chain(&self.other_heads)
     }
 
     /// Tile `index` (plan order).
@@ -386,12 +409,26 @@ impl Plan {
 
     /// The reader and the datasets it views, for a caller that keeps them (the lazy reader).
     pub(crate) fn into_reader(self) -> Result<(Plan, (InputRaster, Vec<Dataset>))> {
-        let Plan { r, tiles, grid, rect, window, tile_grid, info, resampled, options, source } = self;
+        let Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source } = self;
         let source = source.ok_or_else(|| Error::Internal("a plan without a raster was read".into()))?;
         let reader = source.reader.into_inner().map_err(|_| Error::Internal("a reader panicked".into()))?;
-        let plan = Plan { r, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
+        let plan = Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
         Ok((plan, reader))
     }
+}
+
+/// Heads written in one pass share the tiles and the output grid: a head whose output needs
+/// another grid (another size, crop or scale) is run on its own.
+fn check_same_grid(first: &Resolved, head: &Resolved, tiles: &TileGrid, info: &RasterInfo) -> Result<()> {
+    let (own, _) = tile_grid(head, info)?;
+    if own.x == tiles.x && own.y == tiles.y && head.output_kind == first.output_kind {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "output '{}' ({:?}, {} px per tile) needs another tile grid than output '{}' ({:?}, {} px per tile): \
+         run each on its own with 'output-index'",
+        head.output_name, head.output_kind, head.out_size, first.output_name, first.output_kind, first.out_size
+    )))
 }
 
 /// Which pixels of tile `index` of `tiles` lie inside a raster of `size` (1 = inside).

@@ -21,12 +21,12 @@ use crate::progress::Progress;
 use crate::raster::input::{self, InputRaster, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
-use crate::raster::output::{check_output, dataset_files};
+use crate::raster::output::{check_output, dataset_files, OutputRaster};
 use crate::raster::space::check_space;
 use crate::resolve::Resolved;
 use crate::stitch::order::Stitching;
-use crate::stitch::sink::probabilities_path;
-use crate::stitch::sink::{file_sink, planned_files};
+use crate::raster::place::move_all_into_place;
+use crate::stitch::sink::{file_sink, head_name, head_path, planned_files, probabilities_path};
 use crate::tasks::activate;
 
 /// What a finished run reports.
@@ -53,15 +53,30 @@ pub struct RunSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_fallback: Option<String>,
     pub megapixels_per_second: f64,
-    /// Output pixels per class name (class tasks).
+    /// Output pixels per class name (class tasks; the first head's).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub class_counts: BTreeMap<String, u64>,
+    /// Each head's files and counts, when the run wrote several heads.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub heads: Vec<HeadSummary>,
     /// Tile columns and rows of the whole raster's plan.
     pub tile_grid: [usize; 2],
     /// Where a window run's output sits in the whole output (`width` x `height` above are the
     /// window's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<WindowPlacement>,
+}
+
+/// One head of a run writing several.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeadSummary {
+    /// The model output.
+    pub output_name: String,
+    /// Its name in file names and hosts' outputs (`OUTPUT_<name>`; see `head_name`).
+    pub name: String,
+    pub outputs: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub class_counts: BTreeMap<String, u64>,
 }
 
 /// Tiles on their way through the pipeline. The reader packs the pixels of the tiles to run into
@@ -71,8 +86,10 @@ pub struct RunSummary {
 struct Batch {
     /// (tile index, tile) in plan order; `None`: skipped (all nodata), not in `values`.
     tiles: Vec<(usize, Option<TileData>)>,
-    /// Input `[n, c, h, w]` of the tiles to run (zero-padded to a fixed batch), then their output.
+    /// Input `[n, c, h, w]` of the tiles to run (zero-padded to a fixed batch).
     values: Vec<f32>,
+    /// The model's output for them, one per head (empty until the model ran).
+    outputs: Vec<Vec<f32>>,
 }
 
 /// Runs `model` over `input`, writing `output` (and, for classes with `probabilities`, the
@@ -102,18 +119,13 @@ pub fn run_planned(
     check_output(output, &inputs)?;
     let plan = Plan::from_dataset(input, ds, Some(model), opts)?;
     let r = &plan.r;
-    if (opts.probabilities || opts.probability_bands) && r.task != Task::Segmentation && r.task != Task::Classification
-    {
-        return Err(Error::invalid(format!(
-            "probabilities are written for segmentation and classification only, not for {}",
-            r.task
-        )));
-    }
-    if opts.probabilities {
-        check_output(&probabilities_path(output), &inputs)?;
-    }
+    let targets = head_targets(&plan, output, opts, &inputs)?;
     // Outputs that cannot fit even at their smallest are refused now, not after the inference.
-    check_space(&planned_files(r, &plan.grid, output, opts)?)?;
+    let mut planned = Vec::new();
+    for (head, target) in plan.heads().zip(&targets) {
+        planned.extend(planned_files(head, &plan.grid, target, opts)?);
+    }
+    check_space(&planned)?;
     // Opened here to report a bad mask before anything is written; the reader thread opens its
     // own (OGR geometries may not cross threads).
     if let Some(m) = opts.mask.as_deref() {
@@ -121,10 +133,23 @@ pub fn run_planned(
     }
 
     on_plan(&plan);
-    let done = pipeline(model, &plan, output, opts, progress)?;
+    let done = pipeline(model, &plan, &targets, opts, progress)?;
     let seconds = started.elapsed().as_secs_f64();
+    let counts = |head: &Resolved, counts: &[u64]| -> BTreeMap<String, u64> {
+        counts.iter().enumerate().map(|(c, n)| (head.class_names[c].clone(), *n)).collect()
+    };
+    let heads: Vec<HeadSummary> = plan
+        .heads()
+        .zip(&done.heads)
+        .map(|(h, (outputs, n))| HeadSummary {
+            output_name: h.output_name.clone(),
+            name: head_name(h),
+            outputs: outputs.clone(),
+            class_counts: counts(h, n),
+        })
+        .collect();
     Ok(RunSummary {
-        outputs: done.outputs,
+        outputs: done.heads.iter().flat_map(|(files, _)| files.clone()).collect(),
         task: r.task,
         provider: model.provider.clone(),
         tiles_total: plan.count(),
@@ -143,7 +168,8 @@ pub fn run_planned(
         batch: r.batch,
         batch_fallback: r.batch_fallback.clone(),
         megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
-        class_counts: done.counts.iter().enumerate().map(|(c, n)| (r.class_names[c].clone(), *n)).collect(),
+        class_counts: heads.first().map(|h| h.class_counts.clone()).unwrap_or_default(),
+        heads: if heads.len() > 1 { heads } else { Vec::new() },
         tile_grid: plan.tile_grid,
         window: plan.window.clone(),
     })
@@ -159,18 +185,60 @@ fn run_inputs(input: &Path, ds: &gdal::Dataset, model: &Model, opts: &RunOptions
     inputs
 }
 
-/// What the pipeline made: the files, pixels per class, tiles run and skipped.
+/// The raster each head writes (OUTPUT for the first, see [`head_path`]), each checked by the
+/// output policy with its probability raster, and all distinct.
+fn head_targets(
+    plan: &Plan,
+    output: &Path,
+    opts: &RunOptions,
+    inputs: &[(&'static str, PathBuf)],
+) -> Result<Vec<PathBuf>> {
+    let mut all: Vec<PathBuf> = Vec::new();
+    let mut targets = Vec::new();
+    for (k, head) in plan.heads().enumerate() {
+        let is_class = matches!(head.task, Task::Segmentation | Task::Classification);
+        if (opts.probabilities || opts.probability_bands) && !is_class {
+            return Err(Error::invalid(format!(
+                "probabilities are written for segmentation and classification only, not for {} (output '{}')",
+                head.task, head.output_name
+            )));
+        }
+        let target = head_path(output, head, k == 0);
+        let mut files = vec![target.clone()];
+        if opts.probabilities {
+            files.push(probabilities_path(&target));
+        }
+        for f in files {
+            if k > 0 {
+                check_output(&f, inputs)?;
+            }
+            if all.contains(&f) {
+                return Err(Error::invalid(format!(
+                    "two outputs of the run would both be written to {} (output '{}'): choose another OUTPUT name",
+                    f.display(),
+                    head.output_name
+                )));
+            }
+            all.push(f);
+        }
+        targets.push(target);
+    }
+    if opts.probabilities {
+        check_output(&probabilities_path(output), inputs)?;
+    }
+    Ok(targets)
+}
+
+/// What the pipeline made: each head's files and pixels per class, tiles run and skipped.
 struct Done {
-    outputs: Vec<PathBuf>,
-    counts: Vec<u64>,
+    heads: Vec<(Vec<PathBuf>, Vec<u64>)>,
     tiles_run: usize,
     tiles_skipped: usize,
 }
 
 /// The three stages over the plan: the reader and writer on their own threads, the model on this
 /// one, which also reports progress and stops everything on an error or a cancel.
-fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progress: Progress) -> Result<Done> {
-    let r = &plan.r;
+fn pipeline(model: &Model, plan: &Plan, targets: &[PathBuf], opts: &RunOptions, progress: Progress) -> Result<Done> {
     let total = plan.count();
     let cancel = AtomicBool::new(false);
     // One batch waiting on each side of the model: enough to hide I/O, and memory stays at a
@@ -179,7 +247,7 @@ fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progre
     let (done_tx, done_rx) = sync_channel::<Batch>(1);
     let (mut tiles_run, mut tiles_skipped) = (0usize, 0usize);
 
-    let (outputs, counts) = std::thread::scope(|scope| -> Result<(Vec<PathBuf>, Vec<u64>)> {
+    let heads = std::thread::scope(|scope| -> Result<Vec<(Vec<PathBuf>, Vec<u64>)>> {
         let (mask, plan_ref, cancel_ref) = (opts.mask.as_deref(), plan, &cancel);
         let reader_handle = scope.spawn(move || {
             plan_ref.with_reader(|reader| match mask.map(|m| Mask::open(m, &reader.info)).transpose() {
@@ -190,7 +258,7 @@ fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progre
                 }
             })
         });
-        let writer_handle = scope.spawn(move || write_tiles(plan_ref, output, done_rx));
+        let writer_handle = scope.spawn(move || write_tiles(plan_ref, targets, done_rx));
 
         let mut result: Result<()> = Ok(());
         let mut seen = 0usize;
@@ -203,7 +271,7 @@ fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progre
                     break;
                 }
             };
-            let done = match infer_batch(model, r, batch) {
+            let done = match infer_batch(model, plan, batch) {
                 Ok(d) => d,
                 Err(e) => {
                     result = Err(e);
@@ -241,7 +309,7 @@ fn pipeline(model: &Model, plan: &Plan, output: &Path, opts: &RunOptions, progre
         Ok(outputs)
     })?;
 
-    Ok(Done { outputs, counts, tiles_run, tiles_skipped })
+    Ok(Done { heads, tiles_run, tiles_skipped })
 }
 
 /// Reader stage: tiles in plan order, all-nodata tiles marked skipped, grouped so that each
@@ -255,7 +323,7 @@ fn read_tiles(
 ) -> Result<()> {
     let (r, plan) = (&plan.r, &plan.tiles);
     let per_in = r.bands.len() * r.tile_size * r.tile_size;
-    let new_batch = || Batch { tiles: Vec::new(), values: Vec::with_capacity(r.batch * per_in) };
+    let new_batch = || Batch { tiles: Vec::new(), values: Vec::with_capacity(r.batch * per_in), outputs: Vec::new() };
     let mut current = new_batch();
     let mut to_run = 0;
     for i in 0..plan.count() {
@@ -291,54 +359,86 @@ fn read_tiles(
     Ok(())
 }
 
-/// Inference stage: one model call per batch; the batch's input becomes its output.
-fn infer_batch(model: &Model, r: &Resolved, mut batch: Batch) -> Result<Batch> {
+/// Inference stage: one model call per batch, giving every head's output; the batch's input is
+/// dropped.
+fn infer_batch(model: &Model, plan: &Plan, mut batch: Batch) -> Result<Batch> {
+    let r = &plan.r;
     let n_run = batch.tiles.iter().filter(|(_, t)| t.is_some()).count();
     if n_run == 0 {
         batch.values = Vec::new();
+        batch.outputs = plan.heads().map(|_| Vec::new()).collect();
         return Ok(batch);
     }
     let n = if r.static_batch { r.batch } else { n_run };
-    let out = model.run(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], r.output_index)?;
-    let per_out = r.out_channels * r.out_size * r.out_size;
-    if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
-        return Err(Error::model(
-            &model.path,
-            format!("output shape changed between batches: {:?}, expected {} values per tile", out.shape, per_out),
-        ));
+    let indices: Vec<usize> = plan.heads().map(|h| h.output_index).collect();
+    let outs = model.run_outputs(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], &indices)?;
+    batch.values = Vec::new();
+    for (head, out) in plan.heads().zip(outs) {
+        let per_out = head.out_channels * head.out_size * head.out_size;
+        if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
+            return Err(Error::model(
+                &model.path,
+                format!(
+                    "output '{}' changed shape between batches: {:?}, expected {} values per tile",
+                    head.output_name, out.shape, per_out
+                ),
+            ));
+        }
+        batch.outputs.push(out.data);
     }
-    batch.values = out.data;
     Ok(batch)
 }
 
-/// Writer stage: activation, stitching, and rows to the output rasters. Outputs are renamed into
-/// place only when every tile has arrived; otherwise they are deleted on drop. A window's
-/// placement is recorded in the files.
-fn write_tiles(plan: &Plan, output: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
-    let r = &plan.r;
-    let sink = || file_sink(r, &plan.grid, plan.window.as_ref(), output, &plan.options);
-    let mut stitching = Stitching::new(Cow::Borrowed(r), Cow::Borrowed(&plan.tiles), plan.rect, sink)?;
-    let per_out = (r.out_channels * r.out_size * r.out_size).max(1);
-    for Batch { tiles, mut values } in rx.iter() {
-        // The batch output, tile by tile, in the order of the tiles that ran.
-        let mut outputs = values.chunks_exact_mut(per_out);
-        for (index, tile) in tiles {
-            match tile.as_ref() {
-                Some(tile) => {
-                    let values =
-                        outputs.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
-                    activate(values, r.out_channels, r.activation);
-                    stitching.add(index, Some((values, tile)))?;
-                }
-                None => stitching.add(index, None)?,
-            }
+/// Writer stage: activation, stitching, and rows to the output rasters, one stitching per head.
+/// Outputs are renamed into place together only when every tile has arrived; otherwise they are
+/// deleted on drop. A window's placement is recorded in the files.
+fn write_tiles(plan: &Plan, targets: &[PathBuf], rx: Receiver<Batch>) -> Result<Vec<(Vec<PathBuf>, Vec<u64>)>> {
+    let mut stitchings = Vec::new();
+    for (head, target) in plan.heads().zip(targets) {
+        let sink = || file_sink(head, &plan.grid, plan.window.as_ref(), target, &plan.options);
+        stitchings.push(Stitching::new(Cow::Borrowed(head), Cow::Borrowed(&plan.tiles), plan.rect, sink)?);
+    }
+    for Batch { tiles, outputs, .. } in rx.iter() {
+        for ((stitching, head), mut values) in stitchings.iter_mut().zip(plan.heads()).zip(outputs) {
+            stitch_head(stitching, head, &tiles, &mut values)?;
         }
     }
-    if !stitching.complete() {
-        // Cancelled or failed upstream: dropping the sink deletes the temporary files.
+    if !stitchings.iter().all(|s| s.complete()) {
+        // Cancelled or failed upstream: dropping the sinks deletes the temporary files.
         return Err(Error::Cancelled);
     }
-    let sink = stitching.sink;
-    let counts = sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
-    Ok((sink.finish()?, counts))
+    let mut closed = Vec::new();
+    let mut heads = Vec::new();
+    for stitching in stitchings {
+        let counts = stitching.sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
+        let files = stitching.sink.close()?;
+        heads.push((files.iter().map(|(_, target)| target.clone()).collect(), counts));
+        closed.extend(files);
+    }
+    move_all_into_place(closed)?;
+    Ok(heads)
+}
+
+/// One head's outputs of a batch (tile by tile, in the order of the tiles that ran) into its
+/// stitching, activated.
+fn stitch_head(
+    stitching: &mut Stitching<'_, OutputRaster<u8>, OutputRaster<f32>>,
+    head: &Resolved,
+    tiles: &[(usize, Option<TileData>)],
+    values: &mut [f32],
+) -> Result<()> {
+    let per_out = (head.out_channels * head.out_size * head.out_size).max(1);
+    let mut outputs = values.chunks_exact_mut(per_out);
+    for (index, tile) in tiles {
+        match tile.as_ref() {
+            Some(tile) => {
+                let values =
+                    outputs.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
+                activate(values, head.out_channels, head.activation);
+                stitching.add(*index, Some((values, tile)))?;
+            }
+            None => stitching.add(*index, None)?,
+        }
+    }
+    Ok(())
 }

@@ -263,21 +263,6 @@ fn an_output_spelled_as_a_folder_is_refused_before_any_work() {
     assert_eq!(names_in(dir.path()), ["identity.onnx", "in.tif"]);
 }
 
-/// Class names of band 1 (GDAL's category names, from the PAM sidecar).
-fn class_names(path: &Path) -> Vec<String> {
-    let ds = gdal::Dataset::open(path).unwrap();
-    // GDAL loads a GeoTIFF's sidecar on the first georeferencing query.
-    let _ = ds.geo_transform();
-    let band = ds.rasterband(1).unwrap();
-    // SAFETY: the band is live for the borrow; the NULL-terminated list is GDAL's, copied out.
-    let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
-    let mut out = Vec::new();
-    while !names.is_null() && !unsafe { *names.add(out.len()) }.is_null() {
-        out.push(unsafe { std::ffi::CStr::from_ptr(*names.add(out.len())) }.to_string_lossy().into_owned());
-    }
-    out
-}
-
 /// A two-class segmentation model: the class of a pixel is its larger band.
 fn segmentation_model(path: &Path, names: &str) -> PathBuf {
     identity_model(path, 2, &[("rastrum_task", "\"segmentation\""), ("class_names", names)]);

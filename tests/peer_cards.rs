@@ -99,6 +99,76 @@ fn deepness_list_of_heads_names_each_output_by_its_own_head() {
 }
 
 #[test]
+fn a_card_naming_several_heads_writes_one_raster_per_head_in_one_pass() {
+    let dir = tmp();
+    let (w, h) = (40, 30);
+    let [a, b, c] = three_bands(w, h);
+    let input = raster::<u8>(&dir.path().join("in.tif"), w, h, &[a.clone(), b.clone(), c.clone()], None);
+    let model_path = dir.path().join("heads.onnx");
+    let names = r#"[{"0": "Coffee", "1": "Tea"}, {"0": "Juice", "1": "Beer"}]"#;
+    two_head_model(&model_path, &[("model_type", "\"Segmentor\""), ("class_names", names), ("tiles_size", "16")]);
+    let model = load(&model_path);
+    let out = dir.path().join("out.tif");
+    let summary = run(&model, &input, &out, &RunOptions::default(), &mut |_, _| true).unwrap();
+    let second = dir.path().join("out_head1.tif");
+    assert_eq!(summary.outputs, vec![out.clone(), second.clone()]);
+    assert_eq!(summary.heads.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(), ["head0", "head1"]);
+    let (_, _, first) = read_band(&out, 1);
+    let (_, _, other) = read_band(&second, 1);
+    for i in 0..w * h {
+        assert_eq!(first[i], if b[i] > a[i] { 1.0 } else { 0.0 }, "head 0, pixel {i}");
+        assert_eq!(other[i], if a[i] > c[i] { 1.0 } else { 0.0 }, "head 1, pixel {i}");
+    }
+    let beer = (0..w * h).filter(|&i| a[i] > c[i]).count() as u64;
+    assert_eq!(summary.heads[1].class_counts, counts(&[("Juice", (w * h) as u64 - beer), ("Beer", beer)]));
+    assert_eq!(class_names(&second), ["Juice", "Beer"]);
+
+    // Choosing one head writes that head only; asking for all and one is a contradiction.
+    let one = dir.path().join("one.tif");
+    let opts = RunOptions { output: Some(OutputSelector::Index(1)), ..Default::default() };
+    let summary = run(&model, &input, &one, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(summary.outputs, vec![one.clone()]);
+    let both = RunOptions { all_outputs: true, ..opts };
+    let err = run(&model, &input, &dir.path().join("x.tif"), &both, &mut |_, _| true).unwrap_err().to_string();
+    assert!(err.contains("'all-outputs' and 'output-name' / 'output-index' exclude each other"), "{err}");
+
+    // A card naming more heads than the model has outputs is named as such.
+    let three = dir.path().join("three.onnx");
+    two_head_model(&three, &[("class_names", r#"[{"0": "a"}, {"0": "b"}, {"0": "c"}]"#)]);
+    let err = run(&load(&three), &input, &dir.path().join("y.tif"), &RunOptions::default(), &mut |_, _| true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("names 3 output heads in 'class_names', but the model has 2 output(s)"), "{err}");
+    assert!(!dir.path().join("x.tif").exists() && !dir.path().join("y.tif").exists());
+}
+
+#[test]
+fn heads_on_different_grids_are_refused_together_and_run_alone() {
+    let dir = tmp();
+    let input = raster::<u8>(&dir.path().join("in.tif"), 20, 20, &three_bands(20, 20), None);
+    let model_path = dir.path().join("mixed.onnx");
+    GraphBuilder::new("mixed")
+        .input("x", &nchw(3))
+        .node("Identity", &["x"], &["pixels"], &[])
+        .node("GlobalAveragePool", &["x"], &["pooled"], &[])
+        .node("Flatten", &["pooled"], &["per_tile"], &[("axis", Attr::Int(1))])
+        .output("pixels", &nchw(3))
+        .output("per_tile", &["n".into(), 3.into()])
+        .meta("tiles_size", "8")
+        .save(&model_path)
+        .unwrap();
+    let model = load(&model_path);
+    let all = RunOptions { all_outputs: true, task: Some(rastrum::Task::Regression), ..Default::default() };
+    let out = dir.path().join("out.tif");
+    let err = run(&model, &input, &out, &all, &mut |_, _| true).unwrap_err().to_string();
+    assert!(err.contains("output 'per_tile'") && err.contains("needs another tile grid than output 'pixels'"), "{err}");
+    assert!(!out.exists());
+    let alone = RunOptions { output: Some(OutputSelector::Index(1)), ..all };
+    let alone = RunOptions { all_outputs: false, ..alone };
+    run(&model, &input, &out, &alone, &mut |_, _| true).unwrap();
+}
+
+#[test]
 fn a_one_channel_sigmoid_head_of_batch_height_width_is_the_foreground_class() {
     // Deepness's `[{"0": "Coffee"}]` on a `[batch, H, W]` sigmoid output: the one name is the
     // foreground (class 1), after 'background', as Deepness's Segmentor names it.

@@ -81,6 +81,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     WEIGHT_BAND = "WEIGHT_BAND"
     SCALE_FACTOR = "SCALE_FACTOR"
     SMALL_SEGMENT = "SMALL_SEGMENT"
+    ALL_OUTPUTS = "ALL_OUTPUTS"
     EXTENT = "EXTENT"
     MASK = "MASK"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -180,6 +181,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         if self.SCALE_FACTOR in self.shows:
             self._add(self._number(self.SCALE_FACTOR, "Scale factor", int, minimum=1),
                       "Output pixels per input pixel; empty: from the model's shapes.", advanced=True)
+        self._add(QgsProcessingParameterBoolean(self.ALL_OUTPUTS, "Write every model output (one raster each)",
+                                                defaultValue=False),
+                  "A model with several outputs writes OUTPUT for its first and OUTPUT_<name> beside it for "
+                  "each other, in one pass; a card naming several heads does so by default.", advanced=True)
         self._add(QgsProcessingParameterExtent(self.EXTENT, "Processing extent", optional=True),
                   "Only this extent is processed (and written).")
         self._add(QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons",
@@ -242,6 +247,8 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                     options[key] = choices[index]
         if self.parameterDefinition(self.PROBABILITIES) is not None:
             options["probabilities"] = self.parameterAsBoolean(parameters, self.PROBABILITIES, context)
+        if self.parameterAsBoolean(parameters, self.ALL_OUTPUTS, context):
+            options["all_outputs"] = True
         if self._is_set(parameters, self.EXTENT):
             # In the input's CRS, as the engine expects, whatever CRS the extent was given in.
             r = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
@@ -360,7 +367,21 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                         f"{self.display_} probabilities", context.project(), self.OUTPUT_PROBABILITIES)
                     context.addLayerToLoadOnCompletion(probabilities, details)
                 self._style(context, feedback, probabilities, styling.PROBABILITIES)
+        for head in summary.get("heads", [])[1:]:
+            self._head_result(context, feedback, output, head, results)
         return results
+
+    def _head_result(self, context, feedback, output, head, results):
+        """A head after the first of a multi-head run: its raster as OUTPUT_<name>, loaded and
+        styled as OUTPUT is."""
+        key, path = f"{self.OUTPUT}_{head['name']}", head["outputs"][0]
+        results[key] = path
+        feedback.pushInfo(f"Output '{head['output_name']}': {path}")
+        if context.willLoadLayerOnCompletion(output):
+            details = QgsProcessingContext.LayerDetails(
+                f"{self.display_} {head['output_name']}", context.project(), key)
+            context.addLayerToLoadOnCompletion(path, details)
+        self._style(context, feedback, path, self.output_style)
 
     @staticmethod
     def _style(context, feedback, path, kind):

@@ -97,14 +97,16 @@ pub unsafe extern "C" fn rastrum_model_card_json(
         let m = unsafe { arg(model, "model") }?;
         let out = unsafe { out_ptr(out_json, "out_json") }?;
         let opts = unsafe { options_or_default(options) };
-        let resolved = crate::resolve::resolve(&m.model, &opts, None)?;
+        let heads = crate::resolve::resolve_heads(&m.model, &opts, None)?;
         let json = serde_json::json!({
             "model": m.model.path,
             "provider": m.model.provider,
             "inputs": [m.model.input.clone()],
             "outputs": m.model.outputs,
             "metadata": m.model.metadata,
-            "resolved": resolved,
+            "resolved": heads.first(),
+            // Every head a run writes, when there are several (OUTPUT, OUTPUT_<name>, ...).
+            "heads": (heads.len() > 1).then_some(&heads),
         });
         give_json(out, &json)
     })

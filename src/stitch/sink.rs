@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::atomic::TempFile;
 use crate::card::Task;
 use crate::error::{Error, Result};
 use crate::options::RunOptions;
@@ -116,6 +117,30 @@ pub fn probabilities_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}_probabilities.tif"))
 }
 
+/// The name of head `r` in its file name and a host's outputs (`OUTPUT_<name>`): the model
+/// output's name, its characters other than ASCII letters, digits and `-` as `_`, or its index
+/// when no letter or digit is left.
+pub fn head_name(r: &Resolved) -> String {
+    let clean: String =
+        r.output_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    if clean.chars().any(|c| c.is_ascii_alphanumeric()) {
+        clean
+    } else {
+        r.output_index.to_string()
+    }
+}
+
+/// The path of the raster of head `r` in a run writing several heads: OUTPUT for the first,
+/// `<stem>_<head name><.ext>` for the others.
+pub fn head_path(output: &Path, r: &Resolved, first: bool) -> PathBuf {
+    if first {
+        return output.to_path_buf();
+    }
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = output.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    output.with_file_name(format!("{stem}_{}{ext}", head_name(r)))
+}
+
 impl Sink {
     #[allow(clippy::too_many_arguments)]
     pub fn classes(
@@ -175,7 +200,13 @@ impl Sink {
 
     /// Closes every output, then renames them into place together (all or none: a class
     /// raster does not stay when its probabilities cannot follow); returns their paths.
-    pub fn finish(mut self) -> Result<Vec<PathBuf>> {
+    pub fn finish(self) -> Result<Vec<PathBuf>> {
+        move_all_into_place(self.close()?)
+    }
+
+    /// Closes every output, leaving them under their temporary names with their targets, for
+    /// a caller moving several sinks' files together.
+    pub(crate) fn close(mut self) -> Result<Vec<(TempFile, PathBuf)>> {
         self.end()?;
         let closed = match self {
             Sink::Classes { classes, probs, .. } => {
@@ -187,7 +218,7 @@ impl Sink {
             }
             Sink::Values { raster, .. } => vec![raster.close()?],
         };
-        move_all_into_place(closed)
+        Ok(closed)
     }
 
     /// A dataset metadata item on every output raster.

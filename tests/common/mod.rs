@@ -304,3 +304,18 @@ pub fn upsample3_model(path: &Path) {
         .save(path)
         .unwrap();
 }
+
+/// Class names of band 1 (GDAL's category names, from the PAM sidecar).
+pub fn class_names(path: &Path) -> Vec<String> {
+    let ds = gdal::Dataset::open(path).unwrap();
+    // GDAL loads a GeoTIFF's sidecar on the first georeferencing query.
+    let _ = ds.geo_transform();
+    let band = ds.rasterband(1).unwrap();
+    // SAFETY: the band is live for the borrow; the NULL-terminated list is GDAL's, copied out.
+    let names = unsafe { gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband()) };
+    let mut out = Vec::new();
+    while !names.is_null() && !unsafe { *names.add(out.len()) }.is_null() {
+        out.push(unsafe { std::ffi::CStr::from_ptr(*names.add(out.len())) }.to_string_lossy().into_owned());
+    }
+    out
+}

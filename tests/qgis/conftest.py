@@ -30,6 +30,7 @@ REQUIRED = {
     "RASTRUM_ORT_LIB": "ONNX Runtime, e.g. $PWD/.venv/libonnxruntime.so",
     "RASTRUM_CLI": "the rastrum CLI (the reference outputs), e.g. $PWD/target/release/rastrum",
     "RASTRUM_PLUGIN_ZIP": "the plugin zip, built with scripts/plugin_zip.sh OUT_ZIP target/release",
+    "RASTRUM_C_RUN": "the corpus's C host, tests/c/run_model.c built against the library (make test-qgis)",
     "RASTRUM_GDAL_PLUGIN": "the GDAL driver, e.g. $PWD/target/release/libgdal_rastrum.so (cargo build -p gdal_rastrum)",
 }
 # GDAL loads gdal_*.so plugins from GDAL_DRIVER_PATH when QGIS starts: the driver goes there.

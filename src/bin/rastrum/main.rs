@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use rastrum::card::{self, Redistribute, Task};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::raster::output::WriteOptions;
-use rastrum::resolve::resolve;
+use rastrum::resolve::resolve_heads;
+use rastrum::stitch::sink::head_name;
 use rastrum::Error;
 use rastrum::RunOptions;
 
@@ -182,7 +183,8 @@ fn main() -> ExitCode {
 fn info(a: InfoArgs) -> rastrum::Result<()> {
     let model = Model::load(&a.model, &session_options(&a.model_args))?;
     let opts = RunOptions { tile_size: a.tile_size, card_overrides: overrides(&a.model_args)?, ..Default::default() };
-    let resolved = resolve(&model, &opts, None);
+    // Every head a run writes (one unless the card names several or `all-outputs` is set).
+    let heads = resolve_heads(&model, &opts, None);
     if a.json {
         let v = serde_json::json!({
             "model": model.path,
@@ -190,11 +192,12 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
             "inputs": [model.input.clone()],
             "outputs": model.outputs,
             "metadata": model.metadata,
-            "resolved": resolved.as_ref().ok(),
-            "error": resolved.as_ref().err().map(|e| e.to_string()),
+            "resolved": heads.as_ref().ok().map(|h| &h[0]),
+            "heads": heads.as_ref().ok().filter(|h| h.len() > 1),
+            "error": heads.as_ref().err().map(|e| e.to_string()),
         });
         out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return resolved.map(|_| ());
+        return heads.map(|_| ());
     }
     out!("model      {}", model.path.display());
     out!("provider   {}", model.provider);
@@ -208,7 +211,8 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     for (k, v) in &model.metadata {
         out!("card       {k} = {v}");
     }
-    let r = resolved?;
+    let heads = heads?;
+    let r = &heads[0];
     out!("resolved:");
     out!("  task           {} ({:?} output '{}', {} channel(s))", r.task, r.output_kind, r.output_name, r.out_channels);
     out!(
@@ -236,6 +240,10 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
     }
     if let Some(cm) = r.resolution_cm {
         out!("  resolution     {cm} cm/px");
+    }
+    for (k, h) in heads.iter().enumerate().filter(|_| heads.len() > 1) {
+        let file = if k == 0 { "OUTPUT".to_string() } else { format!("OUTPUT_{}", head_name(h)) };
+        out!("  head {k}         output '{}' -> {file} ({})", h.output_name, h.class_names.join(", "));
     }
     Ok(())
 }
