@@ -569,6 +569,7 @@ int32_t rastrum_options_clear_cancel(rastrum_options *options);
  - `probability-bands`: true|false, class probabilities as bands 2..1+N of the output itself
  - `output-name`: the model output to use, by name
  - `output-index`: the model output to use, by 0-based index
+ - `all-outputs`: true|false, every model output, one raster each (OUTPUT, OUTPUT_<name>)
  - `activation`: softmax, sigmoid or none (class head)
  - `redistribute`: none, uniform or weight (per-tile regression spread over the tile's pixels)
  - `weight-band`: 1-based input band of the weights of redistribute=weight

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::card::{Activation, Card, OutputSelector, Redistribute, StitchMode, Task};
+use crate::card::{Activation, Card, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::{default_batch, Model};
@@ -16,7 +16,10 @@ use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
 
+mod heads;
 mod probe;
+pub use heads::resolve_heads;
+use heads::chosen_output;
 use probe::probe;
 
 /// How the model's output maps onto the raster.
@@ -145,48 +148,6 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     settle(card, opts, shape)
 }
 
-/// [`resolve`] for every head a run writes ([`chosen_heads`]), first head first. The heads run
-/// in one pass, so they share the batch: one that falls back to batch 1 takes the others along.
-pub fn resolve_heads(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) -> Result<Vec<Resolved>> {
-    let card = card_with_overrides(model.card()?, opts)?;
-    let input = model_input(model, opts, &card, raster_bands)?;
-    let mut heads = Vec::new();
-    for index in chosen_heads(model, opts, &card)? {
-        heads.push(settle(card.clone(), opts, probe(model, opts, input.clone(), index)?)?);
-    }
-    if let Some(fallback) = heads.iter().find(|h| h.batch_fallback.is_some()).cloned() {
-        for h in &mut heads {
-            h.batch = fallback.batch;
-            h.batch_fallback.clone_from(&fallback.batch_fallback);
-        }
-    }
-    Ok(heads)
-}
-
-/// The outputs a run writes: all with `all-outputs` (or a card naming several heads and no
-/// output chosen), else the one chosen (the first by default).
-fn chosen_heads(model: &Model, opts: &RunOptions, card: &Card) -> Result<Vec<usize>> {
-    let chosen = opts.output.is_some() || card.output.is_some();
-    let n = model.outputs.len();
-    if opts.all_outputs {
-        if opts.output.is_some() {
-            return Err(Error::invalid("options 'all-outputs' and 'output-name' / 'output-index' exclude each other"));
-        }
-        return Ok((0..n).collect());
-    }
-    let heads = card.class_names.len();
-    if heads > 1 && !chosen {
-        if heads > n {
-            return Err(Error::model(
-                &model.path,
-                format!("its card names {heads} output heads in 'class_names', but the model has {n} output(s)"),
-            ));
-        }
-        return Ok((0..heads).collect());
-    }
-    Ok(vec![chosen_output(model, opts, card)?])
-}
-
 /// What the model's input tensor and the options fix: tile size, bands, batch.
 #[derive(Clone)]
 struct Input {
@@ -256,17 +217,6 @@ fn model_bands(opts: &RunOptions, card: &Card, in_c: Option<usize>, raster_bands
         }
     }
     Ok(bands)
-}
-
-fn chosen_output(model: &Model, opts: &RunOptions, card: &Card) -> Result<usize> {
-    match opts.output.clone().or(card.output.clone()) {
-        None => Ok(0),
-        Some(OutputSelector::Index(i)) if i < model.outputs.len() => Ok(i),
-        Some(OutputSelector::Index(i)) => {
-            Err(Error::invalid(format!("output index {i} asked, but the model has {} output(s)", model.outputs.len())))
-        }
-        Some(OutputSelector::Name(n)) => model.output_index(&n),
-    }
 }
 
 /// Resolves options without a model, for hosts that run their own inference: the tile size
