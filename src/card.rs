@@ -26,6 +26,9 @@ pub enum Task {
     Regression,
     /// Per-pixel values on a grid `scale_factor` times finer.
     SuperResolution,
+    /// Objects: boxes with a class and a score, decoded per tile, merged across tiles and
+    /// written as polygons (`detect`).
+    Detection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,11 +81,22 @@ macro_rules! named_enum {
     };
 }
 
+/// How duplicate detections are measured: intersection over union, or over the smaller box
+/// (SAHI's IOS, for a small box inside a large one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Iou,
+    Ios,
+}
+
+named_enum!(Metric, "overlap metric", ["iou" => Metric::Iou, "ios" => Metric::Ios]);
 named_enum!(Task, "task", [
     "segmentation" => Task::Segmentation,
     "classification" => Task::Classification,
     "regression" => Task::Regression,
     "super_resolution" => Task::SuperResolution,
+    "detection" => Task::Detection,
 ]);
 named_enum!(StitchMode, "stitch mode", ["blend" => StitchMode::Blend, "crop" => StitchMode::Crop]);
 named_enum!(GridMode, "tile grid", ["fit" => GridMode::Fit, "lattice" => GridMode::Lattice]);
@@ -115,9 +129,9 @@ pub const KEYS: &[(&str, &str)] = &[
     ("seg_thresh", "Deepness: minimum winning probability, else class 0"),
     ("seg_small_segment", "Deepness/GeoDeep: small-segment removal, the class map's median window in pixels"),
     ("reg_output_scaling", "Deepness: factor applied to regression outputs"),
-    ("det_conf", "Deepness/GeoDeep detectors: minimum confidence (read and kept; detection is not run yet)"),
-    ("det_iou_thresh", "Deepness/GeoDeep detectors: IoU threshold of non-maximum suppression (read and kept)"),
-    ("det_type", "Deepness/GeoDeep detectors: the detector family, e.g. \"YOLO_v5_or_v7_default\" (read and kept)"),
+    ("det_conf", "Deepness/GeoDeep detectors: minimum confidence of a detection (default 0.3)"),
+    ("det_iou_thresh", "Deepness/GeoDeep detectors: overlap above which non-maximum suppression drops a box (default 0.5)"),
+    ("det_type", "Deepness/GeoDeep detectors: the output format, e.g. \"YOLO_v5_or_v7_default\", \"YOLO_Ultralytics\" (see docs/detection.md)"),
     ("rastrum_class_colors", "class colours {\"0\": \"#rrggbb\", ...} for the colour table"),
     ("rastrum_task", "segmentation | classification | regression | super_resolution"),
     ("rastrum_bands", "1-based input bands, e.g. [4, 3, 2]"),
@@ -313,12 +327,11 @@ impl Card {
         if deepness_task(t).is_some() {
             return Ok(());
         }
-        let runs = "Rastrum runs Segmentor, Regressor, Superresolution and Classifier models";
+        let runs = "Rastrum runs Segmentor, Regressor, Superresolution, Classifier and Detector models";
         match t.to_ascii_lowercase().as_str() {
-            "detector" | "recognition" => Err(Error::invalid(format!(
-                "model card key 'model_type': '{t}' models ({}) are not run by Rastrum yet; {runs} \
-                 (option 'task' runs the output as one of those)",
-                if t.eq_ignore_ascii_case("detector") { "object detection" } else { "image recognition by embedding" }
+            "recognition" => Err(Error::invalid(format!(
+                "model card key 'model_type': '{t}' models (image recognition by embedding) are not run by Rastrum \
+                 yet; {runs} (option 'task' runs the output as one of those)"
             ))),
             _ => Err(Error::invalid(format!("model card key 'model_type': unknown type '{t}'; {runs}"))),
         }
@@ -341,6 +354,7 @@ fn deepness_task(model_type: &str) -> Option<Task> {
         "superresolution" => Some(Task::SuperResolution),
         // Deepness's "Recognition" compares embeddings with a query image: not a classifier.
         "classifier" => Some(Task::Classification),
+        "detector" => Some(Task::Detection),
         _ => None,
     }
 }

@@ -317,9 +317,10 @@ impl Model {
         let names = indices
             .iter()
             .map(|&i| {
-                self.outputs.get(i).map(|o| o.name.as_str()).ok_or_else(|| {
-                    Error::invalid(format!("model has {} outputs, no output {i}", self.outputs.len()))
-                })
+                self.outputs
+                    .get(i)
+                    .map(|o| o.name.as_str())
+                    .ok_or_else(|| Error::invalid(format!("model has {} outputs, no output {i}", self.outputs.len())))
             })
             .collect::<Result<Vec<&str>>>()?;
         let mut session = self.session.lock().map_err(|_| Error::Internal("session lock poisoned".into()))?;

@@ -141,6 +141,11 @@ impl LazyRun {
             return Err(Error::invalid("option 'mask' is not supported on demand: use 'extent', or run to a file"));
         }
         let (p, reader) = Plan::open(input, Some(&model), opts)?.into_reader()?;
+        if p.r.task == Task::Detection {
+            return Err(Error::invalid(
+                "the RASTRUM driver renders rasters; a detector's objects are a vector layer: run it with `rastrum run`",
+            ));
+        }
         let r = p.r;
         // Blocks on demand cannot see their neighbours' rows: the filter is refused when asked,
         // and a card's `seg_small_segment` is not applied here (docs/gdal-driver.md).
@@ -178,7 +183,7 @@ impl LazyRun {
                 (step * r.scale_factor).clamp(16, 4096)
             }
             (OutputKind::PerTile, Redistribute::None) => 64,
-            (OutputKind::PerTile, _) => r.tile_size.clamp(16, 4096),
+            (OutputKind::PerTile | OutputKind::Detections, _) => r.tile_size.clamp(16, 4096),
         };
         let bands = match r.task {
             Task::Segmentation | Task::Classification => {
@@ -220,7 +225,7 @@ impl LazyRun {
                 }
                 bands
             }
-            Task::Regression | Task::SuperResolution => (0..r.out_channels)
+            Task::Regression | Task::SuperResolution | Task::Detection => (0..r.out_channels)
                 .map(|_| BandInfo {
                     data_type: "f32",
                     nodata: r.output_nodata,
@@ -261,7 +266,7 @@ impl LazyRun {
             Task::Segmentation | Task::Classification => {
                 Sink::memory_classes(r.out_channels, r.class_names.len(), self.prob_bands, r.seg_thresh)
             }
-            Task::Regression | Task::SuperResolution => {
+            Task::Regression | Task::SuperResolution | Task::Detection => {
                 Sink::memory_values(r.out_channels, r.reg_output_scaling, r.output_nodata)
             }
         };

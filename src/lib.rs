@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod card;
+pub mod detect;
 pub mod error;
 pub mod eval;
 pub mod ffi;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::card::{Activation, OutputSelector, Redistribute, StitchMode, Task};
+use crate::card::{Activation, Metric, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grammar;
 use crate::grid::{GridMode, PadMode, TileWindow};
@@ -59,6 +59,12 @@ pub struct RunOptions {
     pub output_nodata: Option<f64>,
     /// Deepness's small-segment removal: the size of the class map's median filter.
     pub small_segment: Option<usize>,
+    /// Detection: the minimum score (card `det_conf`), the overlap above which a box is a
+    /// duplicate (card `det_iou_thresh`), how overlap is measured, and whether classes merge.
+    pub det_conf: Option<f64>,
+    pub det_iou_thresh: Option<f64>,
+    pub det_metric: Option<Metric>,
+    pub det_class_agnostic: bool,
     pub resolution: Resolution,
     /// The largest factor by which the card's `resolution` may resample the input, either way.
     pub resolution_limit: f64,
@@ -107,6 +113,10 @@ impl Default for RunOptions {
             output_size: None,
             output_nodata: None,
             small_segment: None,
+            det_conf: None,
+            det_iou_thresh: None,
+            det_metric: None,
+            det_class_agnostic: false,
             resolution: Resolution::FromCard,
             resolution_limit: 4.0,
             resampling: "average".into(),
@@ -149,7 +159,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 37] = [
+pub const OPTIONS: [OptionSpec; 41] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -207,6 +217,15 @@ pub const OPTIONS: [OptionSpec; 37] = [
     ),
     spec("output-size", "PX", Value, "the output tile size the model must have, in pixels (1: one value per tile)"),
     spec("output-nodata", "V", Value, "nodata value of float outputs"),
+    spec("det-conf", "P", Value, "detection: minimum score of a box, 0 to 1 (card det_conf; default 0.3)"),
+    spec(
+        "det-iou-thresh",
+        "T",
+        Value,
+        "detection: overlap above which the lower-scoring of two boxes is dropped (card det_iou_thresh; default 0.5)",
+    ),
+    spec("det-metric", "M", Value, "detection: overlap of two boxes as iou (over their union) or ios (over the smaller)"),
+    spec("det-class-agnostic", "", Flag, "detection: boxes of different classes suppress each other too"),
     spec(
         "small-segment",
         "PX",
@@ -288,6 +307,10 @@ impl RunOptions {
             "output-channels" => self.output_channels = Some(grammar::number(&k, value, "a positive integer")?),
             "output-size" => self.output_size = Some(grammar::number(&k, value, "a positive integer (pixels)")?),
             "output-nodata" => self.output_nodata = Some(grammar::number(&k, value, "a number")?),
+            "det-conf" => self.det_conf = Some(fraction(&k, value)?),
+            "det-iou-thresh" => self.det_iou_thresh = Some(fraction(&k, value)?),
+            "det-metric" => self.det_metric = Some(grammar::named(&k, value)?),
+            "det-class-agnostic" => self.det_class_agnostic = grammar::boolean(&k, value)?,
             "resolution" => {
                 self.resolution = match value.trim() {
                     "native" => Resolution::Native,
@@ -345,4 +368,13 @@ impl RunOptions {
         }
         Ok(())
     }
+}
+
+/// A number from 0 to 1 (a score or an overlap).
+fn fraction(key: &str, value: &str) -> Result<f64> {
+    let x: f64 = grammar::number(key, value, "a number from 0 to 1")?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(Error::invalid(format!("option '{key}': expected a number from 0 to 1, found {value}")));
+    }
+    Ok(x)
 }

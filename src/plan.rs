@@ -226,8 +226,13 @@ impl Plan {
         let tile_grid = [tiles.x.tiles.len(), tiles.y.tiles.len()];
         let rect = [0, 0, grid.width, grid.height];
         let options = opts.clone();
-        let mut p = Plan { r, other_heads, tiles, grid, rect, window: None, tile_grid, info, resampled, options, source };
+        let mut p =
+            Plan { r, other_heads, tiles, grid, rect, window: None, tile_grid, info, resampled, options, source };
         if let Some(w) = &opts.window {
+            if p.r.task == Task::Detection {
+                // Boxes merge across the whole raster: a window's would miss its neighbours'.
+                return Err(Error::invalid("detection runs over the whole raster: run it without 'window'"));
+            }
             if p.r.small_segment > 1 {
                 // A window's median would miss the rows and columns of its neighbours.
                 return Err(Error::invalid(
@@ -412,7 +417,8 @@ impl Plan {
         let Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source } = self;
         let source = source.ok_or_else(|| Error::Internal("a plan without a raster was read".into()))?;
         let reader = source.reader.into_inner().map_err(|_| Error::Internal("a reader panicked".into()))?;
-        let plan = Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
+        let plan =
+            Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
         Ok((plan, reader))
     }
 }
@@ -444,8 +450,8 @@ pub(crate) fn inside_mask(tiles: &TileGrid, index: usize, size: [usize; 2]) -> V
 /// The output interval a tile writes to, for choosing the tiles a window needs.
 pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
     match (r.output_kind, r.redistribute, r.stitch) {
-        (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
-        (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
+        (OutputKind::Pixels | OutputKind::Detections, _, StitchMode::Blend) => t.valid,
+        (OutputKind::Pixels | OutputKind::Detections, _, StitchMode::Crop) => t.own,
         (OutputKind::PerTile, Redistribute::None, _) => t.own,
         // Redistribution writes the tile's own input pixels.
         (OutputKind::PerTile, _, _) => (t.start as usize, t.start as usize + r.tile_size),
@@ -455,7 +461,7 @@ pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
 /// The output pixels tiles `k0..k1` of an axis own: windows of the tile grid partition the output.
 pub(crate) fn tiles_cover(r: &Resolved, axis: &Axis, k0: usize, k1: usize) -> (usize, usize) {
     match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => (axis.tiles[k0].own.0, axis.tiles[k1 - 1].own.1),
+        (OutputKind::Pixels | OutputKind::Detections, _) => (axis.tiles[k0].own.0, axis.tiles[k1 - 1].own.1),
         (OutputKind::PerTile, Redistribute::None) => (k0, k1),
         (OutputKind::PerTile, _) => (k0 * r.tile_size, (k1 * r.tile_size).min(axis.out_len)),
     }

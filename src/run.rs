@@ -12,6 +12,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+mod detections;
+use detections::write_detections;
+
 use crate::card::{StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::inference::Model;
@@ -22,10 +25,10 @@ use crate::raster::input::{self, InputRaster, TileData};
 use crate::raster::mask::Mask;
 use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::{check_output, dataset_files, OutputRaster};
+use crate::raster::place::move_all_into_place;
 use crate::raster::space::check_space;
 use crate::resolve::Resolved;
 use crate::stitch::order::Stitching;
-use crate::raster::place::move_all_into_place;
 use crate::stitch::sink::{file_sink, head_name, head_path, planned_files, probabilities_path};
 use crate::tasks::activate;
 
@@ -195,6 +198,9 @@ fn head_targets(
 ) -> Result<Vec<PathBuf>> {
     let mut all: Vec<PathBuf> = Vec::new();
     let mut targets = Vec::new();
+    if plan.r.task == Task::Detection && plan.heads().count() > 1 {
+        return Err(Error::invalid("a detector writes one layer: choose its output with 'output-index'"));
+    }
     for (k, head) in plan.heads().enumerate() {
         let is_class = matches!(head.task, Task::Segmentation | Task::Classification);
         if (opts.probabilities || opts.probability_bands) && !is_class {
@@ -258,7 +264,10 @@ fn pipeline(model: &Model, plan: &Plan, targets: &[PathBuf], opts: &RunOptions, 
                 }
             })
         });
-        let writer_handle = scope.spawn(move || write_tiles(plan_ref, targets, done_rx));
+        let writer_handle = scope.spawn(move || match plan_ref.r.task {
+            Task::Detection => write_detections(plan_ref, &targets[0], done_rx).map(|head| vec![head]),
+            _ => write_tiles(plan_ref, targets, done_rx),
+        });
 
         let mut result: Result<()> = Ok(());
         let mut seen = 0usize;
@@ -374,7 +383,7 @@ fn infer_batch(model: &Model, plan: &Plan, mut batch: Batch) -> Result<Batch> {
     let outs = model.run_outputs(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], &indices)?;
     batch.values = Vec::new();
     for (head, out) in plan.heads().zip(outs) {
-        let per_out = head.out_channels * head.out_size * head.out_size;
+        let per_out = head.values_per_tile();
         if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
             return Err(Error::model(
                 &model.path,
@@ -427,7 +436,7 @@ fn stitch_head(
     tiles: &[(usize, Option<TileData>)],
     values: &mut [f32],
 ) -> Result<()> {
-    let per_out = (head.out_channels * head.out_size * head.out_size).max(1);
+    let per_out = head.values_per_tile().max(1);
     let mut outputs = values.chunks_exact_mut(per_out);
     for (index, tile) in tiles {
         match tile.as_ref() {

@@ -276,9 +276,14 @@ fn the_card_vocabulary_of_both_peers_is_read_as_they_write_it() {
 }
 
 #[test]
-fn detector_and_recognition_cards_are_refused_by_name_unless_a_task_is_asked() {
+fn recognition_and_unknown_cards_are_refused_by_name_unless_a_task_is_asked() {
     let dir = tmp();
-    for (model_type, what) in [("Detector", "object detection"), ("RECOGNITION", "recognition"), ("Foo", "unknown")] {
+    // A Detector card runs detection (tests/detection.rs): on a per-pixel graph its output is named.
+    let detector = dir.path().join("Detector.onnx");
+    two_head_model(&detector, &[("model_type", "\"Detector\"")]);
+    let err = resolve(&load(&detector), &RunOptions::default(), Some(3)).unwrap_err().to_string();
+    assert!(err.contains("a detector's output is [b, N, 5 + classes]") && err.contains("[4, 2, 256, 256]"), "{err}");
+    for (model_type, what) in [("RECOGNITION", "recognition"), ("Foo", "unknown")] {
         let model_path = dir.path().join(format!("{model_type}.onnx"));
         two_head_model(&model_path, &[("model_type", &format!("\"{model_type}\""))]);
         let model = load(&model_path);

@@ -25,6 +25,7 @@ from qgis.core import (
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterVectorDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingUtils,
@@ -82,6 +83,8 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     SCALE_FACTOR = "SCALE_FACTOR"
     SMALL_SEGMENT = "SMALL_SEGMENT"
     ALL_OUTPUTS = "ALL_OUTPUTS"
+    CONFIDENCE = "CONFIDENCE"
+    IOU = "IOU"
     EXTENT = "EXTENT"
     MASK = "MASK"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -98,6 +101,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     shows = ()  # optional task-specific parameters: PROBABILITIES, STITCH, REDISTRIBUTE, ...
     output_style = None  # styling kind of OUTPUT
     output_label = "Output raster"
+    output_vector = False  # OUTPUT is a vector layer (detections), not a GeoTIFF
 
     def createInstance(self):  # noqa: N802 (QGIS's names throughout)
         return type(self)()
@@ -178,6 +182,12 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             self._add(self._number(self.SMALL_SEGMENT, "Remove small segments (window, pixels)", int, minimum=0),
                       "Deepness's small-segment removal: each class pixel becomes the median class of this "
                       "window around it (0: off); empty: the card's seg_small_segment.", advanced=True)
+        if self.CONFIDENCE in self.shows:
+            self._add(self._number(self.CONFIDENCE, "Minimum score of an object (0 to 1)", float, minimum=0),
+                      "Objects scoring less are dropped; empty: the card's det_conf, else 0.3.")
+            self._add(self._number(self.IOU, "Overlap of duplicates (IoU, 0 to 1)", float, minimum=0),
+                      "Of two boxes of a class overlapping more than this, the lower-scoring is dropped "
+                      "(across tiles too); empty: the card's det_iou_thresh, else 0.5.")
         if self.SCALE_FACTOR in self.shows:
             self._add(self._number(self.SCALE_FACTOR, "Scale factor", int, minimum=1),
                       "Output pixels per input pixel; empty: from the model's shapes.", advanced=True)
@@ -198,7 +208,11 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                                                "(key=value;key=value)", optional=True),
                   "Any other option by its `rastrum run` name, e.g. margin=16;output-nodata=-1;"
                   "cog=true;set=seg_thresh=0.4.", advanced=True)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.output_label))
+        if self.output_vector:
+            self.addParameter(QgsProcessingParameterVectorDestination(
+                self.OUTPUT, self.output_label, QgsProcessing.TypeVectorPolygon))
+        else:
+            self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.output_label))
         if self.PROBABILITIES in self.shows:
             self.addOutput(QgsProcessingOutputRasterLayer(self.OUTPUT_PROBABILITIES, "Class probabilities"))
         self.addOutput(QgsProcessingOutputString(self.PROVIDER, "Execution provider used"))
@@ -236,7 +250,9 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                                 (self.BATCH, "batch", self.parameterAsInt),
                                 (self.SCALE_FACTOR, "scale_factor", self.parameterAsInt),
                                 (self.SMALL_SEGMENT, "small_segment", self.parameterAsInt),
-                                (self.WEIGHT_BAND, "weight_band", self.parameterAsInt)):
+                                (self.WEIGHT_BAND, "weight_band", self.parameterAsInt),
+                                (self.CONFIDENCE, "det_conf", self.parameterAsDouble),
+                                (self.IOU, "det_iou_thresh", self.parameterAsDouble)):
             if self._is_set(parameters, name) and self.parameterDefinition(name) is not None:
                 options[key] = read(parameters, name, context)
         for name, key, choices in ((self.STITCH, "stitch", STITCH_MODES),
@@ -313,7 +329,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                 f"{layer.name()} is a '{layer.providerType()}' layer: Rastrum reads GDAL rasters "
                 "(save it as a GeoTIFF first)")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if os.path.splitext(output)[1].lower() not in (".tif", ".tiff"):
+        extension = os.path.splitext(output)[1].lower()
+        if self.output_vector and extension not in (".gpkg", ".fgb", ".geojson", ".geojsonl", ".sqlite"):
+            raise QgsProcessingException(f"{output}: choose a .gpkg (or .fgb, .geojson, .sqlite) output")
+        if not self.output_vector and extension not in (".tif", ".tiff"):
             raise QgsProcessingException(f"{output}: Rastrum writes GeoTIFF, choose a .tif output")
         device = DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)][1]
         fallback = self.parameterAsBoolean(parameters, self.ALLOW_FALLBACK, context)
@@ -432,6 +451,17 @@ class SuperResolveAlgorithm(RastrumAlgorithm):
     output_label = "Super-resolved raster"
 
 
+class DetectAlgorithm(RastrumAlgorithm):
+    task = "detection"
+    name_, display_ = "detect", "Detect objects"
+    help_ = ("<p>Objects from a detection model (YOLO formats, see docs/detection.md): one polygon per object "
+             "with its class, class name, score and tile, merged across tiles, coloured by class.</p>")
+    shows = (RastrumAlgorithm.CONFIDENCE,)
+    output_style = styling.DETECTIONS
+    output_label = "Objects"
+    output_vector = True
+
+
 class ModelInfoAlgorithm(QgsProcessingAlgorithm):
     """The model card resolved against the model's shapes (and optional options), as JSON."""
 
@@ -491,4 +521,5 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
         return {self.CARD: text, self.PROVIDER: card.get("provider", "")}
 
 
-ALGORITHMS = (SegmentAlgorithm, ClassifyAlgorithm, RegressAlgorithm, SuperResolveAlgorithm, ModelInfoAlgorithm)
+ALGORITHMS = (SegmentAlgorithm, ClassifyAlgorithm, RegressAlgorithm, SuperResolveAlgorithm, DetectAlgorithm,
+              ModelInfoAlgorithm)

@@ -24,6 +24,10 @@ class RastrumProvider(QgsProcessingProvider):
         for algorithm in algorithms.ALGORITHMS:
             self.addAlgorithm(algorithm())
 
+    def supportedOutputVectorLayerExtensions(self):
+        # The single-file formats the engine writes detections to (GeoPackage first: the default).
+        return ["gpkg", "fgb", "geojson", "geojsonl", "sqlite"]
+
     def supportedOutputRasterLayerExtensions(self):
         # The engine writes GeoTIFF only: offering other formats in the dialog would fail later.
         return ["tif"]

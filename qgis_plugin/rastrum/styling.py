@@ -1,5 +1,5 @@
 """Styles for Rastrum outputs: class bands paletted with their class names and colours,
-probability and regression bands a pseudocolour ramp.
+probability and regression bands a pseudocolour ramp, detections outlined by class.
 
 The class names and colours are read back from the raster itself (the engine writes the card's
 names as GDAL category names and its colours as the colour table), so the style always matches
@@ -8,7 +8,9 @@ what was written. A style is applied to a loaded layer (post-processor) and also
 
 from osgeo import gdal
 from qgis.core import (
+    QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
+    QgsFillSymbol,
     QgsGradientColorRamp,
     QgsGradientStop,
     QgsPalettedRasterRenderer,
@@ -16,6 +18,8 @@ from qgis.core import (
     QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
+    QgsRendererCategory,
+    QgsVectorLayer,
     QgsSingleBandPseudoColorRenderer,
 )
 from qgis.PyQt.QtGui import QColor
@@ -23,6 +27,10 @@ from qgis.PyQt.QtGui import QColor
 CLASSES = "classes"  # a class band (u8 ids, colour table, category names)
 PROBABILITIES = "probabilities"  # float bands in 0..1
 VALUES = "values"  # float bands of any range (regression)
+DETECTIONS = "detections"  # polygons with class_id, class_name, score
+
+# Outline colours of detection classes, in class order (distinct on imagery).
+_DETECTION_COLOURS = ["#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#ffff33", "#a65628", "#f781bf"]
 
 
 def _viridis():
@@ -74,20 +82,40 @@ def _ramp_renderer(layer, kind):
     return renderer
 
 
+def _detection_renderer(layer):
+    """Boxes outlined (not filled, so the image shows through) in one colour per class name."""
+    index = layer.fields().indexOf("class_id")
+    names = {}
+    for feature in layer.getFeatures():
+        names.setdefault(feature["class_id"], feature["class_name"])
+    categories = []
+    for class_id in sorted(names) if index >= 0 else []:
+        colour = _DETECTION_COLOURS[class_id % len(_DETECTION_COLOURS)]
+        symbol = QgsFillSymbol.createSimple({"color": "0,0,0,0", "outline_color": colour, "outline_width": "0.6"})
+        categories.append(QgsRendererCategory(names[class_id], symbol, str(names[class_id])))
+    return QgsCategorizedSymbolRenderer("class_name", categories)
+
+
 def style_layer(layer, kind):
     """Sets the renderer of an output layer of this kind; returns False when there is none."""
-    if not layer.isValid() or kind not in (CLASSES, PROBABILITIES, VALUES):
+    if not layer.isValid() or kind not in (CLASSES, PROBABILITIES, VALUES, DETECTIONS):
         return False
+    if kind == DETECTIONS:
+        layer.setRenderer(_detection_renderer(layer))
+        return True
     layer.setRenderer(_class_renderer(layer) if kind == CLASSES else _ramp_renderer(layer, kind))
     return True
 
 
 def save_style(path, kind):
     """Writes the style of this kind as the raster's default style (PATH without .tif + .qml).
-    Returns an error message, or None."""
-    layer = QgsRasterLayer(path, "", "gdal")
+    A GeoPackage keeps it in its layer_styles table. Returns an error message, or None."""
+    layer = QgsVectorLayer(path, "", "ogr") if kind == DETECTIONS else QgsRasterLayer(path, "", "gdal")
     if not style_layer(layer, kind):
         return f"cannot style {path}"
+    if kind == DETECTIONS and layer.dataProvider().isSaveAndLoadStyleToDatabaseSupported():
+        # In the GeoPackage itself (its layer_styles table): the style travels with the file.
+        return layer.saveStyleToDatabase(layer.name() or "rastrum", "Rastrum detections by class", True, "") or None
     message, ok = layer.saveDefaultStyle()
     return None if ok else message
 
@@ -102,7 +130,7 @@ class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
         self.kind = kind
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
-        if isinstance(layer, QgsRasterLayer) and style_layer(layer, self.kind):
+        if isinstance(layer, (QgsRasterLayer, QgsVectorLayer)) and style_layer(layer, self.kind):
             layer.triggerRepaint()
 
 

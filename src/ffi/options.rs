@@ -107,6 +107,10 @@ pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_opti
 /// - `output-channels`: the model's output channels (declared by hosts planning without a model)
 /// - `output-size`: side of the model's output tile (declared likewise; 1: one value per tile)
 /// - `output-nodata`: value of output pixels without valid input
+/// - `det-conf`: detection, minimum score of a box (0 to 1)
+/// - `det-iou-thresh`: detection, overlap above which the lower-scoring of two boxes is dropped
+/// - `det-metric`: detection, iou or ios (overlap over the union or over the smaller box)
+/// - `det-class-agnostic`: true|false, detection, boxes of different classes suppress each other
 /// - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)
 /// - `resolution`: centimetres per pixel to resample the input to, native, or card
 /// - `resolution-limit`: the largest factor the card's resolution may resample by (default 4)

@@ -16,3 +16,4 @@ pub mod place;
 pub mod quicklook;
 pub mod resample;
 pub mod space;
+pub mod vector;

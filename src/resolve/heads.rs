@@ -1,7 +1,7 @@
 //! Which outputs of a model a run writes (its heads) and their settings: the one chosen, or all
 //! (`all-outputs`, or a card naming several heads).
 
-use super::{card_with_overrides, model_input, probe, settle, Resolved};
+use super::{card_with_overrides, detects, model_input, probe, settle, Resolved};
 use crate::card::{Card, OutputSelector};
 use crate::error::{Error, Result};
 use crate::inference::Model;
@@ -14,7 +14,7 @@ pub fn resolve_heads(model: &Model, opts: &RunOptions, raster_bands: Option<usiz
     let input = model_input(model, opts, &card, raster_bands)?;
     let mut heads = Vec::new();
     for index in chosen_heads(model, opts, &card)? {
-        heads.push(settle(card.clone(), opts, probe(model, opts, input.clone(), index)?)?);
+        heads.push(settle(card.clone(), opts, probe(model, opts, input.clone(), index, detects(&card, opts))?)?);
     }
     if let Some(fallback) = heads.iter().find(|h| h.batch_fallback.is_some()).cloned() {
         for h in &mut heads {

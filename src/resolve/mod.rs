@@ -11,15 +11,19 @@ use crate::error::{Error, Result};
 use crate::grid::{pixel_axis, tile_axis, GridMode, PadMode, PixelGeometry, TileGrid};
 use crate::inference::{default_batch, Model};
 use crate::memory;
-use crate::onnx::graph;
 use crate::options::{Resolution, RunOptions};
 use crate::raster::input::RasterInfo;
 use crate::raster::output::Georef;
 
+mod classes;
+mod detection;
 mod heads;
+use classes::class_head;
 mod probe;
-pub use heads::resolve_heads;
+use detection::detecting;
+pub use detection::Detecting;
 use heads::chosen_output;
+pub use heads::resolve_heads;
 use probe::probe;
 
 /// How the model's output maps onto the raster.
@@ -30,6 +34,8 @@ pub enum OutputKind {
     Pixels,
     /// `[n, channels]` per tile.
     PerTile,
+    /// `[n, a, c]`: a detector's boxes per tile (`detection` says how to read them).
+    Detections,
 }
 
 /// The settings a run actually uses, after card, overrides and the model's shapes.
@@ -74,7 +80,20 @@ pub struct Resolved {
     pub resolution_cm: Option<f64>,
     /// Deepness's small-segment removal: the class map's median window (0 or 1: none).
     pub small_segment: usize,
+    /// Detection: how the boxes are read and merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detecting>,
     pub card: Card,
+}
+
+impl Resolved {
+    /// The values of one tile's model output.
+    pub fn values_per_tile(&self) -> usize {
+        match &self.detection {
+            Some(d) => d.dims[0] * d.dims[1],
+            None => self.out_channels * self.out_size * self.out_size,
+        }
+    }
 }
 
 /// One value per band from a list given for `n` bands: none (`default` for every band), one
@@ -144,8 +163,14 @@ pub fn resolve(model: &Model, opts: &RunOptions, raster_bands: Option<usize>) ->
     let card = card_with_overrides(model.card()?, opts)?;
     let input = model_input(model, opts, &card, raster_bands)?;
     let output_index = chosen_output(model, opts, &card)?;
-    let shape = probe(model, opts, input, output_index)?;
+    let shape = probe(model, opts, input, output_index, detects(&card, opts))?;
     settle(card, opts, shape)
+}
+
+/// Whether the run detects objects (asked, or a Deepness `Detector` card): the probe then reads
+/// the output as boxes.
+fn detects(card: &Card, opts: &RunOptions) -> bool {
+    opts.task.or(card.task) == Some(Task::Detection)
 }
 
 /// What the model's input tensor and the options fix: tile size, bands, batch.
@@ -250,7 +275,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
     }
     let shown = match kind {
         OutputKind::PerTile => format!("[n, {out_channels}]"),
-        OutputKind::Pixels => format!("[n, {out_channels}, {out_size}, {out_size}]"),
+        OutputKind::Pixels | OutputKind::Detections => format!("[n, {out_channels}, {out_size}, {out_size}]"),
     };
     let shape = Shape {
         source: None,
@@ -317,19 +342,26 @@ fn small_segment(card: &Card, opts: &RunOptions, task: Task) -> Result<usize> {
 /// The settings that follow from the tensors' shape, the card and the options: preprocessing,
 /// task, scale and crop, tiling and stitching, activation and classes.
 fn settle(card: Card, opts: &RunOptions, s: Shape) -> Result<Resolved> {
-    let (tile, kind, out_channels) = (s.tile, s.kind, s.out_channels);
+    let (tile, kind) = (s.tile, s.kind);
     let bands = s.bands.clone();
     let [scale, offset, mean, std] = preprocessing(&card, opts, &bands)?;
     let task = task_of(&card, opts, &s)?;
     let (scale_factor, model_crop, out_size) = output_scale(&card, opts, task, &s)?;
     let (redistribute, weight_band) = redistribution(&card, opts, task, kind)?;
     let t = tiling(&card, opts, kind, tile, redistribute)?;
-    let (activation, activation_reason, class_names) = class_head(&card, opts, task, &s)?;
-    let per_tile = bands.len() * tile * tile + out_channels * out_size * out_size;
+    let detection = if kind == OutputKind::Detections { Some(detecting(&card, opts, &s)?) } else { None };
+    let (activation, activation_reason, class_names) = match &detection {
+        Some(d) => (Activation::None, "a detector's scores are kept as they are".to_string(), d.names(&card, &s)?),
+        None => class_head(&card, opts, task, &s)?,
+    };
+    let out_channels = detection.as_ref().map_or(s.out_channels, |d| d.classes);
+    let per_tile = bands.len() * tile * tile
+        + detection.as_ref().map_or(out_channels * out_size * out_size, |d| d.dims[0] * d.dims[1]);
     check_batches(s.batch, s.static_batch, tile, per_tile)?;
     let small_segment = small_segment(&card, opts, task)?;
     Ok(Resolved {
         small_segment,
+        detection,
         task,
         output_kind: kind,
         output_index: s.output_index,
@@ -402,6 +434,7 @@ fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
     }
     let task = opts.task.or(card.task).unwrap_or(match kind {
         OutputKind::PerTile => Task::Classification,
+        OutputKind::Detections => Task::Detection,
         OutputKind::Pixels if s.out_size > s.tile => Task::SuperResolution,
         OutputKind::Pixels => Task::Segmentation,
     });
@@ -411,6 +444,10 @@ fn task_of(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Task> {
         ),
         (Task::Segmentation | Task::SuperResolution, OutputKind::PerTile) => {
             Err(s.error(format!("{task} needs per-pixel outputs, but the output is per tile {oshape}")))
+        }
+        (Task::Detection, OutputKind::Detections) => Ok(task),
+        (Task::Detection, _) | (_, OutputKind::Detections) => {
+            Err(s.error(format!("{task} of a {kind:?} output {oshape} is not defined")))
         }
         _ => Ok(task),
     }
@@ -432,8 +469,11 @@ fn output_scale(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result
             "scale factor {scale_factor} applies to super_resolution only, not {task}"
         )));
     }
-    if s.kind != OutputKind::Pixels {
-        return Ok((scale_factor, 0, 1));
+    match s.kind {
+        OutputKind::PerTile => return Ok((scale_factor, 0, 1)),
+        // Boxes are in the tile's pixels: the output grid is the input's.
+        OutputKind::Detections => return Ok((1, 0, tile)),
+        OutputKind::Pixels => {}
     }
     if out_size % scale_factor != 0 || out_size / scale_factor > tile || (tile - out_size / scale_factor) % 2 != 0 {
         return Err(s.error(format!(
@@ -483,7 +523,9 @@ fn tiling(card: &Card, opts: &RunOptions, kind: OutputKind, tile: usize, redistr
         OutputKind::PerTile => 0,
         // Deepness (and GeoDeep) truncate: 10 % of 256 is 25 pixels. A pixel more would shift
         // every tile, and models with strided stages are not shift-invariant.
-        OutputKind::Pixels => card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize),
+        OutputKind::Pixels | OutputKind::Detections => {
+            card.overlap_percent.map_or(tile / 8, |p| (tile as f64 * p / 100.0).floor() as usize)
+        }
     };
     let overlap = opts.overlap.or(card.overlap).unwrap_or(default_overlap);
     if kind == OutputKind::PerTile && (overlap >= tile) {
@@ -506,49 +548,12 @@ fn tiling(card: &Card, opts: &RunOptions, kind: OutputKind, tile: usize, redistr
     Ok(t)
 }
 
-/// The class head and class names of class tasks (a one-channel model has two classes), with
-/// why that head: asked, the card's, Deepness's conventions, the graph, or the default.
-fn class_head(card: &Card, opts: &RunOptions, task: Task, s: &Shape) -> Result<(Activation, String, Vec<String>)> {
-    let out_channels = s.out_channels;
-    let is_class = matches!(task, Task::Segmentation | Task::Classification);
-    let (activation, why) = if let Some(a) = opts.activation {
-        (a, "option 'activation'".to_string())
-    } else if let Some(a) = card.activation {
-        (a, "card key 'rastrum_activation'".to_string())
-    } else if !is_class {
-        (Activation::None, format!("{task} outputs are values"))
-    } else if card.is_deepness() {
-        (Activation::None, "Deepness conventions (model_type): outputs are probabilities".to_string())
-    } else if let Some(why) = s.source.and_then(|path| graph::probabilities(path, &s.output_name)) {
-        // Softmax over probabilities would flatten them towards uniform.
-        (Activation::None, why)
-    } else if out_channels == 1 {
-        (Activation::Sigmoid, "default for one channel".to_string())
-    } else {
-        (Activation::Softmax, "default for several channels".to_string())
-    };
-    let n_classes = if out_channels == 1 { 2 } else { out_channels };
-    if is_class && n_classes > 255 {
-        return Err(s.error(format!("{n_classes} classes do not fit a u8 class band (at most 255)")));
-    }
-    let names = card.head_names(s.output_index).map_err(|e| s.about_card(e))?;
-    // Deepness names a one-channel (sigmoid) head by its one channel: the foreground, class 1,
-    // after a 'background' class 0.
-    if out_channels == 1 && names.len() == 1 {
-        if let Some(fg) = names.get(&0) {
-            return Ok((activation, why, vec!["background".to_string(), fg.clone()]));
-        }
-    }
-    let name = |c: usize| names.get(&c).cloned().unwrap_or_else(|| format!("class {c}"));
-    Ok((activation, why, (0..n_classes).map(name).collect()))
-}
-
 /// The tile grid and output georeferencing of a resolved run over a raster.
 pub fn tile_grid(r: &Resolved, info: &RasterInfo) -> Result<(TileGrid, Georef)> {
     let t = r.tile_size;
     // Output pixel u is input pixel offset + step * u on each axis.
     let (plan, offset, step) = match (r.output_kind, r.redistribute) {
-        (OutputKind::Pixels, _) => {
+        (OutputKind::Pixels | OutputKind::Detections, _) => {
             let g = PixelGeometry {
                 tile: t,
                 crop: r.model_crop,

@@ -10,7 +10,13 @@ use crate::options::RunOptions;
 /// The probe: one batch of zeros gives the real output shape, whatever the file declares. A
 /// dynamic batch is probed at the batch chosen: a graph that fails there (or answers another
 /// batch) is probed again at batch 1, and the run goes on at batch 1, saying why.
-pub(super) fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, output_index: usize) -> Result<Shape<'m>> {
+pub(super) fn probe<'m>(
+    model: &'m Model,
+    opts: &RunOptions,
+    input: Input,
+    output_index: usize,
+    detection: bool,
+) -> Result<Shape<'m>> {
     let Input { tile, bands, mut batch, static_batch } = input;
     let mut batch_fallback = None;
     let oshape = match probe_run(model, bands.len(), tile, batch, output_index) {
@@ -26,6 +32,9 @@ pub(super) fn probe<'m>(model: &'m Model, opts: &RunOptions, input: Input, outpu
         Err(e) => return Err(e),
     };
     let (kind, out_channels, out_size) = match oshape.len() {
+        // A detector's boxes: `[b, a, c]` (rows or columns of boxes), decoded per tile.
+        3 if detection => (OutputKind::Detections, oshape[1], oshape[2]),
+        _ if detection => return Err(bad_detection_shape(model, output_index, &oshape)),
         1 => (OutputKind::PerTile, 1, 1),
         2 => (OutputKind::PerTile, oshape[1], 1),
         3 if oshape[1] == oshape[2] => (OutputKind::Pixels, 1, oshape[1]),
@@ -72,6 +81,17 @@ fn probe_run(model: &Model, nb: usize, tile: usize, n: usize, output_index: usiz
         return Err(bad_shape(model, output_index, &out.shape, tile));
     }
     Ok(out.shape)
+}
+
+fn bad_detection_shape(model: &Model, output_index: usize, oshape: &[usize]) -> Error {
+    Error::model(
+        &model.path,
+        format!(
+            "output '{}' has shape {oshape:?}; a detector's output is [b, N, 5 + classes], [b, 4 + classes, N] or \
+             [b, N, 6] (is this a detection model?)",
+            model.outputs[output_index].name
+        ),
+    )
 }
 
 fn bad_shape(model: &Model, output_index: usize, oshape: &[usize], tile: usize) -> Error {

@@ -58,6 +58,7 @@ impl<'a, C: RowWriter<u8>, F: RowWriter<f32>> Stitching<'a, C, F> {
             (OutputKind::PerTile, rule) => {
                 Kind::Redistribute(RedistributeStitcher::new(rect, r.tile_size, rule == Redistribute::Weight)?)
             }
+            (OutputKind::Detections, _) => return Err(Error::invalid("detections are merged into a vector layer, not stitched into rows: run them with `rastrum run` (or rastrum_run)")),
         };
         Ok(Stitching { r, plan, kind, sink: sink()?, expected: 0, held: BTreeMap::new() })
     }

@@ -386,6 +386,7 @@ pub(crate) fn file_sink(
     opts: &RunOptions,
 ) -> Result<Sink> {
     let mut sink = match r.task {
+        Task::Detection => return Err(Error::invalid("detections are merged into a vector layer, not stitched into rows: run them with `rastrum run` (or rastrum_run)")),
         Task::Segmentation | Task::Classification => Sink::classes(
             output,
             grid,
@@ -417,6 +418,8 @@ pub(crate) fn planned_files(r: &Resolved, grid: &Georef, output: &Path, opts: &R
     let pixels = (grid.width as u64).saturating_mul(grid.height as u64);
     let channels = r.out_channels as u64;
     let rasters: Vec<(PathBuf, u64, usize)> = match r.task {
+        // A vector layer: its size follows the objects found, not the raster.
+        Task::Detection => Vec::new(),
         Task::Segmentation | Task::Classification => {
             let bands = 1 + if opts.probability_bands { r.out_channels } else { 0 };
             let mut v = vec![(output.to_path_buf(), pixels.saturating_mul(bands as u64), bands)];

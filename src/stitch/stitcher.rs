@@ -59,6 +59,7 @@ impl Stitcher {
         let u8s = |raster| FnRows::<u8> { raster, f: f.clone(), wrap: |b| BandsOut::U8(b) };
         let f32s = |raster| FnRows::<f32> { raster, f: f.clone(), wrap: |b| BandsOut::F32(b) };
         let sink = match r.task {
+            Task::Detection => return Err(Error::invalid("detections are merged into a vector layer, not stitched into rows: run them with `rastrum run` (or rastrum_run)")),
             Task::Segmentation | Task::Classification => Sink::class_writers(
                 u8s(0),
                 plan.options.probabilities.then(|| f32s(1)),

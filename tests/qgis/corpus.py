@@ -262,3 +262,53 @@ def corpus_raster(path):
         band.SetNoDataValue(0)
     ds = None
     return data.astype(np.float64), (data != 0).all(axis=0)
+
+
+DET_TILE, DET_STRIDE, DET_SIDE = 64, 4, 32.0
+
+
+def build_detector(path):
+    """An Ultralytics-format detector ([b, 4 + 2, N]) decodable by hand: at every 4th pixel of a
+    64-pixel tile an anchor whose box is centred on the pixel, of side band 3 / 255 * 32, scoring
+    band 1 / 255 for 'plane' and band 2 / 255 for 'ship' (a Deepness Detector card: inputs / 255)."""
+    cells = DET_TILE // DET_STRIDE
+    grid = np.arange(cells, dtype=np.float32) * DET_STRIDE + 0.5
+    cx, cy = np.meshgrid(grid, grid)
+    inits = [_float_tensor("w", np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)),
+             _float_tensor("cx", cx.reshape(1, 1, cells, cells)), _float_tensor("cy", cy.reshape(1, 1, cells, cells)),
+             _float_tensor("side", np.array([DET_SIDE], np.float32)),
+             _int64_tensor("flat", [0, -1, cells * cells])]
+    nodes = [_node("Conv", ["x", "w"], ["s"], kernel_shape=[1, 1], strides=[DET_STRIDE, DET_STRIDE]),
+             _node("Split", ["s"], ["c0", "c1", "b3"], axis=1),
+             _node("Mul", ["b3", "side"], ["wh"]),
+             _node("Sub", ["c0", "c0"], ["zero"]),
+             _node("Add", ["zero", "cx"], ["bx"]), _node("Add", ["zero", "cy"], ["by"]),
+             _node("Concat", ["bx", "by", "wh", "wh", "c0", "c1"], ["cat"], axis=1),
+             _node("Reshape", ["cat", "flat"], ["y"])]
+    card = {"model_type": "Detector", "det_type": "YOLO_Ultralytics", "class_names": {"0": "plane", "1": "ship"}}
+    path.write_bytes(_model(nodes, [("x", ["n", 3, DET_TILE, DET_TILE])],
+                            [("y", ["n", 6, cells * cells])], inits, card))
+
+
+def detection_scene(path, objects, width=200, height=164):
+    """A 3-band byte scene of `objects` (x, y, class, side) planted at anchor pixels (multiples of
+    4), georeferenced at 10 m; returns the expected boxes (class, x1, y1, x2, y2) in map units."""
+    from osgeo import gdal, osr
+
+    data = np.zeros((3, height, width), np.uint8)
+    expected = set()
+    for x, y, cls, side in objects:
+        data[cls, y, x] = 230
+        data[2, y, x] = round(side / DET_SIDE * 255)
+        s = data[2, y, x] / 255 * DET_SIDE
+        x1, x2 = 500000 + 10 * (x + 0.5 - s / 2), 500000 + 10 * (x + 0.5 + s / 2)
+        y1, y2 = 5000000 - 10 * (y + 0.5 + s / 2), 5000000 - 10 * (y + 0.5 - s / 2)
+        expected.add((cls, round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)))
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 3, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 5000000.0, 0.0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.WriteRaster(0, 0, width, height, data.tobytes())
+    ds = None
+    return expected

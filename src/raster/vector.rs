@@ -1,0 +1,149 @@
+//! Vector outputs through OGR: a detector's boxes as polygons in the raster's CRS (the box's
+//! corners through the geotransform, so rotated and sheared grids stay exact), with fields
+//! `class_id`, `class_name`, `score` and `tile`. The layer is written under a temporary name
+//! and moved into place whole, like the rasters; the format follows the extension.
+
+use std::path::{Path, PathBuf};
+
+use gdal::errors::Result as GdalResult;
+use gdal::spatial_ref::SpatialRef;
+use gdal::vector::{Feature, FieldDefn, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
+use gdal::{Dataset, DriverManager};
+
+use crate::atomic::TempFile;
+use crate::detect::Detection;
+use crate::error::{Error, Result};
+use crate::raster::output::Georef;
+use crate::raster::place::temp_file;
+
+/// The OGR driver for a target, by extension (single-file formats: the file moves into place
+/// whole).
+pub fn vector_driver(target: &Path) -> Result<&'static str> {
+    let ext = target.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    Ok(match ext.as_str() {
+        "gpkg" => "GPKG",
+        "fgb" => "FlatGeobuf",
+        "geojson" | "json" => "GeoJSON",
+        "geojsonl" | "geojsons" => "GeoJSONSeq",
+        "parquet" => "Parquet",
+        "sqlite" => "SQLite",
+        _ => {
+            return Err(Error::invalid(format!(
+                "{}: detections are written as a vector layer; choose a .gpkg (default), .fgb, .geojson, \
+                 .geojsonl, .parquet or .sqlite output",
+                target.display()
+            )))
+        }
+    })
+}
+
+/// Fields of every detection layer, in order.
+const FIELDS: [(&str, OGRFieldType::Type); 4] = [
+    ("class_id", OGRFieldType::OFTInteger),
+    ("class_name", OGRFieldType::OFTString),
+    ("score", OGRFieldType::OFTReal),
+    ("tile", OGRFieldType::OFTInteger),
+];
+
+/// A detection layer being written.
+pub struct VectorOutput {
+    ds: Dataset,
+    temp: TempFile,
+    target: PathBuf,
+    transform: [f64; 6],
+    names: Vec<String>,
+    /// GeoPackage and SQLite write each batch of features in one transaction (one commit, not
+    /// one per feature).
+    transactions: bool,
+    pub written: u64,
+}
+
+impl VectorOutput {
+    /// Creates the layer for `target` (named after its file) on `grid`'s CRS.
+    pub fn create(target: &Path, grid: &Georef, names: &[String]) -> Result<VectorOutput> {
+        let driver_name = vector_driver(target)?;
+        let driver = DriverManager::get_driver_by_name(driver_name)
+            .map_err(|_| Error::invalid(format!("{}: this GDAL has no {driver_name} driver", target.display())))?;
+        let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
+        let temp = temp_file(target, "", &ext);
+        let name = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "detections".into());
+        let ds = create_layer(&driver, temp.path(), &name, &grid.projection)
+            .map_err(|e| Error::io(target, format!("creating the {driver_name} layer: {e}")))?;
+        let transform = grid.geo_transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let transactions = matches!(driver_name, "GPKG" | "SQLite");
+        let target = target.to_path_buf();
+        Ok(VectorOutput { ds, temp, target, transform, names: names.to_vec(), transactions, written: 0 })
+    }
+
+    /// Appends boxes (in the raster's pixels).
+    pub fn write(&mut self, boxes: &[Detection]) -> Result<()> {
+        if boxes.is_empty() {
+            return Ok(());
+        }
+        let (transform, names) = (self.transform, &self.names);
+        let written = if self.transactions {
+            self.ds.start_transaction().and_then(|txn| {
+                write_features(&txn, boxes, transform, names)?;
+                txn.commit()
+            })
+        } else {
+            write_features(&self.ds, boxes, transform, names)
+        };
+        written.map_err(|e| Error::io(&self.target, format!("writing detections: {e}")))?;
+        self.written += boxes.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the layer: the finished file under its temporary name, and where it goes.
+    pub fn close(self) -> Result<(TempFile, PathBuf)> {
+        let VectorOutput { ds, temp, target, .. } = self;
+        ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
+        Ok((temp, target))
+    }
+}
+
+/// A dataset at `path` with the one polygon layer of detections.
+fn create_layer(driver: &gdal::Driver, path: &Path, name: &str, projection: &str) -> GdalResult<Dataset> {
+    let mut ds = driver.create_vector_only(path)?;
+    let srs = (!projection.is_empty()).then(|| SpatialRef::from_wkt(projection)).transpose()?;
+    {
+        let layer = ds.create_layer(LayerOptions {
+            name,
+            srs: srs.as_ref(),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: None,
+        })?;
+        for (field, kind) in FIELDS {
+            FieldDefn::new(field, kind)?.add_to_layer(&layer)?;
+        }
+    }
+    Ok(ds)
+}
+
+fn write_features(ds: &Dataset, boxes: &[Detection], t: [f64; 6], names: &[String]) -> GdalResult<()> {
+    let layer = ds.layer(0)?;
+    let defn = layer.defn();
+    for d in boxes {
+        let mut feature = Feature::new(defn)?;
+        feature.set_geometry(polygon(d, t)?)?;
+        feature.set_field_integer(0, d.class as i32)?;
+        feature.set_field_string(1, names.get(d.class as usize).map_or("", String::as_str))?;
+        feature.set_field_double(2, d.score as f64)?;
+        feature.set_field_integer(3, d.tile as i32)?;
+        feature.create(&layer)?;
+    }
+    Ok(())
+}
+
+/// The box's four corners through the geotransform, as a closed ring.
+fn polygon(d: &Detection, t: [f64; 6]) -> GdalResult<Geometry> {
+    let at = |x: f64, y: f64| (t[0] + x * t[1] + y * t[2], t[3] + x * t[4] + y * t[5]);
+    let corners = [at(d.x1, d.y1), at(d.x2, d.y1), at(d.x2, d.y2), at(d.x1, d.y2), at(d.x1, d.y1)];
+    let mut ring = Geometry::empty(OGRwkbGeometryType::wkbLinearRing)?;
+    for p in corners {
+        ring.add_point_2d(p);
+    }
+    let mut poly = Geometry::empty(OGRwkbGeometryType::wkbPolygon)?;
+    poly.add_geometry(ring)?;
+    Ok(poly)
+}

@@ -1,0 +1,45 @@
+//! The settings of a detection run: the output format and its class count, from the card's
+//! `det_type` or the output shape, the confidence and the merging of boxes across tiles.
+
+use serde::Serialize;
+
+use super::Shape;
+use crate::card::{Card, Metric};
+use crate::detect::merge::MergeRule;
+use crate::detect::Format;
+use crate::error::Result;
+use crate::options::RunOptions;
+
+/// How a detector's output is read and its boxes merged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detecting {
+    pub format: Format,
+    /// One tile's output `[a, c]` (the batch axis dropped).
+    pub dims: [usize; 2],
+    pub classes: usize,
+    /// Boxes scoring less are dropped (`det_conf`, default 0.3).
+    pub confidence: f64,
+    pub rule: MergeRule,
+}
+
+pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Detecting> {
+    let dims = [s.out_channels, s.out_size];
+    let format = Format::of(card.det_type.as_deref(), &[1, dims[0], dims[1]]).map_err(|e| s.about_card(e))?;
+    let classes = format.class_count(dims[0], dims[1]).map_err(|e| s.about_card(e))?;
+    // An end-to-end head does not say how many classes it has: the card's names do.
+    let classes = if classes == 0 { card.head_names(s.output_index)?.len().max(1) } else { classes };
+    let rule = MergeRule {
+        threshold: opts.det_iou_thresh.or(card.det_iou_thresh).unwrap_or(0.5),
+        metric: opts.det_metric.unwrap_or(Metric::Iou),
+        class_agnostic: opts.det_class_agnostic,
+    };
+    Ok(Detecting { format, dims, classes, confidence: opts.det_conf.or(card.det_conf).unwrap_or(0.3), rule })
+}
+
+impl Detecting {
+    /// The name of each class: the card's, else `class i`.
+    pub(super) fn names(&self, card: &Card, s: &Shape) -> Result<Vec<String>> {
+        let names = card.head_names(s.output_index).map_err(|e| s.about_card(e))?;
+        Ok((0..self.classes).map(|c| names.get(&c).cloned().unwrap_or_else(|| format!("class {c}"))).collect())
+    }
+}

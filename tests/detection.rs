@@ -1,0 +1,280 @@
+//! Object detection over rasters larger than a tile: a pointwise-decodable detector (each
+//! anchor's box read from the pixel under it) in the formats in use, objects planted on every
+//! kind of tile edge and corner, and the set written to the vector layer compared with the same
+//! decoding computed over the whole raster at once.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::*;
+use gdal::vector::LayerAccess;
+use rastrum::onnx::build::Attr;
+use rastrum::onnx::{Dim, GraphBuilder};
+use rastrum::{run, RunOptions};
+
+const TILE: i64 = 64;
+/// Anchors every STRIDE pixels, at the pixel's centre.
+const STRIDE: i64 = 4;
+/// Box side = band 3 / 255 * SIDE.
+const SIDE: f32 = 32.0;
+
+/// The model's layout of one tile's boxes.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// Ultralytics v8 / 11: `[b, 4 + classes, N]`.
+    Columns,
+    /// YOLOv5: `[b, N, 5 + classes]` with objectness 1.
+    Rows,
+    /// End-to-end: `[b, N, 6]` of x1, y1, x2, y2, score, class.
+    EndToEnd,
+}
+
+/// A detector over 3-band tiles of TILE pixels: at each anchor (every STRIDE pixels) a square box
+/// centred on the anchor pixel, of side band3 / 255 * SIDE, scoring band1 / 255 for class 0 and
+/// band2 / 255 for class 1 (inputs are divided by 255: a Deepness `Detector` card).
+fn detector(path: &Path, layout: Layout, det_type: Option<&str>) {
+    let cells = (TILE / STRIDE) as usize;
+    let n = (cells * cells) as i64;
+    let grid = |axis: usize| -> Vec<f32> {
+        (0..cells * cells)
+            .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
+            .collect()
+    };
+    let mut g = GraphBuilder::new("detector")
+        .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
+        .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
+        .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
+        .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
+        .initializer("side", &[1], &[SIDE], false)
+        .initializer("half", &[1], &[0.5], false)
+        .initializer("one", &[1, 1, cells as i64, cells as i64], &vec![1.0; cells * cells], false)
+        .initializer_i64("flat", &[3], &[0, -1, n])
+        // Every STRIDE-th pixel: a 1x1 identity convolution with stride.
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["s"],
+            &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
+        )
+        .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
+        .node("Mul", &["b3", "side"], &["wh"], &[])
+        // The batch's copies of the anchor grid: anchors + 0 * scores.
+        .node("Mul", &["c0", "half"], &["z0"], &[])
+        .node("Sub", &["z0", "z0"], &["zero"], &[])
+        .node("Add", &["zero", "cx"], &["bx"], &[])
+        .node("Add", &["zero", "cy"], &["by"], &[])
+        .node("Add", &["zero", "one"], &["ones"], &[]);
+    let (out_dims, rows): (Vec<Dim>, Option<(&str, Vec<&str>)>) = match layout {
+        Layout::Columns => (vec!["n".into(), 6.into(), n.into()], None),
+        Layout::Rows => {
+            (vec!["n".into(), n.into(), 7.into()], Some(("rows", vec!["bx", "by", "wh", "wh", "ones", "c0", "c1"])))
+        }
+        Layout::EndToEnd => {
+            g = g
+                .node("Mul", &["wh", "half"], &["r"], &[])
+                .node("Sub", &["bx", "r"], &["x1"], &[])
+                .node("Sub", &["by", "r"], &["y1"], &[])
+                .node("Add", &["bx", "r"], &["x2"], &[])
+                .node("Add", &["by", "r"], &["y2"], &[])
+                .node("Max", &["c0", "c1"], &["best"], &[])
+                .node("Greater", &["c1", "c0"], &["is1"], &[])
+                .node("Cast", &["is1"], &["cls"], &[("to", Attr::Int(1))]);
+            (vec!["n".into(), n.into(), 6.into()], Some(("rows", vec!["x1", "y1", "x2", "y2", "best", "cls"])))
+        }
+    };
+    g = match rows {
+        None => g.node("Concat", &["bx", "by", "wh", "wh", "c0", "c1"], &["cat"], &[("axis", Attr::Int(1))]).node(
+            "Reshape",
+            &["cat", "flat"],
+            &["y"],
+            &[],
+        ),
+        Some((_, parts)) => g
+            .node("Concat", &parts, &["cat"], &[("axis", Attr::Int(1))])
+            .node("Reshape", &["cat", "flat"], &["t"], &[])
+            .node("Transpose", &["t"], &["y"], &[("perm", Attr::Ints(vec![0, 2, 1]))]),
+    };
+    g = g
+        .output("y", &out_dims)
+        .meta("model_type", "\"Detector\"")
+        .meta("class_names", r#"{"0": "plane", "1": "ship"}"#);
+    if let Some(t) = det_type {
+        g = g.meta("det_type", &format!("\"{t}\""));
+    }
+    g.save(path).unwrap();
+}
+
+/// An object planted at anchor pixel (x, y): class 0 or 1 scoring 0.9, of side `side` pixels.
+struct Planted {
+    x: usize,
+    y: usize,
+    class: usize,
+    side: f32,
+}
+
+/// A W x H scene (W, H multiples of STRIDE so that every tile's anchors are the raster's) with
+/// objects on tile sides, corners, the raster's edges and inside tiles.
+fn scene(dir: &Path, w: usize, h: usize, objects: &[Planted]) -> std::path::PathBuf {
+    let mut bands = vec![vec![0u8; w * h]; 3];
+    for o in objects {
+        let i = o.y * w + o.x;
+        bands[o.class][i] = 230;
+        bands[2][i] = (o.side / SIDE * 255.0).round() as u8;
+    }
+    raster::<u8>(&dir.join("scene.tif"), w, h, &bands, None)
+}
+
+/// Boxes as (class, x1, y1, x2, y2) in 1/100 px.
+type Boxes = BTreeSet<(i64, i64, i64, i64, i64)>;
+
+/// The boxes the whole-raster decoding gives.
+fn expected(objects: &[Planted]) -> Boxes {
+    objects
+        .iter()
+        .map(|o| {
+            let side = ((o.side / SIDE * 255.0).round() / 255.0 * SIDE) as f64;
+            let (cx, cy) = (o.x as f64 + 0.5, o.y as f64 + 0.5);
+            let r = |v: f64| (v * 100.0).round() as i64;
+            (o.class as i64, r(cx - side / 2.0), r(cy - side / 2.0), r(cx + side / 2.0), r(cy + side / 2.0))
+        })
+        .collect()
+}
+
+/// The features of a layer, back in the scene's pixels (through its geotransform, north up).
+fn found(path: &Path, scene: &Path) -> (Boxes, Vec<String>) {
+    let gt = geo_transform(scene);
+    let ds = gdal::Dataset::open(path).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    let mut boxes = BTreeSet::new();
+    let mut names = Vec::new();
+    for f in layer.features() {
+        let env = f.geometry().unwrap().envelope();
+        let class = f.field_as_integer(f.field_index("class_id").unwrap()).unwrap().unwrap() as i64;
+        let score = f.field_as_double(f.field_index("score").unwrap()).unwrap().unwrap();
+        assert!((score - 230.0 / 255.0).abs() < 1e-5, "score {score}");
+        names.push(f.field_as_string(f.field_index("class_name").unwrap()).unwrap().unwrap());
+        let r = |v: f64| (v * 100.0).round() as i64;
+        let (px, py) = (|x: f64| (x - gt[0]) / gt[1], |y: f64| (y - gt[3]) / gt[5]);
+        let inserted = boxes.insert((class, r(px(env.MinX)), r(py(env.MaxY)), r(px(env.MaxX)), r(py(env.MinY))));
+        assert!(inserted, "a box was written twice");
+    }
+    (boxes, names)
+}
+
+/// Objects on every kind of tile edge and corner of a 64-pixel grid overlapping by 32 (tiles at
+/// 0, 32, 64, ...), at the raster's edges and corners, and inside tiles.
+fn planted(w: usize, h: usize) -> Vec<Planted> {
+    let mut objects = Vec::new();
+    let sides = [12.0, 20.0, 24.0];
+    let mut k = 0;
+    for &y in &[0, 32, 60, 64, 96, 128, h - 4] {
+        for &x in &[0, 28, 32, 64, 92, 128, 160, w - 4] {
+            if x < w && y < h {
+                objects.push(Planted { x, y, class: k % 2, side: sides[k % 3] });
+                k += 1;
+            }
+        }
+    }
+    // Keep boxes apart (no two overlapping): every anchor above is 28 px or more from the next,
+    // wider than half of two boxes of up to 24 px... except where they touch: drop those.
+    let mut kept: Vec<Planted> = Vec::new();
+    for o in objects {
+        let far = |p: &Planted| {
+            let d = (o.side + p.side) / 2.0 + 1.0;
+            (o.x as f32 - p.x as f32).abs() >= d || (o.y as f32 - p.y as f32).abs() >= d
+        };
+        if kept.iter().all(far) {
+            kept.push(o);
+        }
+    }
+    kept
+}
+
+#[test]
+fn every_planted_object_is_found_once_in_every_output_format() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let objects = planted(w, h);
+    assert!(objects.len() > 30);
+    let input = scene(dir.path(), w, h, &objects);
+    let want = expected(&objects);
+    for (layout, det_type) in [
+        (Layout::Columns, Some("YOLO_Ultralytics")),
+        (Layout::Columns, None),
+        (Layout::Rows, Some("YOLO_v5_or_v7_default")),
+        (Layout::EndToEnd, None),
+    ] {
+        let model = dir.path().join(format!("{layout:?}.onnx"));
+        detector(&model, layout, det_type);
+        let out = dir.path().join(format!("{layout:?}_{}.gpkg", det_type.is_some()));
+        let opts = RunOptions { overlap: Some(32), ..Default::default() };
+        let summary = run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+        assert_eq!(summary.task, rastrum::Task::Detection);
+        let (got, names) = found(&out, &input);
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "{layout:?}: missing {missing:?}, extra {extra:?}");
+        let planes = objects.iter().filter(|o| o.class == 0).count() as u64;
+        assert_eq!(summary.class_counts.get("plane"), Some(&planes));
+        assert_eq!(names.iter().filter(|n| *n == "ship").count() as u64, objects.len() as u64 - planes);
+    }
+}
+
+#[test]
+fn the_set_does_not_depend_on_the_tiling() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let objects = planted(w, h);
+    let input = scene(dir.path(), w, h, &objects);
+    let model = dir.path().join("d.onnx");
+    detector(&model, Layout::Columns, None);
+    let model = load(&model);
+    let mut sets = Vec::new();
+    for (overlap, batch) in [(32, 1), (36, 4), (40, 3), (48, 2)] {
+        let out = dir.path().join(format!("o{overlap}.gpkg"));
+        let opts = RunOptions { overlap: Some(overlap), batch: Some(batch), ..Default::default() };
+        run(&model, &input, &out, &opts, &mut |_, _| true).unwrap();
+        sets.push(found(&out, &input).0);
+    }
+    assert!(sets.windows(2).all(|p| p[0] == p[1]));
+    assert_eq!(sets[0], expected(&objects));
+}
+
+#[test]
+fn bad_detectors_and_outputs_are_named() {
+    let dir = tmp();
+    let input = scene(dir.path(), 64, 64, &[]);
+    // A Detector card on a segmentation graph.
+    let seg = dir.path().join("seg.onnx");
+    let nchw: Vec<Dim> = vec!["n".into(), 3.into(), "h".into(), "w".into()];
+    GraphBuilder::new("seg")
+        .input("x", &nchw)
+        .node("Identity", &["x"], &["y"], &[])
+        .output("y", &nchw)
+        .meta("model_type", "\"Detector\"")
+        .save(&seg)
+        .unwrap();
+    let err = run(&load(&seg), &input, &dir.path().join("a.gpkg"), &RunOptions::default(), &mut |_, _| true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a detector's output is [b, N, 5 + classes], [b, 4 + classes, N] or [b, N, 6]"), "{err}");
+    // An unknown det_type.
+    let model = dir.path().join("d.onnx");
+    detector(&model, Layout::Columns, Some("retinanet_v99"));
+    let err = run(&load(&model), &input, &dir.path().join("b.gpkg"), &RunOptions::default(), &mut |_, _| true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown detector type 'retinanet_v99'"), "{err}");
+    // A raster output for a vector layer, and windows.
+    detector(&model, Layout::Columns, None);
+    let err = run(&load(&model), &input, &dir.path().join("c.tif"), &RunOptions::default(), &mut |_, _| true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("choose a .gpkg (default)"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        name.ends_with(".onnx") || name.starts_with("scene")
+    }));
+}
