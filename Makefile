@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
+.PHONY: setup build demo test bench-detect test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
 
 setup:
 	@scripts/setup.sh
@@ -71,6 +71,10 @@ bench-dask: stage
 	$(DASK_ENV) .venv-dask/bin/python bench/scale_out.py
 
 # ONNX Runtime's CUDA throughput against `rastrum run --device cuda` on the same tiles, batch 1-64
+# Detection's peak memory and speed against the number of objects, up to 10^6 (BENCHMARKS.md).
+bench-detect: build
+	/usr/bin/python3 bench/detections.py $(RELEASE)/rastrum --write
+
 # (bench/gpu.sh: says "no CUDA device" and stops on a machine without one).
 bench-gpu: build
 	bench/gpu.sh
@@ -134,6 +138,7 @@ bench: build
 # The same harness at small sizes: the comparisons agree (no speed judged, BENCHMARKS.md untouched).
 test-bench: build
 	bench/peers/run --quick
+	/usr/bin/python3 bench/detections.py $(RELEASE)/rastrum --sizes 500,4000
 
 # Train-step time of rastrum-train (tch) against the same architectures in PyTorch eager, as a
 # ratio measured in one run (bench/train_step.rs, bench/train_step.py).

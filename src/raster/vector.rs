@@ -67,7 +67,7 @@ impl VectorOutput {
         let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = temp_file(target, "", &ext);
         let name = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "detections".into());
-        let ds = create_layer(&driver, temp.path(), &name, &grid.projection)
+        let ds = create_layer(&driver, driver_name, temp.path(), &name, &grid.projection)
             .map_err(|e| Error::io(target, format!("creating the {driver_name} layer: {e}")))?;
         let transform = grid.geo_transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         let transactions = matches!(driver_name, "GPKG" | "SQLite");
@@ -96,23 +96,31 @@ impl VectorOutput {
 
     /// Closes the layer: the finished file under its temporary name, and where it goes.
     pub fn close(self) -> Result<(TempFile, PathBuf)> {
-        let VectorOutput { ds, temp, target, .. } = self;
+        let VectorOutput { ds, temp, target, transactions, .. } = self;
+        if transactions && ds.driver().short_name() == "GPKG" {
+            let layer = ds.layer(0).map(|l| l.name()).unwrap_or_default();
+            let sql = format!("SELECT CreateSpatialIndex('{}', 'geom')", layer.replace('\'', "''"));
+            ds.execute_sql(sql, None, gdal::vector::sql::Dialect::DEFAULT)
+                .map_err(|e| Error::io(&target, format!("indexing the layer: {e}")))?;
+        }
         ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
         Ok((temp, target))
     }
 }
 
 /// A dataset at `path` with the one polygon layer of detections.
-fn create_layer(driver: &gdal::Driver, path: &Path, name: &str, projection: &str) -> GdalResult<Dataset> {
+///
+/// The spatial index is built once at the end (GeoPackage: `close`), not per feature:
+/// FlatGeobuf's would hold every feature in memory until then, GeoPackage's triggers cost more
+/// than the writing.
+fn create_layer(driver: &gdal::Driver, kind: &str, path: &Path, name: &str, projection: &str) -> GdalResult<Dataset> {
     let mut ds = driver.create_vector_only(path)?;
     let srs = (!projection.is_empty()).then(|| SpatialRef::from_wkt(projection)).transpose()?;
+    let no_index: &[&str] = &["SPATIAL_INDEX=NO"];
+    let options = matches!(kind, "GPKG" | "FlatGeobuf").then_some(no_index);
     {
-        let layer = ds.create_layer(LayerOptions {
-            name,
-            srs: srs.as_ref(),
-            ty: OGRwkbGeometryType::wkbPolygon,
-            options: None,
-        })?;
+        let layer =
+            ds.create_layer(LayerOptions { name, srs: srs.as_ref(), ty: OGRwkbGeometryType::wkbPolygon, options })?;
         for (field, kind) in FIELDS {
             FieldDefn::new(field, kind)?.add_to_layer(&layer)?;
         }
