@@ -581,6 +581,8 @@ int32_t rastrum_options_clear_cancel(rastrum_options *options);
  - `det-iou-thresh`: detection, overlap above which the lower-scoring of two boxes is dropped
  - `det-metric`: detection, iou or ios (overlap over the union or over the smaller box)
  - `det-class-agnostic`: true|false, detection, boxes of different classes suppress each other
+ - `vector`: class tasks, also write the class raster's polygons to this vector file
+ - `vector-simplify`: tolerance in map units simplifying those polygons
  - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)
  - `resolution`: centimetres per pixel to resample the input to, native, or card
  - `resolution-limit`: the largest factor the card's resolution may resample by (default 4)

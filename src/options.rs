@@ -65,6 +65,10 @@ pub struct RunOptions {
     pub det_iou_thresh: Option<f64>,
     pub det_metric: Option<Metric>,
     pub det_class_agnostic: bool,
+    /// Class tasks: the class raster also as polygons in this vector file, simplified by
+    /// `vector_simplify` map units when given.
+    pub vector: Option<PathBuf>,
+    pub vector_simplify: Option<f64>,
     pub resolution: Resolution,
     /// The largest factor by which the card's `resolution` may resample the input, either way.
     pub resolution_limit: f64,
@@ -117,6 +121,8 @@ impl Default for RunOptions {
             det_iou_thresh: None,
             det_metric: None,
             det_class_agnostic: false,
+            vector: None,
+            vector_simplify: None,
             resolution: Resolution::FromCard,
             resolution_limit: 4.0,
             resampling: "average".into(),
@@ -159,7 +165,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 41] = [
+pub const OPTIONS: [OptionSpec; 43] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -226,6 +232,13 @@ pub const OPTIONS: [OptionSpec; 41] = [
     ),
     spec("det-metric", "M", Value, "detection: overlap of two boxes as iou (over their union) or ios (over the smaller)"),
     spec("det-class-agnostic", "", Flag, "detection: boxes of different classes suppress each other too"),
+    spec(
+        "vector",
+        "PATH",
+        Value,
+        "class tasks: also the class raster's polygons, with class names, in this vector file (.gpkg, .fgb, ...)",
+    ),
+    spec("vector-simplify", "TOL", Value, "simplify those polygons by this many map units (topology preserved)"),
     spec(
         "small-segment",
         "PX",
@@ -311,6 +324,8 @@ impl RunOptions {
             "det-iou-thresh" => self.det_iou_thresh = Some(fraction(&k, value)?),
             "det-metric" => self.det_metric = Some(grammar::named(&k, value)?),
             "det-class-agnostic" => self.det_class_agnostic = grammar::boolean(&k, value)?,
+            "vector" => self.vector = Some(PathBuf::from(value)),
+            "vector-simplify" => self.vector_simplify = Some(grammar::number(&k, value, "a tolerance in map units")?),
             "resolution" => {
                 self.resolution = match value.trim() {
                     "native" => Resolution::Native,

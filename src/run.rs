@@ -27,6 +27,7 @@ use crate::raster::mosaic::WindowPlacement;
 use crate::raster::output::{check_output, dataset_files, OutputRaster};
 use crate::raster::place::move_all_into_place;
 use crate::raster::space::check_space;
+use crate::raster::vector::{vector_driver, VectorOutput};
 use crate::resolve::Resolved;
 use crate::stitch::order::Stitching;
 use crate::stitch::sink::{file_sink, head_name, head_path, planned_files, probabilities_path};
@@ -232,6 +233,19 @@ fn head_targets(
     if opts.probabilities {
         check_output(&probabilities_path(output), inputs)?;
     }
+    if let Some(vector) = &opts.vector {
+        if !matches!(plan.r.task, Task::Segmentation | Task::Classification) {
+            return Err(Error::invalid(format!(
+                "option 'vector' polygonizes class rasters, not {} outputs",
+                plan.r.task
+            )));
+        }
+        vector_driver(vector)?;
+        check_output(vector, inputs)?;
+        if all.contains(vector) {
+            return Err(Error::invalid(format!("option 'vector': {} is also a raster output", vector.display())));
+        }
+    }
     Ok(targets)
 }
 
@@ -421,8 +435,16 @@ fn write_tiles(plan: &Plan, targets: &[PathBuf], rx: Receiver<Batch>) -> Result<
     for stitching in stitchings {
         let counts = stitching.sink.class_counts().map(<[u64]>::to_vec).unwrap_or_default();
         let files = stitching.sink.close()?;
-        heads.push((files.iter().map(|(_, target)| target.clone()).collect(), counts));
+        heads.push((files.iter().map(|(_, target)| target.clone()).collect::<Vec<PathBuf>>(), counts));
         closed.extend(files);
+    }
+    if let (Some(vector), Some((classes, _))) = (&plan.options.vector, closed.first()) {
+        // The first head's class raster, finished but not yet in place: its polygons join it.
+        let layer =
+            VectorOutput::polygonize(classes.path(), vector, &plan.r.class_names, plan.options.vector_simplify)?;
+        let (temp, target) = layer.close()?;
+        heads[0].0.push(target.clone());
+        closed.push((temp, target));
     }
     move_all_into_place(closed)?;
     Ok(heads)

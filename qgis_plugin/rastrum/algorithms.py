@@ -85,6 +85,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     ALL_OUTPUTS = "ALL_OUTPUTS"
     CONFIDENCE = "CONFIDENCE"
     IOU = "IOU"
+    OUTPUT_VECTOR = "OUTPUT_VECTOR"
     EXTENT = "EXTENT"
     MASK = "MASK"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -208,6 +209,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                                                "(key=value;key=value)", optional=True),
                   "Any other option by its `rastrum run` name, e.g. margin=16;output-nodata=-1;"
                   "cog=true;set=seg_thresh=0.4.", advanced=True)
+        if self.OUTPUT_VECTOR in self.shows:
+            self.addParameter(QgsProcessingParameterVectorDestination(
+                self.OUTPUT_VECTOR, "Class polygons (with class names)", QgsProcessing.TypeVectorPolygon,
+                optional=True, createByDefault=False))
         if self.output_vector:
             self.addParameter(QgsProcessingParameterVectorDestination(
                 self.OUTPUT, self.output_label, QgsProcessing.TypeVectorPolygon))
@@ -263,6 +268,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                     options[key] = choices[index]
         if self.parameterDefinition(self.PROBABILITIES) is not None:
             options["probabilities"] = self.parameterAsBoolean(parameters, self.PROBABILITIES, context)
+        if self.parameterDefinition(self.OUTPUT_VECTOR) is not None and self._is_set(parameters, self.OUTPUT_VECTOR):
+            vector = self.parameterAsOutputLayer(parameters, self.OUTPUT_VECTOR, context)
+            if vector:
+                options["vector"] = vector
         if self.parameterAsBoolean(parameters, self.ALL_OUTPUTS, context):
             options["all_outputs"] = True
         if self._is_set(parameters, self.EXTENT):
@@ -386,6 +395,8 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                         f"{self.display_} probabilities", context.project(), self.OUTPUT_PROBABILITIES)
                     context.addLayerToLoadOnCompletion(probabilities, details)
                 self._style(context, feedback, probabilities, styling.PROBABILITIES)
+        if "vector" in options:
+            results[self.OUTPUT_VECTOR] = options["vector"]
         for head in summary.get("heads", [])[1:]:
             self._head_result(context, feedback, output, head, results)
         return results
@@ -418,7 +429,8 @@ class SegmentAlgorithm(RastrumAlgorithm):
     name_, display_ = "segment", "Segment raster"
     help_ = ("<p>Per-pixel classes from a segmentation model: a class band (u8, nodata 255) named and "
              "coloured from the card, optionally with per-class probabilities.</p>")
-    shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH, RastrumAlgorithm.SMALL_SEGMENT)
+    shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH, RastrumAlgorithm.SMALL_SEGMENT,
+             RastrumAlgorithm.OUTPUT_VECTOR)
     output_style = styling.CLASSES
     output_label = "Classes"
 

@@ -289,3 +289,29 @@ pub fn translate<S: AsRef<str>>(src: &Dataset, args: &[S]) -> Result<Dataset, Ut
         Ok(Dataset::from_c_dataset(out))
     }
 }
+
+// ---- Polygonize ----
+
+/// GDAL's polygonize of `band` into `layer` (the pixel value into field `value_field`), pixels
+/// where `band`'s mask is 0 left out; 4-connected. GDAL reads the band a line at a time.
+pub fn polygonize<L: gdal::vector::LayerAccess>(band: &RasterBand, layer: &L, value_field: i32) -> Result<(), String> {
+    // SAFETY: live band and layer handles for the call; the mask band is the band's own (owned
+    // by GDAL, valid while the band is); no options, no progress callback.
+    let err = unsafe {
+        let mask = gdal_sys::GDALGetMaskBand(band.c_rasterband());
+        gdal_sys::GDALPolygonize(
+            band.c_rasterband(),
+            mask,
+            layer.c_layer(),
+            value_field,
+            std::ptr::null_mut(),
+            None,
+            std::ptr::null_mut(),
+        )
+    };
+    if err == gdal_sys::CPLErr::CE_None {
+        Ok(())
+    } else {
+        Err(last_error_message())
+    }
+}

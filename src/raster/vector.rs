@@ -1,7 +1,8 @@
 //! Vector outputs through OGR: a detector's boxes as polygons in the raster's CRS (the box's
 //! corners through the geotransform, so rotated and sheared grids stay exact), with fields
-//! `class_id`, `class_name`, `score` and `tile`. The layer is written under a temporary name
-//! and moved into place whole, like the rasters; the format follows the extension.
+//! `class_id`, `class_name`, `score` and `tile`; and a class raster's polygons (`polygonize`).
+//! A layer is written under a temporary name and moved into place whole, like the rasters; the
+//! format follows the extension.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub fn vector_driver(target: &Path) -> Result<&'static str> {
         "sqlite" => "SQLite",
         _ => {
             return Err(Error::invalid(format!(
-                "{}: detections are written as a vector layer; choose a .gpkg (default), .fgb, .geojson, \
+                "{}: a vector layer is written by its extension; choose a .gpkg (default), .fgb, .geojson, \
                  .geojsonl, .parquet or .sqlite output",
                 target.display()
             )))
@@ -38,7 +39,7 @@ pub fn vector_driver(target: &Path) -> Result<&'static str> {
 }
 
 /// Fields of every detection layer, in order.
-const FIELDS: [(&str, OGRFieldType::Type); 4] = [
+const DETECTION_FIELDS: [(&str, OGRFieldType::Type); 4] = [
     ("class_id", OGRFieldType::OFTInteger),
     ("class_name", OGRFieldType::OFTString),
     ("score", OGRFieldType::OFTReal),
@@ -61,18 +62,50 @@ pub struct VectorOutput {
 impl VectorOutput {
     /// Creates the layer for `target` (named after its file) on `grid`'s CRS.
     pub fn create(target: &Path, grid: &Georef, names: &[String]) -> Result<VectorOutput> {
+        let mut out = VectorOutput::with_fields(target, &grid.projection, &DETECTION_FIELDS)?;
+        out.transform = grid.geo_transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        out.names = names.to_vec();
+        Ok(out)
+    }
+
+    /// An empty polygon layer of `fields` for `target` in the CRS `projection` (WKT).
+    fn with_fields(target: &Path, projection: &str, fields: &[(&str, OGRFieldType::Type)]) -> Result<VectorOutput> {
         let driver_name = vector_driver(target)?;
         let driver = DriverManager::get_driver_by_name(driver_name)
             .map_err(|_| Error::invalid(format!("{}: this GDAL has no {driver_name} driver", target.display())))?;
         let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = temp_file(target, "", &ext);
         let name = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "detections".into());
-        let ds = create_layer(&driver, driver_name, temp.path(), &name, &grid.projection)
+        let ds = create_layer(&driver, driver_name, temp.path(), &name, projection, fields)
             .map_err(|e| Error::io(target, format!("creating the {driver_name} layer: {e}")))?;
-        let transform = grid.geo_transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         let transactions = matches!(driver_name, "GPKG" | "SQLite");
         let target = target.to_path_buf();
-        Ok(VectorOutput { ds, temp, target, transform, names: names.to_vec(), transactions, written: 0 })
+        Ok(VectorOutput { ds, temp, target, transform: [0.0; 6], names: Vec::new(), transactions, written: 0 })
+    }
+
+    /// The class raster `classes` (a finished file) as polygons at `target`: one per connected
+    /// patch of a class (4-connected), nodata left out, with fields `class_id` and `class_name`;
+    /// simplified by `simplify` map units (topology preserved) when given.
+    pub fn polygonize(classes: &Path, target: &Path, names: &[String], simplify: Option<f64>) -> Result<VectorOutput> {
+        let raster = Dataset::open(classes).map_err(|e| Error::io(classes, e.to_string()))?;
+        let fields = [("class_id", OGRFieldType::OFTInteger), ("class_name", OGRFieldType::OFTString)];
+        let mut out = VectorOutput::with_fields(target, &raster.projection(), &fields)?;
+        let failed = |e: String| Error::io(target, format!("polygonizing the classes: {e}"));
+        let band = raster.rasterband(1).map_err(|e| failed(e.to_string()))?;
+        {
+            let layer = out.ds.layer(0).map_err(|e| failed(e.to_string()))?;
+            crate::raster::gdal::polygonize(&band, &layer, 0).map_err(failed)?;
+        }
+        let named = if out.transactions {
+            out.ds.start_transaction().and_then(|txn| {
+                name_polygons(&txn, names, simplify)?;
+                txn.commit()
+            })
+        } else {
+            name_polygons(&out.ds, names, simplify)
+        };
+        named.map_err(|e| failed(e.to_string()))?;
+        Ok(out)
     }
 
     /// Appends boxes (in the raster's pixels).
@@ -113,7 +146,14 @@ impl VectorOutput {
 /// The spatial index is built once at the end (GeoPackage: `close`), not per feature:
 /// FlatGeobuf's would hold every feature in memory until then, GeoPackage's triggers cost more
 /// than the writing.
-fn create_layer(driver: &gdal::Driver, kind: &str, path: &Path, name: &str, projection: &str) -> GdalResult<Dataset> {
+fn create_layer(
+    driver: &gdal::Driver,
+    kind: &str,
+    path: &Path,
+    name: &str,
+    projection: &str,
+    fields: &[(&str, OGRFieldType::Type)],
+) -> GdalResult<Dataset> {
     let mut ds = driver.create_vector_only(path)?;
     let srs = (!projection.is_empty()).then(|| SpatialRef::from_wkt(projection)).transpose()?;
     let no_index: &[&str] = &["SPATIAL_INDEX=NO"];
@@ -121,7 +161,7 @@ fn create_layer(driver: &gdal::Driver, kind: &str, path: &Path, name: &str, proj
     {
         let layer =
             ds.create_layer(LayerOptions { name, srs: srs.as_ref(), ty: OGRwkbGeometryType::wkbPolygon, options })?;
-        for (field, kind) in FIELDS {
+        for &(field, kind) in fields {
             FieldDefn::new(field, kind)?.add_to_layer(&layer)?;
         }
     }
@@ -139,6 +179,25 @@ fn write_features(ds: &Dataset, boxes: &[Detection], t: [f64; 6], names: &[Strin
         feature.set_field_double(2, d.score as f64)?;
         feature.set_field_integer(3, d.tile as i32)?;
         feature.create(&layer)?;
+    }
+    Ok(())
+}
+
+/// Sets each polygon's class name from its class id, and simplifies it when asked.
+fn name_polygons(ds: &Dataset, names: &[String], simplify: Option<f64>) -> GdalResult<()> {
+    let mut layer = ds.layer(0)?;
+    let fids: Vec<u64> = layer.features().filter_map(|f| f.fid()).collect();
+    for fid in fids {
+        let Some(mut f) = layer.feature(fid) else { continue };
+        let class = f.field_as_integer(0)?.unwrap_or(-1);
+        f.set_field_string(1, usize::try_from(class).ok().and_then(|c| names.get(c)).map_or("", String::as_str))?;
+        if let Some(tolerance) = simplify {
+            if let Some(g) = f.geometry() {
+                let simpler = g.simplify_preserve_topology(tolerance)?;
+                f.set_geometry(simpler)?;
+            }
+        }
+        layer.set_feature(f)?;
     }
     Ok(())
 }

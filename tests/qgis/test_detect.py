@@ -26,6 +26,13 @@ def scene(tmp_path_factory):
     return model, raster, corpus.detection_scene(raster, OBJECTS)
 
 
+@pytest.fixture(scope="module")
+def enabled(profile):  # noqa: F811 (the fixture imported above)
+    done = qgis_process(profile, "plugins", "enable", "rastrum")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return profile
+
+
 def boxes(path):
     from osgeo import ogr
 
@@ -63,12 +70,10 @@ def test_cli_and_binding_find_every_object_once(qgis_app, scene, tmp_path):
     assert sorted(boxes(fgb)) == sorted(expected)
 
 
-def test_qgis_process_detect_writes_a_styled_geopackage(profile, scene, tmp_path):  # noqa: F811
+def test_qgis_process_detect_writes_a_styled_geopackage(enabled, scene, tmp_path):
     model, raster, expected = scene
-    done = qgis_process(profile, "plugins", "enable", "rastrum")
-    assert done.returncode == 0, done.stdout + done.stderr
     out = tmp_path / "objects.gpkg"
-    done = qgis_process(profile, "run", "rastrum:detect", "--json", "--", f"MODEL={model}", f"INPUT={raster}",
+    done = qgis_process(enabled, "run", "rastrum:detect", "--json", "--", f"MODEL={model}", f"INPUT={raster}",
                         "OVERLAP=32", "CONFIDENCE=0.5", f"OUTPUT={out}")
     assert done.returncode == 0, done.stdout + done.stderr
     results = json_of(done.stdout)["results"]
@@ -84,3 +89,26 @@ def test_qgis_process_detect_writes_a_styled_geopackage(profile, scene, tmp_path
     assert layer.isValid() and layer.featureCount() == len(OBJECTS)
     assert layer.renderer().type() == "categorizedSymbol"
     assert sorted(c.value() for c in layer.renderer().categories()) == ["plane", "ship"]
+
+
+def test_qgis_process_segment_writes_class_polygons(enabled, tmp_path):
+    """OUTPUT_VECTOR beside the class raster: the class names as attributes, areas as the pixels'."""
+    from osgeo import gdal, ogr
+
+    model = tmp_path / "logits.onnx"
+    next(e for e in corpus.CORPUS if e.name == "logits").build(model)
+    raster = tmp_path / "scene.tif"
+    corpus.corpus_raster(raster)
+    out, polygons = tmp_path / "classes.tif", tmp_path / "classes.gpkg"
+    done = qgis_process(enabled, "run", "rastrum:segment", "--json", "--", f"MODEL={model}", f"INPUT={raster}",
+                        f"OUTPUT={out}", f"OUTPUT_VECTOR={polygons}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json_of(done.stdout)["results"]["OUTPUT_VECTOR"] == str(polygons)
+    classes = gdal.Open(str(out)).ReadAsArray()
+    ds = ogr.Open(str(polygons))  # kept: a layer does not keep its dataset alive
+    layer = ds.GetLayer(0)
+    areas = {}
+    for f in layer:
+        areas[f["class_name"]] = areas.get(f["class_name"], 0.0) + f.GetGeometryRef().GetArea()
+    for c, name in enumerate(["a", "b", "c"]):
+        assert abs(areas[name] - (classes == c).sum() * 100.0) < 1e-3, name
