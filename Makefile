@@ -56,6 +56,7 @@ test-c: stage
 	ctest --test-dir $(TARGET)/ctest --output-on-failure
 
 test-python: stage
+	scripts/fetch-detectors.sh
 	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so PYTHONPATH=$(CURDIR)/qgis_plugin \
 	  RASTRUM_TEST_MODELS=$(TARGET)/test-models \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python

@@ -4,6 +4,8 @@
 //! can be overridden (`--set KEY=VALUE`, the typed CLI flags, the C API). The keys are documented
 //! in docs/model-card.md: keep that file and `KEYS` below in step.
 
+mod ultralytics;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -207,7 +209,17 @@ impl Card {
     /// that name the key, the expected type and what was found.
     pub fn from_metadata(map: &BTreeMap<String, String>) -> Result<Card> {
         let mut card = Card::default();
+        // An Ultralytics export's own keys, read as the card keys they mean.
+        let translated: BTreeMap<String, String> =
+            if ultralytics::is_export(map) { ultralytics::card_keys(map).into_iter().collect() } else { BTreeMap::new() };
+        for (key, raw) in &translated {
+            card.apply(key, raw)?;
+        }
         for (key, raw) in map {
+            if key == "names" && translated.contains_key("class_names") {
+                card.other.insert(key.clone(), raw.clone());
+                continue;
+            }
             // Deepness reads `class_names` first and `names` only when it is absent.
             if key == "names" && map.contains_key("class_names") {
                 card.other.insert(key.clone(), raw.clone());
