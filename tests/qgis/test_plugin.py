@@ -17,7 +17,7 @@ from onnx_models import tile_mean_classifier, tile_sum_regressor
 
 gdal.UseExceptions()
 
-ALGORITHMS = {"rastrum:segment", "rastrum:classify", "rastrum:regress", "rastrum:superresolve",
+ALGORITHMS = {"rastrum:segment", "rastrum:classify", "rastrum:regress", "rastrum:superresolve", "rastrum:detect",
               "rastrum:modelinfo"}
 
 
