@@ -210,8 +210,11 @@ impl Card {
     pub fn from_metadata(map: &BTreeMap<String, String>) -> Result<Card> {
         let mut card = Card::default();
         // An Ultralytics export's own keys, read as the card keys they mean.
-        let translated: BTreeMap<String, String> =
-            if ultralytics::is_export(map) { ultralytics::card_keys(map).into_iter().collect() } else { BTreeMap::new() };
+        let translated: BTreeMap<String, String> = if ultralytics::is_export(map) {
+            ultralytics::card_keys(map).into_iter().collect()
+        } else {
+            BTreeMap::new()
+        };
         for (key, raw) in &translated {
             card.apply(key, raw)?;
         }

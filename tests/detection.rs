@@ -278,3 +278,108 @@ fn bad_detectors_and_outputs_are_named() {
         name.ends_with(".onnx") || name.starts_with("scene")
     }));
 }
+
+/// An oriented-box detector (Ultralytics OBB, `[b, 4 + 1 + 1, N]`): at each anchor a box of
+/// band3 / 255 * SIDE by half that, scoring band1 / 255, turned by band2 / 255 * 1.5 radians.
+fn oriented_detector(path: &Path) {
+    let cells = (TILE / STRIDE) as usize;
+    let n = (cells * cells) as i64;
+    let grid = |axis: usize| -> Vec<f32> {
+        (0..cells * cells)
+            .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
+            .collect()
+    };
+    GraphBuilder::new("obb")
+        .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
+        .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
+        .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
+        .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
+        .initializer("side", &[1], &[SIDE], false)
+        .initializer("half", &[1], &[0.5], false)
+        .initializer("turn", &[1], &[1.5], false)
+        .initializer_i64("flat", &[3], &[0, -1, n])
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["s"],
+            &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
+        )
+        .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
+        .node("Mul", &["b3", "side"], &["bw"], &[])
+        .node("Mul", &["bw", "half"], &["bh"], &[])
+        .node("Mul", &["c1", "turn"], &["angle"], &[])
+        .node("Sub", &["c0", "c0"], &["zero"], &[])
+        .node("Add", &["zero", "cx"], &["bx"], &[])
+        .node("Add", &["zero", "cy"], &["by"], &[])
+        .node("Concat", &["bx", "by", "bw", "bh", "c0", "angle"], &["cat"], &[("axis", Attr::Int(1))])
+        .node("Reshape", &["cat", "flat"], &["y"], &[])
+        .output("y", &["n".into(), 6.into(), n.into()])
+        .meta("model_type", "\"Detector\"")
+        .meta("det_type", "\"YOLO_Ultralytics_obb\"")
+        .meta("class_names", r#"{"0": "ship"}"#)
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn oriented_boxes_are_found_once_as_their_rotated_polygons() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let mut bands = vec![vec![0u8; w * h]; 3];
+    // (x, y, side, turn byte): on tile sides, corners and inside; 90-degree-ish and slight turns.
+    let objects = [
+        (32, 32, 24.0, 255u8),
+        (64, 60, 20.0, 40),
+        (100, 100, 24.0, 128),
+        (8, 128, 16.0, 200),
+        (160, 32, 24.0, 0),
+        (128, 140, 20.0, 90),
+        (188, 96, 12.0, 170),
+    ];
+    for &(x, y, side, turn) in &objects {
+        bands[0][y * w + x] = 230;
+        bands[1][y * w + x] = turn;
+        bands[2][y * w + x] = (side / SIDE * 255.0f32).round() as u8;
+    }
+    let input = raster::<u8>(&dir.path().join("ships.tif"), w, h, &bands, None);
+    let model = dir.path().join("obb.onnx");
+    oriented_detector(&model);
+    let out = dir.path().join("ships.gpkg");
+    let opts = RunOptions { overlap: Some(32), ..Default::default() };
+    run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+
+    let gt = geo_transform(&input);
+    let r = |v: f64| (v * 100.0).round() as i64;
+    let mut want: Vec<Vec<(i64, i64)>> = objects
+        .iter()
+        .map(|&(x, y, side, turn)| {
+            let bw = ((side / SIDE * 255.0).round() / 255.0 * SIDE) as f64;
+            let (hw, hh) = (bw / 2.0, bw / 4.0);
+            let angle = (turn as f32 / 255.0 * 1.5) as f64;
+            let (sin, cos) = angle.sin_cos();
+            let (cx, cy) = (x as f64 + 0.5, y as f64 + 0.5);
+            [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)]
+                .iter()
+                .map(|(u, v)| (r(cx + u * cos - v * sin), r(cy + u * sin + v * cos)))
+                .collect()
+        })
+        .collect();
+    let ds = gdal::Dataset::open(&out).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    let mut got: Vec<Vec<(i64, i64)>> = layer
+        .features()
+        .map(|f| {
+            let ring = f.geometry().unwrap().get_geometry(0);
+            (0..4)
+                .map(|i| ring.get_point(i))
+                .map(|(x, y, _)| (r((x - gt[0]) / gt[1]), r((y - gt[3]) / gt[5])))
+                .collect()
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), want.len());
+    for (g, e) in got.iter().zip(&want) {
+        assert!(g.iter().zip(e).all(|(a, b)| (a.0 - b.0).abs() <= 1 && (a.1 - b.1).abs() <= 1), "{g:?} vs {e:?}");
+    }
+}

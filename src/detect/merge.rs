@@ -21,8 +21,11 @@ pub struct MergeRule {
 }
 
 impl MergeRule {
+    /// Whether the boxes may suppress each other: same class (unless agnostic), envelopes
+    /// overlapping (a superset of the boxes overlapping, for rotated ones).
     fn overlaps(&self, a: &Detection, b: &Detection) -> bool {
-        (self.class_agnostic || a.class == b.class) && a.intersection(b) > 0.0
+        let ([ax1, ay1, ax2, ay2], [bx1, by1, bx2, by2]) = (a.envelope(), b.envelope());
+        (self.class_agnostic || a.class == b.class) && ax1 < bx2 && bx1 < ax2 && ay1 < by2 && by1 < ay2
     }
 
     fn suppresses(&self, a: &Detection, b: &Detection) -> bool {
@@ -42,14 +45,15 @@ impl MergeRule {
 /// side of the tile that lies inside the raster (`width` x `height`), within `edge` pixels.
 pub fn keep_whole(d: &Detection, tile: [i64; 3], width: usize, height: usize, edge: f64) -> bool {
     let [x, y, size] = tile.map(|v| v as f64);
+    let [x1, y1, x2, y2] = d.envelope();
     let inner_left = x > 0.0;
     let inner_top = y > 0.0;
     let inner_right = x + size < width as f64;
     let inner_bottom = y + size < height as f64;
-    !((inner_left && d.x1 < x + edge)
-        || (inner_top && d.y1 < y + edge)
-        || (inner_right && d.x2 > x + size - edge)
-        || (inner_bottom && d.y2 > y + size - edge))
+    !((inner_left && x1 < x + edge)
+        || (inner_top && y1 < y + edge)
+        || (inner_right && x2 > x + size - edge)
+        || (inner_bottom && y2 > y + size - edge))
 }
 
 /// Boxes waiting for their group to be complete.
@@ -77,7 +81,7 @@ impl Merger {
         let groups = groups(&self.pending, &self.rule);
         let mut done_group = vec![true; self.pending.len()];
         for (i, d) in self.pending.iter().enumerate() {
-            if d.y2 > y {
+            if d.envelope()[3] > y {
                 done_group[groups[i]] = false;
             }
         }
@@ -110,11 +114,12 @@ fn groups(boxes: &[Detection], rule: &MergeRule) -> Vec<usize> {
         }
         i
     }
+    let env: Vec<[f64; 4]> = boxes.iter().map(Detection::envelope).collect();
     let mut order: Vec<usize> = (0..boxes.len()).collect();
-    order.sort_by(|&a, &b| boxes[a].x1.total_cmp(&boxes[b].x1));
+    order.sort_by(|&a, &b| env[a][0].total_cmp(&env[b][0]));
     let mut active: Vec<usize> = Vec::new();
     for &i in &order {
-        active.retain(|&j| boxes[j].x2 > boxes[i].x1);
+        active.retain(|&j| env[j][2] > env[i][0]);
         for &j in &active {
             if rule.overlaps(&boxes[i], &boxes[j]) {
                 let (ri, rj) = (root(&mut parent, i), root(&mut parent, j));
@@ -137,6 +142,7 @@ fn suppress(mut ready: Vec<(usize, Detection)>, rule: &MergeRule) -> Vec<Detecti
             .then(a.class.cmp(&b.class))
             .then(a.y2.total_cmp(&b.y2))
             .then(a.x2.total_cmp(&b.x2))
+            .then(a.angle.total_cmp(&b.angle))
     });
     let mut kept: Vec<(usize, Detection)> = Vec::new();
     let mut start = 0;
@@ -159,7 +165,7 @@ mod tests {
     use super::*;
 
     fn det(x1: f64, y1: f64, w: f64, score: f32, class: u32) -> Detection {
-        Detection { x1, y1, x2: x1 + w, y2: y1 + w, score, class, tile: 0 }
+        Detection { x1, y1, x2: x1 + w, y2: y1 + w, angle: 0.0, score, class, tile: 0 }
     }
 
     const RULE: MergeRule = MergeRule { threshold: 0.5, metric: Metric::Iou, class_agnostic: false };

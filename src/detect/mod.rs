@@ -8,14 +8,18 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// An object found: an axis-aligned box in pixels (x right, y down; of the tile until mapped,
-/// then of the raster), its class and score, and the tile that saw it.
+pub mod oriented;
+
+/// An object found: a box in pixels (x right, y down; of the tile until mapped, then of the
+/// raster), `x1..x2` by `y1..y2` before its rotation by `angle` radians about its centre (0 for
+/// the axis-aligned boxes of most formats), its class and score, and the tile that saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Detection {
     pub x1: f64,
     pub y1: f64,
     pub x2: f64,
     pub y2: f64,
+    pub angle: f64,
     pub score: f32,
     pub class: u32,
     pub tile: u32,
@@ -26,11 +30,35 @@ impl Detection {
         (self.x2 - self.x1).max(0.0) * (self.y2 - self.y1).max(0.0)
     }
 
-    /// The area shared with `o`.
+    /// The area shared with `o` (rotated boxes: their polygons' intersection).
     pub fn intersection(&self, o: &Detection) -> f64 {
-        let w = self.x2.min(o.x2) - self.x1.max(o.x1);
-        let h = self.y2.min(o.y2) - self.y1.max(o.y1);
-        w.max(0.0) * h.max(0.0)
+        if self.angle == 0.0 && o.angle == 0.0 {
+            let w = self.x2.min(o.x2) - self.x1.max(o.x1);
+            let h = self.y2.min(o.y2) - self.y1.max(o.y1);
+            return w.max(0.0) * h.max(0.0);
+        }
+        oriented::intersection(&self.corners(), &o.corners())
+    }
+
+    /// The four corners, rotated.
+    pub fn corners(&self) -> [(f64, f64); 4] {
+        let (cx, cy) = ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0);
+        let (hw, hh) = ((self.x2 - self.x1) / 2.0, (self.y2 - self.y1) / 2.0);
+        let (sin, cos) = self.angle.sin_cos();
+        [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)].map(|(x, y)| (cx + x * cos - y * sin, cy + x * sin + y * cos))
+    }
+
+    /// The axis-aligned envelope `[x1, y1, x2, y2]` of the (rotated) box.
+    pub fn envelope(&self) -> [f64; 4] {
+        if self.angle == 0.0 {
+            return [self.x1, self.y1, self.x2, self.y2];
+        }
+        let c = self.corners();
+        let xs = c.map(|p| p.0);
+        let ys = c.map(|p| p.1);
+        let min = |v: [f64; 4]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = |v: [f64; 4]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        [min(xs), min(ys), max(xs), max(ys)]
     }
 }
 
@@ -45,6 +73,8 @@ pub enum Format {
     YoloV6,
     /// Ultralytics v8 / 11 and YOLOv9: `[b, 4 + nc, N]` columns of cx, cy, w, h, class scores.
     Ultralytics,
+    /// Ultralytics oriented boxes: `[b, 4 + nc + 1, N]`, the last value the rotation in radians.
+    UltralyticsObb,
     /// End-to-end heads with NMS inside (YOLOv10, Ultralytics `nms=True` exports): `[b, N, 6]`
     /// rows of x1, y1, x2, y2, score, class.
     EndToEnd,
@@ -79,11 +109,12 @@ impl Format {
                 Format::Ultralytics
             }
             "yolo_v10" | "yolov10" | "end_to_end" => Format::EndToEnd,
+            "yolo_ultralytics_obb" | "yolo_v8_obb" | "yolov8_obb" | "yolo11_obb" => Format::UltralyticsObb,
             _ => {
                 return Err(Error::invalid(format!(
                     "model card key 'det_type': unknown detector type '{t}'; expected one of YOLO_v5_or_v7_default, \
-                     YOLO_v6, YOLO_v9, YOLO_Ultralytics, YOLO_v8, YOLO_v10 (oriented boxes, instance masks and \
-                     retinanet are not decoded yet)"
+                     YOLO_v6, YOLO_v9, YOLO_Ultralytics, YOLO_v8, YOLO_v10, YOLO_Ultralytics_obb (instance masks \
+                     and retinanet are not decoded yet)"
                 )))
             }
         })
@@ -94,6 +125,7 @@ impl Format {
         let (values, what) = match self {
             Format::YoloV5 | Format::YoloV6 => (c.checked_sub(5), "[b, N, 5 + classes]"),
             Format::Ultralytics => (a.checked_sub(4), "[b, 4 + classes, N]"),
+            Format::UltralyticsObb => (a.checked_sub(5), "[b, 4 + classes + 1, N]"),
             Format::EndToEnd => ((c == 6).then_some(0), "[b, N, 6]"),
         };
         match values {
@@ -115,11 +147,12 @@ fn shape_error(shape: &[usize]) -> Error {
 /// tile's pixels, class ids below `classes` (EndToEnd: any).
 pub fn decode(format: Format, values: &[f32], a: usize, c: usize, conf: f32, tile: u32) -> Vec<Detection> {
     let mut out = Vec::new();
-    let mut push = |cx: f32, cy: f32, w: f32, h: f32, score: f32, class: usize| {
-        if score >= conf && score.is_finite() && w.is_finite() && h.is_finite() && cx.is_finite() && cy.is_finite() {
+    let mut push = |[cx, cy, w, h, angle]: [f32; 5], score: f32, class: usize| {
+        if score >= conf && [score, cx, cy, w, h, angle].iter().all(|v| v.is_finite()) {
             let (cx, cy, w, h) = (cx as f64, cy as f64, w.max(0.0) as f64, h.max(0.0) as f64);
             let (x1, y1) = (cx - w / 2.0, cy - h / 2.0);
-            out.push(Detection { x1, y1, x2: x1 + w, y2: y1 + h, score, class: class as u32, tile });
+            let (x2, y2, angle, class) = (x1 + w, y1 + h, angle as f64, class as u32);
+            out.push(Detection { x1, y1, x2, y2, angle, score, class, tile });
         }
     };
     match format {
@@ -127,22 +160,24 @@ pub fn decode(format: Format, values: &[f32], a: usize, c: usize, conf: f32, til
             for row in values.chunks_exact(c) {
                 let (class, p) = best(&row[5..]);
                 let score = if format == Format::YoloV5 { row[4] * p } else { p };
-                push(row[0], row[1], row[2], row[3], score, class);
+                push([row[0], row[1], row[2], row[3], 0.0], score, class);
             }
         }
-        Format::Ultralytics => {
+        Format::Ultralytics | Format::UltralyticsObb => {
             // Column k holds box k: value v of box k is values[v * c + k].
+            let scores_end = if format == Format::UltralyticsObb { a - 1 } else { a };
             for k in 0..c {
-                let (class, p) = (4..a).map(|v| values[v * c + k]).enumerate().fold((0, f32::NEG_INFINITY), pick);
                 let at = |v: usize| values[v * c + k];
-                push(at(0), at(1), at(2), at(3), p, class);
+                let (class, p) = (4..scores_end).map(at).enumerate().fold((0, f32::NEG_INFINITY), pick);
+                let angle = if format == Format::UltralyticsObb { at(a - 1) } else { 0.0 };
+                push([at(0), at(1), at(2), at(3), angle], p, class);
             }
         }
         Format::EndToEnd => {
             for row in values.chunks_exact(c) {
                 let (w, h) = (row[2] - row[0], row[3] - row[1]);
                 let class = if row[5] >= 0.0 { row[5].round() as usize } else { continue };
-                push(row[0] + w / 2.0, row[1] + h / 2.0, w, h, row[4], class);
+                push([row[0] + w / 2.0, row[1] + h / 2.0, w, h, 0.0], row[4], class);
             }
         }
     }

@@ -204,11 +204,11 @@ fn name_polygons(ds: &Dataset, names: &[String], simplify: Option<f64>) -> GdalR
 
 /// The box's four corners through the geotransform, as a closed ring.
 fn polygon(d: &Detection, t: [f64; 6]) -> GdalResult<Geometry> {
-    let at = |x: f64, y: f64| (t[0] + x * t[1] + y * t[2], t[3] + x * t[4] + y * t[5]);
-    let corners = [at(d.x1, d.y1), at(d.x2, d.y1), at(d.x2, d.y2), at(d.x1, d.y2), at(d.x1, d.y1)];
+    let at = |(x, y): (f64, f64)| (t[0] + x * t[1] + y * t[2], t[3] + x * t[4] + y * t[5]);
+    let corners = d.corners();
     let mut ring = Geometry::empty(OGRwkbGeometryType::wkbLinearRing)?;
-    for p in corners {
-        ring.add_point_2d(p);
+    for p in corners.iter().chain(&corners[..1]) {
+        ring.add_point_2d(at(*p));
     }
     let mut poly = Geometry::empty(OGRwkbGeometryType::wkbPolygon)?;
     poly.add_geometry(ring)?;
