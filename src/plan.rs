@@ -229,10 +229,6 @@ impl Plan {
         let mut p =
             Plan { r, other_heads, tiles, grid, rect, window: None, tile_grid, info, resampled, options, source };
         if let Some(w) = &opts.window {
-            if p.r.task == Task::Detection {
-                // Boxes merge across the whole raster: a window's would miss its neighbours'.
-                return Err(Error::invalid("detection runs over the whole raster: run it without 'window'"));
-            }
             if p.r.small_segment > 1 {
                 // A window's median would miss the rows and columns of its neighbours.
                 return Err(Error::invalid(
@@ -450,8 +446,14 @@ pub(crate) fn inside_mask(tiles: &TileGrid, index: usize, size: [usize; 2]) -> V
 /// The output interval a tile writes to, for choosing the tiles a window needs.
 pub(crate) fn tile_region(r: &Resolved, t: &AxisTile) -> (usize, usize) {
     match (r.output_kind, r.redistribute, r.stitch) {
-        (OutputKind::Pixels | OutputKind::Detections, _, StitchMode::Blend) => t.valid,
-        (OutputKind::Pixels | OutputKind::Detections, _, StitchMode::Crop) => t.own,
+        // A detection window needs every tile whose boxes can meet boxes it owns: those within
+        // an overlap of it (objects are smaller than the overlap).
+        (OutputKind::Detections, _, _) => {
+            let reach = (r.overlap + r.tile_size) as i64;
+            ((t.start - r.overlap as i64).max(0) as usize, (t.start + reach).max(0) as usize)
+        }
+        (OutputKind::Pixels, _, StitchMode::Blend) => t.valid,
+        (OutputKind::Pixels, _, StitchMode::Crop) => t.own,
         (OutputKind::PerTile, Redistribute::None, _) => t.own,
         // Redistribution writes the tile's own input pixels.
         (OutputKind::PerTile, _, _) => (t.start as usize, t.start as usize + r.tile_size),

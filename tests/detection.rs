@@ -383,3 +383,51 @@ fn oriented_boxes_are_found_once_as_their_rotated_polygons() {
         assert!(g.iter().zip(e).all(|(a, b)| (a.0 - b.0).abs() <= 1 && (a.1 - b.1).abs() <= 1), "{g:?} vs {e:?}");
     }
 }
+
+#[test]
+fn windows_joined_give_the_objects_of_one_pass() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let objects = planted(w, h);
+    let input = scene(dir.path(), w, h, &objects);
+    let model_path = dir.path().join("d.onnx");
+    detector(&model_path, Layout::Columns, None);
+    let model = load(&model_path);
+    let opts = RunOptions { overlap: Some(32), ..Default::default() };
+    let whole = dir.path().join("whole.gpkg");
+    run(&model, &input, &whole, &opts, &mut |_, _| true).unwrap();
+    let layout = rastrum::plan::layout(&model, &input, &opts).unwrap();
+    let (cols, rows) = (layout.tile_columns, layout.tile_rows);
+    assert!(cols >= 4 && rows >= 3, "{cols} x {rows}");
+    // Uneven windows: 2 x 2 tiles, the last ones narrower.
+    let mut parts = Vec::new();
+    for row in (0..rows).step_by(2) {
+        for col in (0..cols).step_by(2) {
+            let window = rastrum::grid::TileWindow { col, row, cols: 2.min(cols - col), rows: 2.min(rows - row) };
+            let part = dir.path().join(format!("w{col}_{row}.fgb"));
+            let o = RunOptions { window: Some(window), ..opts.clone() };
+            run(&model, &input, &part, &o, &mut |_, _| true).unwrap();
+            parts.push(part);
+        }
+    }
+    let joined = dir.path().join("joined.gpkg");
+    rastrum::raster::mosaic::assemble(&parts, &joined, &Default::default()).unwrap();
+    assert_eq!(found(&joined, &input).0, found(&whole, &input).0);
+    assert_eq!(found(&whole, &input).0, expected(&objects));
+}
+
+#[test]
+fn a_run_that_finds_nothing_writes_an_empty_layer_gdal_opens() {
+    let dir = tmp();
+    let input = scene(dir.path(), 96, 96, &[Planted { x: 40, y: 40, class: 0, side: 12.0 }]);
+    let model = dir.path().join("d.onnx");
+    detector(&model, Layout::Columns, None);
+    for ext in ["gpkg", "fgb", "geojson"] {
+        let out = dir.path().join(format!("none.{ext}"));
+        let opts = RunOptions { det_conf: Some(0.95), ..Default::default() };
+        let summary = run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+        assert_eq!(summary.class_counts.values().sum::<u64>(), 0);
+        let ds = gdal::Dataset::open(&out).unwrap_or_else(|e| panic!("{ext}: {e}"));
+        assert_eq!(ds.layer(0).unwrap().feature_count(), 0, "{ext}");
+    }
+}

@@ -116,9 +116,10 @@ def _write_text(path, text):
         raise OSError(f"cannot write {path}: {gdal.GetLastErrorMsg()}")
 
 
-def window_name(window):
+def window_name(window, ext=".tif"):
+    """A window's file: a GeoTIFF, or for a detector a FlatGeobuf of the objects it owns."""
     col, row, cols, rows = window
-    return f"w{col:05d}_{row:05d}_{cols}x{rows}.tif"
+    return f"w{col:05d}_{row:05d}_{cols}x{rows}{ext}"
 
 
 def _threads_here(threads_by_host):
@@ -132,10 +133,10 @@ def _threads_here(threads_by_host):
     return threads_by_host.get(host, 0)
 
 
-def run_window(model_path, input_path, parts_dir, window, options, device, threads_by_host):
+def run_window(model_path, input_path, parts_dir, window, options, device, threads_by_host, ext=".tif"):
     """One window, on a worker: skipped when its file exists (resume), else run and renamed into
     place by librastrum. Returns what the client reports."""
-    target = os.path.join(parts_dir, window_name(window))
+    target = os.path.join(parts_dir, window_name(window, ext))
     if _exists(target):
         return {"window": list(window), "skipped": True, "seconds": 0.0}
     model = _model(model_path, device, _threads_here(threads_by_host))
@@ -217,7 +218,7 @@ class Result:
     """What a scale-out run made and measured."""
 
     vrt: str
-    """The assembled output (a VRT over the window files)."""
+    """The assembled output: a VRT over the window files (a GeoPackage of objects for a detector)."""
     outputs: list
     """Every assembled raster: the VRT(s), and the COG(s) when asked."""
     windows: int
@@ -275,6 +276,8 @@ def run(
     with _native.Model(model_path, device=device, allow_fallback=True) as m:
         layout = m.layout(input_path, options)
     windows = plan_windows(layout, window_tiles)
+    # A detector's windows are layers of the objects each owns, joined into one GeoPackage.
+    ext = ".fgb" if layout.get("task") == "detection" else ".tif"
     _check_manifest(
         output_dir,
         {
@@ -287,7 +290,7 @@ def run(
             "height": layout["height"],
         },
     )
-    done = {w for w in windows if _exists(os.path.join(parts_dir, window_name(w)))}
+    done = {w for w in windows if _exists(os.path.join(parts_dir, window_name(w, ext)))}
     todo = [w for w in windows if w not in done]
 
     threads_by_host = _threads_by_host(client, threads)
@@ -304,6 +307,7 @@ def run(
             options,
             device,
             threads_by_host,
+            ext,
             key=f"rastrum-window-{token}-{w[0]}-{w[1]}",
             retries=retries,
             pure=False,
@@ -331,6 +335,11 @@ def run(
     t_assemble = time.perf_counter()
     outputs = []
     products = [""] + ([PROBABILITIES_SUFFIX] if _truthy(options.get("probabilities")) else [])
+    if ext == ".fgb":
+        gpkg = os.path.join(output_dir, f"{name}.gpkg")
+        _native.assemble([os.path.join(parts_dir, window_name(w, ext)) for w in windows], gpkg)
+        outputs.append(gpkg)
+        products = []
     for suffix in products:
         parts = [os.path.join(parts_dir, window_name(w)[: -len(".tif")] + suffix + ".tif") for w in windows]
         vrt = os.path.join(output_dir, f"{name}{suffix}.vrt")

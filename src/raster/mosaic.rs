@@ -250,6 +250,10 @@ pub fn assemble(parts: &[PathBuf], output: &Path, write: &WriteOptions) -> Resul
     if parts.is_empty() {
         return Err(Error::invalid("assemble: no window files given"));
     }
+    if crate::raster::vector::vector_driver(output).is_ok() {
+        // The windows of a detection run: their objects joined into one layer.
+        return crate::raster::vector::join_layers(parts, output);
+    }
     let parts = parts.iter().map(|p| open_part(p)).collect::<Result<Vec<_>>>()?;
     // The windows are the inputs: writing over one (a second path to it included) would lose it.
     let inputs: Vec<(&str, PathBuf)> = parts

@@ -57,6 +57,9 @@ pub struct VectorOutput {
     /// one per feature).
     transactions: bool,
     pub written: u64,
+    /// What recreates the layer empty (an empty FlatGeobuf without its index is a 0-byte file
+    /// that GDAL cannot open): the layer's name, CRS and fields.
+    empty: (String, String, Vec<(String, OGRFieldType::Type)>),
 }
 
 impl VectorOutput {
@@ -80,7 +83,9 @@ impl VectorOutput {
             .map_err(|e| Error::io(target, format!("creating the {driver_name} layer: {e}")))?;
         let transactions = matches!(driver_name, "GPKG" | "SQLite");
         let target = target.to_path_buf();
-        Ok(VectorOutput { ds, temp, target, transform: [0.0; 6], names: Vec::new(), transactions, written: 0 })
+        let empty = (name, projection.to_string(), fields.iter().map(|(n, t)| (n.to_string(), *t)).collect());
+        let (transform, names) = ([0.0; 6], Vec::new());
+        Ok(VectorOutput { ds, temp, target, transform, names, transactions, written: 0, empty })
     }
 
     /// The class raster `classes` (a finished file) as polygons at `target`: one per connected
@@ -129,7 +134,17 @@ impl VectorOutput {
 
     /// Closes the layer: the finished file under its temporary name, and where it goes.
     pub fn close(self) -> Result<(TempFile, PathBuf)> {
-        let VectorOutput { ds, temp, target, transactions, .. } = self;
+        let VectorOutput { ds, temp, target, transactions, empty, .. } = self;
+        let driver = ds.driver();
+        if driver.short_name() == "FlatGeobuf" && ds.layer(0).map(|l| l.feature_count()).unwrap_or(0) == 0 {
+            ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
+            let _ = std::fs::remove_file(temp.path());
+            let fields: Vec<(&str, OGRFieldType::Type)> = empty.2.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+            let ds = create_layer(&driver, "FlatGeobuf with index", temp.path(), &empty.0, &empty.1, &fields)
+                .map_err(|e| Error::io(&target, format!("writing the empty layer: {e}")))?;
+            ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
+            return Ok((temp, target));
+        }
         if transactions && ds.driver().short_name() == "GPKG" {
             let layer = ds.layer(0).map(|l| l.name()).unwrap_or_default();
             let sql = format!("SELECT CreateSpatialIndex('{}', 'geom')", layer.replace('\'', "''"));
@@ -179,6 +194,61 @@ fn write_features(ds: &Dataset, boxes: &[Detection], t: [f64; 6], names: &[Strin
         feature.set_field_double(2, d.score as f64)?;
         feature.set_field_integer(3, d.tile as i32)?;
         feature.create(&layer)?;
+    }
+    Ok(())
+}
+
+/// Joins the layers of window runs (`--window`, each holding the objects its window owns) into
+/// one layer at `output`, features in the windows' order; written whole or not at all.
+pub fn join_layers(parts: &[PathBuf], output: &Path) -> Result<PathBuf> {
+    let open = |p: &PathBuf| {
+        gdal::Dataset::open_ex(
+            p,
+            gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_VECTOR, ..Default::default() },
+        )
+        .map_err(|e| Error::io(p, format!("not a vector layer: {e}")))
+    };
+    let datasets = parts.iter().map(open).collect::<Result<Vec<_>>>()?;
+    let inputs: Vec<(&str, PathBuf)> = parts.iter().map(|p| ("a window", p.clone())).collect();
+    crate::raster::output::check_output(output, &inputs)?;
+    let first = datasets.first().ok_or_else(|| Error::invalid("assemble: no window files given"))?;
+    let layer = first.layer(0).map_err(|e| Error::io(&parts[0], e.to_string()))?;
+    let fields: Vec<(String, OGRFieldType::Type)> = layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
+    let projection = layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_default();
+    drop(layer);
+    let named: Vec<(&str, OGRFieldType::Type)> = fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let mut out = VectorOutput::with_fields(output, &projection, &named)?;
+    for (ds, path) in datasets.iter().zip(parts) {
+        let copied = if out.transactions {
+            out.ds.start_transaction().and_then(|txn| {
+                copy_features(ds, &txn, fields.len())?;
+                txn.commit()
+            })
+        } else {
+            copy_features(ds, &out.ds, fields.len())
+        };
+        copied.map_err(|e| Error::io(path, format!("copying its features: {e}")))?;
+    }
+    let (temp, target) = out.close()?;
+    crate::raster::place::move_into_place(temp, &target)
+}
+
+/// Every feature of `from`'s layer appended to `to`'s, its first `fields` fields and geometry.
+fn copy_features(from: &Dataset, to: &Dataset, fields: usize) -> GdalResult<()> {
+    let mut source = from.layer(0)?;
+    let target = to.layer(0)?;
+    let defn = target.defn();
+    for f in source.features() {
+        let mut copy = Feature::new(defn)?;
+        for i in 0..fields {
+            if let Some(v) = f.field(i)? {
+                copy.set_field(i, &v)?;
+            }
+        }
+        if let Some(g) = f.geometry() {
+            copy.set_geometry(g.clone())?;
+        }
+        copy.create(&target)?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::detect::{decode, Detection};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::raster::input::TileData;
+use crate::raster::output::Georef;
 use crate::raster::place::move_all_into_place;
 use crate::raster::vector::VectorOutput;
 use crate::resolve::Detecting;
@@ -23,7 +24,7 @@ const EDGE: f64 = 1.0;
 pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
     let r = &plan.r;
     let d = r.detection.as_ref().ok_or_else(|| Error::Internal("a detection run without its format".into()))?;
-    let mut out = VectorOutput::create(target, &plan.grid, &r.class_names)?;
+    let mut out = VectorOutput::create(target, &layer_grid(plan), &r.class_names)?;
     let mut merger = Merger::new(d.rule);
     let mut counts = vec![0u64; d.classes];
     let mut seen = 0usize;
@@ -41,7 +42,7 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
             if column + 1 == plan.tiles.x.tiles.len() {
                 // A tile row is done: later tiles start at the next row's top.
                 let limit = plan.tiles.y.tiles.get(row + 1).map_or(f64::INFINITY, |t| t.start as f64);
-                write(&mut out, &mut counts, merger.flush_above(limit))?;
+                write(&mut out, &mut counts, owned(plan, merger.flush_above(limit)))?;
             }
         }
     }
@@ -49,9 +50,32 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
         // Cancelled or failed upstream: dropping the layer deletes its temporary file.
         return Err(Error::Cancelled);
     }
-    write(&mut out, &mut counts, merger.finish())?;
+    write(&mut out, &mut counts, owned(plan, merger.finish()))?;
     let placed = move_all_into_place(vec![out.close()?])?;
     Ok((placed, counts))
+}
+
+/// The whole raster's grid: the boxes are in its pixels, a window's too.
+fn layer_grid(plan: &Plan) -> Georef {
+    let mut grid = plan.grid.clone();
+    if let Some(w) = &plan.window {
+        grid.geo_transform = w.geo_transform;
+    }
+    grid
+}
+
+/// The boxes this run writes: all, or in a window run those centred in the pixels the window
+/// owns (windows partition the raster, so each box is written by one window).
+fn owned(plan: &Plan, boxes: Vec<Detection>) -> Vec<Detection> {
+    if plan.window.is_none() {
+        return boxes;
+    }
+    let [x, y, w, h] = plan.rect.map(|v| v as f64);
+    let inside = |b: &Detection| {
+        let (cx, cy) = ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+        cx >= x && cx < x + w && cy >= y && cy < y + h
+    };
+    boxes.into_iter().filter(inside).collect()
 }
 
 fn write(out: &mut VectorOutput, counts: &mut [u64], boxes: Vec<Detection>) -> Result<()> {

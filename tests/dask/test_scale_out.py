@@ -200,3 +200,33 @@ def test_the_command_line_runs_on_its_own_local_cluster(tmp_path):
     assert summary["windows"] == 4 and summary["computed"] == 4
     assert "window [0, 0, 2, 2] done" in done.stderr
     assert_same(summary["vrt"], tmp_path / "single.tif")
+
+
+def test_detection_windows_join_to_the_objects_of_a_single_run(client, tmp_path):
+    """A detector's windows each write the objects they own; joined, the single run's objects."""
+    import sys
+
+    from osgeo import ogr
+
+    sys.path.insert(0, str(ROOT / "tests/qgis"))
+    import corpus  # the corpus's pointwise detector
+
+    model, raster = tmp_path / "detector.onnx", tmp_path / "scene.tif"
+    corpus.build_detector(model)
+    objects = [(0, 0, 0, 12.0), (32, 32, 1, 20.0), (64, 4, 0, 24.0), (96, 64, 1, 12.0), (128, 96, 0, 20.0),
+               (160, 128, 1, 24.0), (196, 160, 0, 12.0), (4, 96, 1, 20.0), (60, 60, 0, 12.0), (124, 32, 1, 24.0)]
+    expected = corpus.detection_scene(raster, objects)
+    single = tmp_path / "single.gpkg"
+    single_run(model, str(raster), str(single), {"overlap": 32})
+    result = rastrum_dask.run(client, model, raster, tmp_path / "out", {"overlap": 32}, window_tiles=2)
+    assert result.vrt == str(tmp_path / "out" / "output.gpkg") and result.windows >= 4
+
+    def objects_in(path):
+        ds = ogr.Open(str(path))  # kept: a layer does not keep its dataset alive
+        found = []
+        for f in ds.GetLayer(0):
+            x1, x2, y1, y2 = f.GetGeometryRef().GetEnvelope()
+            found.append((f["class_id"], round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)))
+        return sorted(found)
+
+    assert objects_in(result.vrt) == objects_in(single) == sorted(expected)
