@@ -212,10 +212,12 @@ pub fn join_layers(parts: &[PathBuf], output: &Path) -> Result<PathBuf> {
     let inputs: Vec<(&str, PathBuf)> = parts.iter().map(|p| ("a window", p.clone())).collect();
     crate::raster::output::check_output(output, &inputs)?;
     let first = datasets.first().ok_or_else(|| Error::invalid("assemble: no window files given"))?;
-    let layer = first.layer(0).map_err(|e| Error::io(&parts[0], e.to_string()))?;
-    let fields: Vec<(String, OGRFieldType::Type)> = layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
-    let projection = layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_default();
-    drop(layer);
+    let (fields, projection) = {
+        let layer = first.layer(0).map_err(|e| Error::io(&parts[0], e.to_string()))?;
+        let fields: Vec<(String, OGRFieldType::Type)> =
+            layer.defn().fields().map(|f| (f.name(), f.field_type())).collect();
+        (fields, layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_default())
+    };
     let named: Vec<(&str, OGRFieldType::Type)> = fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let mut out = VectorOutput::with_fields(output, &projection, &named)?;
     for (ds, path) in datasets.iter().zip(parts) {
