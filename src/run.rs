@@ -393,17 +393,23 @@ fn infer_batch(model: &Model, plan: &Plan, mut batch: Batch) -> Result<Batch> {
         return Ok(batch);
     }
     let n = if r.static_batch { r.batch } else { n_run };
-    let indices: Vec<usize> = plan.heads().map(|h| h.output_index).collect();
+    // Every head's output, then an instance-segmentation detector's mask prototypes.
+    let masks = r.detection.as_ref().and_then(|d| d.masks);
+    let mut expected: Vec<(usize, String, usize)> =
+        plan.heads().map(|h| (h.output_index, h.output_name.clone(), h.values_per_tile())).collect();
+    if let Some(m) = masks {
+        expected.push((m.output, model.outputs[m.output].name.clone(), m.dims.iter().product()));
+    }
+    let indices: Vec<usize> = expected.iter().map(|(i, _, _)| *i).collect();
     let outs = model.run_outputs(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], &indices)?;
     batch.values = Vec::new();
-    for (head, out) in plan.heads().zip(outs) {
-        let per_out = head.values_per_tile();
+    for ((_, name, per_out), out) in expected.iter().zip(outs) {
         if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
             return Err(Error::model(
                 &model.path,
                 format!(
-                    "output '{}' changed shape between batches: {:?}, expected {} values per tile",
-                    head.output_name, out.shape, per_out
+                    "output '{name}' changed shape between batches: {:?}, expected {per_out} values per tile",
+                    out.shape
                 ),
             ));
         }

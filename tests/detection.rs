@@ -431,3 +431,94 @@ fn a_run_that_finds_nothing_writes_an_empty_layer_gdal_opens() {
         assert_eq!(ds.layer(0).unwrap().feature_count(), 0, "{ext}");
     }
 }
+
+/// An instance-segmentation detector (Ultralytics seg): boxes `[b, 4 + 2 + 1, N]` of a fixed
+/// side INSTANCE_BOX at every anchor, scoring band1 / 255 ('plane') and band2 / 255 ('ship'),
+/// each with one mask coefficient 1; mask prototypes `[b, 1, TILE, TILE]` = band3 / 255 - 0.5, so
+/// that an instance's mask is where band 3 is above 127 inside its box.
+fn instance_detector(path: &Path) {
+    let cells = (TILE / STRIDE) as usize;
+    let n = (cells * cells) as i64;
+    let grid = |axis: usize| -> Vec<f32> {
+        (0..cells * cells)
+            .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
+            .collect()
+    };
+    GraphBuilder::new("seg")
+        .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
+        .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
+        .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
+        .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
+        .initializer("side", &[1], &[INSTANCE_BOX], false)
+        .initializer("one", &[1], &[1.0], false)
+        .initializer("half", &[1], &[0.5], false)
+        .initializer_i64("flat", &[3], &[0, -1, n])
+        .node(
+            "Conv",
+            &["x", "w"],
+            &["s"],
+            &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
+        )
+        .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
+        .node("Sub", &["c0", "c0"], &["zero"], &[])
+        .node("Add", &["zero", "cx"], &["bx"], &[])
+        .node("Add", &["zero", "cy"], &["by"], &[])
+        .node("Add", &["zero", "side"], &["wh"], &[])
+        .node("Add", &["zero", "one"], &["coef"], &[])
+        .node("Concat", &["bx", "by", "wh", "wh", "c0", "c1", "coef"], &["cat"], &[("axis", Attr::Int(1))])
+        .node("Reshape", &["cat", "flat"], &["y"], &[])
+        .node("Split", &["x"], &["x0", "x1", "x2"], &[("axis", Attr::Int(1))])
+        .node("Sub", &["x2", "half"], &["protos"], &[])
+        .output("y", &["n".into(), 7.into(), n.into()])
+        .output("protos", &["n".into(), 1.into(), TILE.into(), TILE.into()])
+        .meta("model_type", "\"Detector\"")
+        .meta("det_type", "\"YOLO_Ultralytics_segmentation\"")
+        .meta("class_names", r#"{"0": "plane", "1": "ship"}"#)
+        .save(path)
+        .unwrap();
+}
+
+const INSTANCE_BOX: f32 = 20.0;
+
+#[test]
+fn instance_masks_become_their_outlines_not_their_boxes() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let mut bands = vec![vec![0u8; w * h]; 3];
+    // Anchors (multiples of 4) on tile sides, corners and inside; each object an L of 28 pixels
+    // (two 8 x 2 arms) inside its 20-pixel box.
+    let anchors = [(32, 32, 0), (64, 60, 1), (100, 100, 0), (8, 128, 1), (160, 28, 0), (128, 140, 1)];
+    for &(x, y, class) in &anchors {
+        bands[class][y * w + x] = 230;
+        for k in 0..8 {
+            for t in 0..2 {
+                bands[2][(y - 4 + t) * w + x - 4 + k] = 255; // the horizontal arm
+                bands[2][(y - 4 + k) * w + x - 4 + t] = 255; // the vertical arm
+            }
+        }
+    }
+    let input = raster::<u8>(&dir.path().join("l.tif"), w, h, &bands, None);
+    let model = dir.path().join("seg.onnx");
+    instance_detector(&model);
+    let out = dir.path().join("l.gpkg");
+    let opts = RunOptions { overlap: Some(32), ..Default::default() };
+    let summary = run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(summary.class_counts.values().sum::<u64>(), anchors.len() as u64);
+    let gt = geo_transform(&input);
+    let pixel = (gt[1] * gt[5]).abs();
+    let ds = gdal::Dataset::open(&out).unwrap();
+    let mut layer = ds.layer(0).unwrap();
+    let mut corners = Vec::new();
+    for f in layer.features() {
+        let g = f.geometry().unwrap();
+        assert!((g.area() / pixel - 28.0).abs() < 1e-6, "an L of 28 pixels, found {}", g.area() / pixel);
+        let hull = g.convex_hull().unwrap().area() / pixel;
+        assert!(hull > 40.0, "the outline, not its hull: hull {hull}");
+        let env = g.envelope();
+        corners.push(((env.MinX - gt[0]) / gt[1], (env.MaxY - gt[3]) / gt[5]));
+    }
+    corners.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mut want: Vec<(f64, f64)> = anchors.iter().map(|&(x, y, _)| ((x - 4) as f64, (y - 4) as f64)).collect();
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(corners, want);
+}

@@ -75,6 +75,10 @@ impl Merger {
         self.pending.len()
     }
 
+    pub fn pending_boxes(&self) -> impl Iterator<Item = &Detection> {
+        self.pending.iter()
+    }
+
     /// The merged boxes of every group lying wholly above row `y` (no later tile reaches above
     /// it), in a fixed order; the rest stay.
     pub fn flush_above(&mut self, y: f64) -> Vec<Detection> {
@@ -165,7 +169,7 @@ mod tests {
     use super::*;
 
     fn det(x1: f64, y1: f64, w: f64, score: f32, class: u32) -> Detection {
-        Detection { x1, y1, x2: x1 + w, y2: y1 + w, angle: 0.0, score, class, tile: 0 }
+        Detection { x1, y1, x2: x1 + w, y2: y1 + w, angle: 0.0, score, class, tile: 0, index: 0 }
     }
 
     const RULE: MergeRule = MergeRule { threshold: 0.5, metric: Metric::Iou, class_agnostic: false };

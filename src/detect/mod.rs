@@ -2,6 +2,7 @@
 //! `det_type`), decoded into boxes in tile pixels (`decode`); `merge` joins the tiles' boxes
 //! into one set over the raster whatever the tiling.
 
+pub mod instances;
 pub mod merge;
 
 use serde::Serialize;
@@ -23,6 +24,8 @@ pub struct Detection {
     pub score: f32,
     pub class: u32,
     pub tile: u32,
+    /// Which box of its tile's output it is (column or row): its mask coefficients' place.
+    pub index: u32,
 }
 
 impl Detection {
@@ -75,6 +78,9 @@ pub enum Format {
     Ultralytics,
     /// Ultralytics oriented boxes: `[b, 4 + nc + 1, N]`, the last value the rotation in radians.
     UltralyticsObb,
+    /// Ultralytics instance segmentation: `[b, 4 + nc + nm, N]` boxes with nm mask
+    /// coefficients, and another output `[b, nm, mh, mw]` of mask prototypes (`instances`).
+    UltralyticsSeg,
     /// End-to-end heads with NMS inside (YOLOv10, Ultralytics `nms=True` exports): `[b, N, 6]`
     /// rows of x1, y1, x2, y2, score, class.
     EndToEnd,
@@ -110,19 +116,22 @@ impl Format {
             }
             "yolo_v10" | "yolov10" | "end_to_end" => Format::EndToEnd,
             "yolo_ultralytics_obb" | "yolo_v8_obb" | "yolov8_obb" | "yolo11_obb" => Format::UltralyticsObb,
+            "yolo_ultralytics_segmentation" | "yolo_v8_seg" | "yolov8_seg" | "yolo11_seg" => Format::UltralyticsSeg,
             _ => {
                 return Err(Error::invalid(format!(
                     "model card key 'det_type': unknown detector type '{t}'; expected one of YOLO_v5_or_v7_default, \
-                     YOLO_v6, YOLO_v9, YOLO_Ultralytics, YOLO_v8, YOLO_v10, YOLO_Ultralytics_obb (instance masks \
-                     and retinanet are not decoded yet)"
+                     YOLO_v6, YOLO_v9, YOLO_Ultralytics, YOLO_v8, YOLO_v10, YOLO_Ultralytics_obb, \
+                     YOLO_Ultralytics_segmentation (retinanet is not decoded yet)"
                 )))
             }
         })
     }
 
-    /// The class count of a per-tile output `[a, c]` in this format, checked.
-    pub fn class_count(self, a: usize, c: usize) -> Result<usize> {
+    /// The class count of a per-tile output `[a, c]` in this format (with `coefficients` mask
+    /// coefficients per box for instance masks), checked.
+    pub fn class_count(self, a: usize, c: usize, coefficients: usize) -> Result<usize> {
         let (values, what) = match self {
+            Format::UltralyticsSeg => (a.checked_sub(4 + coefficients), "[b, 4 + classes + masks, N]"),
             Format::YoloV5 | Format::YoloV6 => (c.checked_sub(5), "[b, N, 5 + classes]"),
             Format::Ultralytics => (a.checked_sub(4), "[b, 4 + classes, N]"),
             Format::UltralyticsObb => (a.checked_sub(5), "[b, 4 + classes + 1, N]"),
@@ -144,40 +153,50 @@ fn shape_error(shape: &[usize]) -> Error {
 }
 
 /// The boxes of one tile's output `values` (`[a, c]`, row-major) scoring at least `conf`, in the
-/// tile's pixels, class ids below `classes` (EndToEnd: any).
-pub fn decode(format: Format, values: &[f32], a: usize, c: usize, conf: f32, tile: u32) -> Vec<Detection> {
+/// tile's pixels; `coefficients`: the mask coefficients after the class scores (instance masks).
+pub fn decode(
+    format: Format,
+    values: &[f32],
+    [a, c]: [usize; 2],
+    coefficients: usize,
+    conf: f32,
+    tile: u32,
+) -> Vec<Detection> {
     let mut out = Vec::new();
-    let mut push = |[cx, cy, w, h, angle]: [f32; 5], score: f32, class: usize| {
+    let mut push = |[cx, cy, w, h, angle]: [f32; 5], score: f32, class: usize, index: usize| {
         if score >= conf && [score, cx, cy, w, h, angle].iter().all(|v| v.is_finite()) {
             let (cx, cy, w, h) = (cx as f64, cy as f64, w.max(0.0) as f64, h.max(0.0) as f64);
             let (x1, y1) = (cx - w / 2.0, cy - h / 2.0);
             let (x2, y2, angle, class) = (x1 + w, y1 + h, angle as f64, class as u32);
-            out.push(Detection { x1, y1, x2, y2, angle, score, class, tile });
+            out.push(Detection { x1, y1, x2, y2, angle, score, class, tile, index: index as u32 });
         }
     };
     match format {
         Format::YoloV5 | Format::YoloV6 => {
-            for row in values.chunks_exact(c) {
+            for (index, row) in values.chunks_exact(c).enumerate() {
                 let (class, p) = best(&row[5..]);
                 let score = if format == Format::YoloV5 { row[4] * p } else { p };
-                push([row[0], row[1], row[2], row[3], 0.0], score, class);
+                push([row[0], row[1], row[2], row[3], 0.0], score, class, index);
             }
         }
-        Format::Ultralytics | Format::UltralyticsObb => {
+        Format::Ultralytics | Format::UltralyticsObb | Format::UltralyticsSeg => {
             // Column k holds box k: value v of box k is values[v * c + k].
-            let scores_end = if format == Format::UltralyticsObb { a - 1 } else { a };
+            let scores_end = match format {
+                Format::UltralyticsObb => a - 1,
+                _ => a - coefficients,
+            };
             for k in 0..c {
                 let at = |v: usize| values[v * c + k];
                 let (class, p) = (4..scores_end).map(at).enumerate().fold((0, f32::NEG_INFINITY), pick);
                 let angle = if format == Format::UltralyticsObb { at(a - 1) } else { 0.0 };
-                push([at(0), at(1), at(2), at(3), angle], p, class);
+                push([at(0), at(1), at(2), at(3), angle], p, class, k);
             }
         }
         Format::EndToEnd => {
-            for row in values.chunks_exact(c) {
+            for (index, row) in values.chunks_exact(c).enumerate() {
                 let (w, h) = (row[2] - row[0], row[3] - row[1]);
                 let class = if row[5] >= 0.0 { row[5].round() as usize } else { continue };
-                push([row[0] + w / 2.0, row[1] + h / 2.0, w, h, 0.0], row[4], class);
+                push([row[0] + w / 2.0, row[1] + h / 2.0, w, h, 0.0], row[4], class, index);
             }
         }
     }
@@ -205,17 +224,17 @@ mod tests {
     fn formats_decode_the_same_box() {
         // One box at (10, 20) of 4 x 6 with class 1 of two at 0.8 (objectness 0.5 for v5).
         let v5 = [10.0, 20.0, 4.0, 6.0, 0.5, 0.1, 0.8];
-        let d = decode(Format::YoloV5, &v5, 1, 7, 0.3, 0);
+        let d = decode(Format::YoloV5, &v5, [1, 7], 0, 0.3, 0);
         assert_eq!((d[0].x1, d[0].y1, d[0].x2, d[0].y2, d[0].class), (8.0, 17.0, 12.0, 23.0, 1));
         assert!((d[0].score - 0.4).abs() < 1e-6);
-        assert_eq!(decode(Format::YoloV6, &v5, 1, 7, 0.3, 0)[0].score, 0.8);
+        assert_eq!(decode(Format::YoloV6, &v5, [1, 7], 0, 0.3, 0)[0].score, 0.8);
         // Ultralytics: [4 + 2, 2] columns: box 0 as above, box 1 below the threshold.
         let u = [10.0, 0.0, 20.0, 0.0, 4.0, 1.0, 6.0, 1.0, 0.1, 0.1, 0.8, 0.2];
-        let d = decode(Format::Ultralytics, &u, 6, 2, 0.3, 0);
+        let d = decode(Format::Ultralytics, &u, [6, 2], 0, 0.3, 0);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].x1, d[0].y2, d[0].score, d[0].class), (8.0, 23.0, 0.8, 1));
         let e = [8.0, 17.0, 12.0, 23.0, 0.9, 3.0];
-        let d = decode(Format::EndToEnd, &e, 1, 6, 0.3, 0);
+        let d = decode(Format::EndToEnd, &e, [1, 6], 0, 0.3, 0);
         assert_eq!((d[0].x1, d[0].y1, d[0].x2, d[0].y2, d[0].class), (8.0, 17.0, 12.0, 23.0, 3));
     }
 
@@ -229,7 +248,7 @@ mod tests {
         assert_eq!(Format::of(None, &[1, 84, 8400]).unwrap(), Format::Ultralytics);
         assert_eq!(Format::of(None, &[1, 25200, 85]).unwrap(), Format::YoloV5);
         assert_eq!(Format::of(None, &[1, 300, 6]).unwrap(), Format::EndToEnd);
-        let e = Format::YoloV5.class_count(100, 4).unwrap_err().to_string();
+        let e = Format::YoloV5.class_count(100, 4, 0).unwrap_err().to_string();
         assert!(e.contains("[b, N, 5 + classes], found [b, 100, 4]"), "{e}");
     }
 }

@@ -4,6 +4,7 @@
 //! A layer is written under a temporary name and moved into place whole, like the rasters; the
 //! format follows the extension.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use gdal::errors::Result as GdalResult;
@@ -59,31 +60,38 @@ pub struct VectorOutput {
     pub written: u64,
     /// What recreates the layer empty (an empty FlatGeobuf without its index is a 0-byte file
     /// that GDAL cannot open): the layer's name, CRS and fields.
-    empty: (String, String, Vec<(String, OGRFieldType::Type)>),
+    empty: (String, String, Vec<(String, OGRFieldType::Type)>, OGRwkbGeometryType::Type),
 }
 
 impl VectorOutput {
     /// Creates the layer for `target` (named after its file) on `grid`'s CRS.
-    pub fn create(target: &Path, grid: &Georef, names: &[String]) -> Result<VectorOutput> {
-        let mut out = VectorOutput::with_fields(target, &grid.projection, &DETECTION_FIELDS)?;
+    /// With `instances`, features are multipolygons (an instance mask may come in parts).
+    pub fn create(target: &Path, grid: &Georef, names: &[String], instances: bool) -> Result<VectorOutput> {
+        let ty = if instances { OGRwkbGeometryType::wkbMultiPolygon } else { OGRwkbGeometryType::wkbPolygon };
+        let mut out = VectorOutput::with_fields(target, &grid.projection, &DETECTION_FIELDS, ty)?;
         out.transform = grid.geo_transform.unwrap_or([0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
         out.names = names.to_vec();
         Ok(out)
     }
 
     /// An empty polygon layer of `fields` for `target` in the CRS `projection` (WKT).
-    fn with_fields(target: &Path, projection: &str, fields: &[(&str, OGRFieldType::Type)]) -> Result<VectorOutput> {
+    fn with_fields(
+        target: &Path,
+        projection: &str,
+        fields: &[(&str, OGRFieldType::Type)],
+        ty: OGRwkbGeometryType::Type,
+    ) -> Result<VectorOutput> {
         let driver_name = vector_driver(target)?;
         let driver = DriverManager::get_driver_by_name(driver_name)
             .map_err(|_| Error::invalid(format!("{}: this GDAL has no {driver_name} driver", target.display())))?;
         let ext = target.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
         let temp = temp_file(target, "", &ext);
         let name = target.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "detections".into());
-        let ds = create_layer(&driver, driver_name, temp.path(), &name, projection, fields)
+        let ds = create_layer(&driver, driver_name, temp.path(), &name, projection, fields, ty)
             .map_err(|e| Error::io(target, format!("creating the {driver_name} layer: {e}")))?;
         let transactions = matches!(driver_name, "GPKG" | "SQLite");
         let target = target.to_path_buf();
-        let empty = (name, projection.to_string(), fields.iter().map(|(n, t)| (n.to_string(), *t)).collect());
+        let empty = (name, projection.to_string(), fields.iter().map(|(n, t)| (n.to_string(), *t)).collect(), ty);
         let (transform, names) = ([0.0; 6], Vec::new());
         Ok(VectorOutput { ds, temp, target, transform, names, transactions, written: 0, empty })
     }
@@ -94,7 +102,7 @@ impl VectorOutput {
     pub fn polygonize(classes: &Path, target: &Path, names: &[String], simplify: Option<f64>) -> Result<VectorOutput> {
         let raster = Dataset::open(classes).map_err(|e| Error::io(classes, e.to_string()))?;
         let fields = [("class_id", OGRFieldType::OFTInteger), ("class_name", OGRFieldType::OFTString)];
-        let mut out = VectorOutput::with_fields(target, &raster.projection(), &fields)?;
+        let mut out = VectorOutput::with_fields(target, &raster.projection(), &fields, OGRwkbGeometryType::wkbPolygon)?;
         let failed = |e: String| Error::io(target, format!("polygonizing the classes: {e}"));
         let band = raster.rasterband(1).map_err(|e| failed(e.to_string()))?;
         {
@@ -113,19 +121,20 @@ impl VectorOutput {
         Ok(out)
     }
 
-    /// Appends boxes (in the raster's pixels).
-    pub fn write(&mut self, boxes: &[Detection]) -> Result<()> {
+    /// Appends boxes (in the raster's pixels), each as its instance's polygons when `instances`
+    /// holds them (by tile and box index).
+    pub fn write(&mut self, boxes: &[Detection], instances: &HashMap<(u32, u32), Polygons>) -> Result<()> {
         if boxes.is_empty() {
             return Ok(());
         }
-        let (transform, names) = (self.transform, &self.names);
+        let how = Shapes { transform: self.transform, names: &self.names, instances, multi: self.empty.3 };
         let written = if self.transactions {
             self.ds.start_transaction().and_then(|txn| {
-                write_features(&txn, boxes, transform, names)?;
+                write_features(&txn, boxes, &how)?;
                 txn.commit()
             })
         } else {
-            write_features(&self.ds, boxes, transform, names)
+            write_features(&self.ds, boxes, &how)
         };
         written.map_err(|e| Error::io(&self.target, format!("writing detections: {e}")))?;
         self.written += boxes.len() as u64;
@@ -140,7 +149,7 @@ impl VectorOutput {
             ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
             let _ = std::fs::remove_file(temp.path());
             let fields: Vec<(&str, OGRFieldType::Type)> = empty.2.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-            let ds = create_layer(&driver, "FlatGeobuf with index", temp.path(), &empty.0, &empty.1, &fields)
+            let ds = create_layer(&driver, "FlatGeobuf with index", temp.path(), &empty.0, &empty.1, &fields, empty.3)
                 .map_err(|e| Error::io(&target, format!("writing the empty layer: {e}")))?;
             ds.close().map_err(|e| Error::io(&target, format!("closing the layer: {e}")))?;
             return Ok((temp, target));
@@ -168,14 +177,14 @@ fn create_layer(
     name: &str,
     projection: &str,
     fields: &[(&str, OGRFieldType::Type)],
+    ty: OGRwkbGeometryType::Type,
 ) -> GdalResult<Dataset> {
     let mut ds = driver.create_vector_only(path)?;
     let srs = (!projection.is_empty()).then(|| SpatialRef::from_wkt(projection)).transpose()?;
     let no_index: &[&str] = &["SPATIAL_INDEX=NO"];
     let options = matches!(kind, "GPKG" | "FlatGeobuf").then_some(no_index);
     {
-        let layer =
-            ds.create_layer(LayerOptions { name, srs: srs.as_ref(), ty: OGRwkbGeometryType::wkbPolygon, options })?;
+        let layer = ds.create_layer(LayerOptions { name, srs: srs.as_ref(), ty, options })?;
         for &(field, kind) in fields {
             FieldDefn::new(field, kind)?.add_to_layer(&layer)?;
         }
@@ -183,14 +192,31 @@ fn create_layer(
     Ok(ds)
 }
 
-fn write_features(ds: &Dataset, boxes: &[Detection], t: [f64; 6], names: &[String]) -> GdalResult<()> {
+/// How boxes become features: the geotransform, class names, instance polygons, layer type.
+struct Shapes<'a> {
+    transform: [f64; 6],
+    names: &'a [String],
+    instances: &'a HashMap<(u32, u32), Polygons>,
+    multi: OGRwkbGeometryType::Type,
+}
+
+fn write_features(ds: &Dataset, boxes: &[Detection], how: &Shapes) -> GdalResult<()> {
     let layer = ds.layer(0)?;
     let defn = layer.defn();
+    let t = how.transform;
     for d in boxes {
         let mut feature = Feature::new(defn)?;
-        feature.set_geometry(polygon(d, t)?)?;
+        let geometry = match how.instances.get(&(d.tile, d.index)) {
+            Some(parts) => multipolygon(parts, t)?,
+            None if how.multi == OGRwkbGeometryType::wkbMultiPolygon => {
+                let c = d.corners();
+                multipolygon(&[vec![vec![c[0], c[1], c[2], c[3]]]], t)?
+            }
+            None => polygon(d, t)?,
+        };
+        feature.set_geometry(geometry)?;
         feature.set_field_integer(0, d.class as i32)?;
-        feature.set_field_string(1, names.get(d.class as usize).map_or("", String::as_str))?;
+        feature.set_field_string(1, how.names.get(d.class as usize).map_or("", String::as_str))?;
         feature.set_field_double(2, d.score as f64)?;
         feature.set_field_integer(3, d.tile as i32)?;
         feature.create(&layer)?;
@@ -219,7 +245,8 @@ pub fn join_layers(parts: &[PathBuf], output: &Path) -> Result<PathBuf> {
         (fields, layer.spatial_ref().and_then(|s| s.to_wkt().ok()).unwrap_or_default())
     };
     let named: Vec<(&str, OGRFieldType::Type)> = fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    let mut out = VectorOutput::with_fields(output, &projection, &named)?;
+    let ty = first.layer(0).map(|l| l.defn().geometry_type()).unwrap_or(OGRwkbGeometryType::wkbPolygon);
+    let mut out = VectorOutput::with_fields(output, &projection, &named, ty)?;
     for (ds, path) in datasets.iter().zip(parts) {
         let copied = if out.transactions {
             out.ds.start_transaction().and_then(|txn| {
@@ -272,6 +299,64 @@ fn name_polygons(ds: &Dataset, names: &[String], simplify: Option<f64>) -> GdalR
         layer.set_feature(f)?;
     }
     Ok(())
+}
+
+/// Polygons (rings of points, the first ring the outer one) in raster pixels.
+pub type Polygons = Vec<Vec<Vec<(f64, f64)>>>;
+
+/// Polygons through the geotransform, as a multipolygon (rings closed).
+fn multipolygon(parts: &[Vec<Vec<(f64, f64)>>], t: [f64; 6]) -> GdalResult<Geometry> {
+    let at = |(x, y): (f64, f64)| (t[0] + x * t[1] + y * t[2], t[3] + x * t[4] + y * t[5]);
+    let mut multi = Geometry::empty(OGRwkbGeometryType::wkbMultiPolygon)?;
+    for rings in parts {
+        let mut poly = Geometry::empty(OGRwkbGeometryType::wkbPolygon)?;
+        for points in rings {
+            let mut ring = Geometry::empty(OGRwkbGeometryType::wkbLinearRing)?;
+            for p in points.iter().chain(points.first()) {
+                ring.add_point_2d(at(*p));
+            }
+            poly.add_geometry(ring)?;
+        }
+        multi.add_geometry(poly)?;
+    }
+    Ok(multi)
+}
+
+/// The polygons of the 1 pixels of `mask` (`w` x `h`, its top-left pixel at `origin` in the
+/// raster), by GDAL's polygonize in memory: outlines, not hulls; rings open (first point not
+/// repeated).
+pub fn mask_polygons(mask: &[u8], origin: [f64; 2], w: usize, h: usize) -> Result<Polygons> {
+    let failed = |e: String| Error::Internal(format!("polygonizing an instance mask: {e}"));
+    let raster = DriverManager::get_driver_by_name("MEM")
+        .and_then(|d| d.create_with_band_type::<u8, _>("", w, h, 1))
+        .map_err(|e| failed(e.to_string()))?;
+    let mut band = raster.rasterband(1).map_err(|e| failed(e.to_string()))?;
+    let mut buffer = gdal::raster::Buffer::new((w, h), mask.to_vec());
+    band.write((0, 0), (w, h), &mut buffer).map_err(|e| failed(e.to_string()))?;
+    // Nodata 0: its mask leaves the off pixels out of the polygons.
+    band.set_no_data_value(Some(0.0)).map_err(|e| failed(e.to_string()))?;
+    let mut memory = DriverManager::get_driver_by_name("Memory")
+        .and_then(|d| d.create_vector_only(""))
+        .map_err(|e| failed(e.to_string()))?;
+    let options = LayerOptions { name: "mask", srs: None, ty: OGRwkbGeometryType::wkbPolygon, options: None };
+    let mut layer = memory.create_layer(options).map_err(|e| failed(e.to_string()))?;
+    FieldDefn::new("v", OGRFieldType::OFTInteger)
+        .and_then(|f| f.add_to_layer(&layer))
+        .map_err(|e| failed(e.to_string()))?;
+    crate::raster::gdal::polygonize(&band, &layer, 0).map_err(failed)?;
+    let mut parts = Polygons::new();
+    for f in layer.features() {
+        let Some(g) = f.geometry() else { continue };
+        let rings = (0..g.geometry_count())
+            .map(|i| {
+                let ring = g.get_geometry(i);
+                let n = ring.point_count().saturating_sub(1);
+                (0..n as i32).map(|j| ring.get_point(j)).map(|(x, y, _)| (origin[0] + x, origin[1] + y)).collect()
+            })
+            .collect();
+        parts.push(rings);
+    }
+    Ok(parts)
 }
 
 /// The box's four corners through the geotransform, as a closed ring.

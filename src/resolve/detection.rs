@@ -10,12 +10,22 @@ use crate::detect::Format;
 use crate::error::Result;
 use crate::options::RunOptions;
 
+/// Where an instance-segmentation detector's mask prototypes are: the output, and its
+/// `[channels, height, width]` per tile.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Masks {
+    pub output: usize,
+    pub dims: [usize; 3],
+}
+
 /// How a detector's output is read and its boxes merged.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detecting {
     pub format: Format,
     /// One tile's output `[a, c]` (the batch axis dropped).
     pub dims: [usize; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masks: Option<Masks>,
     pub classes: usize,
     /// Boxes scoring less are dropped (`det_conf`, default 0.3).
     pub confidence: f64,
@@ -25,7 +35,9 @@ pub struct Detecting {
 pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Detecting> {
     let dims = [s.out_channels, s.out_size];
     let format = Format::of(card.det_type.as_deref(), &[1, dims[0], dims[1]]).map_err(|e| s.about_card(e))?;
-    let classes = format.class_count(dims[0], dims[1]).map_err(|e| s.about_card(e))?;
+    let masks = if format == Format::UltralyticsSeg { Some(prototypes(s)?) } else { None };
+    let coefficients = masks.map_or(0, |m| m.dims[0]);
+    let classes = format.class_count(dims[0], dims[1], coefficients).map_err(|e| s.about_card(e))?;
     // An end-to-end head does not say how many classes it has: the card's names do.
     let classes = if classes == 0 { card.head_names(s.output_index)?.len().max(1) } else { classes };
     let rule = MergeRule {
@@ -33,7 +45,21 @@ pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Det
         metric: opts.det_metric.unwrap_or(Metric::Iou),
         class_agnostic: opts.det_class_agnostic,
     };
-    Ok(Detecting { format, dims, classes, confidence: opts.det_conf.or(card.det_conf).unwrap_or(0.3), rule })
+    let confidence = opts.det_conf.or(card.det_conf).unwrap_or(0.3);
+    Ok(Detecting { format, dims, masks, classes, confidence, rule })
+}
+
+/// The mask prototypes of an instance-segmentation model: its other output of rank 4.
+fn prototypes(s: &Shape) -> Result<Masks> {
+    let found = s.other_outputs.iter().enumerate().find(|(i, shape)| *i != s.output_index && shape.len() == 4);
+    match found {
+        Some((output, shape)) => Ok(Masks { output, dims: [shape[1], shape[2], shape[3]] }),
+        None => Err(s.error(format!(
+            "an instance-segmentation detector has a second output of mask prototypes [b, masks, h, w]; \
+             found outputs of shapes {:?}",
+            s.other_outputs
+        ))),
+    }
 }
 
 impl Detecting {

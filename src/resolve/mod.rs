@@ -130,6 +130,9 @@ struct Shape<'a> {
     out_size: usize,
     /// The output shape, for messages.
     shown: String,
+    /// Every output's probed shape by index (the chosen one's emptied): a detector's mask
+    /// prototypes are another output.
+    other_outputs: Vec<Vec<usize>>,
 }
 
 impl Shape<'_> {
@@ -290,6 +293,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
         out_channels,
         out_size,
         shown,
+        other_outputs: Vec::new(),
     };
     settle(card, opts, shape)
 }

@@ -19,18 +19,19 @@ pub(super) fn probe<'m>(
 ) -> Result<Shape<'m>> {
     let Input { tile, bands, mut batch, static_batch } = input;
     let mut batch_fallback = None;
-    let oshape = match probe_run(model, bands.len(), tile, batch, output_index) {
-        Ok(shape) => shape,
+    let mut shapes = match probe_run(model, bands.len(), tile, batch, output_index) {
+        Ok(shapes) => shapes,
         Err(e) if !static_batch && batch > 1 => {
-            let shape = probe_run(model, bands.len(), tile, 1, output_index)?;
+            let shapes = probe_run(model, bands.len(), tile, 1, output_index)?;
             // ONNX Runtime's messages span lines: one line for the summary and the log.
             let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
             batch_fallback = Some(format!("the model fails at batch {batch} ({why}); running at batch 1"));
             batch = 1;
-            shape
+            shapes
         }
         Err(e) => return Err(e),
     };
+    let oshape = std::mem::take(&mut shapes[output_index]);
     let (kind, out_channels, out_size) = match oshape.len() {
         // A detector's boxes: `[b, a, c]` (rows or columns of boxes), decoded per tile.
         3 if detection => (OutputKind::Detections, oshape[1], oshape[2]),
@@ -70,17 +71,21 @@ pub(super) fn probe<'m>(
         out_channels,
         out_size,
         shown: format!("{oshape:?}"),
+        other_outputs: shapes,
     })
 }
 
-/// Runs one batch of `n` zero tiles and returns the output's shape, which must hold `n` tiles.
-fn probe_run(model: &Model, nb: usize, tile: usize, n: usize, output_index: usize) -> Result<Vec<usize>> {
+/// Runs one batch of `n` zero tiles and returns every output's shape; the chosen one must hold
+/// `n` tiles.
+fn probe_run(model: &Model, nb: usize, tile: usize, n: usize, output_index: usize) -> Result<Vec<Vec<usize>>> {
     let zeros = memory::zeros(n * nb * tile * tile, "the probe batch", "lower 'tile-size'")?;
-    let out = model.run(&zeros, [n, nb, tile, tile], output_index)?;
-    if out.shape.first() != Some(&n) {
-        return Err(bad_shape(model, output_index, &out.shape, tile));
+    let all: Vec<usize> = (0..model.outputs.len()).collect();
+    let outs = model.run_outputs(&zeros, [n, nb, tile, tile], &all)?;
+    let shape = &outs[output_index].shape;
+    if shape.first() != Some(&n) {
+        return Err(bad_shape(model, output_index, shape, tile));
     }
-    Ok(out.shape)
+    Ok(outs.into_iter().map(|o| o.shape).collect())
 }
 
 fn bad_detection_shape(model: &Model, output_index: usize, oshape: &[usize]) -> Error {

@@ -1,11 +1,15 @@
 //! The writer stage of a detection run: each tile's boxes decoded, moved to raster pixels, kept
 //! when the tile sees them whole and over valid pixels, merged across tiles (`detect::merge`)
-//! and written to the vector layer as soon as no later tile can change them.
+//! and written to the vector layer as soon as no later tile can change them. Instance masks
+//! (`detect::instances`) are polygonized per tile for the boxes that survive the tile's own
+//! suppression, and held until their box is written or dropped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
 use super::Batch;
+use crate::detect::instances::{self, Prototypes};
 use crate::detect::merge::{keep_whole, Merger};
 use crate::detect::{decode, Detection};
 use crate::error::{Error, Result};
@@ -13,7 +17,7 @@ use crate::plan::Plan;
 use crate::raster::input::TileData;
 use crate::raster::output::Georef;
 use crate::raster::place::move_all_into_place;
-use crate::raster::vector::VectorOutput;
+use crate::raster::vector::{mask_polygons, Polygons, VectorOutput};
 use crate::resolve::Detecting;
 
 /// A box within this many pixels of a tile side inside the raster is cut by it: the
@@ -24,25 +28,41 @@ const EDGE: f64 = 1.0;
 pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
     let r = &plan.r;
     let d = r.detection.as_ref().ok_or_else(|| Error::Internal("a detection run without its format".into()))?;
-    let mut out = VectorOutput::create(target, &layer_grid(plan), &r.class_names)?;
+    let mut out = VectorOutput::create(target, &layer_grid(plan), &r.class_names, d.masks.is_some())?;
     let mut merger = Merger::new(d.rule);
+    let mut shapes = Instances::new();
     let mut counts = vec![0u64; d.classes];
     let mut seen = 0usize;
     let per_tile = r.values_per_tile();
+    let per_masks = d.masks.map_or(0, |m| m.dims.iter().product::<usize>());
     for Batch { tiles, outputs, .. } in rx.iter() {
-        let values = outputs.into_iter().next().unwrap_or_default();
+        let mut outputs = outputs.into_iter();
+        let values = outputs.next().unwrap_or_default();
+        let protos = outputs.next().unwrap_or_default();
         let mut chunks = values.chunks_exact(per_tile.max(1));
+        let mut proto_chunks = protos.chunks_exact(per_masks.max(1));
         for (index, tile) in tiles {
             if let Some(tile) = tile {
                 let v = chunks.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
-                merger.add(tile_boxes(plan, d, index, v, &tile));
+                let boxes = tile_boxes(plan, d, index, v, &tile);
+                match d.masks {
+                    Some(m) => {
+                        let p =
+                            proto_chunks.next().ok_or_else(|| Error::Internal(format!("no masks for tile {index}")))?;
+                        let p = Prototypes { values: p, channels: m.dims[0], height: m.dims[1], width: m.dims[2] };
+                        merger.add(shapes.add_tile(plan, d, index, v, &p, boxes)?);
+                    }
+                    None => merger.add(boxes),
+                }
             }
             seen += 1;
             let (row, column) = plan.tiles.position(index);
             if column + 1 == plan.tiles.x.tiles.len() {
                 // A tile row is done: later tiles start at the next row's top.
                 let limit = plan.tiles.y.tiles.get(row + 1).map_or(f64::INFINITY, |t| t.start as f64);
-                write(&mut out, &mut counts, owned(plan, merger.flush_above(limit)))?;
+                let done = owned(plan, merger.flush_above(limit));
+                write(&mut out, &mut counts, &done, &shapes)?;
+                shapes.keep(&merger);
             }
         }
     }
@@ -50,7 +70,7 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
         // Cancelled or failed upstream: dropping the layer deletes its temporary file.
         return Err(Error::Cancelled);
     }
-    write(&mut out, &mut counts, owned(plan, merger.finish()))?;
+    write(&mut out, &mut counts, &owned(plan, merger.finish()), &shapes)?;
     let placed = move_all_into_place(vec![out.close()?])?;
     Ok((placed, counts))
 }
@@ -78,13 +98,58 @@ fn owned(plan: &Plan, boxes: Vec<Detection>) -> Vec<Detection> {
     boxes.into_iter().filter(inside).collect()
 }
 
-fn write(out: &mut VectorOutput, counts: &mut [u64], boxes: Vec<Detection>) -> Result<()> {
-    for b in &boxes {
+fn write(out: &mut VectorOutput, counts: &mut [u64], boxes: &[Detection], shapes: &Instances) -> Result<()> {
+    for b in boxes {
         if let Some(n) = counts.get_mut(b.class as usize) {
             *n += 1;
         }
     }
-    out.write(&boxes)
+    out.write(boxes, &shapes.polygons)
+}
+
+/// The instance polygons of boxes still pending or being written, by (tile, box index).
+struct Instances {
+    polygons: HashMap<(u32, u32), Polygons>,
+}
+
+impl Instances {
+    fn new() -> Instances {
+        Instances { polygons: HashMap::new() }
+    }
+
+    /// A tile's boxes after their own suppression, each with its mask's polygons (raster pixels).
+    fn add_tile(
+        &mut self,
+        plan: &Plan,
+        d: &Detecting,
+        index: usize,
+        values: &[f32],
+        protos: &Prototypes,
+        boxes: Vec<Detection>,
+    ) -> Result<Vec<Detection>> {
+        let mut tile_merger = Merger::new(d.rule);
+        tile_merger.add(boxes);
+        let kept = tile_merger.finish();
+        let (row, column) = plan.tiles.position(index);
+        let (x, y) = (plan.tiles.x.tiles[column].start as f64, plan.tiles.y.tiles[row].start as f64);
+        for b in &kept {
+            let coefficients = instances::coefficients(values, d.dims, protos.channels, b);
+            // The box back in the tile's pixels, where the prototypes are.
+            let local = Detection { x1: b.x1 - x, y1: b.y1 - y, x2: b.x2 - x, y2: b.y2 - y, ..*b };
+            if let Some(([mx, my, w, h], mask)) = instances::mask(&local, &coefficients, protos, plan.tiles.tile) {
+                let polygons = mask_polygons(&mask, [x + mx as f64, y + my as f64], w, h)?;
+                self.polygons.insert((b.tile, b.index), polygons);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Drops the polygons of boxes no longer pending (written or suppressed).
+    fn keep(&mut self, merger: &Merger) {
+        let pending: std::collections::HashSet<(u32, u32)> =
+            merger.pending_boxes().map(|b| (b.tile, b.index)).collect();
+        self.polygons.retain(|k, _| pending.contains(k));
+    }
 }
 
 /// The boxes tile `index` keeps, in raster pixels: of a known class, seen whole, and centred on
@@ -94,7 +159,8 @@ fn tile_boxes(plan: &Plan, d: &Detecting, index: usize, values: &[f32], tile: &T
     let (row, column) = plan.tiles.position(index);
     let (x, y, size) = (plan.tiles.x.tiles[column].start, plan.tiles.y.tiles[row].start, plan.tiles.tile);
     let [w, h] = [plan.info.width, plan.info.height];
-    decode(d.format, values, d.dims[0], d.dims[1], d.confidence as f32, index as u32)
+    let coefficients = d.masks.map_or(0, |m| m.dims[0]);
+    decode(d.format, values, d.dims, coefficients, d.confidence as f32, index as u32)
         .into_iter()
         .filter(|b| (b.class as usize) < d.classes && centre_valid(b, tile, size))
         .map(|b| Detection { x1: b.x1 + x as f64, y1: b.y1 + y as f64, x2: b.x2 + x as f64, y2: b.y2 + y as f64, ..b })
