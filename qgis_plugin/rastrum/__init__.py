@@ -22,7 +22,7 @@ import importlib
 # its constants, which are the upper-case names).
 _BINDING = (
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
-    "Model", "Options", "CancelToken", "run", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
+    "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
     "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
     "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",

@@ -44,13 +44,20 @@ import numpy as np
 # The public names; the `rastrum` package exports the same (tests/python checks it). The status
 # constants (OK, IO, ...) are added where the status table makes them.
 __all__ = [
-    "ABI_VERSION", "STATUSES", "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
+    "ABI_VERSION", "DETECTION_DTYPE", "STATUSES", "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
-    "Model", "Options", "CancelToken", "run", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
+    "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
     "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
     "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
 ]
+
+#: The record of one object found by ``detect``: its class, score, tile, and the envelope of its
+#: polygon in the raster's CRS (x right, y up for a north-up raster).
+DETECTION_DTYPE = np.dtype([
+    ("class_id", np.int32), ("class_name", object), ("score", np.float32), ("tile", np.int32),
+    ("xmin", np.float64), ("ymin", np.float64), ("xmax", np.float64), ("ymax", np.float64),
+])
 
 #: The C ABI this module is written against (RASTRUM_ABI_VERSION, also the SONAME's number).
 ABI_VERSION = 2
@@ -771,7 +778,8 @@ def _progress_callback(progress, raised):
 
 def run(model, input_path, output_path, options=None, progress=None, cancel=None):
     """Runs ``model`` over the raster at ``input_path`` (any GDAL path) and writes the GeoTIFF
-    ``output_path``, as ``rastrum run`` does; returns the run's summary as a dict.
+    ``output_path`` (a detector: the vector layer, by its extension), as ``rastrum run`` does;
+    returns the run's summary as a dict.
 
     ``options``: Options, a dict of them, or None. ``progress``: a callable(fraction, message)
     called after every batch on this thread; returning False (or any falsy value but None)
@@ -796,6 +804,33 @@ def run(model, input_path, output_path, options=None, progress=None, cancel=None
         return json.loads(_string_call(lib.rastrum_result_json, result))
     finally:
         lib.rastrum_result_free(result)
+
+
+def detect(model, input_path, options=None, progress=None, cancel=None, geometries=False):
+    """Runs a detector over the raster at ``input_path`` and returns its objects as a numpy
+    structured array of DETECTION_DTYPE (and, with ``geometries``, a list of each object's
+    polygon rings in the raster's CRS beside it), without a file to manage: the library writes
+    them to a temporary GeoJSON file (in the raster's CRS) that is read back and removed.
+    Options, progress and cancel as for ``run``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rastrum-detect-") as folder:
+        path = os.path.join(folder, "objects.geojson")
+        run(model, input_path, path, options, progress, cancel)
+        with open(path, encoding="utf-8") as f:
+            features = json.load(f)["features"]
+    records = np.empty(len(features), dtype=DETECTION_DTYPE)
+    rings = []
+    for k, feature in enumerate(features):
+        p = feature["properties"]
+        polygons = feature["geometry"]["coordinates"]
+        if feature["geometry"]["type"] == "Polygon":
+            polygons = [polygons]
+        points = np.array([pt for polygon in polygons for pt in polygon[0]], dtype=np.float64)
+        records[k] = (p["class_id"], p["class_name"], p["score"], p["tile"],
+                      points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max())
+        rings.append(polygons)
+    return (records, rings) if geometries else records
 
 
 def assemble(windows, output_path, options=None):

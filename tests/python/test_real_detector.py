@@ -84,3 +84,17 @@ def test_a_yolov8_export_runs_over_a_scene_of_many_tiles(rastrum, model, tmp_pat
     assert len(boxes) == sum(summary["class_counts"].values())
     names = set(summary["class_counts"])
     assert "FACE_FEMALE" in names and len(names) == 18  # the export's own class names
+
+
+def test_detect_returns_the_objects_as_a_structured_array(rastrum, model, tmp_path):
+    """rastrum.detect: the layer's objects as records (class, name, score, tile, envelope)."""
+    out = tmp_path / "objects.gpkg"
+    rastrum.run(model, str(SCENE), str(out), {"det_conf": CONF})
+    records, rings = rastrum.detect(model, str(SCENE), {"det_conf": CONF}, geometries=True)
+    assert records.dtype == rastrum.DETECTION_DTYPE and len(records) == len(rings) > 0
+    ds = ogr.Open(str(out))  # kept: a layer does not keep its dataset alive
+    want = sorted((f["class_id"], f["class_name"], round(f["score"], 5), *map(lambda v: round(v, 3),
+                   f.GetGeometryRef().GetEnvelope())) for f in ds.GetLayer(0))
+    got = sorted((int(r["class_id"]), r["class_name"], round(float(r["score"]), 5), round(r["xmin"], 3),
+                  round(r["xmax"], 3), round(r["ymin"], 3), round(r["ymax"], 3)) for r in records)
+    assert got == want
