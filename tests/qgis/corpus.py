@@ -267,7 +267,7 @@ def corpus_raster(path):
 DET_TILE, DET_STRIDE, DET_SIDE = 64, 4, 32.0
 
 
-def build_detector(path):
+def build_detector(path, card=None):
     """An Ultralytics-format detector ([b, 4 + 2, N]) decodable by hand: at every 4th pixel of a
     64-pixel tile an anchor whose box is centred on the pixel, of side band 3 / 255 * 32, scoring
     band 1 / 255 for 'plane' and band 2 / 255 for 'ship' (a Deepness Detector card: inputs / 255)."""
@@ -285,7 +285,7 @@ def build_detector(path):
              _node("Add", ["zero", "cx"], ["bx"]), _node("Add", ["zero", "cy"], ["by"]),
              _node("Concat", ["bx", "by", "wh", "wh", "c0", "c1"], ["cat"], axis=1),
              _node("Reshape", ["cat", "flat"], ["y"])]
-    card = {"model_type": "Detector", "det_type": "YOLO_Ultralytics", "class_names": {"0": "plane", "1": "ship"}}
+    card = card or {"model_type": "Detector", "det_type": "YOLO_Ultralytics", "class_names": {"0": "plane", "1": "ship"}}
     path.write_bytes(_model(nodes, [("x", ["n", 3, DET_TILE, DET_TILE])],
                             [("y", ["n", 6, cells * cells])], inits, card))
 
