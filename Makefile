@@ -74,7 +74,8 @@ bench-dask: stage
 # ONNX Runtime's CUDA throughput against `rastrum run --device cuda` on the same tiles, batch 1-64
 # Detection's peak memory and speed against the number of objects, up to 10^6 (BENCHMARKS.md).
 bench-detect: build
-	/usr/bin/python3 bench/detections.py $(RELEASE)/rastrum --write
+	bench/peers/venv.sh
+	/usr/bin/python3 bench/detections.py $(RELEASE)/rastrum --write --geodeep .venv-bench/bin/python
 
 # (bench/gpu.sh: says "no CUDA device" and stops on a machine without one).
 bench-gpu: build
