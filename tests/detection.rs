@@ -34,7 +34,11 @@ enum Layout {
 /// A detector over 3-band tiles of TILE pixels: at each anchor (every STRIDE pixels) a square box
 /// centred on the anchor pixel, of side band3 / 255 * SIDE, scoring band1 / 255 for class 0 and
 /// band2 / 255 for class 1 (inputs are divided by 255: a Deepness `Detector` card).
-fn detector(path: &Path, layout: Layout, det_type: Option<&str>) {
+/// Anchors in a graph: every STRIDE-th pixel of the 3-band tile as `c0`, `c1`, `b3` (a 1x1
+/// identity convolution with stride), the anchor centres `bx`, `by` (batch copies: centres + 0 x
+/// scores, through `zero`), constants `half`, and `flat` reshaping `[n, k, cells, cells]` to
+/// `[n, k, N]`; returns the graph and N.
+fn anchor_graph(name: &str) -> (GraphBuilder, i64) {
     let cells = (TILE / STRIDE) as usize;
     let n = (cells * cells) as i64;
     let grid = |axis: usize| -> Vec<f32> {
@@ -42,16 +46,13 @@ fn detector(path: &Path, layout: Layout, det_type: Option<&str>) {
             .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
             .collect()
     };
-    let mut g = GraphBuilder::new("detector")
+    let g = GraphBuilder::new(name)
         .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
         .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
         .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
         .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
-        .initializer("side", &[1], &[SIDE], false)
         .initializer("half", &[1], &[0.5], false)
-        .initializer("one", &[1, 1, cells as i64, cells as i64], &vec![1.0; cells * cells], false)
         .initializer_i64("flat", &[3], &[0, -1, n])
-        // Every STRIDE-th pixel: a 1x1 identity convolution with stride.
         .node(
             "Conv",
             &["x", "w"],
@@ -59,12 +60,19 @@ fn detector(path: &Path, layout: Layout, det_type: Option<&str>) {
             &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
         )
         .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
-        .node("Mul", &["b3", "side"], &["wh"], &[])
-        // The batch's copies of the anchor grid: anchors + 0 * scores.
-        .node("Mul", &["c0", "half"], &["z0"], &[])
-        .node("Sub", &["z0", "z0"], &["zero"], &[])
+        .node("Sub", &["c0", "c0"], &["zero"], &[])
         .node("Add", &["zero", "cx"], &["bx"], &[])
-        .node("Add", &["zero", "cy"], &["by"], &[])
+        .node("Add", &["zero", "cy"], &["by"], &[]);
+    (g, n)
+}
+
+fn detector(path: &Path, layout: Layout, det_type: Option<&str>) {
+    let (g, n) = anchor_graph("detector");
+    let cells = (TILE / STRIDE) as usize;
+    let mut g = g
+        .initializer("side", &[1], &[SIDE], false)
+        .initializer("one", &[1, 1, cells as i64, cells as i64], &vec![1.0; cells * cells], false)
+        .node("Mul", &["b3", "side"], &["wh"], &[])
         .node("Add", &["zero", "one"], &["ones"], &[]);
     let (out_dims, rows): (Vec<Dim>, Option<(&str, Vec<&str>)>) = match layout {
         Layout::Columns => (vec!["n".into(), 6.into(), n.into()], None),
@@ -282,35 +290,12 @@ fn bad_detectors_and_outputs_are_named() {
 /// An oriented-box detector (Ultralytics OBB, `[b, 4 + 1 + 1, N]`): at each anchor a box of
 /// band3 / 255 * SIDE by half that, scoring band1 / 255, turned by band2 / 255 * 1.5 radians.
 fn oriented_detector(path: &Path) {
-    let cells = (TILE / STRIDE) as usize;
-    let n = (cells * cells) as i64;
-    let grid = |axis: usize| -> Vec<f32> {
-        (0..cells * cells)
-            .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
-            .collect()
-    };
-    GraphBuilder::new("obb")
-        .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
-        .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
-        .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
-        .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
-        .initializer("side", &[1], &[SIDE], false)
-        .initializer("half", &[1], &[0.5], false)
+    let (g, n) = anchor_graph("obb");
+    g.initializer("side", &[1], &[SIDE], false)
         .initializer("turn", &[1], &[1.5], false)
-        .initializer_i64("flat", &[3], &[0, -1, n])
-        .node(
-            "Conv",
-            &["x", "w"],
-            &["s"],
-            &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
-        )
-        .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
         .node("Mul", &["b3", "side"], &["bw"], &[])
         .node("Mul", &["bw", "half"], &["bh"], &[])
         .node("Mul", &["c1", "turn"], &["angle"], &[])
-        .node("Sub", &["c0", "c0"], &["zero"], &[])
-        .node("Add", &["zero", "cx"], &["bx"], &[])
-        .node("Add", &["zero", "cy"], &["by"], &[])
         .node("Concat", &["bx", "by", "bw", "bh", "c0", "angle"], &["cat"], &[("axis", Attr::Int(1))])
         .node("Reshape", &["cat", "flat"], &["y"], &[])
         .output("y", &["n".into(), 6.into(), n.into()])
@@ -437,32 +422,9 @@ fn a_run_that_finds_nothing_writes_an_empty_layer_gdal_opens() {
 /// each with one mask coefficient 1; mask prototypes `[b, 1, TILE, TILE]` = band3 / 255 - 0.5, so
 /// that an instance's mask is where band 3 is above 127 inside its box.
 fn instance_detector(path: &Path) {
-    let cells = (TILE / STRIDE) as usize;
-    let n = (cells * cells) as i64;
-    let grid = |axis: usize| -> Vec<f32> {
-        (0..cells * cells)
-            .map(|i| (if axis == 0 { i % cells } else { i / cells }) as f32 * STRIDE as f32 + 0.5)
-            .collect()
-    };
-    GraphBuilder::new("seg")
-        .input("x", &["n".into(), 3.into(), TILE.into(), TILE.into()])
-        .initializer("w", &[3, 3, 1, 1], &[1., 0., 0., 0., 1., 0., 0., 0., 1.], false)
-        .initializer("cx", &[1, 1, cells as i64, cells as i64], &grid(0), false)
-        .initializer("cy", &[1, 1, cells as i64, cells as i64], &grid(1), false)
-        .initializer("side", &[1], &[INSTANCE_BOX], false)
+    let (g, n) = anchor_graph("seg");
+    g.initializer("side", &[1], &[INSTANCE_BOX], false)
         .initializer("one", &[1], &[1.0], false)
-        .initializer("half", &[1], &[0.5], false)
-        .initializer_i64("flat", &[3], &[0, -1, n])
-        .node(
-            "Conv",
-            &["x", "w"],
-            &["s"],
-            &[("kernel_shape", Attr::Ints(vec![1, 1])), ("strides", Attr::Ints(vec![STRIDE, STRIDE]))],
-        )
-        .node("Split", &["s"], &["c0", "c1", "b3"], &[("axis", Attr::Int(1))])
-        .node("Sub", &["c0", "c0"], &["zero"], &[])
-        .node("Add", &["zero", "cx"], &["bx"], &[])
-        .node("Add", &["zero", "cy"], &["by"], &[])
         .node("Add", &["zero", "side"], &["wh"], &[])
         .node("Add", &["zero", "one"], &["coef"], &[])
         .node("Concat", &["bx", "by", "wh", "wh", "c0", "c1", "coef"], &["cat"], &[("axis", Attr::Int(1))])
