@@ -333,16 +333,35 @@ impl Model {
     fn copy_output(&self, outputs: &ort::session::SessionOutputs, out_name: &str) -> Result<Tensor> {
         let value =
             outputs.get(out_name).ok_or_else(|| Error::Runtime(format!("output '{out_name}' missing from the run")))?;
-        let (shape, data) = value
-            .try_extract_tensor::<f32>()
-            .map_err(|e| Error::model(&self.path, format!("output '{out_name}' is not a float32 tensor: {e}")))?;
-        // ONNX Runtime could allocate it, but a second copy may still not fit.
+        // Float outputs as they are; integer ones (class ids of detectors with NMS inside) as floats.
+        let copy = |len: usize, values: &mut dyn Iterator<Item = f32>| -> Result<Vec<f32>> {
+            let mut v = self.reserved(out_name, len)?;
+            v.extend(values);
+            Ok(v)
+        };
+        let (shape, data): (Vec<i64>, Vec<f32>) = if let Ok((shape, data)) = value.try_extract_tensor::<f32>() {
+            (shape.to_vec(), copy(data.len(), &mut data.iter().copied())?)
+        } else if let Ok((shape, data)) = value.try_extract_tensor::<i64>() {
+            (shape.to_vec(), copy(data.len(), &mut data.iter().map(|v| *v as f32))?)
+        } else if let Ok((shape, data)) = value.try_extract_tensor::<i32>() {
+            (shape.to_vec(), copy(data.len(), &mut data.iter().map(|v| *v as f32))?)
+        } else {
+            return Err(Error::model(
+                &self.path,
+                format!("output '{out_name}' is not a float32, int64 or int32 tensor"),
+            ));
+        };
+        Ok(Tensor { shape: shape.iter().map(|d| (*d).max(0) as usize).collect(), data })
+    }
+
+    /// An empty vector with room for an output of `len` values: ONNX Runtime could allocate the
+    /// output, but a second copy may still not fit.
+    fn reserved(&self, out_name: &str, len: usize) -> Result<Vec<f32>> {
         let mut copy: Vec<f32> = Vec::new();
-        copy.try_reserve_exact(data.len()).map_err(|_| {
-            Error::model(&self.path, format!("output '{out_name}' of {} values does not fit in memory", data.len()))
+        copy.try_reserve_exact(len).map_err(|_| {
+            Error::model(&self.path, format!("output '{out_name}' of {len} values does not fit in memory"))
         })?;
-        copy.extend_from_slice(data);
-        Ok(Tensor { shape: shape.iter().map(|d| (*d).max(0) as usize).collect(), data: copy })
+        Ok(copy)
     }
 
     /// Index of an output by name.

@@ -400,6 +400,11 @@ fn infer_batch(model: &Model, plan: &Plan, mut batch: Batch) -> Result<Batch> {
     if let Some(m) = masks {
         expected.push((m.output, model.outputs[m.output].name.clone(), m.dims.iter().product()));
     }
+    if let Some(d) = r.detection.as_ref() {
+        for i in d.scores_classes.into_iter().flatten() {
+            expected.push((i, model.outputs[i].name.clone(), d.dims[0]));
+        }
+    }
     let indices: Vec<usize> = expected.iter().map(|(i, _, _)| *i).collect();
     let outs = model.run_outputs(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], &indices)?;
     batch.values = Vec::new();

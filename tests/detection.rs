@@ -484,3 +484,47 @@ fn instance_masks_become_their_outlines_not_their_boxes() {
     want.sort_by(|a, b| a.partial_cmp(b).unwrap());
     assert_eq!(corners, want);
 }
+
+/// A graph with NMS "inside" returning three outputs, as TF and torchvision exports do: boxes
+/// `[b, N, 4]` (x1, y1, x2, y2), labels `[b, N]` as int64 (listed before the scores: told apart by
+/// name), scores `[b, N]`.
+fn separate_detector(path: &Path) {
+    let (g, n) = anchor_graph("separate");
+    g.initializer("side", &[1], &[SIDE], false)
+        .initializer_i64("rows", &[2], &[0, -1])
+        .node("Mul", &["b3", "side"], &["wh"], &[])
+        .node("Mul", &["wh", "half"], &["r"], &[])
+        .node("Sub", &["bx", "r"], &["x1"], &[])
+        .node("Sub", &["by", "r"], &["y1"], &[])
+        .node("Add", &["bx", "r"], &["x2"], &[])
+        .node("Add", &["by", "r"], &["y2"], &[])
+        .node("Concat", &["x1", "y1", "x2", "y2"], &["cat"], &[("axis", Attr::Int(1))])
+        .node("Reshape", &["cat", "flat"], &["t"], &[])
+        .node("Transpose", &["t"], &["boxes"], &[("perm", Attr::Ints(vec![0, 2, 1]))])
+        .node("Max", &["c0", "c1"], &["best"], &[])
+        .node("Reshape", &["best", "rows"], &["scores"], &[])
+        .node("Greater", &["c1", "c0"], &["is1"], &[])
+        .node("Cast", &["is1"], &["cls"], &[("to", Attr::Int(7))])
+        .node("Reshape", &["cls", "rows"], &["labels"], &[])
+        .output("boxes", &["n".into(), n.into(), 4.into()])
+        .output_i64("labels", &["n".into(), n.into()])
+        .output("scores", &["n".into(), n.into()])
+        .meta("model_type", "\"Detector\"")
+        .meta("class_names", r#"{"0": "plane", "1": "ship"}"#)
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn boxes_scores_and_classes_as_separate_outputs_are_read_by_name() {
+    let dir = tmp();
+    let (w, h) = (200, 164);
+    let objects = planted(w, h);
+    let input = scene(dir.path(), w, h, &objects);
+    let model = dir.path().join("separate.onnx");
+    separate_detector(&model);
+    let out = dir.path().join("separate.gpkg");
+    let opts = RunOptions { overlap: Some(32), ..Default::default() };
+    run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+    assert_eq!(found(&out, &input).0, expected(&objects));
+}

@@ -84,6 +84,9 @@ pub enum Format {
     /// End-to-end heads with NMS inside (YOLOv10, Ultralytics `nms=True` exports): `[b, N, 6]`
     /// rows of x1, y1, x2, y2, score, class.
     EndToEnd,
+    /// Graphs with NMS inside returning three outputs: boxes `[b, N, 4]` (x1, y1, x2, y2),
+    /// scores `[b, N]` and classes `[b, N]` (integers or floats).
+    Separate,
 }
 
 impl Format {
@@ -98,7 +101,9 @@ impl Format {
             _ => return Err(shape_error(shape)),
         };
         // Boxes outnumber the values per box: the long axis is the boxes'.
-        Ok(if a < c {
+        Ok(if c == 4 {
+            Format::Separate
+        } else if a < c {
             Format::Ultralytics
         } else if c == 6 {
             Format::EndToEnd
@@ -115,6 +120,7 @@ impl Format {
                 Format::Ultralytics
             }
             "yolo_v10" | "yolov10" | "end_to_end" => Format::EndToEnd,
+            "boxes_scores_classes" | "separate" => Format::Separate,
             "yolo_ultralytics_obb" | "yolo_v8_obb" | "yolov8_obb" | "yolo11_obb" => Format::UltralyticsObb,
             "yolo_ultralytics_segmentation" | "yolo_v8_seg" | "yolov8_seg" | "yolo11_seg" => Format::UltralyticsSeg,
             _ => {
@@ -136,9 +142,10 @@ impl Format {
             Format::Ultralytics => (a.checked_sub(4), "[b, 4 + classes, N]"),
             Format::UltralyticsObb => (a.checked_sub(5), "[b, 4 + classes + 1, N]"),
             Format::EndToEnd => ((c == 6).then_some(0), "[b, N, 6]"),
+            Format::Separate => ((c == 4).then_some(0), "boxes [b, N, 4] beside scores and classes [b, N]"),
         };
         match values {
-            Some(n) if n > 0 || self == Format::EndToEnd => Ok(n),
+            Some(n) if n > 0 || matches!(self, Format::EndToEnd | Format::Separate) => Ok(n),
             _ => Err(Error::invalid(format!(
                 "a {self:?} detector's output is {what}, found [b, {a}, {c}]: set 'det_type' to the model's format"
             ))),
@@ -192,6 +199,8 @@ pub fn decode(
                 push([at(0), at(1), at(2), at(3), angle], p, class, k);
             }
         }
+        // The scores and classes are other outputs: `decode_separate`.
+        Format::Separate => {}
         Format::EndToEnd => {
             for (index, row) in values.chunks_exact(c).enumerate() {
                 let (w, h) = (row[2] - row[0], row[3] - row[1]);
@@ -199,6 +208,22 @@ pub fn decode(
                 push([row[0] + w / 2.0, row[1] + h / 2.0, w, h, 0.0], row[4], class, index);
             }
         }
+    }
+    out
+}
+
+/// The boxes of a graph returning boxes `[N, 4]` (x1, y1, x2, y2), scores `[N]` and classes
+/// `[N]` as three outputs (one tile's part of each), scoring at least `conf`.
+pub fn decode_separate(boxes: &[f32], scores: &[f32], classes: &[f32], conf: f32, tile: u32) -> Vec<Detection> {
+    let mut out = Vec::new();
+    for (index, ((b, &score), &class)) in boxes.chunks_exact(4).zip(scores).zip(classes).enumerate() {
+        let finite = b.iter().chain([&score, &class]).all(|v| v.is_finite());
+        if !finite || score < conf || class < 0.0 || b[2] < b[0] || b[3] < b[1] {
+            continue;
+        }
+        let [x1, y1, x2, y2] = [b[0], b[1], b[2], b[3]].map(|v| v as f64);
+        let (class, index) = (class.round() as u32, index as u32);
+        out.push(Detection { x1, y1, x2, y2, angle: 0.0, score, class, tile, index });
     }
     out
 }

@@ -42,6 +42,10 @@ pub struct GraphBuilder {
 }
 
 fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
+    typed_value_info(name, dims, data_type::FLOAT)
+}
+
+fn typed_value_info(name: &str, dims: &[Dim], elem_type: i32) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| match d {
@@ -52,7 +56,7 @@ fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     ValueInfoProto {
         name: name.to_string(),
         r#type: Some(TypeProto {
-            tensor_type: Some(TypeProtoTensor { elem_type: data_type::FLOAT, shape: Some(TensorShapeProto { dim }) }),
+            tensor_type: Some(TypeProtoTensor { elem_type, shape: Some(TensorShapeProto { dim }) }),
         }),
     }
 }
@@ -91,6 +95,12 @@ impl GraphBuilder {
     /// trust it, and tests use that).
     pub fn output(mut self, name: &str, dims: &[Dim]) -> Self {
         self.graph.output.push(value_info(name, dims));
+        self
+    }
+
+    /// An int64 graph output (class ids of detectors with NMS inside).
+    pub fn output_i64(mut self, name: &str, dims: &[Dim]) -> Self {
+        self.graph.output.push(typed_value_info(name, dims, data_type::INT64));
         self
     }
 

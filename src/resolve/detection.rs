@@ -26,6 +26,9 @@ pub struct Detecting {
     pub dims: [usize; 2],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masks: Option<Masks>,
+    /// `Separate` boxes: the outputs of the scores and the classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores_classes: Option<[usize; 2]>,
     pub classes: usize,
     /// Boxes scoring less are dropped (`det_conf`, default 0.3).
     pub confidence: f64,
@@ -46,7 +49,33 @@ pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Det
         class_agnostic: opts.det_class_agnostic,
     };
     let confidence = opts.det_conf.or(card.det_conf).unwrap_or(0.3);
-    Ok(Detecting { format, dims, masks, classes, confidence, rule })
+    let scores_classes = if format == Format::Separate { Some(scores_and_classes(s)?) } else { None };
+    Ok(Detecting { format, dims, masks, scores_classes, classes, confidence, rule })
+}
+
+/// The scores and classes outputs beside `Separate` boxes: the two `[b, N]` outputs, told apart
+/// by name (`score`/`conf`, `class`/`label`), else in the model's order.
+fn scores_and_classes(s: &Shape) -> Result<[usize; 2]> {
+    let n = s.out_channels;
+    let found: Vec<usize> = (0..s.other_outputs.len())
+        .filter(|&i| i != s.output_index && s.other_outputs[i].len() == 2 && s.other_outputs[i][1] == n)
+        .collect();
+    if found.len() < 2 {
+        return Err(s.error(format!(
+            "boxes [b, {n}, 4] need scores and classes as two more outputs of shape [b, {n}]; found outputs of shapes {:?}",
+            s.other_outputs
+        )));
+    }
+    let named = |words: &[&str]| {
+        found.iter().copied().find(|&i| {
+            let name = s.output_names[i].to_ascii_lowercase();
+            words.iter().any(|w| name.contains(w))
+        })
+    };
+    match (named(&["score", "conf"]), named(&["class", "label"])) {
+        (Some(scores), Some(classes)) if scores != classes => Ok([scores, classes]),
+        _ => Ok([found[0], found[1]]),
+    }
 }
 
 /// The mask prototypes of an instance-segmentation model: its other output of rank 4.

@@ -133,6 +133,8 @@ struct Shape<'a> {
     /// Every output's probed shape by index (the chosen one's emptied): a detector's mask
     /// prototypes are another output.
     other_outputs: Vec<Vec<usize>>,
+    /// Every output's name by index.
+    output_names: Vec<String>,
 }
 
 impl Shape<'_> {
@@ -294,6 +296,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
         out_size,
         shown,
         other_outputs: Vec::new(),
+        output_names: Vec::new(),
     };
     settle(card, opts, shape)
 }

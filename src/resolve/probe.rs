@@ -72,6 +72,7 @@ pub(super) fn probe<'m>(
         out_size,
         shown: format!("{oshape:?}"),
         other_outputs: shapes,
+        output_names: model.outputs.iter().map(|o| o.name.clone()).collect(),
     })
 }
 

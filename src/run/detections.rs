@@ -11,7 +11,7 @@ use std::sync::mpsc::Receiver;
 use super::Batch;
 use crate::detect::instances::{self, Prototypes};
 use crate::detect::merge::{keep_whole, Merger};
-use crate::detect::{decode, Detection};
+use crate::detect::{decode, decode_separate, Detection};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use crate::raster::input::TileData;
@@ -39,12 +39,21 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
         let mut outputs = outputs.into_iter();
         let values = outputs.next().unwrap_or_default();
         let protos = outputs.next().unwrap_or_default();
+        // Separate boxes: the second and third outputs are the scores and the classes.
+        let (scores, classes) = (&protos, outputs.next().unwrap_or_default());
+        let n_boxes = d.dims[0];
+        let mut separate = scores.chunks_exact(n_boxes.max(1)).zip(classes.chunks_exact(n_boxes.max(1)));
         let mut chunks = values.chunks_exact(per_tile.max(1));
         let mut proto_chunks = protos.chunks_exact(per_masks.max(1));
         for (index, tile) in tiles {
             if let Some(tile) = tile {
                 let v = chunks.next().ok_or_else(|| Error::Internal(format!("no model output for tile {index}")))?;
-                let boxes = tile_boxes(plan, d, index, v, &tile);
+                let sc = if d.scores_classes.is_some() {
+                    Some(separate.next().ok_or_else(|| Error::Internal(format!("no scores for tile {index}")))?)
+                } else {
+                    None
+                };
+                let boxes = tile_boxes(plan, d, index, v, sc, &tile);
                 match d.masks {
                     Some(m) => {
                         let p =
@@ -155,12 +164,24 @@ impl Instances {
 /// The boxes tile `index` keeps, in raster pixels: of a known class, seen whole, and centred on
 /// a valid pixel (nodata and masked pixels are fed to the model as zeros: what it finds there is
 /// not in the raster).
-fn tile_boxes(plan: &Plan, d: &Detecting, index: usize, values: &[f32], tile: &TileData) -> Vec<Detection> {
+fn tile_boxes(
+    plan: &Plan,
+    d: &Detecting,
+    index: usize,
+    values: &[f32],
+    scores_classes: Option<(&[f32], &[f32])>,
+    tile: &TileData,
+) -> Vec<Detection> {
     let (row, column) = plan.tiles.position(index);
     let (x, y, size) = (plan.tiles.x.tiles[column].start, plan.tiles.y.tiles[row].start, plan.tiles.tile);
     let [w, h] = [plan.info.width, plan.info.height];
     let coefficients = d.masks.map_or(0, |m| m.dims[0]);
-    decode(d.format, values, d.dims, coefficients, d.confidence as f32, index as u32)
+    let conf = d.confidence as f32;
+    let boxes = match scores_classes {
+        Some((scores, classes)) => decode_separate(values, scores, classes, conf, index as u32),
+        None => decode(d.format, values, d.dims, coefficients, conf, index as u32),
+    };
+    boxes
         .into_iter()
         .filter(|b| (b.class as usize) < d.classes && centre_valid(b, tile, size))
         .map(|b| Detection { x1: b.x1 + x as f64, y1: b.y1 + y as f64, x2: b.x2 + x as f64, y2: b.y2 + y as f64, ..b })
