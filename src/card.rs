@@ -93,6 +93,17 @@ pub enum Metric {
 }
 
 named_enum!(Metric, "overlap metric", ["iou" => Metric::Iou, "ios" => Metric::Ios]);
+
+/// What happens to a duplicate detection: dropped (non-maximum suppression), or merged into the
+/// box that wins over it, which grows to cover both (SAHI's non-maximum merging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Duplicates {
+    Nms,
+    Nmm,
+}
+
+named_enum!(Duplicates, "duplicate rule", ["nms" => Duplicates::Nms, "nmm" => Duplicates::Nmm]);
 named_enum!(Task, "task", [
     "segmentation" => Task::Segmentation,
     "classification" => Task::Classification,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::card::{Activation, Metric, OutputSelector, Redistribute, StitchMode, Task};
+use crate::card::{Activation, Duplicates, Metric, OutputSelector, Redistribute, StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::grammar;
 use crate::grid::{GridMode, PadMode, TileWindow};
@@ -65,6 +65,7 @@ pub struct RunOptions {
     pub det_iou_thresh: Option<f64>,
     pub det_metric: Option<Metric>,
     pub det_class_agnostic: bool,
+    pub det_duplicates: Option<Duplicates>,
     /// Class tasks: the class raster also as polygons in this vector file, simplified by
     /// `vector_simplify` map units when given.
     pub vector: Option<PathBuf>,
@@ -121,6 +122,7 @@ impl Default for RunOptions {
             det_iou_thresh: None,
             det_metric: None,
             det_class_agnostic: false,
+            det_duplicates: None,
             vector: None,
             vector_simplify: None,
             resolution: Resolution::FromCard,
@@ -165,7 +167,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 43] = [
+pub const OPTIONS: [OptionSpec; 44] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -232,6 +234,12 @@ pub const OPTIONS: [OptionSpec; 43] = [
     ),
     spec("det-metric", "M", Value, "detection: overlap of two boxes as iou (over their union) or ios (over the smaller)"),
     spec("det-class-agnostic", "", Flag, "detection: boxes of different classes suppress each other too"),
+    spec(
+        "det-duplicates",
+        "RULE",
+        Value,
+        "detection: nms (a duplicate is dropped) or nmm (merged: the winning box grows to cover it)",
+    ),
     spec(
         "vector",
         "PATH",
@@ -324,6 +332,7 @@ impl RunOptions {
             "det-iou-thresh" => self.det_iou_thresh = Some(fraction(&k, value)?),
             "det-metric" => self.det_metric = Some(grammar::named(&k, value)?),
             "det-class-agnostic" => self.det_class_agnostic = grammar::boolean(&k, value)?,
+            "det-duplicates" => self.det_duplicates = Some(grammar::named(&k, value)?),
             "vector" => self.vector = Some(PathBuf::from(value)),
             "vector-simplify" => self.vector_simplify = Some(grammar::number(&k, value, "a tolerance in map units")?),
             "resolution" => {

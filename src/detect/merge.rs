@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::Detection;
-pub use crate::card::Metric;
+pub use crate::card::{Duplicates, Metric};
 
 /// When one box suppresses another.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -18,6 +18,9 @@ pub struct MergeRule {
     pub metric: Metric,
     /// Boxes of different classes suppress each other too.
     pub class_agnostic: bool,
+    /// Duplicates dropped, or merged into the box that wins (axis-aligned boxes; a rotated
+    /// box or an instance keeps its own shape).
+    pub duplicates: Duplicates,
 }
 
 impl MergeRule {
@@ -135,7 +138,17 @@ fn groups(boxes: &[Detection], rule: &MergeRule) -> Vec<usize> {
     (0..boxes.len()).map(|i| root(&mut parent, i)).collect()
 }
 
-/// Greedy non-maximum suppression within each group, highest score first (ties: top, left,
+/// The winning box `k` grown to cover `d` too (non-maximum merging; rotated boxes keep theirs).
+fn grow(k: &mut Detection, d: &Detection) {
+    if k.angle == 0.0 && d.angle == 0.0 {
+        k.x1 = k.x1.min(d.x1);
+        k.y1 = k.y1.min(d.y1);
+        k.x2 = k.x2.max(d.x2);
+        k.y2 = k.y2.max(d.y2);
+    }
+}
+
+/// Greedy non-maximum suppression (or merging) within each group, highest score first (ties: top, left,
 /// class, then size), and the survivors in that order.
 fn suppress(mut ready: Vec<(usize, Detection)>, rule: &MergeRule) -> Vec<Detection> {
     ready.sort_by(|(ga, a), (gb, b)| {
@@ -154,8 +167,10 @@ fn suppress(mut ready: Vec<(usize, Detection)>, rule: &MergeRule) -> Vec<Detecti
         if kept.get(start).is_some_and(|(kg, _)| *kg != g) {
             start = kept.len();
         }
-        if !kept[start..].iter().any(|(_, k)| rule.suppresses(k, &d)) {
-            kept.push((g, d));
+        match kept[start..].iter().position(|(_, k)| rule.suppresses(k, &d)) {
+            None => kept.push((g, d)),
+            Some(i) if rule.duplicates == Duplicates::Nmm => grow(&mut kept[start + i].1, &d),
+            Some(_) => {}
         }
     }
     // Written top to bottom within what is flushed: a fixed order whatever the groups' ids.
@@ -172,7 +187,8 @@ mod tests {
         Detection { x1, y1, x2: x1 + w, y2: y1 + w, angle: 0.0, score, class, tile: 0, index: 0 }
     }
 
-    const RULE: MergeRule = MergeRule { threshold: 0.5, metric: Metric::Iou, class_agnostic: false };
+    const RULE: MergeRule =
+        MergeRule { threshold: 0.5, metric: Metric::Iou, class_agnostic: false, duplicates: Duplicates::Nms };
 
     #[test]
     fn duplicates_merge_and_groups_wait_for_their_last_box() {
@@ -189,6 +205,17 @@ mod tests {
         let rest = m.finish();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].score, 0.95);
+    }
+
+    #[test]
+    fn merging_grows_the_winner_over_its_duplicates() {
+        let boxes = [det(0.0, 0.0, 10.0, 0.9, 0), det(2.0, 1.0, 10.0, 0.8, 0), det(40.0, 0.0, 5.0, 0.7, 0)];
+        let mut m = Merger::new(MergeRule { duplicates: Duplicates::Nmm, ..RULE });
+        m.add(boxes);
+        let out = m.finish();
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].x1, out[0].y1, out[0].x2, out[0].y2, out[0].score), (0.0, 0.0, 12.0, 11.0, 0.9));
+        assert_eq!((out[1].x1, out[1].x2), (40.0, 45.0));
     }
 
     #[test]

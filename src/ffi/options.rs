@@ -111,6 +111,7 @@ pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_opti
 /// - `det-iou-thresh`: detection, overlap above which the lower-scoring of two boxes is dropped
 /// - `det-metric`: detection, iou or ios (overlap over the union or over the smaller box)
 /// - `det-class-agnostic`: true|false, detection, boxes of different classes suppress each other
+/// - `det-duplicates`: nms or nmm, detection, a duplicate dropped or merged into the winner
 /// - `vector`: class tasks, also write the class raster's polygons to this vector file
 /// - `vector-simplify`: tolerance in map units simplifying those polygons
 /// - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::Shape;
-use crate::card::{Card, Metric};
+use crate::card::{Card, Duplicates, Metric};
 use crate::detect::merge::MergeRule;
 use crate::detect::Format;
 use crate::error::Result;
@@ -47,6 +47,7 @@ pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Det
         threshold: opts.det_iou_thresh.or(card.det_iou_thresh).unwrap_or(0.5),
         metric: opts.det_metric.unwrap_or(Metric::Iou),
         class_agnostic: opts.det_class_agnostic,
+        duplicates: opts.det_duplicates.unwrap_or(Duplicates::Nms),
     };
     let confidence = opts.det_conf.or(card.det_conf).unwrap_or(0.3);
     let scores_classes = if format == Format::Separate { Some(scores_and_classes(s)?) } else { None };
