@@ -81,7 +81,11 @@ fn scores_and_classes(s: &Shape) -> Result<[usize; 2]> {
 
 /// The mask prototypes of an instance-segmentation model: its other output of rank 4.
 fn prototypes(s: &Shape) -> Result<Masks> {
-    let found = s.other_outputs.iter().enumerate().find(|(i, shape)| *i != s.output_index && shape.len() == 4);
+    let found = s
+        .other_outputs
+        .iter()
+        .enumerate()
+        .find(|(i, shape)| *i != s.output_index && shape.len() == 4 && shape[1..].iter().all(|d| *d > 0));
     match found {
         Some((output, shape)) => Ok(Masks { output, dims: [shape[1], shape[2], shape[3]] }),
         None => Err(s.error(format!(
