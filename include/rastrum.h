@@ -584,6 +584,7 @@ int32_t rastrum_options_clear_cancel(rastrum_options *options);
  - `det-duplicates`: nms or nmm, detection, a duplicate dropped or merged into the winner
  - `vector`: class tasks, also write the class raster's polygons to this vector file
  - `vector-simplify`: tolerance in map units simplifying those polygons
+ - `strict`: true|false, inputs that look off before the first batch are an error, not a warning
  - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)
  - `resolution`: centimetres per pixel to resample the input to, native, or card
  - `resolution-limit`: the largest factor the card's resolution may resample by (default 4)

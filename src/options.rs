@@ -70,6 +70,8 @@ pub struct RunOptions {
     /// `vector_simplify` map units when given.
     pub vector: Option<PathBuf>,
     pub vector_simplify: Option<f64>,
+    /// Inputs that look off (the sanity check before the first batch) are an error, not a warning.
+    pub strict: bool,
     pub resolution: Resolution,
     /// The largest factor by which the card's `resolution` may resample the input, either way.
     pub resolution_limit: f64,
@@ -125,6 +127,7 @@ impl Default for RunOptions {
             det_duplicates: None,
             vector: None,
             vector_simplify: None,
+            strict: false,
             resolution: Resolution::FromCard,
             resolution_limit: 4.0,
             resampling: "average".into(),
@@ -167,7 +170,7 @@ const fn spec(key: &'static str, value_name: &'static str, arity: Arity, help: &
 use Arity::{Flag, Repeated, Value};
 
 /// Every run option, in the order `rastrum run --help` lists them.
-pub const OPTIONS: [OptionSpec; 44] = [
+pub const OPTIONS: [OptionSpec; 45] = [
     spec("task", "TASK", Value, "segmentation, classification (per tile), regression or super_resolution"),
     spec("bands", "4,3,2", Value, "1-based input bands, in model channel order"),
     spec("scale", "S", Value, "input scale, one value or one per band: x = raw * scale + offset"),
@@ -247,6 +250,7 @@ pub const OPTIONS: [OptionSpec; 44] = [
         "class tasks: also the class raster's polygons, with class names, in this vector file (.gpkg, .fgb, ...)",
     ),
     spec("vector-simplify", "TOL", Value, "simplify those polygons by this many map units (topology preserved)"),
+    spec("strict", "", Flag, "inputs that look off before the first batch (raw values into a scaled model) are an error"),
     spec(
         "small-segment",
         "PX",
@@ -334,6 +338,7 @@ impl RunOptions {
             "det-class-agnostic" => self.det_class_agnostic = grammar::boolean(&k, value)?,
             "det-duplicates" => self.det_duplicates = Some(grammar::named(&k, value)?),
             "vector" => self.vector = Some(PathBuf::from(value)),
+            "strict" => self.strict = grammar::boolean(&k, value)?,
             "vector-simplify" => self.vector_simplify = Some(grammar::number(&k, value, "a tolerance in map units")?),
             "resolution" => {
                 self.resolution = match value.trim() {

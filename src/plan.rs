@@ -3,6 +3,8 @@
 //! The engine's run, `layout` and the lazy reader build their tiles through `Plan`, and the C
 //! API hands the same `Plan` to hosts that run their own inference (`rastrum_plan_*`).
 
+pub(crate) mod sanity;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -39,6 +41,9 @@ pub struct Layout {
     pub projection: String,
     /// The line `rastrum run` prints before its first tile ([`Plan::describe`]), for hosts' logs.
     pub grid: String,
+    /// What the input check before the first batch finds wrong (see `sanity`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The tile grid and output size of a run of `model` over `input`, without running it.
@@ -58,6 +63,7 @@ pub fn layout(model: &Model, input: &Path, opts: &RunOptions) -> Result<Layout> 
         geo_transform: p.grid.geo_transform,
         projection: p.grid.projection.clone(),
         grid: p.describe(),
+        warnings: sanity::check_inputs(&p)?.into_iter().collect(),
     })
 }
 
@@ -81,6 +87,8 @@ pub struct Plan {
     pub(crate) info: RasterInfo,
     pub(crate) resampled: bool,
     pub(crate) options: RunOptions,
+    /// What a run found wrong before its first batch (`run`'s input check).
+    pub(crate) warnings: Vec<String>,
     source: Option<Source>,
 }
 
@@ -226,8 +234,21 @@ impl Plan {
         let tile_grid = [tiles.x.tiles.len(), tiles.y.tiles.len()];
         let rect = [0, 0, grid.width, grid.height];
         let options = opts.clone();
-        let mut p =
-            Plan { r, other_heads, tiles, grid, rect, window: None, tile_grid, info, resampled, options, source };
+        let warnings = Vec::new();
+        let mut p = Plan {
+            r,
+            other_heads,
+            tiles,
+            grid,
+            rect,
+            window: None,
+            tile_grid,
+            info,
+            resampled,
+            options,
+            warnings,
+            source,
+        };
         if let Some(w) = &opts.window {
             if p.r.small_segment > 1 {
                 // A window's median would miss the rows and columns of its neighbours.
@@ -332,6 +353,11 @@ impl Plan {
         std::iter::once(&self.r).chain(&self.other_heads)
     }
 
+    /// What the run found wrong before its first batch (the input check), to say before it.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// Tile `index` (plan order).
     pub fn tile(&self, index: usize) -> Result<PlanTile> {
         self.check_index(index)?;
@@ -410,11 +436,24 @@ impl Plan {
 
     /// The reader and the datasets it views, for a caller that keeps them (the lazy reader).
     pub(crate) fn into_reader(self) -> Result<(Plan, (InputRaster, Vec<Dataset>))> {
-        let Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source } = self;
+        let Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, warnings, source } =
+            self;
         let source = source.ok_or_else(|| Error::Internal("a plan without a raster was read".into()))?;
         let reader = source.reader.into_inner().map_err(|_| Error::Internal("a reader panicked".into()))?;
-        let plan =
-            Plan { r, other_heads, tiles, grid, rect, window, tile_grid, info, resampled, options, source: None };
+        let plan = Plan {
+            r,
+            other_heads,
+            tiles,
+            grid,
+            rect,
+            window,
+            tile_grid,
+            info,
+            resampled,
+            options,
+            warnings,
+            source: None,
+        };
         Ok((plan, reader))
     }
 }

@@ -19,7 +19,7 @@ use crate::card::{StitchMode, Task};
 use crate::error::{Error, Result};
 use crate::inference::Model;
 use crate::options::RunOptions;
-use crate::plan::Plan;
+use crate::plan::{sanity, Plan};
 use crate::progress::Progress;
 use crate::raster::input::{self, InputRaster, TileData};
 use crate::raster::mask::Mask;
@@ -56,6 +56,9 @@ pub struct RunSummary {
     /// Why the run went on at batch 1 when the model failed at the batch chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_fallback: Option<String>,
+    /// What looked wrong before the run (the input sanity check), said before the first batch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub megapixels_per_second: f64,
     /// Output pixels per class name (class tasks; the first head's).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -121,7 +124,10 @@ pub fn run_planned(
     let source_info = input::info(&ds);
     let inputs = run_inputs(input, &ds, model, opts);
     check_output(output, &inputs)?;
-    let plan = Plan::from_dataset(input, ds, Some(model), opts)?;
+    let mut plan = Plan::from_dataset(input, ds, Some(model), opts)?;
+    // Before anything is written: raw values into a scaled model are said (or refused) first.
+    let warning = sanity::verdict(sanity::check_inputs(&plan)?, opts.strict)?;
+    plan.warnings.extend(warning);
     let r = &plan.r;
     let targets = head_targets(&plan, output, opts, &inputs)?;
     // Outputs that cannot fit even at their smallest are refused now, not after the inference.
@@ -171,6 +177,7 @@ pub fn run_planned(
         stitch: r.stitch,
         batch: r.batch,
         batch_fallback: r.batch_fallback.clone(),
+        warnings: plan.warnings.clone(),
         megapixels_per_second: (plan.info.width * plan.info.height) as f64 / 1e6 / seconds.max(1e-9),
         class_counts: heads.first().map(|h| h.class_counts.clone()).unwrap_or_default(),
         heads: if heads.len() > 1 { heads } else { Vec::new() },

@@ -360,9 +360,12 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                     f"{k}={json.dumps(resolved[k])}" for k in REPORTED if k in resolved))
                 # The processing grid and tile count before the first tile, as the CLI prints
                 # them: a wrong resolution or tile size shows before the wait.
-                grid = model.layout(layer.source(), options).get("grid")
-                if grid:
-                    feedback.pushInfo(f"Grid: {grid}")
+                layout = model.layout(layer.source(), options)
+                if layout.get("grid"):
+                    feedback.pushInfo(f"Grid: {layout['grid']}")
+                # Inputs that look off (raw values into a scaled model), said before the wait.
+                for warning in layout.get("warnings", []):
+                    feedback.reportError(f"Warning: {warning}", fatalError=False)
                 if feedback.isCanceled():
                     raise QgsProcessingException("cancelled before the run started")
                 summary = _native.run(model, layer.source(), output, options, progress=progress)

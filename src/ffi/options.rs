@@ -114,6 +114,7 @@ pub unsafe extern "C" fn rastrum_options_clear_cancel(options: *mut rastrum_opti
 /// - `det-duplicates`: nms or nmm, detection, a duplicate dropped or merged into the winner
 /// - `vector`: class tasks, also write the class raster's polygons to this vector file
 /// - `vector-simplify`: tolerance in map units simplifying those polygons
+/// - `strict`: true|false, inputs that look off before the first batch are an error, not a warning
 /// - `small-segment`: segmentation: the class map's median window, removing smaller segments (0: off)
 /// - `resolution`: centimetres per pixel to resample the input to, native, or card
 /// - `resolution-limit`: the largest factor the card's resolution may resample by (default 4)

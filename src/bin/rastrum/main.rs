@@ -270,6 +270,10 @@ fn run(a: RunArgs) -> rastrum::Result<()> {
         if !a.quiet && !a.json {
             eprintln!("rastrum: {}", plan.describe());
         }
+        // Said before the wait, with --json too (the summary carries them as well); -q silences.
+        for w in plan.warnings().iter().filter(|_| !a.quiet) {
+            eprintln!("rastrum: warning: {w}");
+        }
     };
     let summary = progress_bar::with_bar(a.quiet, |progress| {
         rastrum::run_planned(&model, &a.input, &a.output, &opts, &mut on_plan, progress)
