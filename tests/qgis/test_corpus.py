@@ -153,3 +153,21 @@ def test_corpus_model_is_refused_before_any_tile(entry, interface, raster, model
     assert list(tmp_path.iterdir()) == [], "a refused run left files"
     if interface in ("cli", "c_api", "python"):
         assert seconds < 10, f"the refusal took {seconds:.1f} s"
+
+
+def test_qgis_logs_raw_values_before_the_run(models, tmp_path, enabled):
+    """A 3-band raster of raw DNs (around 10,000) into a model fed as they are: the QGIS log says
+    so, with the likely scale."""
+    from osgeo import gdal
+
+    raster = tmp_path / "dn.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(raster), 96, 80, 3, gdal.GDT_UInt16)
+    ds.SetGeoTransform((500000.0, 30.0, 0.0, 5000000.0, 0.0, -30.0))
+    ds.WriteRaster(0, 0, 96, 80, (np.arange(3 * 96 * 80, dtype=np.uint16) % 9000 + 8000).tobytes())
+    ds = None
+    done = qgis_process(enabled, "run", "rastrum:segment", "--", f"MODEL={models['logits']}", f"INPUT={raster}",
+                        f"OUTPUT={tmp_path / 'out.tif'}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Reported as a non-fatal error (qgis_process prints those on stderr, the dialog in red), from
+    # the layout the algorithm asks for before the run.
+    assert "Warning: the model's inputs look off" in done.stderr and "--scale 1e-5?" in done.stderr, done.stderr
