@@ -124,6 +124,13 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     # ---------------------------------------------------------------------------------------
     # Parameters
 
+    def tags(self):
+        # What a toolbox search for the job finds: the model kind, the runtime, the task.
+        return ["onnx", "deep learning", "neural network", "cnn", "inference", "model", "raster", "rastrum",
+                *self.tags_]
+
+    tags_ = ()  # the task's own search words
+
     def _add(self, parameter, help_text, advanced=False):
         parameter.setHelp(help_text)
         if advanced:
@@ -389,22 +396,25 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             self.TILES_SKIPPED: summary.get("tiles_skipped"),
         }
         self._style(context, feedback, output, self.output_style)
+        if context.willLoadLayerOnCompletion(output):
+            # Named for what it is and what it was made from: runs over several inputs stay apart.
+            context.layerToLoadOnCompletionDetails(output).name = f"{self.output_label} of {layer.name()}"
         if self.PROBABILITIES in self.shows:
             probabilities = outputs[1] if len(outputs) > 1 else None
             results[self.OUTPUT_PROBABILITIES] = probabilities
             if probabilities:
                 if context.willLoadLayerOnCompletion(output):
                     details = QgsProcessingContext.LayerDetails(
-                        f"{self.display_} probabilities", context.project(), self.OUTPUT_PROBABILITIES)
+                        f"Class probabilities of {layer.name()}", context.project(), self.OUTPUT_PROBABILITIES)
                     context.addLayerToLoadOnCompletion(probabilities, details)
                 self._style(context, feedback, probabilities, styling.PROBABILITIES)
         if "vector" in options:
             results[self.OUTPUT_VECTOR] = options["vector"]
         for head in summary.get("heads", [])[1:]:
-            self._head_result(context, feedback, output, head, results)
+            self._head_result(context, feedback, output, head, results, layer.name())
         return results
 
-    def _head_result(self, context, feedback, output, head, results):
+    def _head_result(self, context, feedback, output, head, results, source_name):
         """A head after the first of a multi-head run: its raster as OUTPUT_<name>, loaded and
         styled as OUTPUT is."""
         key, path = f"{self.OUTPUT}_{head['name']}", head["outputs"][0]
@@ -412,7 +422,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         feedback.pushInfo(f"Output '{head['output_name']}': {path}")
         if context.willLoadLayerOnCompletion(output):
             details = QgsProcessingContext.LayerDetails(
-                f"{self.display_} {head['output_name']}", context.project(), key)
+                f"{self.output_label} ({head['output_name']}) of {source_name}", context.project(), key)
             context.addLayerToLoadOnCompletion(path, details)
         self._style(context, feedback, path, self.output_style)
 
@@ -434,6 +444,7 @@ class SegmentAlgorithm(RastrumAlgorithm):
              "coloured from the card, optionally with per-class probabilities.</p>")
     shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH, RastrumAlgorithm.SMALL_SEGMENT,
              RastrumAlgorithm.OUTPUT_VECTOR)
+    tags_ = ("segmentation", "semantic segmentation", "land cover", "cloud mask", "classes")
     output_style = styling.CLASSES
     output_label = "Classes"
 
@@ -443,6 +454,7 @@ class ClassifyAlgorithm(RastrumAlgorithm):
     name_, display_ = "classify", "Classify tiles"
     help_ = "<p>One class per tile from a classification model, as a class raster.</p>"
     shows = (RastrumAlgorithm.PROBABILITIES,)
+    tags_ = ("classification", "scene classification", "tiles")
     output_style = styling.CLASSES
     output_label = "Classes"
 
@@ -453,6 +465,7 @@ class RegressAlgorithm(RastrumAlgorithm):
     help_ = ("<p>Values from a regression model: per pixel, or per tile and then redistributed over "
              "the tile's pixels (uniformly or weighted by a band, preserving each tile's total).</p>")
     shows = (RastrumAlgorithm.STITCH, RastrumAlgorithm.REDISTRIBUTE)
+    tags_ = ("regression", "population", "estimation")
     output_style = styling.VALUES
     output_label = "Values"
 
@@ -462,6 +475,7 @@ class SuperResolveAlgorithm(RastrumAlgorithm):
     name_, display_ = "superresolve", "Super-resolve raster"
     help_ = "<p>A finer raster from a super-resolution model, georeferenced on the finer grid.</p>"
     shows = (RastrumAlgorithm.STITCH, RastrumAlgorithm.SCALE_FACTOR)
+    tags_ = ("super-resolution", "upsampling", "sharpen")
     output_style = None  # an image: QGIS's own stretch shows it best
     output_label = "Super-resolved raster"
 
@@ -472,6 +486,7 @@ class DetectAlgorithm(RastrumAlgorithm):
     help_ = ("<p>Objects from a detection model (YOLO formats, see docs/detection.md): one polygon per object "
              "with its class, class name, score and tile, merged across tiles, coloured by class.</p>")
     shows = (RastrumAlgorithm.CONFIDENCE,)
+    tags_ = ("detection", "object detection", "yolo", "boxes", "instances")
     output_style = styling.DETECTIONS
     output_label = "Objects"
     output_vector = True

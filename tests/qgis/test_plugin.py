@@ -103,6 +103,11 @@ def test_provider_has_one_algorithm_per_task(qgis_app):
             "BATCH", "DEVICE", "ALLOW_FALLBACK", "THREADS", "PROBABILITIES", "EXTENT", "MASK",
             "CREATION_OPTIONS", "OUTPUT", "SMALL_SEGMENT"} <= names
     assert {"PROVIDER", "OUTPUT_PROBABILITIES", "TILES_SKIPPED"} <= {o.name() for o in segment.outputDefinitions()}
+    # A toolbox search for the runtime or the field finds every algorithm that runs a model.
+    for algorithm in provider.algorithms():
+        if algorithm.id() != "rastrum:modelinfo":
+            assert {"onnx", "deep learning", "inference"} <= set(algorithm.tags()), algorithm.id()
+    assert "cloud mask" in segment.tags()
     regress = QgsApplication.processingRegistry().algorithmById("rastrum:regress")
     assert {"REDISTRIBUTE", "WEIGHT_BAND"} <= {p.name() for p in regress.parameterDefinitions()}
 
@@ -264,6 +269,9 @@ def test_outputs_loaded_on_completion_are_styled(qgis_app, tmp_path, tiny_models
     layers = sorted(project.mapLayers().values(), key=lambda layer: layer.source())
     assert len(layers) == 2
     classes, probabilities = layers  # x.tif sorts before x_probabilities.tif
+    # Named for what they are and the input they come from.
+    assert classes.name() == "Classes of rasterio_RGB"  # QGIS names a layer from a path by its base name
+    assert probabilities.name() == "Class probabilities of rasterio_RGB"
     assert classes.renderer().type() == "paletted"
     assert [c.label for c in classes.renderer().classes()] == ["red", "green", "blue"]
     assert probabilities.renderer().type() == "singlebandpseudocolor"
