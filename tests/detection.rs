@@ -200,13 +200,18 @@ fn planted(w: usize, h: usize) -> Vec<Planted> {
     kept
 }
 
+/// The 200 x 164 scene of `planted` objects most tests run over (5 x 4 tiles of 64, overlap 32).
+fn planted_scene(dir: &Path) -> (Vec<Planted>, std::path::PathBuf) {
+    let objects = planted(200, 164);
+    let input = scene(dir, 200, 164, &objects);
+    (objects, input)
+}
+
 #[test]
 fn every_planted_object_is_found_once_in_every_output_format() {
     let dir = tmp();
-    let (w, h) = (200, 164);
-    let objects = planted(w, h);
+    let (objects, input) = planted_scene(dir.path());
     assert!(objects.len() > 30);
-    let input = scene(dir.path(), w, h, &objects);
     let want = expected(&objects);
     for (layout, det_type) in [
         (Layout::Columns, Some("YOLO_Ultralytics")),
@@ -233,9 +238,7 @@ fn every_planted_object_is_found_once_in_every_output_format() {
 #[test]
 fn the_set_does_not_depend_on_the_tiling() {
     let dir = tmp();
-    let (w, h) = (200, 164);
-    let objects = planted(w, h);
-    let input = scene(dir.path(), w, h, &objects);
+    let (objects, input) = planted_scene(dir.path());
     let model = dir.path().join("d.onnx");
     detector(&model, Layout::Columns, None);
     let model = load(&model);
@@ -372,9 +375,7 @@ fn oriented_boxes_are_found_once_as_their_rotated_polygons() {
 #[test]
 fn windows_joined_give_the_objects_of_one_pass() {
     let dir = tmp();
-    let (w, h) = (200, 164);
-    let objects = planted(w, h);
-    let input = scene(dir.path(), w, h, &objects);
+    let (objects, input) = planted_scene(dir.path());
     let model_path = dir.path().join("d.onnx");
     detector(&model_path, Layout::Columns, None);
     let model = load(&model_path);
@@ -518,9 +519,7 @@ fn separate_detector(path: &Path) {
 #[test]
 fn boxes_scores_and_classes_as_separate_outputs_are_read_by_name() {
     let dir = tmp();
-    let (w, h) = (200, 164);
-    let objects = planted(w, h);
-    let input = scene(dir.path(), w, h, &objects);
+    let (objects, input) = planted_scene(dir.path());
     let model = dir.path().join("separate.onnx");
     separate_detector(&model);
     let out = dir.path().join("separate.gpkg");
