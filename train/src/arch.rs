@@ -1,4 +1,4 @@
-//! The architectures of the five workflows, each defined once as a `Net` (trained through
+//! The architectures of the five workflows and the detector, each defined once as a `Net` (trained through
 //! `torch`, exported through `export`).
 
 use crate::graph::{Id, Net, NetBuilder};
@@ -80,22 +80,30 @@ fn double_conv(b: &mut NetBuilder, x: Id, cin: i64, cout: i64) -> Id {
     b.relu(x)
 }
 
-/// U-Net with `depth` levels (tile sizes must be multiples of 2^(depth-1)) and `width` channels
-/// at the top level, doubling per level; per-pixel class logits.
-pub fn unet(in_channels: i64, classes: i64, depth: usize, width: i64) -> Net {
-    let mut b = NetBuilder::new("unet", in_channels, None);
+/// The U-Net's encoder: `levels` double convolutions of `width` x 2^level channels, max-pooled
+/// between levels (stride 2^(levels - 1)). Returns the deepest features, their channels, and
+/// each upper level's output with its channels (the skips).
+fn encoder(b: &mut NetBuilder, cin: i64, levels: usize, width: i64) -> (Id, i64, Vec<(Id, i64)>) {
     let mut x = b.input();
     let mut skips = Vec::new();
-    let mut c = in_channels;
-    for level in 0..depth {
+    let mut c = cin;
+    for level in 0..levels {
         let out = width << level;
-        x = double_conv(&mut b, x, c, out);
+        x = double_conv(b, x, c, out);
         c = out;
-        if level + 1 < depth {
+        if level + 1 < levels {
             skips.push((x, out));
             x = b.max_pool(x, 2);
         }
     }
+    (x, c, skips)
+}
+
+/// U-Net with `depth` levels (tile sizes must be multiples of 2^(depth-1)) and `width` channels
+/// at the top level, doubling per level; per-pixel class logits.
+pub fn unet(in_channels: i64, classes: i64, depth: usize, width: i64) -> Net {
+    let mut b = NetBuilder::new("unet", in_channels, None);
+    let (mut x, mut c, mut skips) = encoder(&mut b, in_channels, depth, width);
     while let Some((skip, sc)) = skips.pop() {
         let up = b.conv_transpose(x, c, sc, 2);
         let cat = b.concat(vec![skip, up]);
@@ -103,6 +111,21 @@ pub fn unet(in_channels: i64, classes: i64, depth: usize, width: i64) -> Net {
         c = sc;
     }
     x = b.conv(x, c, classes, 1, 1, true);
+    b.finish(x)
+}
+
+/// A small YOLO-style detector of `size` x `size` tiles: the U-Net's encoder (`levels` levels:
+/// stride 2^(levels - 1)), a 3x3 convolution, and a 1x1 convolution to 4 + `classes` values per
+/// cell that the detection head decodes into boxes of at most `max_size` pixels a side, in
+/// Ultralytics' `[b, 4 + nc, N]` layout (`rastrum run` reads it as `YOLO_Ultralytics`).
+pub fn yolo(in_channels: i64, classes: i64, size: i64, levels: usize, width: i64, max_size: f64) -> Net {
+    let mut b = NetBuilder::new("yolo", in_channels, Some(size));
+    let (mut x, c, _) = encoder(&mut b, in_channels, levels, width);
+    x = b.conv(x, c, c, 3, 1, false);
+    x = b.batch_norm(x, c);
+    x = b.relu(x);
+    x = b.conv(x, c, 4 + classes, 1, 1, true);
+    x = b.detection_head(x, 4 + classes, 1 << (levels - 1), max_size);
     b.finish(x)
 }
 

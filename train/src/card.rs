@@ -126,6 +126,47 @@ pub fn card(spec: &CardSpec) -> Vec<(String, String)> {
     c.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
+/// What the card says about a trained detector (`arch::yolo`).
+pub struct DetectorCardSpec<'a> {
+    pub input: &'a InputSpec,
+    pub stats: &'a BandStats,
+    pub tile_size: usize,
+    /// Overlap between tiles, percent of the tile: the largest object must fit in it, so that
+    /// some tile sees every object whole.
+    pub overlap_percent: f64,
+    pub class_names: &'a [String],
+    /// Boxes scoring less are dropped; boxes overlapping more are duplicates.
+    pub confidence: f64,
+    pub iou_threshold: f64,
+    pub provenance: Value,
+}
+
+/// A detector's card: the peers' `Detector` keys (Deepness's `det_type` spelling of an
+/// Ultralytics head, which GeoDeep reads as `YOLO_v8`'s layout too) with Rastrum's own.
+pub fn detector_card(spec: &DetectorCardSpec) -> Vec<(String, String)> {
+    let [scale, offset, mean, std] = card_preprocessing(spec.input, spec.stats);
+    let names: Value =
+        spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), Value::from(n.clone()))).collect();
+    let c: Vec<(&str, Value)> = vec![
+        ("rastrum_task", json!("detection")),
+        ("model_type", json!("Detector")),
+        ("det_type", json!("YOLO_Ultralytics")),
+        ("det_conf", json!(spec.confidence)),
+        ("det_iou_thresh", json!(spec.iou_threshold)),
+        ("class_names", names),
+        ("rastrum_bands", json!(spec.input.bands)),
+        ("rastrum_scale", json!(scale)),
+        ("rastrum_offset", json!(offset)),
+        ("standardization_mean", json!(mean)),
+        ("standardization_std", json!(std)),
+        ("tiles_size", json!(spec.tile_size)),
+        ("tile_size", json!(spec.tile_size)),
+        ("tiles_overlap", json!(spec.overlap_percent)),
+        ("rastrum_training", spec.provenance.clone()),
+    ];
+    c.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@
 //! | `add` | `a`, `b` |
 //! | `concat` | `xs` (along channels) |
 //! | `pixel_shuffle` | `x`, `r` |
+//! | `detection_head` | `x`, `channels`, `stride`, `max_size` (`graph::Op::DetectionHead`) |
 
 use serde_json::{json, Value};
 
@@ -58,6 +59,9 @@ fn node(op: &Op) -> Value {
         Op::Add(a, b) => json!({"op": "add", "a": a, "b": b}),
         Op::Concat(xs) => json!({"op": "concat", "xs": xs}),
         Op::PixelShuffle { x, r } => json!({"op": "pixel_shuffle", "x": x, "r": r}),
+        Op::DetectionHead { x, channels, stride, max_size } => {
+            json!({"op": "detection_head", "x": x, "channels": channels, "stride": stride, "max_size": max_size})
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::batch::{self, Augment, Batch};
 use crate::data::stats::BandStats;
 use crate::data::{Dataset, Target, IGNORE};
 use crate::torch::TchNet;
-use crate::{atomic, checkpoint};
+use crate::{atomic, checkpoint, detector};
 
 #[derive(Debug, Clone)]
 pub struct FitConfig {
@@ -81,6 +81,9 @@ pub enum Loss {
     /// Cross-entropy of logits [N, C] (per chip) or [N, C, H, W] (per pixel) against class ids
     /// [N] or [N, H, W] (int64); `IGNORE` labels are left out.
     CrossEntropy,
+    /// The detector's loss on head outputs and dense targets [N, 4 + classes, cells]
+    /// (`detector::loss`).
+    Detection,
 }
 
 impl Loss {
@@ -170,6 +173,7 @@ fn loss_of(loss: Loss, out: &Tensor, y: &Tensor, weights: Option<&Tensor>) -> Te
             diff.square().sum(Kind::Float) / valid.sum(Kind::Float).clamp_min(1.0)
         }
         Loss::CrossEntropy => out.cross_entropy_loss(y, weights, Reduction::Mean, IGNORE, 0.0),
+        Loss::Detection => detector::loss(out, y),
     }
 }
 
@@ -261,6 +265,7 @@ fn run(
     let metric = match loss {
         Loss::CrossEntropy => "accuracy",
         Loss::Mse => "r2",
+        Loss::Detection => "loss",
     };
     let mut schedule = Schedule { lr: cfg.learning_rate, best: f64::INFINITY, stale: 0, since_best: 0 };
     let mut history = History { epochs: vec![], best_epoch: 0, stopped_early: false, metric: metric.into() };
@@ -376,6 +381,7 @@ fn validate(
                 sse += (o - &y).square().sum(Kind::Double).double_value(&[]);
                 counted += y.numel() as f64;
             }
+            Loss::Detection => {}
         }
     }
     let metric = match loss {
@@ -388,6 +394,7 @@ fn validate(
                 f64::NAN
             }
         }
+        Loss::Detection => f64::NAN,
     };
     Ok((total / n as f64, metric))
 }

@@ -84,6 +84,36 @@ pub enum Op {
         x: Id,
         r: i64,
     },
+    /// YOLO-style anchor-free detection head: a feature map [N, `channels` = 4 + classes, H / s,
+    /// W / s] becomes boxes in input pixels, [N, 4 + classes, cells] (Ultralytics' `[b, 4 + nc, N]`
+    /// layout, cells row by row). Every value goes through a sigmoid; a cell's box centre is
+    /// (cell + sigmoid) * `stride`, its width and height sigmoid * `max_size`, its class scores
+    /// the sigmoids themselves (`head_constants`).
+    DetectionHead {
+        x: Id,
+        channels: i64,
+        stride: i64,
+        max_size: f64,
+    },
+}
+
+/// The constants of a `DetectionHead` over a `rows` x `columns` grid of cells: the scale of
+/// each channel [channels] and the offset of each channel and cell [channels * cells], so that
+/// the head's output is `sigmoid(x) * scale + offset`. One definition for training and export.
+pub fn head_constants(channels: i64, rows: i64, columns: i64, stride: i64, max_size: f64) -> (Vec<f32>, Vec<f32>) {
+    let cells = (rows * columns) as usize;
+    let mut scale = vec![1.0f32; channels as usize];
+    scale[0] = stride as f32;
+    scale[1] = stride as f32;
+    scale[2] = max_size as f32;
+    scale[3] = max_size as f32;
+    let mut offset = vec![0.0f32; channels as usize * cells];
+    for k in 0..cells {
+        let (row, column) = (k as i64 / columns, k as i64 % columns);
+        offset[k] = (column * stride) as f32;
+        offset[cells + k] = (row * stride) as f32;
+    }
+    (scale, offset)
 }
 
 /// A whole network: its input, parameters, layers and output.
@@ -215,6 +245,11 @@ impl NetBuilder {
         let b = Some(self.param(format!("{p}.bias"), vec![channels * r * r], Init::Zeros, true));
         let y = self.push(Op::Conv { x, w, b, stride: 1, pad: 0, groups: 1 });
         self.pixel_shuffle(y, r)
+    }
+
+    /// The detection head over `x` [N, `channels`, H / stride, W / stride] (`Op::DetectionHead`).
+    pub fn detection_head(&mut self, x: Id, channels: i64, stride: i64, max_size: f64) -> Id {
+        self.push(Op::DetectionHead { x, channels, stride, max_size })
     }
 
     pub fn finish(mut self, output: Id) -> Net {

@@ -3,7 +3,9 @@
 //!
 //! - `graph`: the one definition of an architecture (layers and named parameters);
 //! - `arch`: the architectures (population CNN, U-Net, ResNet-18/50, SqueezeNet/SpectrumNet,
-//!   ESPCN, SRResNet);
+//!   ESPCN, SRResNet, a YOLO-style detector);
+//! - `detector`: the detector's targets, loss and score;
+//! - `detector_job`: the detector trained on planted scenes, run by `rastrum run` and scored;
 //! - `torch`: the tch backend (parameters, forward pass for training);
 //! - `export`: the ONNX backend (opset 17, initialisers, card);
 //! - `data`: training chips read through the engine's own reader (same preprocessing);
@@ -18,6 +20,8 @@ pub mod card;
 pub mod checkpoint;
 pub mod data;
 pub mod describe;
+pub mod detector;
+pub mod detector_job;
 pub mod export;
 pub mod fit;
 pub mod graph;

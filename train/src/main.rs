@@ -11,6 +11,7 @@ use rastrum_train::data::parse_bands;
 use rastrum_train::data::raster::{ChipFilter, ChipTarget, Labels};
 use rastrum_train::data::so2sat::So2SatSource;
 use rastrum_train::data::split::Strategy;
+use rastrum_train::detector_job::{self, DetectorJob};
 use rastrum_train::fit::FitConfig;
 use rastrum_train::job::{self, Arch, ClassWeights, Job, Source};
 
@@ -25,8 +26,52 @@ struct Cli {
 enum Command {
     /// Train a model and write OUT/model.onnx, report.json, logs, plots and checkpoints.
     Train(Box<TrainArgs>),
+    /// Train the YOLO-style detector on generated tiles with planted objects, run it with
+    /// `rastrum run` over a larger held-out scene, and report recall and precision: writes
+    /// OUT/model.onnx, scene.tif, detections.gpkg and report.json.
+    Detector(DetectorArgs),
     /// List the architectures and the targets they learn.
     Archs,
+}
+
+#[derive(Args)]
+struct DetectorArgs {
+    /// Output folder.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Training tiles (each with one to four objects and as many distractors).
+    #[arg(long, default_value_t = 800)]
+    tiles: usize,
+    /// Tile side in pixels (the model's fixed input).
+    #[arg(long, default_value_t = 64)]
+    tile_size: usize,
+    /// Channels at the first level of the encoder.
+    #[arg(long, default_value_t = 16)]
+    width: i64,
+    /// Encoder levels: the head's cells are 2^(levels - 1) pixels.
+    #[arg(long, default_value_t = 3)]
+    levels: usize,
+    /// Smallest and largest side of a planted object, pixels.
+    #[arg(long, default_value_t = 6)]
+    min_side: usize,
+    #[arg(long, default_value_t = 14)]
+    max_side: usize,
+    /// Side of the held-out scene, pixels.
+    #[arg(long, default_value_t = 320)]
+    scene_size: usize,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -261,6 +306,38 @@ fn source(d: &DataArgs) -> rastrum::Result<Source> {
     })
 }
 
+fn device(arg: DeviceArg) -> rastrum::Result<tch::Device> {
+    Ok(match arg {
+        DeviceArg::Auto => tch::Device::cuda_if_available(),
+        DeviceArg::Cpu => tch::Device::Cpu,
+        DeviceArg::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        DeviceArg::Cuda => return Err(rastrum::Error::invalid("--device cuda: libtorch sees no CUDA device")),
+    })
+}
+
+fn detector_job(a: &DetectorArgs) -> rastrum::Result<DetectorJob> {
+    Ok(DetectorJob {
+        out: a.out.clone(),
+        tiles: a.tiles,
+        tile_size: a.tile_size,
+        width: a.width,
+        levels: a.levels,
+        sides: (a.min_side, a.max_side),
+        scene_size: a.scene_size,
+        seed: a.seed,
+        fit: FitConfig {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            learning_rate: a.lr,
+            seed: a.seed as i64,
+            progress: !a.quiet,
+            ..Default::default()
+        },
+        device: device(a.device)?,
+        threads: None,
+    })
+}
+
 fn job(a: &TrainArgs) -> rastrum::Result<Job> {
     let split = match a.split {
         SplitArg::Random => Strategy::Random { val_fraction: a.val_fraction },
@@ -278,12 +355,7 @@ fn job(a: &TrainArgs) -> rastrum::Result<Job> {
                 .map_err(|_| rastrum::Error::invalid(format!("--class-weights {list:?}: \"auto\" or numbers")))?,
         )),
     };
-    let device = match a.device {
-        DeviceArg::Auto => tch::Device::cuda_if_available(),
-        DeviceArg::Cpu => tch::Device::Cpu,
-        DeviceArg::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
-        DeviceArg::Cuda => return Err(rastrum::Error::invalid("--device cuda: libtorch sees no CUDA device")),
-    };
+    let device = device(a.device)?;
     let redistribute = a.redistribute.map(|r| {
         let mode = match r {
             RedistributeArg::None => Redistribute::None,
@@ -354,11 +426,31 @@ fn main() -> ExitCode {
                 ("spectrumnet", "one class per chip (fire modules, spectral 1x1 first)"),
                 ("espcn", "super-resolution (sub-pixel convolution)"),
                 ("srresnet", "super-resolution (residual blocks); --depth blocks, --width"),
+                ("yolo", "objects (boxes and classes): `rastrum-train detector`, on planted scenes"),
             ] {
                 println!("{name:12} {what}");
             }
             ExitCode::SUCCESS
         }
+        Command::Detector(args) => match detector_job(&args).and_then(|j| detector_job::run(&j)) {
+            Ok(o) => {
+                let s = o.score;
+                println!(
+                    "{}: {} of {} planted objects found, {} boxes: recall {:.3}, precision {:.3} (IoU >= 0.5)",
+                    o.model.display(),
+                    s.right,
+                    s.planted,
+                    s.found,
+                    s.recall,
+                    s.precision
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rastrum-train: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Train(args) => {
             if let Some(t) = args.threads {
                 tch::set_num_threads(t);

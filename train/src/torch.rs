@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tch::nn::{Init as TchInit, VarStore};
 use tch::{Device, Kind, Tensor};
 
-use crate::graph::{Init, Net, Op};
+use crate::graph::{head_constants, Init, Net, Op};
 
 /// A network with its parameters on a device.
 pub struct TchNet {
@@ -99,6 +99,9 @@ impl TchNet {
                 Op::Add(a, b) => v(a) + v(b),
                 Op::Concat(xs) => Tensor::cat(&xs.iter().map(|i| &values[*i]).collect::<Vec<_>>(), 1),
                 Op::PixelShuffle { x, r } => v(x).pixel_shuffle(*r),
+                Op::DetectionHead { x, channels, stride, max_size } => {
+                    detection_head(v(x), *channels, *stride, *max_size)
+                }
             };
             values.push(out);
         }
@@ -115,6 +118,16 @@ impl TchNet {
             })
             .collect()
     }
+}
+
+/// `Op::DetectionHead` on a feature map [N, channels, rows, columns].
+fn detection_head(x: &Tensor, channels: i64, stride: i64, max_size: f64) -> Tensor {
+    let size = x.size();
+    let (rows, columns) = (size[2], size[3]);
+    let (scale, offset) = head_constants(channels, rows, columns, stride, max_size);
+    let scale = Tensor::from_slice(&scale).view([1, channels, 1]).to_device(x.device());
+    let offset = Tensor::from_slice(&offset).view([1, channels, rows * columns]).to_device(x.device());
+    x.reshape([size[0], channels, rows * columns]).sigmoid() * scale + offset
 }
 
 #[cfg(test)]

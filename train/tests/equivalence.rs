@@ -77,3 +77,8 @@ fn squeezenet_and_spectrumnet() {
     check(arch::squeezenet(13, 10, false), 64);
     check(arch::squeezenet(13, 10, true), 64);
 }
+
+#[test]
+fn yolo_detector() {
+    check(arch::yolo(3, 2, 64, 3, 8, 32.0), 64);
+}

@@ -10,11 +10,13 @@
 //! - `raster`: chips on a grid over an image raster with a label raster or band;
 //! - `folders`: one folder per class of GeoTIFF chips (the EuroSAT layout);
 //! - `so2sat`: So2Sat LCZ42 HDF5 files, through GDAL's multidimensional API;
+//! - `planted`: generated scenes with planted objects (the detector's);
 //! - `sr`: super-resolution pairs (area-averaged from one raster, or two rasters);
 //! - `split`: random, k-fold and spatial-block splits;
 //! - `stats`: per-band statistics and the normalisation they give.
 
 pub mod folders;
+pub mod planted;
 pub mod raster;
 pub mod so2sat;
 pub mod split;
