@@ -17,7 +17,7 @@ use detections::write_detections;
 
 use crate::card::{StitchMode, Task};
 use crate::error::{Error, Result};
-use crate::inference::Model;
+use crate::inference::{Model, Tensor};
 use crate::options::RunOptions;
 use crate::plan::{sanity, Plan};
 use crate::progress::Progress;
@@ -415,19 +415,34 @@ fn infer_batch(model: &Model, plan: &Plan, mut batch: Batch) -> Result<Batch> {
     let indices: Vec<usize> = expected.iter().map(|(i, _, _)| *i).collect();
     let outs = model.run_outputs(&batch.values, [n, r.bands.len(), r.tile_size, r.tile_size], &indices)?;
     batch.values = Vec::new();
+    if r.detection.as_ref().is_some_and(|d| d.unbatched) {
+        batch.outputs = unbatched_boxes(model, &expected, outs)?;
+        return Ok(batch);
+    }
     for ((_, name, per_out), out) in expected.iter().zip(outs) {
         if out.shape.first() != Some(&n) || out.data.len() != n * per_out {
-            return Err(Error::model(
-                &model.path,
-                format!(
-                    "output '{name}' changed shape between batches: {:?}, expected {per_out} values per tile",
-                    out.shape
-                ),
-            ));
+            return Err(changed_shape(model, name, &out.shape, &format!("{per_out} values per tile")));
         }
         batch.outputs.push(out.data);
     }
     Ok(batch)
+}
+
+/// One tile's boxes `[N, 4]`, scores `[N]` and classes `[N]` from a graph without a batch axis,
+/// N being whatever the tile holds.
+fn unbatched_boxes(model: &Model, expected: &[(usize, String, usize)], outs: Vec<Tensor>) -> Result<Vec<Vec<f32>>> {
+    let boxes = outs.first().map_or(0, |o| o.data.len() / 4);
+    for ((_, name, _), out) in expected.iter().zip(&outs) {
+        let want: &[usize] = if out.shape.len() == 2 { &[boxes, 4] } else { &[boxes] };
+        if out.shape != want {
+            return Err(changed_shape(model, name, &out.shape, &format!("{want:?} beside {boxes} boxes")));
+        }
+    }
+    Ok(outs.into_iter().map(|o| o.data).collect())
+}
+
+fn changed_shape(model: &Model, name: &str, shape: &[usize], expected: &str) -> Error {
+    Error::model(&model.path, format!("output '{name}' changed shape between batches: {shape:?}, expected {expected}"))
 }
 
 /// Writer stage: activation, stitching, and rows to the output rasters, one stitching per head.

@@ -270,7 +270,7 @@ fn bad_detectors_and_outputs_are_named() {
     let err = run(&load(&seg), &input, &dir.path().join("a.gpkg"), &RunOptions::default(), &mut |_, _| true)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("a detector's output is [b, N, 5 + classes], [b, 4 + classes, N] or [b, N, 6]"), "{err}");
+    assert!(err.contains("a detector's output is [b, N, 5 + classes], [b, 4 + classes, N], [b, N, 6]"), "{err}");
     // An unknown det_type.
     let model = dir.path().join("d.onnx");
     detector(&model, Layout::Columns, Some("retinanet_v99"));
@@ -526,4 +526,68 @@ fn boxes_scores_and_classes_as_separate_outputs_are_read_by_name() {
     let opts = RunOptions { overlap: Some(32), ..Default::default() };
     run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
     assert_eq!(found(&out, &input).0, expected(&objects));
+}
+
+/// A torchvision RetinaNet export's outputs (GeoDeep's `retinanet`): boxes `[K, 4]`, scores `[K]`
+/// and labels `[K]` (int64) without a batch axis, K being the boxes that score over 0.05 in the
+/// tile (none for a blank tile); the input batch is dynamic, but only batch 1 gives tiles apart.
+fn retinanet_like(path: &Path, det_type: Option<&str>) {
+    let (g, _) = anchor_graph("retinanet");
+    let mut g = g
+        .initializer("side", &[1], &[SIDE], false)
+        .initializer("floor", &[1], &[0.05], false)
+        .initializer_i64("rows", &[2], &[-1, 4])
+        .initializer_i64("all", &[1], &[-1])
+        .node("Mul", &["b3", "side"], &["wh"], &[])
+        .node("Mul", &["wh", "half"], &["r"], &[])
+        .node("Sub", &["bx", "r"], &["x1"], &[])
+        .node("Sub", &["by", "r"], &["y1"], &[])
+        .node("Add", &["bx", "r"], &["x2"], &[])
+        .node("Add", &["by", "r"], &["y2"], &[])
+        .node("Concat", &["x1", "y1", "x2", "y2"], &["cat"], &[("axis", Attr::Int(1))])
+        .node("Reshape", &["cat", "flat"], &["t"], &[])
+        .node("Transpose", &["t"], &["tt"], &[("perm", Attr::Ints(vec![0, 2, 1]))])
+        .node("Reshape", &["tt", "rows"], &["all_boxes"], &[])
+        .node("Max", &["c0", "c1"], &["best"], &[])
+        .node("Reshape", &["best", "all"], &["all_scores"], &[])
+        .node("Greater", &["c1", "c0"], &["is1"], &[])
+        .node("Cast", &["is1"], &["cls"], &[("to", Attr::Int(7))])
+        .node("Reshape", &["cls", "all"], &["all_labels"], &[])
+        .node("Greater", &["all_scores", "floor"], &["keep"], &[])
+        .node("NonZero", &["keep"], &["nz"], &[])
+        .node("Reshape", &["nz", "all"], &["idx"], &[])
+        .node("Gather", &["all_boxes", "idx"], &["boxes"], &[("axis", Attr::Int(0))])
+        .node("Gather", &["all_scores", "idx"], &["scores"], &[("axis", Attr::Int(0))])
+        .node("Gather", &["all_labels", "idx"], &["labels"], &[("axis", Attr::Int(0))])
+        .output("boxes", &["k".into(), 4.into()])
+        .output("scores", &["k".into()])
+        .output_i64("labels", &["k".into()])
+        .meta("model_type", "\"Detector\"")
+        .meta("class_names", r#"{"0": "plane", "1": "ship"}"#);
+    if let Some(t) = det_type {
+        g = g.meta("det_type", &format!("\"{t}\""));
+    }
+    g.save(path).unwrap();
+}
+
+#[test]
+fn retinanet_outputs_without_a_batch_axis_run_one_tile_per_call() {
+    let dir = tmp();
+    let (objects, input) = planted_scene(dir.path());
+    for det_type in [Some("retinanet"), None] {
+        let model = dir.path().join("retinanet.onnx");
+        retinanet_like(&model, det_type);
+        let out = dir.path().join("retinanet.gpkg");
+        let opts = RunOptions { overlap: Some(32), batch: Some(4), ..Default::default() };
+        let summary = run(&load(&model), &input, &out, &opts, &mut |_, _| true).unwrap();
+        assert_eq!(found(&out, &input).0, expected(&objects), "det_type {det_type:?}");
+        let why = summary.batch_fallback.unwrap_or_default();
+        assert!(why.contains("no batch axis (output 'boxes')"), "{why}");
+        std::fs::remove_file(&out).unwrap();
+    }
+    // Tiles without a box give empty outputs, and the layer is empty.
+    let blank = scene(dir.path(), 128, 96, &[]);
+    let out = dir.path().join("blank.gpkg");
+    run(&load(&dir.path().join("retinanet.onnx")), &blank, &out, &RunOptions::default(), &mut |_, _| true).unwrap();
+    assert!(found(&out, &blank).0.is_empty());
 }

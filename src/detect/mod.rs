@@ -85,7 +85,9 @@ pub enum Format {
     /// rows of x1, y1, x2, y2, score, class.
     EndToEnd,
     /// Graphs with NMS inside returning three outputs: boxes `[b, N, 4]` (x1, y1, x2, y2),
-    /// scores `[b, N]` and classes `[b, N]` (integers or floats).
+    /// scores `[b, N]` and classes `[b, N]` (integers or floats); or, without a batch axis and
+    /// with as many boxes as the tile has, `[N, 4]`, `[N]` and `[N]` (torchvision's RetinaNet
+    /// exports: GeoDeep's `retinanet`).
     Separate,
 }
 
@@ -120,14 +122,14 @@ impl Format {
                 Format::Ultralytics
             }
             "yolo_v10" | "yolov10" | "end_to_end" => Format::EndToEnd,
-            "boxes_scores_classes" | "separate" => Format::Separate,
+            "boxes_scores_classes" | "separate" | "retinanet" => Format::Separate,
             "yolo_ultralytics_obb" | "yolo_v8_obb" | "yolov8_obb" | "yolo11_obb" => Format::UltralyticsObb,
             "yolo_ultralytics_segmentation" | "yolo_v8_seg" | "yolov8_seg" | "yolo11_seg" => Format::UltralyticsSeg,
             _ => {
                 return Err(Error::invalid(format!(
                     "model card key 'det_type': unknown detector type '{t}'; expected one of YOLO_v5_or_v7_default, \
                      YOLO_v6, YOLO_v9, YOLO_Ultralytics, YOLO_v8, YOLO_v10, YOLO_Ultralytics_obb, \
-                     YOLO_Ultralytics_segmentation (retinanet is not decoded yet)"
+                     YOLO_Ultralytics_segmentation, retinanet"
                 )))
             }
         })
@@ -155,7 +157,8 @@ impl Format {
 
 fn shape_error(shape: &[usize]) -> Error {
     Error::invalid(format!(
-        "a detector's output is [b, N, 5 + classes], [b, 4 + classes, N] or [b, N, 6]; found {shape:?}"
+        "a detector's output is [b, N, 5 + classes], [b, 4 + classes, N], [b, N, 6], or boxes [b, N, 4] / [N, 4] \
+         beside scores and classes; found {shape:?}"
     ))
 }
 
@@ -268,8 +271,9 @@ mod tests {
         assert_eq!(Format::of(Some("YOLO_v5_or_v7_default"), &[]).unwrap(), Format::YoloV5);
         assert_eq!(Format::of(Some("YOLO_Ultralytics"), &[]).unwrap(), Format::Ultralytics);
         assert_eq!(Format::of(Some("yolo_v8"), &[]).unwrap(), Format::Ultralytics);
-        let e = Format::of(Some("retinanet"), &[]).unwrap_err().to_string();
-        assert!(e.contains("unknown detector type 'retinanet'"), "{e}");
+        assert_eq!(Format::of(Some("retinanet"), &[]).unwrap(), Format::Separate);
+        let e = Format::of(Some("ssd"), &[]).unwrap_err().to_string();
+        assert!(e.contains("unknown detector type 'ssd'"), "{e}");
         assert_eq!(Format::of(None, &[1, 84, 8400]).unwrap(), Format::Ultralytics);
         assert_eq!(Format::of(None, &[1, 25200, 85]).unwrap(), Format::YoloV5);
         assert_eq!(Format::of(None, &[1, 300, 6]).unwrap(), Format::EndToEnd);

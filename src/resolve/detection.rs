@@ -29,6 +29,9 @@ pub struct Detecting {
     /// `Separate` boxes: the outputs of the scores and the classes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scores_classes: Option<[usize; 2]>,
+    /// The outputs have no batch axis (`[N, 4]`, `[N]`, `[N]`): one tile per call, and `dims`
+    /// holds the probe's count of boxes, not every tile's.
+    pub unbatched: bool,
     pub classes: usize,
     /// Boxes scoring less are dropped (`det_conf`, default 0.3).
     pub confidence: f64,
@@ -51,19 +54,31 @@ pub(super) fn detecting(card: &Card, opts: &RunOptions, s: &Shape) -> Result<Det
     };
     let confidence = opts.det_conf.or(card.det_conf).unwrap_or(0.3);
     let scores_classes = if format == Format::Separate { Some(scores_and_classes(s)?) } else { None };
-    Ok(Detecting { format, dims, masks, scores_classes, classes, confidence, rule })
+    if s.unbatched && format != Format::Separate {
+        return Err(s.error(format!(
+            "boxes [N, 4] without a batch axis come with scores and classes as other outputs, not as a {format:?} \
+             detector's output"
+        )));
+    }
+    Ok(Detecting { format, dims, masks, scores_classes, classes, confidence, rule, unbatched: s.unbatched })
 }
 
-/// The scores and classes outputs beside `Separate` boxes: the two `[b, N]` outputs, told apart
-/// by name (`score`/`conf`, `class`/`label`), else in the model's order.
+/// The scores and classes outputs beside `Separate` boxes: the two `[b, N]` outputs (`[N]`
+/// without a batch axis), told apart by name (`score`/`conf`, `class`/`label`), else in the
+/// model's order.
 fn scores_and_classes(s: &Shape) -> Result<[usize; 2]> {
     let n = s.out_channels;
-    let found: Vec<usize> = (0..s.other_outputs.len())
-        .filter(|&i| i != s.output_index && s.other_outputs[i].len() == 2 && s.other_outputs[i][1] == n)
-        .collect();
+    let fits = |shape: &[usize]| match s.unbatched {
+        true => shape == [n],
+        false => shape.len() == 2 && shape[1] == n,
+    };
+    let found: Vec<usize> =
+        (0..s.other_outputs.len()).filter(|&i| i != s.output_index && fits(&s.other_outputs[i])).collect();
     if found.len() < 2 {
+        let (boxes, each) = if s.unbatched { ("[N, 4]", "[N]") } else { ("[b, N, 4]", "[b, N]") };
         return Err(s.error(format!(
-            "boxes [b, {n}, 4] need scores and classes as two more outputs of shape [b, {n}]; found outputs of shapes {:?}",
+            "boxes {boxes} need scores and classes as two more outputs of shape {each} (N = {n} for the probe); found \
+             outputs of shapes {:?}",
             s.other_outputs
         )));
     }

@@ -128,6 +128,9 @@ struct Shape<'a> {
     kind: OutputKind,
     out_channels: usize,
     out_size: usize,
+    /// A detector's boxes come as `[N, 4]` without a batch axis: one tile per call, a number
+    /// of boxes that changes from tile to tile.
+    unbatched: bool,
     /// The output shape, for messages.
     shown: String,
     /// Every output's probed shape by index (the chosen one's emptied): a detector's mask
@@ -294,6 +297,7 @@ pub fn resolve_without_model(opts: &RunOptions, raster_bands: Option<usize>) -> 
         kind,
         out_channels,
         out_size,
+        unbatched: false,
         shown,
         other_outputs: Vec::new(),
         output_names: Vec::new(),

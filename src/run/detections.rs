@@ -24,6 +24,15 @@ use crate::resolve::Detecting;
 /// neighbouring tile, which overlaps this one, sees it whole.
 const EDGE: f64 = 1.0;
 
+/// A batch's output split tile by tile, `per` values each; a graph without a batch axis runs one
+/// tile per call, whose output is all of it (however many boxes, none included).
+fn per_tile_slices(values: &[f32], per: usize, unbatched: bool) -> std::vec::IntoIter<&[f32]> {
+    match unbatched {
+        true => vec![values].into_iter(),
+        false => values.chunks_exact(per.max(1)).collect::<Vec<_>>().into_iter(),
+    }
+}
+
 /// Writes the run's detections to `target`; returns the file and the objects per class.
 pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) -> Result<(Vec<PathBuf>, Vec<u64>)> {
     let r = &plan.r;
@@ -33,7 +42,6 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
     let mut shapes = Instances::new();
     let mut counts = vec![0u64; d.classes];
     let mut seen = 0usize;
-    let per_tile = r.values_per_tile();
     let per_masks = d.masks.map_or(0, |m| m.dims.iter().product::<usize>());
     for Batch { tiles, outputs, .. } in rx.iter() {
         let mut outputs = outputs.into_iter();
@@ -41,9 +49,10 @@ pub(super) fn write_detections(plan: &Plan, target: &Path, rx: Receiver<Batch>) 
         let protos = outputs.next().unwrap_or_default();
         // Separate boxes: the second and third outputs are the scores and the classes.
         let (scores, classes) = (&protos, outputs.next().unwrap_or_default());
-        let n_boxes = d.dims[0];
-        let mut separate = scores.chunks_exact(n_boxes.max(1)).zip(classes.chunks_exact(n_boxes.max(1)));
-        let mut chunks = values.chunks_exact(per_tile.max(1));
+        let (per_tile, n_boxes) = (r.values_per_tile(), d.dims[0]);
+        let mut separate =
+            per_tile_slices(scores, n_boxes, d.unbatched).zip(per_tile_slices(&classes, n_boxes, d.unbatched));
+        let mut chunks = per_tile_slices(&values, per_tile, d.unbatched);
         let mut proto_chunks = protos.chunks_exact(per_masks.max(1));
         for (index, tile) in tiles {
             if let Some(tile) = tile {
