@@ -58,7 +58,7 @@ test-c: stage
 test-python: stage
 	scripts/fetch-detectors.sh
 	RASTRUM_LIBRARY=$(STAGE)/lib/librastrum.so.2 RASTRUM_ORT_LIB=$(STAGE)/lib/libonnxruntime.so PYTHONPATH=$(CURDIR)/qgis_plugin \
-	  RASTRUM_TEST_MODELS=$(TARGET)/test-models \
+	  RASTRUM_TEST_MODELS=$(TARGET)/test-models RASTRUM_CLI=$(STAGE)/bin/rastrum \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python
 
 # rastrum.dask on a real LocalCluster of worker processes (.venv-dask: pinned dask, distributed).

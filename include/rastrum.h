@@ -375,6 +375,30 @@ void rastrum_string_free(char *s);
 int32_t rastrum_init(const char *ort_library_path);
 
 /*
+ The card of the model at `model` as a JSON object (free with rastrum_string_free).
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_card_read(const char *model,
+                          char **out_json);
+
+/*
+ Writes the model at `model` to `output` (which may be `model` itself) with its card changed
+ by `changes_json`: a JSON object whose values set keys (`null` removes one), or a model's
+ side file (ukis-csmask's `model_*.json`). The card must still parse: a bad value fails,
+ naming its key, and nothing is written. On success writes the new card as a JSON object to
+ `*out_json` when it is not NULL (free with rastrum_string_free).
+
+ # Safety
+ The pointer contract.
+ */
+int32_t rastrum_card_write(const char *model,
+                           const char *output,
+                           const char *changes_json,
+                           char **out_json);
+
+/*
  New evaluation options, all defaults (kind auto, band 1 of both rasters).
 
  # Safety

@@ -4,6 +4,7 @@
 //! can be overridden (`--set KEY=VALUE`, the typed CLI flags, the C API). The keys are documented
 //! in docs/model-card.md: keep that file and `KEYS` below in step.
 
+pub mod edits;
 mod ultralytics;
 
 use std::collections::BTreeMap;

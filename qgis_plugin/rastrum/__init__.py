@@ -23,8 +23,8 @@ import importlib
 _BINDING = (
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
     "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
-    "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
-    "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
+    "read_card", "write_card", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
+    "RasterError", "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
 )
 

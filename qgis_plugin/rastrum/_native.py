@@ -47,8 +47,8 @@ __all__ = [
     "ABI_VERSION", "DETECTION_DTYPE", "STATUSES", "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
     "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
-    "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError", "RasterError",
-    "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
+    "read_card", "write_card", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
+    "RasterError", "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
 ]
 
@@ -279,6 +279,8 @@ _SIGNATURES = {
     "rastrum_model_free": (None, [_ModelP]),
     "rastrum_model_provider": (c_int32, [_ModelP, _OutString]),
     "rastrum_model_card_json": (c_int32, [_ModelP, _OptionsP, _OutString]),
+    "rastrum_card_read": (c_int32, [c_char_p, _OutString]),
+    "rastrum_card_write": (c_int32, [c_char_p, c_char_p, c_char_p, _OutString]),
     "rastrum_model_output_shape": (
         c_int32,
         [_ModelP, c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
@@ -774,6 +776,22 @@ def _progress_callback(progress, raised):
             return 0
 
     return PROGRESS_FN(report)
+
+
+def read_card(model_path):
+    """The card of the ONNX model at ``model_path`` as a dict of key -> value, read from the
+    file itself (no ONNX Runtime session, nothing run)."""
+    return json.loads(_string_call(_lib().rastrum_card_read, _cpath(model_path)))
+
+
+def write_card(model_path, output_path, changes):
+    """Writes the model at ``model_path`` to ``output_path`` (which may be ``model_path``) with
+    its card changed by ``changes``: a dict whose values set keys (None removes one), or a
+    model's side file read as a dict (ukis-csmask's ``model_*.json``). Every other byte of the
+    model is kept. The card must still parse: a bad value raises, naming its key, and nothing
+    is written. Returns the new card as a dict."""
+    text = json.dumps(changes).encode()
+    return json.loads(_string_call(_lib().rastrum_card_write, _cpath(model_path), _cpath(output_path), text))
 
 
 def run(model, input_path, output_path, options=None, progress=None, cancel=None):

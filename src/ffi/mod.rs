@@ -11,6 +11,7 @@
 
 mod boundary;
 // Public so that clippy's missing_safety_doc holds every entry point to its `# Safety`.
+pub mod card;
 pub mod eval;
 pub mod model;
 pub mod options;

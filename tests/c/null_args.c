@@ -48,6 +48,12 @@ int main(int argc, char **argv) {
     EXPECT_INVALID(rastrum_model_provider(m, NULL));
     EXPECT_INVALID(rastrum_model_card_json(NULL, NULL, &s));
     EXPECT_INVALID(rastrum_model_card_json(m, NULL, NULL));
+    EXPECT_INVALID(rastrum_card_read(NULL, &s));
+    EXPECT_INVALID(rastrum_card_read(argv[1], NULL));
+    EXPECT_INVALID(rastrum_card_write(NULL, "out.onnx", "{}", NULL));
+    EXPECT_INVALID(rastrum_card_write(argv[1], NULL, "{}", NULL));
+    EXPECT_INVALID(rastrum_card_write(argv[1], "out.onnx", NULL, NULL));
+    EXPECT_INVALID(rastrum_card_write(argv[1], "out.onnx", "[1, 2]", NULL));
     EXPECT_INVALID(rastrum_model_output_shape(NULL, 1, 1, 1, 1, 0, shape, 4, &z, &z));
     EXPECT_INVALID(rastrum_model_output_shape(m, 1, 1, 1, 1, 0, NULL, 4, &z, &z));
     EXPECT_INVALID(rastrum_model_output_shape(m, 1, 1, 1, 1, 0, shape, 4, NULL, &z));

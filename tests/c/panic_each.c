@@ -69,7 +69,8 @@ int main(int argc, char **argv) {
     static uint8_t tile_valid[64 * 64];
     int32_t any = 0;
     const double gt[6] = {0, 1, 0, 0, 0, -1};
-    char unfinished[4096];
+    char unfinished[4096], card_copy[4096];
+    snprintf(card_copy, sizeof card_copy, "%s/panic_each_card.onnx", outdir);
     snprintf(unfinished, sizeof unfinished, "%s/panic_each_stitched.tif", outdir);
 
     if (rastrum_model_open(model_path, NULL, 1, 0, &m) != RASTRUM_OK || rastrum_options_new(&o) != RASTRUM_OK ||
@@ -88,6 +89,8 @@ int main(int argc, char **argv) {
     expect_panic("rastrum_model_open", CALL("rastrum_model_open", rastrum_model_open(model_path, NULL, 1, 0, &m2)));
     expect_panic("rastrum_model_provider", CALL("rastrum_model_provider", rastrum_model_provider(m, &s)));
     expect_panic("rastrum_model_card_json", CALL("rastrum_model_card_json", rastrum_model_card_json(m, o, &s)));
+    expect_panic("rastrum_card_read", CALL("rastrum_card_read", rastrum_card_read(model_path, &s)));
+    expect_panic("rastrum_card_write", CALL("rastrum_card_write", rastrum_card_write(model_path, card_copy, "{}", &s)));
     expect_panic("rastrum_model_output_shape",
                  CALL("rastrum_model_output_shape", rastrum_model_output_shape(m, 1, 1, 8, 8, 0, shape, 4, &rank, &len)));
     expect_panic("rastrum_model_run_buffer",

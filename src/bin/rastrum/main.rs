@@ -33,6 +33,7 @@ fn stdout_line(args: std::fmt::Arguments) {
     }
 }
 
+mod card_cmd;
 mod eval_cmd;
 mod progress_bar;
 mod run_options;
@@ -49,6 +50,8 @@ struct Cli {
 enum Command {
     /// Print the resolved model card, the model's inputs and outputs, and the bound provider.
     Info(InfoArgs),
+    /// Show or write a model's card (its metadata_props), every other byte of the model kept.
+    Card(card_cmd::CardArgs),
     /// Run a model over a raster and write the stitched, georeferenced result.
     Run(Box<RunArgs>),
     /// Join the outputs of `run --window` runs into one raster (a VRT over them, or a GeoTIFF).
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Info(a) => info(a),
+        Command::Card(a) => card_cmd::run(a),
         Command::Run(a) => run(*a),
         Command::Assemble(a) => rastrum::raster::mosaic::assemble(
             &a.windows,
