@@ -23,6 +23,9 @@ mkdir -p "$plugin/lib"
 # The plugin's sources only: no caches, no libraries a developer left in the tree.
 (cd qgis_plugin/rastrum && find . -type f \( -name '*.py' -o -name '*.txt' -o -name '*.svg' -o -name '*.png' \) \
   -not -path '*/__pycache__/*' -not -path './lib/*' -exec cp --parents {} "$plugin" \;)
+# The algorithms' help pages (helpdocs.py): the documentation of this version, readable offline.
+mkdir -p "$plugin/help"
+cp docs/qgis.md docs/model-card.md docs/detection.md "$plugin/help/"
 install -m 755 "$release/librastrum.so" "$plugin/lib/librastrum.so.$abi"
 install -m 755 "$ort" "$plugin/lib/$(basename "$ort")"
 for provider in "$(dirname "$ort")"/libonnxruntime_providers_*.so; do

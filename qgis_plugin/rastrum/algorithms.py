@@ -32,7 +32,7 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
-from . import _native, styling
+from . import _native, classes_table, helpdocs, styling, summary
 
 DEVICES = [("CPU", "cpu"), ("CUDA", "cuda"), ("TensorRT", "tensorrt")]
 FROM_CARD = "From the model card"
@@ -86,6 +86,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     CONFIDENCE = "CONFIDENCE"
     IOU = "IOU"
     OUTPUT_VECTOR = "OUTPUT_VECTOR"
+    CLASSES = "CLASSES"
     EXTENT = "EXTENT"
     MASK = "MASK"
     CREATION_OPTIONS = "CREATION_OPTIONS"
@@ -112,6 +113,14 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
 
     def displayName(self):
         return self.display_
+
+    def icon(self):
+        return helpdocs.icon()
+
+    def helpUrl(self):  # noqa: N802
+        return helpdocs.url(self.help_page)
+
+    help_page = "qgis.md"
 
     def shortHelpString(self):
         return (
@@ -156,24 +165,25 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         self._add(self._number(self.NODATA, "Input nodata (overrides the raster's)", float),
                   "Pixels equal to it in any selected band are invalid (output nodata).", advanced=True)
         self._add(self._number(self.TILE_SIZE, "Tile size (pixels)", int, minimum=1),
-                  "Model input size; models with a fixed input size always use their own.")
+                  "Model input size in pixels; empty: the card's, else the model's. A model with a fixed "
+                  "input size refuses any other.")
         self._add(self._number(self.OVERLAP, "Overlap (pixels)", int, minimum=0),
                   "Overlap between neighbouring tiles; empty: from the card (12.5 % of the tile for "
                   "pixel tasks, 0 for per-tile tasks).")
         if self.STITCH in self.shows:
             self._add(QgsProcessingParameterEnum(self.STITCH, "Stitching", STITCH_MODES, defaultValue=0),
-                      "blend: weighted, seam-free; crop: each pixel from exactly one tile.")
+                      "blend: weighted, seam-free; crop: each pixel from exactly one tile.", advanced=True)
         self._add(self._number(self.BATCH, "Batch size (tiles per model call)", int, minimum=1),
-                  "Larger batches use the GPU better; empty: from the card or the model.")
+                  "Larger batches use the GPU better; empty: from the card or the model.", advanced=True)
         self._add(QgsProcessingParameterEnum(self.DEVICE, "Device", [label for label, _ in DEVICES],
                                              defaultValue=0),
                   "Execution provider. CUDA and TensorRT need the GPU build of the plugin's ONNX Runtime.")
         self._add(QgsProcessingParameterBoolean(self.ALLOW_FALLBACK, "Fall back to the CPU if the device "
                                                 "is not available", defaultValue=False),
-                  "The provider actually used is reported in the log and the PROVIDER output.")
+                  "The provider actually used is reported in the log and the PROVIDER output.", advanced=True)
         self._add(QgsProcessingParameterNumber(self.THREADS, "Threads (0 = all cores)",
                                                QgsProcessingParameterNumber.Integer, 0, minValue=0),
-                  "ONNX Runtime intra-op threads.")
+                  "ONNX Runtime intra-op threads.", advanced=True)
         if self.PROBABILITIES in self.shows:
             self._add(QgsProcessingParameterBoolean(self.PROBABILITIES, "Also write class probabilities",
                                                     defaultValue=False),
@@ -212,10 +222,14 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         self._add(QgsProcessingParameterString(self.CREATION_OPTIONS, "GeoTIFF creation options "
                                                "(KEY=VALUE;KEY=VALUE)", optional=True),
                   "GDAL GTiff creation options, e.g. COMPRESS=ZSTD;PREDICTOR=2.", advanced=True)
-        self._add(QgsProcessingParameterString(self.EXTRA_OPTIONS, "More options of `rastrum run` "
-                                               "(key=value;key=value)", optional=True),
-                  "Any other option by its `rastrum run` name, e.g. margin=16;output-nodata=-1;"
-                  "cog=true;set=seg_thresh=0.4.", advanced=True)
+        if self.CLASSES in self.shows:
+            self._add(classes_table.parameter(self.CLASSES, "Class names and colours (instead of the card's)"),
+                      "One row per class: its id (0, 1, ...), its name and, optionally, its colour as #rrggbb. "
+                      "To keep them with the model, use Set model card.", advanced=True)
+        self._add(QgsProcessingParameterString(self.EXTRA_OPTIONS, "More options (key=value;key=value)",
+                                               optional=True),
+                  "Any other run option by name (docs/model-card.md lists them), e.g. margin=16;"
+                  "output-nodata=-1;cog=true;set=seg_thresh=0.4.", advanced=True)
         if self.OUTPUT_VECTOR in self.shows:
             self.addParameter(QgsProcessingParameterVectorDestination(
                 self.OUTPUT_VECTOR, "Class polygons (with class names)", QgsProcessing.TypeVectorPolygon,
@@ -287,6 +301,10 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             options["extent"] = f"{r.xMinimum()!r},{r.yMinimum()!r},{r.xMaximum()!r},{r.yMaximum()!r}"
         if self._is_set(parameters, self.MASK):
             options["mask"] = self._mask_path(parameters, context, feedback, layer)
+        if self.CLASSES in self.shows and self._is_set(parameters, self.CLASSES):
+            table = classes_table.card_keys(self.parameterAsMatrix(parameters, self.CLASSES, context))
+            if table:
+                options["set"] = [f"{key}={json.dumps(value)}" for key, value in table.items()]
         creation = _split_list(self.parameterAsString(parameters, self.CREATION_OPTIONS, context))
         if creation:
             options["co"] = creation
@@ -395,19 +413,21 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
             self.TILES_RUN: summary.get("tiles_run"),
             self.TILES_SKIPPED: summary.get("tiles_skipped"),
         }
-        self._style(context, feedback, output, self.output_style)
+        probabilities = outputs[1] if self.PROBABILITIES in self.shows and len(outputs) > 1 else None
+        # The class map stays above its probabilities in the layer tree, whichever loads last.
+        order = (output, probabilities) if probabilities else None
+        self._style(context, feedback, output, self.output_style, order)
         if context.willLoadLayerOnCompletion(output):
             # Named for what it is and what it was made from: runs over several inputs stay apart.
             context.layerToLoadOnCompletionDetails(output).name = f"{self.output_label} of {layer.name()}"
         if self.PROBABILITIES in self.shows:
-            probabilities = outputs[1] if len(outputs) > 1 else None
             results[self.OUTPUT_PROBABILITIES] = probabilities
             if probabilities:
                 if context.willLoadLayerOnCompletion(output):
                     details = QgsProcessingContext.LayerDetails(
                         f"Class probabilities of {layer.name()}", context.project(), self.OUTPUT_PROBABILITIES)
                     context.addLayerToLoadOnCompletion(probabilities, details)
-                self._style(context, feedback, probabilities, styling.PROBABILITIES)
+                self._style(context, feedback, probabilities, styling.PROBABILITIES, order)
         if "vector" in options:
             results[self.OUTPUT_VECTOR] = options["vector"]
         for head in summary.get("heads", [])[1:]:
@@ -427,14 +447,16 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         self._style(context, feedback, path, self.output_style)
 
     @staticmethod
-    def _style(context, feedback, path, kind):
+    def _style(context, feedback, path, kind, order=None):
+        """Saves the style of `path` and styles it when loaded; `order`: the files to keep one
+        above the other in the layer tree (styling.keep_above)."""
         if kind is None:
             return
         problem = styling.save_style(path, kind)
         if problem:
             feedback.reportError(f"the style could not be saved: {problem}", fatalError=False)
         if context.willLoadLayerOnCompletion(path):
-            context.layerToLoadOnCompletionDetails(path).setPostProcessor(styling.post_processor(kind))
+            context.layerToLoadOnCompletionDetails(path).setPostProcessor(styling.post_processor(kind, order))
 
 
 class SegmentAlgorithm(RastrumAlgorithm):
@@ -443,7 +465,7 @@ class SegmentAlgorithm(RastrumAlgorithm):
     help_ = ("<p>Per-pixel classes from a segmentation model: a class band (u8, nodata 255) named and "
              "coloured from the card, optionally with per-class probabilities.</p>")
     shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.STITCH, RastrumAlgorithm.SMALL_SEGMENT,
-             RastrumAlgorithm.OUTPUT_VECTOR)
+             RastrumAlgorithm.OUTPUT_VECTOR, RastrumAlgorithm.CLASSES)
     tags_ = ("segmentation", "semantic segmentation", "land cover", "cloud mask", "classes")
     output_style = styling.CLASSES
     output_label = "Classes"
@@ -453,7 +475,7 @@ class ClassifyAlgorithm(RastrumAlgorithm):
     task = "classification"
     name_, display_ = "classify", "Classify tiles"
     help_ = "<p>One class per tile from a classification model, as a class raster.</p>"
-    shows = (RastrumAlgorithm.PROBABILITIES,)
+    shows = (RastrumAlgorithm.PROBABILITIES, RastrumAlgorithm.CLASSES)
     tags_ = ("classification", "scene classification", "tiles")
     output_style = styling.CLASSES
     output_label = "Classes"
@@ -485,11 +507,12 @@ class DetectAlgorithm(RastrumAlgorithm):
     name_, display_ = "detect", "Detect objects"
     help_ = ("<p>Objects from a detection model (YOLO formats, see docs/detection.md): one polygon per object "
              "with its class, class name, score and tile, merged across tiles, coloured by class.</p>")
-    shows = (RastrumAlgorithm.CONFIDENCE,)
+    shows = (RastrumAlgorithm.CONFIDENCE, RastrumAlgorithm.CLASSES)
     tags_ = ("detection", "object detection", "yolo", "boxes", "instances")
     output_style = styling.DETECTIONS
     output_label = "Objects"
     output_vector = True
+    help_page = "detection.md"
 
 
 class ModelInfoAlgorithm(QgsProcessingAlgorithm):
@@ -499,11 +522,19 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
     DEVICE = "DEVICE"
     ALLOW_FALLBACK = "ALLOW_FALLBACK"
     EXTRA_OPTIONS = "EXTRA_OPTIONS"
+    SHOW_JSON = "SHOW_JSON"
     CARD = "CARD"
+    SUMMARY = "SUMMARY"
     PROVIDER = "PROVIDER"
 
     def createInstance(self):  # noqa: N802
         return ModelInfoAlgorithm()
+
+    def icon(self):
+        return helpdocs.icon()
+
+    def helpUrl(self):  # noqa: N802
+        return helpdocs.url("model-card.md")
 
     def name(self):
         return "modelinfo"
@@ -512,9 +543,10 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
         return "Model info"
 
     def shortHelpString(self):
-        return ("<p>Prints the model card as Rastrum resolves it (task, bands, tile size, scaling, "
-                "class names...), the model's inputs and outputs and the execution provider bound. "
-                "Every run algorithm uses these values for the parameters left empty.</p>")
+        return ("<p>Says in a few lines what the model expects and gives, as Rastrum resolves its card: "
+                "task, bands and their order, scaling, tile size, resolution, classes and colours, and the "
+                "execution provider bound. Every run algorithm uses these values for the parameters left "
+                "empty. The whole resolved card (JSON) is the CARD output, and printed too on request.</p>")
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFile(self.MODEL, "Model (ONNX)", extension="onnx"))
@@ -526,7 +558,10 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
                                              "(key=value;key=value)", optional=True)
         extra.setHelp("Options of `rastrum run`, e.g. bands=4,3,2;tile-size=512")
         self.addParameter(extra)
+        self.addParameter(QgsProcessingParameterBoolean(self.SHOW_JSON, "Also print the whole card (JSON)",
+                                                        defaultValue=False))
         self.addOutput(QgsProcessingOutputString(self.CARD, "Resolved model card (JSON)"))
+        self.addOutput(QgsProcessingOutputString(self.SUMMARY, "Summary"))
         self.addOutput(QgsProcessingOutputString(self.PROVIDER, "Execution provider"))
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -547,8 +582,11 @@ class ModelInfoAlgorithm(QgsProcessingAlgorithm):
         except (_native.RastrumError, _native.LibraryLoadError) as error:
             raise QgsProcessingException(str(error)) from error
         text = json.dumps(card, indent=2)
-        feedback.pushInfo(text)
-        return {self.CARD: text, self.PROVIDER: card.get("provider", "")}
+        short = summary.card_summary(card)
+        feedback.pushInfo(short)
+        if self.parameterAsBoolean(parameters, self.SHOW_JSON, context):
+            feedback.pushInfo(text)
+        return {self.CARD: text, self.SUMMARY: short, self.PROVIDER: card.get("provider", "")}
 
 
 ALGORITHMS = (SegmentAlgorithm, ClassifyAlgorithm, RegressAlgorithm, SuperResolveAlgorithm, DetectAlgorithm,

@@ -2,7 +2,7 @@
 
 from qgis.core import QgsApplication, QgsProcessingProvider
 
-from . import algorithms
+from . import algorithms, card_algorithm, helpdocs
 
 
 class RastrumProvider(QgsProcessingProvider):
@@ -18,10 +18,10 @@ class RastrumProvider(QgsProcessingProvider):
         return "Rastrum: tiled ONNX inference"
 
     def icon(self):
-        return QgsApplication.getThemeIcon("/processingAlgorithm.svg")
+        return helpdocs.icon()
 
     def loadAlgorithms(self):
-        for algorithm in algorithms.ALGORITHMS:
+        for algorithm in (*algorithms.ALGORITHMS, card_algorithm.SetCardAlgorithm):
             self.addAlgorithm(algorithm())
 
     def supportedOutputVectorLayerExtensions(self):

@@ -6,6 +6,8 @@ names as GDAL category names and its colours as the colour table), so the style 
 what was written. A style is applied to a loaded layer (post-processor) and also saved as a
 .qml beside the raster, which QGIS loads with it anywhere (batch, qgis_process, Add Layer)."""
 
+import os
+
 from osgeo import gdal
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -15,6 +17,7 @@ from qgis.core import (
     QgsGradientStop,
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
@@ -120,25 +123,50 @@ def save_style(path, kind):
     return None if ok else message
 
 
+def keep_above(project, upper, lower):
+    """Moves the layer of file `lower` directly below the layer of file `upper` in the project's
+    layer tree, when both are loaded (the most recent of each, the topmost). Processing adds a
+    run's outputs in the order of their paths, newest on top: the probabilities would hide the
+    class map they belong to."""
+    nodes = {}
+    for node in project.layerTreeRoot().findLayers():
+        if node.layer() is not None:
+            nodes.setdefault(os.path.normpath(node.layer().source()), node)
+    up, down = nodes.get(os.path.normpath(upper)), nodes.get(os.path.normpath(lower))
+    if up is None or down is None:
+        return
+    parent = up.parent()
+    children = parent.children()
+    position = next(i for i, child in enumerate(children) if child is up)
+    if position + 1 < len(children) and children[position + 1] is down:
+        return
+    parent.insertChildNode(position + 1, down.clone())
+    down.parent().removeChildNode(down)
+
+
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Styles an output when Processing loads it into the project. Make them with
+    """Styles an output when Processing loads it into the project, and keeps it in its place
+    (`order`: the files of the layer to keep above and of the one below it). Make them with
     post_processor(): the context holds only a C++ pointer, and a Python subclass whose wrapper
     is collected is silently never called (checked on QGIS 3.22)."""
 
-    def __init__(self, kind):
+    def __init__(self, kind, order=None):
         super().__init__()
         self.kind = kind
+        self.order = order
 
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
         if isinstance(layer, (QgsRasterLayer, QgsVectorLayer)) and style_layer(layer, self.kind):
             layer.triggerRepaint()
+        if self.order is not None:
+            keep_above(context.project() or QgsProject.instance(), *self.order)
 
 
 _ALIVE = []  # the post-processors handed out: a few bytes per run, kept for the session
 
 
-def post_processor(kind):
+def post_processor(kind, order=None):
     """A new post-processor, one per layer: newer QGIS versions may delete it after use."""
-    processor = StylePostProcessor(kind)
+    processor = StylePostProcessor(kind, order)
     _ALIVE.append(processor)
     return processor

@@ -18,7 +18,8 @@ from onnx_models import tile_mean_classifier, tile_sum_regressor
 gdal.UseExceptions()
 
 ALGORITHMS = {"rastrum:segment", "rastrum:classify", "rastrum:regress", "rastrum:superresolve", "rastrum:detect",
-              "rastrum:modelinfo"}
+              "rastrum:modelinfo", "rastrum:setcard"}
+RUNS_A_MODEL = ALGORITHMS - {"rastrum:modelinfo", "rastrum:setcard"}
 
 
 def run(algorithm, parameters, feedback=None):
@@ -92,7 +93,7 @@ def test_metadata_and_lazy_class_factory():
 
 
 def test_provider_has_one_algorithm_per_task(qgis_app):
-    from qgis.core import QgsApplication
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
 
     provider = QgsApplication.processingRegistry().providerById("rastrum")
     assert provider is not None and provider.id() == "rastrum"
@@ -105,11 +106,33 @@ def test_provider_has_one_algorithm_per_task(qgis_app):
     assert {"PROVIDER", "OUTPUT_PROBABILITIES", "TILES_SKIPPED"} <= {o.name() for o in segment.outputDefinitions()}
     # A toolbox search for the runtime or the field finds every algorithm that runs a model.
     for algorithm in provider.algorithms():
-        if algorithm.id() != "rastrum:modelinfo":
+        if algorithm.id() in RUNS_A_MODEL:
             assert {"onnx", "deep learning", "inference"} <= set(algorithm.tags()), algorithm.id()
+    # What a first run needs is on the main page; tuning is under Advanced.
+    advanced = {p.name() for p in segment.parameterDefinitions()
+                if p.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
+    assert {"BATCH", "THREADS", "ALLOW_FALLBACK", "STITCH", "CREATION_OPTIONS", "EXTRA_OPTIONS"} <= advanced
+    assert not {"MODEL", "INPUT", "BANDS", "SCALE", "TILE_SIZE", "OUTPUT"} & advanced
     assert "cloud mask" in segment.tags()
     regress = QgsApplication.processingRegistry().algorithmById("rastrum:regress")
     assert {"REDISTRIBUTE", "WEIGHT_BAND"} <= {p.name() for p in regress.parameterDefinitions()}
+    # Its own icon, and help pages that open the documentation of this version.
+    assert not provider.icon().isNull() and not segment.icon().isNull()
+    for algorithm, page in (("segment", "qgis.md"), ("detect", "detection.md"), ("setcard", "model-card.md")):
+        url = QgsApplication.processingRegistry().algorithmById(f"rastrum:{algorithm}").helpUrl()
+        assert url.startswith("file://") and url.endswith(page), url
+        assert os.path.isfile(url[len("file://"):]), url
+
+
+def test_the_zip_carries_the_icon_and_the_help_pages():
+    import zipfile
+
+    names = set(zipfile.ZipFile(os.environ["RASTRUM_PLUGIN_ZIP"]).namelist())
+    assert {"rastrum/icon.svg", "rastrum/help/qgis.md", "rastrum/help/detection.md",
+            "rastrum/help/model-card.md"} <= names
+    metadata = configparser.ConfigParser()
+    metadata.read(PLUGIN_SOURCE / "rastrum/metadata.txt")
+    assert f"rastrum/{metadata['general']['icon']}" in names
 
 
 # --- Every task against the CLI
@@ -197,6 +220,22 @@ def test_model_info_returns_the_resolved_card(qgis_app):
     assert reference.pop("error", None) is None  # the CLI's own field: why the card did not resolve
     assert card == reference
     assert card["resolved"]["seg_thresh"] == 0.4 and result["PROVIDER"] == "cpu"
+    # The log reads as a summary of what the model expects, not the JSON.
+    lines = result["SUMMARY"].splitlines()
+    assert len(lines) <= 10, lines
+    assert "Bands: 6, in this order from the input raster: 1, 2, 3, 4, 5, 6" in lines
+    assert "Tiles: 256 px" in result["SUMMARY"] and "Task: segmentation, 3 classes" in result["SUMMARY"]
+
+
+def test_model_info_summary_names_the_cards_classes_colours_and_scaling(qgis_app, tmp_path):
+    model = tmp_path / "cloud.onnx"
+    run("rastrum:setcard", {"MODEL": str(CLOUD_MODEL), "CLASSES": ["0", "clear", "#3c8c3c", "1", "cloud", "",
+                                                                   "2", "shadow", "#3c3c50"],
+                            "KEYS": "rastrum_scale=2e-5;rastrum_offset=-0.1;resolution=3000", "OUTPUT": str(model)})
+    text = run("rastrum:modelinfo", {"MODEL": str(model)})["SUMMARY"]
+    assert "Classes: 0 clear (#3c8c3c), 1 cloud, 2 shadow (#3c3c50)" in text
+    assert "Scaling: x = raw * 2e-05 (each of 6 bands) + -0.1 (each of 6 bands)" in text
+    assert "Resolution: 3000.0 cm per pixel" in text
 
 
 def test_the_device_asked_and_the_provider_bound_are_reported(qgis_app, tmp_path, tiny_models):
@@ -275,7 +314,65 @@ def test_outputs_loaded_on_completion_are_styled(qgis_app, tmp_path, tiny_models
     assert classes.renderer().type() == "paletted"
     assert [c.label for c in classes.renderer().classes()] == ["red", "green", "blue"]
     assert probabilities.renderer().type() == "singlebandpseudocolor"
+    # The class map above its probabilities, which would hide it (Processing adds outputs in
+    # the order of their paths, the last on top).
+    tree = [node.layer().name() for node in project.layerTreeRoot().findLayers()]
+    assert tree == ["Classes of rasterio_RGB", "Class probabilities of rasterio_RGB"]
     project.removeAllMapLayers()
+
+
+# --- Writing a model's card
+
+
+def test_setcard_writes_a_card_that_rastrum_info_reads_back(qgis_app, tmp_path):
+    side = CLOUD_MODEL.with_suffix(".json")
+    out = tmp_path / "cloud_with_card.onnx"
+    classes = ["0", "clear", "#3C8C3C", "1", "cloud", "#ffffff", "2", "cloud shadow", ""]
+    result = run("rastrum:setcard", {"MODEL": str(CLOUD_MODEL), "FROM_JSON": str(side), "CLASSES": classes,
+                                     "KEYS": "rastrum_scale=2e-5;rastrum_offset=-0.1;model_type=Segmentor",
+                                     "REMOVE": "model_type", "OUTPUT": str(out)})
+    assert result["OUTPUT"] == str(out)
+    cli = os.environ["RASTRUM_CLI"]
+    info = json.loads(subprocess.run([cli, "info", str(out), "--json"], capture_output=True, text=True,
+                                     timeout=120, check=True).stdout)
+    resolved = info["resolved"]
+    stats = json.loads(side.read_text())["data"]["dataset_statistics"]["img"]
+    assert resolved["class_names"] == ["clear", "cloud", "cloud shadow"]
+    assert resolved["mean"] == pytest.approx(stats[0]) and resolved["std"] == pytest.approx(stats[1])
+    assert resolved["scale"] == [2e-5] * 6 and resolved["offset"] == [-0.1] * 6
+    assert resolved["tile_size"] == 256
+    card = json.loads(subprocess.run([cli, "card", str(out), "--json"], capture_output=True, text=True,
+                                     timeout=60, check=True).stdout)
+    assert card["rastrum_class_colors"] == {"0": "#3c8c3c", "1": "#ffffff"}
+    assert "model_type" not in card and json.loads(result["CARD"]) == card
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cloud_with_card.onnx"]  # no staging file left
+
+
+def test_a_class_table_names_and_colours_the_run_output(qgis_app, tmp_path, tiny_models):
+    classifier, _ = tiny_models
+    out = tmp_path / "classes.tif"
+    run("rastrum:classify", {"MODEL": str(classifier), "INPUT": str(RGB_IMAGE), "OUTPUT": str(out),
+                             "CLASSES": ["0", "sea", "#0000ff", "1", "land", "", "2", "ice", "#eeeeff"],
+                             "EXTRA_OPTIONS": "set=seg_thresh=0"})
+    assert_class_style(out, ["sea", "land", "ice"])
+    dataset = gdal.Open(str(out))
+    band = dataset.GetRasterBand(1)
+    assert band.GetColorTable().GetColorEntry(0)[:3] == (0, 0, 255)
+    assert band.GetColorTable().GetColorEntry(2)[:3] == (0xee, 0xee, 0xff)
+
+
+@pytest.mark.parametrize("classes, message", [
+    (["0", "clear", "#3c8c3c", "0", "cloud", ""], "class 0 is listed twice"),
+    (["x", "clear", ""], "class id must be 0, 1, 2"),
+    (["0", "clear", "green"], "colour 'green' of class 0 is not #rrggbb"),
+])
+def test_setcard_refuses_a_bad_class_table_and_writes_nothing(qgis_app, tmp_path, classes, message):
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "m.onnx"
+    with pytest.raises(QgsProcessingException, match=message):
+        run("rastrum:setcard", {"MODEL": str(CLOUD_MODEL), "CLASSES": classes, "OUTPUT": str(out)})
+    assert not out.exists()
 
 
 # --- Cancellation and errors
