@@ -8,9 +8,10 @@ bin="${CARGO_TARGET_DIR:-target}/release/rastrum"
 out=out/demo
 mkdir -p "$out"
 
-# The six bands B2..B7 are the model's blue, green, red, nir, swir16, swir22.
+# The six bands B2..B7 are the model's blue, green, red, nir, swir16, swir22: one file each,
+# stacked in that order into one VRT.
 scene="$out/landsat8_b2_b7.vrt"
-gdalbuildvrt -q -overwrite -separate "$scene" data/landsat8_l1_b2_b7/l8_B{2,3,4,5,6,7}.tif
+"$bin" stack "$scene" data/landsat8_l1_b2_b7/l8_B{2,3,4,5,6,7}.tif 2>/dev/null
 
 # Standardisation from the model's own JSON; DN -> top-of-atmosphere reflectance from the MTL.
 stats=$(python3 -c 'import json; d=json.load(open("models/cloud_mask/model_6b_l1c.json"))["data"]["dataset_statistics"]["img"]; print(",".join(map(str, d[0])), ",".join(map(str, d[1])))')

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use rastrum::card::{self, Redistribute, Task};
 use rastrum::inference::{Device, Model, SessionOptions};
 use rastrum::raster::output::WriteOptions;
+use rastrum::raster::stack::StackBand;
 use rastrum::resolve::resolve_heads;
 use rastrum::stitch::sink::head_name;
 use rastrum::Error;
@@ -58,6 +59,8 @@ enum Command {
     Assemble(AssembleArgs),
     /// Write a PNG quicklook: the input's RGB beside a class raster's colours.
     Quicklook(QuicklookArgs),
+    /// Stack bands of several files into one raster (a VRT), in the model's channel order.
+    Stack(StackArgs),
     /// Score a prediction raster against a reference raster (classes, values or images).
     Eval(eval_cmd::EvalArgs),
     /// Render rasters as an XYZ (Web Mercator, z/x/y.png) tile pyramid, one per frame.
@@ -129,6 +132,19 @@ struct AssembleArgs {
 }
 
 #[derive(Args)]
+struct StackArgs {
+    /// The VRT to write.
+    output: PathBuf,
+    /// The bands in channel order: FILE (its band 1) or FILE:N. The first file gives the grid;
+    /// the others are placed by their georeference (same CRS).
+    #[arg(required = true)]
+    bands: Vec<String>,
+    /// GDAL resampling of bands of another resolution: nearest, bilinear, cubic, average...
+    #[arg(long, default_value = "nearest")]
+    resampling: String,
+}
+
+#[derive(Args)]
 struct QuicklookArgs {
     /// Raster whose bands give the RGB background.
     input: PathBuf,
@@ -168,6 +184,7 @@ fn main() -> ExitCode {
         )
         .map(|p| eprintln!("rastrum: wrote {}", p.display())),
         Command::Quicklook(a) => rastrum::raster::quicklook::write(&a.input, &a.output, &a.rgb, a.classes.as_deref()),
+        Command::Stack(a) => stack(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Tiles(a) => tiles_cmd::run(a),
     };
@@ -249,6 +266,13 @@ fn info(a: InfoArgs) -> rastrum::Result<()> {
         let file = if k == 0 { "OUTPUT".to_string() } else { format!("OUTPUT_{}", head_name(h)) };
         out!("  head {k}         output '{}' -> {file} ({})", h.output_name, h.class_names.join(", "));
     }
+    Ok(())
+}
+
+fn stack(a: StackArgs) -> rastrum::Result<()> {
+    let bands: Vec<StackBand> = a.bands.iter().map(|s| StackBand::parse(s)).collect::<rastrum::Result<_>>()?;
+    let (w, h) = rastrum::raster::stack::stack(&bands, &a.output, &a.resampling)?;
+    eprintln!("rastrum: wrote {} ({w} x {h} px, {} bands)", a.output.display(), bands.len());
     Ok(())
 }
 
