@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use gdal::raster::GdalDataType;
 use gdal::{Dataset, Metadata};
 
 use crate::atomic;
@@ -107,7 +106,7 @@ fn source(ds: &Dataset, b: &StackBand, gt: &[f64; 6]) -> Result<Source> {
         band: b.band,
         size: (w, h),
         dst,
-        data_type: GdalDataType::from(band.band_type()).name(),
+        data_type: band.band_type().name(),
         nodata: band.no_data_value(),
         description: band.description().unwrap_or_default(),
     })
