@@ -95,15 +95,31 @@ static ENVIRONMENT: Mutex<Option<(PathBuf, ort::environment::Environment)>> = Mu
 
 const LIB_NAMES: &[&str] = &["libonnxruntime.so", "libonnxruntime.so.1", "libonnxruntime.so.1.31.1"];
 
-/// The directory holding the code of this library (the cdylib, or the executable it is linked
-/// into): the file mapped at the address of one of our own functions, from the process's
-/// memory map (Linux's `/proc/self/maps`).
-fn own_dir() -> Option<PathBuf> {
-    let addr = own_dir as fn() -> Option<PathBuf> as usize;
+/// The file holding the code of this library (librastrum.so, the GDAL driver gdal_rastrum.so,
+/// or the executable it is linked into): the file mapped at the address of one of our own
+/// functions, from the process's memory map (Linux's `/proc/self/maps`).
+fn own_file() -> Option<PathBuf> {
+    let addr = own_file as fn() -> Option<PathBuf> as usize;
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     let name = maps.lines().find_map(|line| mapped_file(line, addr))?;
-    let path = std::fs::canonicalize(name).ok()?;
-    path.parent().map(Path::to_path_buf)
+    std::fs::canonicalize(name).ok()
+}
+
+fn own_dir() -> Option<PathBuf> {
+    own_file()?.parent().map(Path::to_path_buf)
+}
+
+/// The library folders of the Rastrum QGIS plugins installed in the user's QGIS profiles
+/// (`~/.local/share/QGIS/QGIS3/profiles/*/python/plugins/rastrum/lib`): the plugin zip carries
+/// ONNX Runtime there, so a GDAL driver copied alone into a GDAL plugin folder finds it.
+fn qgis_plugin_dirs() -> Vec<PathBuf> {
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else { return Vec::new() };
+    let profiles = PathBuf::from(home).join(".local/share/QGIS/QGIS3/profiles");
+    let Ok(entries) = std::fs::read_dir(&profiles) else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> =
+        entries.flatten().map(|e| e.path().join("python/plugins/rastrum/lib")).filter(|d| d.is_dir()).collect();
+    dirs.sort();
+    dirs
 }
 
 /// The file of a `/proc/self/maps` line (`start-end perms offset dev inode path`) when its range
@@ -125,7 +141,8 @@ fn mapped_file(line: &str, addr: usize) -> Option<&str> {
 }
 
 /// Finds libonnxruntime: the explicit path, then `RASTRUM_ORT_LIB`, then next to this library
-/// (or executable). The error lists every place looked at.
+/// (or executable), then in the Rastrum QGIS plugins of the user's QGIS profiles. The error
+/// names the file holding this code and lists every place looked at.
 pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return if p.is_file() {
@@ -144,9 +161,10 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
     }
     let mut tried = Vec::new();
     let mut dirs: Vec<PathBuf> = own_dir().into_iter().collect();
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        if !dirs.contains(&exe_dir) {
-            dirs.push(exe_dir);
+    let exe_dir = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    for dir in exe_dir.into_iter().chain(qgis_plugin_dirs()) {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
         }
     }
     for dir in dirs {
@@ -158,9 +176,10 @@ pub fn locate_ort_library(explicit: Option<&Path>) -> Result<PathBuf> {
             tried.push(p.display().to_string());
         }
     }
+    let me = own_file().map_or_else(|| "librastrum".to_string(), |f| f.display().to_string());
     Err(Error::Runtime(format!(
         "libonnxruntime.so not found: set RASTRUM_ORT_LIB to its path (pip's onnxruntime==1.31.1 \
-         ships it as onnxruntime/capi/libonnxruntime.so.1.31.1) or place it next to librastrum; looked at: {}",
+         ships it as onnxruntime/capi/libonnxruntime.so.1.31.1) or place it next to {me}; looked at: {}",
         tried.join(", ")
     )))
 }

@@ -9,6 +9,7 @@
 // computes zoomed-out views from full-resolution blocks (the model runs on all of them).
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -55,11 +56,7 @@ class NodataBand final : public GDALRasterBand {
         nBlockXSize = std::min(block, nRasterXSize);
         nBlockYSize = std::min(block, nRasterYSize);
     }
-    CPLErr IReadBlock(int, int, void *data) override {
-        GDALCopyWords(&nodata_, GDT_Float64, 0, data, eDataType, GDALGetDataTypeSizeBytes(eDataType),
-                      static_cast<size_t>(nBlockXSize) * nBlockYSize);
-        return CE_None;
-    }
+    CPLErr IReadBlock(int, int, void *data) override;
     double GetNoDataValue(int *ok) override {
         if (ok) *ok = TRUE;
         return nodata_;
@@ -67,15 +64,35 @@ class NodataBand final : public GDALRasterBand {
 };
 
 class NodataDataset final : public GDALDataset {
+    int factor_;
+    std::atomic<bool> warned_{false};
+
   public:
-    NodataDataset(int width, int height) {
+    NodataDataset(int width, int height, int factor) : factor_(factor) {
         nRasterXSize = std::max(1, width);
         nRasterYSize = std::max(1, height);
     }
     void add(GDALDataType type, double nodata, int block) {
         SetBand(nBands + 1, new NodataBand(this, nBands + 1, type, nodata, block));
     }
+    // Said once per overview level: QGIS shows GDAL's warnings in its message log, the one hint
+    // a blank zoomed-out view can give.
+    void warn_once() {
+        if (warned_.exchange(true)) return;
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "Rastrum: a view zoomed out to 1:%d reads as nodata: the model runs at full resolution only. "
+                 "Zoom in past 1:%d to see its output, or set RASTRUM_OVERVIEW_MIN_FACTOR=0 to compute "
+                 "zoomed-out views from every full-resolution block (the model runs on all of them).",
+                 factor_, factor_);
+    }
 };
+
+CPLErr NodataBand::IReadBlock(int, int, void *data) {
+    static_cast<NodataDataset *>(poDS)->warn_once();
+    GDALCopyWords(&nodata_, GDT_Float64, 0, data, eDataType, GDALGetDataTypeSizeBytes(eDataType),
+                  static_cast<size_t>(nBlockXSize) * nBlockYSize);
+    return CE_None;
+}
 
 class RastrumBand final : public GDALPamRasterBand {
     friend class RastrumDataset;
@@ -167,7 +184,7 @@ class RastrumDataset final : public GDALPamDataset {
         // Overview levels from the minimum factor on, down to about one block.
         const char *min_factor = CPLGetConfigOption("RASTRUM_OVERVIEW_MIN_FACTOR", "4");
         for (int f = atoi(min_factor); f > 0 && std::max(ds->nRasterXSize, ds->nRasterYSize) / f >= block / 2; f *= 2) {
-            auto ov = std::make_unique<NodataDataset>(DIV_ROUND_UP(ds->nRasterXSize, f), DIV_ROUND_UP(ds->nRasterYSize, f));
+            auto ov = std::make_unique<NodataDataset>(DIV_ROUND_UP(ds->nRasterXSize, f), DIV_ROUND_UP(ds->nRasterYSize, f), f);
             for (int b = 1; b <= ds->nBands; b++) {
                 auto *band = static_cast<RastrumBand *>(ds->GetRasterBand(b));
                 ov->add(band->GetRasterDataType(), band->nodata_, block);

@@ -288,6 +288,10 @@ fn zoomed_out_reads_are_nodata_overviews_unless_asked() {
         &["-q", "-outsize", "25%", "25%", spec.to_str().unwrap(), out.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Said once, with what to do: the one hint a blank zoomed-out view can give.
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(said.matches("reads as nodata").count(), 1, "{said}");
+    assert!(said.contains("Zoom in past 1:4") && said.contains("RASTRUM_OVERVIEW_MIN_FACTOR=0"), "{said}");
     std::env::set_var("GDAL_DRIVER_PATH", plugins.path());
     gdal::DriverManager::register_all();
     let ds = gdal::Dataset::open(&out).unwrap();
