@@ -10,10 +10,11 @@ missing=()
 # (Debian's python, the one QGIS uses); qgis, python3-qgis, qgis-providers: the plugin's tests;
 # libfontconfig1-dev, libfreetype-dev, fonts-dejavu-core: text in the plots (font-kit); chromium: the
 # screenshot test of `rastrum tiles`' HTML page; python3-matplotlib: the examples' figures; time: GNU
-# time, the benches' peak RSS; python3-onnx: the test that `rastrum card` changes only the card.
+# time, the benches' peak RSS; python3-onnx: the test that `rastrum card` changes only the card;
+# xvfb, xauth: the QGIS dialog's screenshot test on a real X display.
 for pkg in libgdal-dev gdal-bin pkg-config python3-venv unzip cmake g++ valgrind python3-gdal python3-numpy \
   python3-pytest qgis python3-qgis qgis-providers libfontconfig1-dev libfreetype-dev fonts-dejavu-core chromium \
-  python3-matplotlib time python3-onnx; do
+  python3-matplotlib time python3-onnx xvfb xauth; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

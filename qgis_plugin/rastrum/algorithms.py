@@ -32,7 +32,7 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
-from . import _native, classes_table, helpdocs, styling, summary
+from . import _native, classes_table, dialog, helpdocs, styling, summary
 
 DEVICES = [("CPU", "cpu"), ("CUDA", "cuda"), ("TensorRT", "tensorrt")]
 FROM_CARD = "From the model card"
@@ -151,9 +151,11 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                   "The ONNX model; its card (metadata) gives the defaults of every empty parameter.")
         self._add(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster"),
                   "Any GDAL raster; it is read tile by tile, never whole.")
-        self._add(QgsProcessingParameterString(self.BANDS, "Bands, in model channel order (e.g. 4,3,2)",
-                                               optional=True),
-                  "1-based input bands; empty: the card's rastrum_bands, else 1..channels.")
+        bands = QgsProcessingParameterString(self.BANDS, "Bands, in model channel order (e.g. 4,3,2)", optional=True)
+        # In the dialog: the chosen model's summary above this field, its values as every empty
+        # field's placeholder, and a band picker (dialog.py).
+        bands.setMetadata(dialog.metadata(self.task))
+        self._add(bands, "1-based input bands; empty: the card's rastrum_bands, else 1..channels.")
         for name, label, example in (
             (self.SCALE, "Scale: x = raw * scale + offset", "0.0001"),
             (self.OFFSET, "Offset", "-0.1"),

@@ -47,8 +47,13 @@ def test_qgis_process_runs_the_zip_segmentation_equal_to_the_cli(profile, tmp_pa
     done = qgis_process(profile, "plugins", "enable", "rastrum")
     assert done.returncode == 0, done.stdout + done.stderr
     listing = qgis_process(profile, "list")
-    for name in ("segment", "classify", "regress", "superresolve", "modelinfo"):
+    for name in ("segment", "classify", "regress", "superresolve", "detect", "modelinfo", "setcard"):
         assert f"rastrum:{name}" in listing.stdout, listing.stdout + listing.stderr
+    # The dialog's model-aware BANDS field (a Python widget wrapper in its metadata) leaves the
+    # algorithm's description whole for scripts.
+    helped = qgis_process(profile, "help", "rastrum:segment", "--json")
+    assert helped.returncode == 0, helped.stdout + helped.stderr
+    assert "BANDS" in json_of(helped.stdout)["parameters"]
 
     mean, std = cloud_stats
     out = tmp_path / "cloud.tif"
