@@ -489,10 +489,10 @@ fn instance_masks_become_their_outlines_not_their_boxes() {
 /// A graph with NMS "inside" returning three outputs, as TF and torchvision exports do: boxes
 /// `[b, N, 4]` (x1, y1, x2, y2), labels `[b, N]` as int64 (listed before the scores: told apart by
 /// name), scores `[b, N]`.
-fn separate_detector(path: &Path) {
-    let (g, n) = anchor_graph("separate");
+/// The anchor graph's boxes as corners, `out` = `[n, N, 4]` (x1, y1, x2, y2), the best score
+/// `best` and the class `cls` (int64) per anchor, as graphs with NMS inside give them.
+fn corner_boxes(g: GraphBuilder, out: &str) -> GraphBuilder {
     g.initializer("side", &[1], &[SIDE], false)
-        .initializer_i64("rows", &[2], &[0, -1])
         .node("Mul", &["b3", "side"], &["wh"], &[])
         .node("Mul", &["wh", "half"], &["r"], &[])
         .node("Sub", &["bx", "r"], &["x1"], &[])
@@ -501,11 +501,17 @@ fn separate_detector(path: &Path) {
         .node("Add", &["by", "r"], &["y2"], &[])
         .node("Concat", &["x1", "y1", "x2", "y2"], &["cat"], &[("axis", Attr::Int(1))])
         .node("Reshape", &["cat", "flat"], &["t"], &[])
-        .node("Transpose", &["t"], &["boxes"], &[("perm", Attr::Ints(vec![0, 2, 1]))])
+        .node("Transpose", &["t"], &[out], &[("perm", Attr::Ints(vec![0, 2, 1]))])
         .node("Max", &["c0", "c1"], &["best"], &[])
-        .node("Reshape", &["best", "rows"], &["scores"], &[])
         .node("Greater", &["c1", "c0"], &["is1"], &[])
         .node("Cast", &["is1"], &["cls"], &[("to", Attr::Int(7))])
+}
+
+fn separate_detector(path: &Path) {
+    let (g, n) = anchor_graph("separate");
+    corner_boxes(g, "boxes")
+        .initializer_i64("rows", &[2], &[0, -1])
+        .node("Reshape", &["best", "rows"], &["scores"], &[])
         .node("Reshape", &["cls", "rows"], &["labels"], &[])
         .output("boxes", &["n".into(), n.into(), 4.into()])
         .output_i64("labels", &["n".into(), n.into()])
@@ -533,25 +539,12 @@ fn boxes_scores_and_classes_as_separate_outputs_are_read_by_name() {
 /// tile (none for a blank tile); the input batch is dynamic, but only batch 1 gives tiles apart.
 fn retinanet_like(path: &Path, det_type: Option<&str>) {
     let (g, _) = anchor_graph("retinanet");
-    let mut g = g
-        .initializer("side", &[1], &[SIDE], false)
+    let mut g = corner_boxes(g, "tt")
         .initializer("floor", &[1], &[0.05], false)
         .initializer_i64("rows", &[2], &[-1, 4])
         .initializer_i64("all", &[1], &[-1])
-        .node("Mul", &["b3", "side"], &["wh"], &[])
-        .node("Mul", &["wh", "half"], &["r"], &[])
-        .node("Sub", &["bx", "r"], &["x1"], &[])
-        .node("Sub", &["by", "r"], &["y1"], &[])
-        .node("Add", &["bx", "r"], &["x2"], &[])
-        .node("Add", &["by", "r"], &["y2"], &[])
-        .node("Concat", &["x1", "y1", "x2", "y2"], &["cat"], &[("axis", Attr::Int(1))])
-        .node("Reshape", &["cat", "flat"], &["t"], &[])
-        .node("Transpose", &["t"], &["tt"], &[("perm", Attr::Ints(vec![0, 2, 1]))])
         .node("Reshape", &["tt", "rows"], &["all_boxes"], &[])
-        .node("Max", &["c0", "c1"], &["best"], &[])
         .node("Reshape", &["best", "all"], &["all_scores"], &[])
-        .node("Greater", &["c1", "c0"], &["is1"], &[])
-        .node("Cast", &["is1"], &["cls"], &[("to", Attr::Int(7))])
         .node("Reshape", &["cls", "all"], &["all_labels"], &[])
         .node("Greater", &["all_scores", "floor"], &["keep"], &[])
         .node("NonZero", &["keep"], &["nz"], &[])

@@ -77,21 +77,29 @@ fn peer_keys(spec: &CardSpec) -> Vec<(&'static str, Value)> {
     c
 }
 
-/// The card as (key, JSON text) pairs.
-pub fn card(spec: &CardSpec) -> Vec<(String, String)> {
-    let [scale, offset, mean, std] = card_preprocessing(spec.input, spec.stats);
-    let mut c: Vec<(&str, Value)> = vec![
-        ("rastrum_bands", json!(spec.input.bands)),
+/// The keys of the input contract every card carries: bands, scaling, standardisation, tile.
+fn input_keys(input: &InputSpec, stats: &BandStats, tile_size: usize) -> Vec<(&'static str, Value)> {
+    let [scale, offset, mean, std] = card_preprocessing(input, stats);
+    vec![
+        ("rastrum_bands", json!(input.bands)),
         ("rastrum_scale", json!(scale)),
         ("rastrum_offset", json!(offset)),
         ("standardization_mean", json!(mean)),
         ("standardization_std", json!(std)),
-        ("tiles_size", json!(spec.tile_size)),
-    ];
+        ("tiles_size", json!(tile_size)),
+    ]
+}
+
+/// Class names as the peers' `{"0": name, ...}`.
+fn names_object(names: &[String]) -> Value {
+    names.iter().enumerate().map(|(i, n)| (i.to_string(), Value::from(n.clone()))).collect()
+}
+
+/// The card as (key, JSON text) pairs.
+pub fn card(spec: &CardSpec) -> Vec<(String, String)> {
+    let mut c = input_keys(spec.input, spec.stats, spec.tile_size);
     c.extend(peer_keys(spec));
-    let names = || -> Value {
-        spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), Value::from(n.clone()))).collect()
-    };
+    let names = || names_object(spec.class_names);
     match spec.target {
         Target::Class { .. } => {
             c.push(("rastrum_task", json!("classification")));
@@ -144,26 +152,20 @@ pub struct DetectorCardSpec<'a> {
 /// A detector's card: the peers' `Detector` keys (Deepness's `det_type` spelling of an
 /// Ultralytics head, which GeoDeep reads as `YOLO_v8`'s layout too) with Rastrum's own.
 pub fn detector_card(spec: &DetectorCardSpec) -> Vec<(String, String)> {
-    let [scale, offset, mean, std] = card_preprocessing(spec.input, spec.stats);
-    let names: Value =
-        spec.class_names.iter().enumerate().map(|(i, n)| (i.to_string(), Value::from(n.clone()))).collect();
-    let c: Vec<(&str, Value)> = vec![
+    let mut c: Vec<(&str, Value)> = vec![
         ("rastrum_task", json!("detection")),
         ("model_type", json!("Detector")),
         ("det_type", json!("YOLO_Ultralytics")),
         ("det_conf", json!(spec.confidence)),
         ("det_iou_thresh", json!(spec.iou_threshold)),
-        ("class_names", names),
-        ("rastrum_bands", json!(spec.input.bands)),
-        ("rastrum_scale", json!(scale)),
-        ("rastrum_offset", json!(offset)),
-        ("standardization_mean", json!(mean)),
-        ("standardization_std", json!(std)),
-        ("tiles_size", json!(spec.tile_size)),
+        ("class_names", names_object(spec.class_names)),
+    ];
+    c.extend(input_keys(spec.input, spec.stats, spec.tile_size));
+    c.extend([
         ("tile_size", json!(spec.tile_size)),
         ("tiles_overlap", json!(spec.overlap_percent)),
         ("rastrum_training", spec.provenance.clone()),
-    ];
+    ]);
     c.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
