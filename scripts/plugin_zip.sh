@@ -26,7 +26,8 @@ mkdir -p "$plugin/lib"
 # The algorithms' help pages (helpdocs.py): the documentation of this version, readable offline.
 mkdir -p "$plugin/help"
 cp docs/qgis.md docs/model-card.md docs/detection.md "$plugin/help/"
-install -m 755 "$release/librastrum.so" "$plugin/lib/librastrum.so.$abi"
+# Portable: no GDAL soname, it binds to QGIS's own GDAL (scripts/portable_lib.sh).
+scripts/portable_lib.sh "$release/librastrum.so" "$plugin/lib/librastrum.so.$abi"
 install -m 755 "$ort" "$plugin/lib/$(basename "$ort")"
 for provider in "$(dirname "$ort")"/libonnxruntime_providers_*.so; do
   [ -f "$provider" ] && install -m 755 "$provider" "$plugin/lib/"

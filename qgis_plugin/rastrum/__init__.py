@@ -23,7 +23,7 @@ import importlib
 _BINDING = (
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
     "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
-    "read_card", "write_card", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
+    "read_card", "write_card", "gdal_library", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
     "RasterError", "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
 )

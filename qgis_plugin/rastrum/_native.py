@@ -41,13 +41,18 @@ from ctypes import (
 
 import numpy as np
 
+try:  # the package's GDAL binding; copied alone, this module loads librastrum as it finds it
+    from . import gdal_host
+except ImportError:
+    gdal_host = None
+
 # The public names; the `rastrum` package exports the same (tests/python checks it). The status
 # constants (OK, IO, ...) are added where the status table makes them.
 __all__ = [
     "ABI_VERSION", "DETECTION_DTYPE", "STATUSES", "STITCH_BLEND", "STITCH_CROP", "TYPE_BYTE", "TYPE_FLOAT32",
     "load_library", "library_path", "init", "version", "abi_version", "status_name", "status_description",
     "Model", "Options", "CancelToken", "run", "detect", "assemble", "evaluate", "tiles", "Plan", "Stitcher",
-    "read_card", "write_card", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
+    "read_card", "write_card", "gdal_library", "LibraryLoadError", "RastrumError", "InvalidArgumentError", "RastrumIOError",
     "RasterError", "ModelError", "RastrumRuntimeError", "ProviderError", "CancelledError", "PanicError",
     "InternalError", "BufferTooSmallError",
 ]
@@ -388,7 +393,10 @@ def _declare(lib, where):
 
 
 def _open(path=None):
-    """Finds, loads, ABI-checks and declares librastrum, without caching."""
+    """Finds, loads, ABI-checks and declares librastrum, without caching. A GDAL is bound first
+    (gdal_host): a portable librastrum takes its GDAL symbols from the process."""
+    if gdal_host is not None:
+        gdal_host.bind()
     tried = []
     for candidate, is_file in _candidates(path):
         if is_file and not os.path.isfile(candidate):
@@ -437,6 +445,14 @@ def library_path():
     """The path (or loader name) librastrum was loaded from."""
     _lib()
     return _loaded[1]
+
+
+def gdal_library():
+    """The GDAL librastrum runs on, as {"path": ..., "version": ...} (the first libgdal of the
+    process), or None before one is loaded."""
+    _lib()
+    bound = gdal_host.bind() if gdal_host is not None else None
+    return None if bound is None else {"path": bound[0], "version": bound[1]}
 
 
 def version():

@@ -38,6 +38,38 @@ fn c_path(p: &Path) -> Result<CString, String> {
 // ---- GDAL's error state (per thread) ----
 
 /// GDAL's last error message on this thread ("" when none).
+/// The oldest GDAL whose C API Rastrum uses: the one it is built against (gdal-sys's bindings).
+/// A portable build (the plugin zip's, the wheel's librastrum) names no GDAL library and binds to
+/// the GDAL already in the process, which must be this one or later (GDAL's C API only grows
+/// within 3.x).
+pub const MIN_GDAL: (u32, u32) = (3, 6);
+
+/// Whether GDAL's `VERSION_NUM` (major x 1000000 + minor x 10000 + revision x 100) is older
+/// than `MIN_GDAL`.
+fn older_than_min(version_num: u32) -> bool {
+    (version_num / 1_000_000, version_num / 10_000 % 100) < MIN_GDAL
+}
+
+/// The GDAL the process runs, checked once against `MIN_GDAL`: an older one is an error naming
+/// both versions.
+pub fn check_version() -> Result<(), String> {
+    static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let num: u32 = gdal::version::version_info("VERSION_NUM").trim().parse().unwrap_or(0);
+            if older_than_min(num) {
+                return Err(format!(
+                    "GDAL {} is the one loaded in this process, but Rastrum needs GDAL {}.{} or later",
+                    gdal::version::version_info("RELEASE_NAME"),
+                    MIN_GDAL.0,
+                    MIN_GDAL.1
+                ));
+            }
+            Ok(())
+        })
+        .clone()
+}
+
 pub fn last_error_message() -> String {
     // SAFETY: GDAL returns a NUL-terminated thread-local string (never NULL), copied at once.
     unsafe { CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) }.to_string_lossy().into_owned()
@@ -313,5 +345,19 @@ pub fn polygonize<L: gdal::vector::LayerAccess>(band: &RasterBand, layer: &L, va
         Ok(())
     } else {
         Err(last_error_message())
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn gdal_older_than_the_minimum_is_refused() {
+        assert!(older_than_min(3_040_100));
+        assert!(older_than_min(2_040_000));
+        assert!(!older_than_min(3_060_200));
+        assert!(!older_than_min(3_100_000));
+        assert!(check_version().is_ok(), "the GDAL of the tests is the one built against");
     }
 }

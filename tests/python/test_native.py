@@ -809,3 +809,9 @@ def test_the_layout_carries_the_line_run_prints_before_its_tiles(rastrum, sr_mod
         f"{w} x {h} px ({res:g} m pixels) -> {cols} x {rows} = {cols * rows} tiles of 224 px, "
         f"output {3 * w} x {3 * h} px"
     )
+
+
+def test_the_gdal_the_library_runs_on_is_named(rastrum):
+    bound = rastrum.gdal_library()
+    assert bound["version"] == gdal.__version__
+    assert "libgdal" in os.path.basename(bound["path"])
