@@ -7,26 +7,35 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: setup build demo test bench-detect test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
+.PHONY: plugin-repo wheel test-wheel test-qgis-340 setup setup-test build-cli build demo test bench-detect test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
 
+# What the demo needs (GDAL, ONNX Runtime's venv, the model); setup-test adds what the tests do.
 setup:
 	@scripts/setup.sh
 
+setup-test:
+	@scripts/setup.sh --test
+
+# The CLI alone, which is all the demo runs; it finds ONNX Runtime next to itself.
+build-cli: setup
+	cargo build --release --bin rastrum
+	ln -sf $(ORT_LIB) $(RELEASE)/libonnxruntime.so
+
 # The CLI and librastrum find ONNX Runtime next to themselves.
 # Also gdal_rastrum.so, GDAL's RASTRUM driver (target/release/libgdal_rastrum.so).
-build: setup
+build: setup-test
 	cargo build --release --bins --lib
 	cargo build --release -p gdal_rastrum
 	ln -sf $(ORT_LIB) $(RELEASE)/libonnxruntime.so
 
-demo: build
+demo: build-cli
 	@scripts/demo.sh
 
 # Rust tests (including the check that include/rastrum.h is what cbindgen generates), then the
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
 # the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
 # a small size (its comparisons agree).
-test: test-architecture test-rust test-c test-python test-dask test-qgis test-train test-examples test-bench test-fuzz
+test: test-architecture test-rust test-c test-python test-wheel test-dask test-qgis test-qgis-340 test-train test-examples test-bench test-fuzz
 
 # The module rules of ARCHITECTURE.md: no import circle, no file over 600 lines or function over
 # 100, unsafe only in src/ffi/ and src/raster/gdal.rs.
@@ -85,9 +94,27 @@ bench-gpu: build
 bench-host: stage
 	$(DASK_ENV) /usr/bin/python3 bench/host_inference.py
 
+# The wheel for GDAL scripts: the `rastrum` package, a portable librastrum (binds to the GDAL of
+# osgeo, rasterio or pyogrio) and ONNX Runtime, in $(TARGET)/wheels.
+wheel: build
+	rm -f $(TARGET)/wheels/rastrum-*.whl
+	python3 scripts/wheel.py $(TARGET)/wheels $(RELEASE) $(ORT_LIB)
+
+# The wheel in a fresh venv with only numpy and rasterio's wheel (its own GDAL 3.10): pip's cache
+# keeps the downloads.
+test-wheel: wheel stage
+	RASTRUM_WHEEL=$$(ls $(TARGET)/wheels/rastrum-*.whl) RASTRUM_CLI=$(STAGE)/bin/rastrum PYTHONDONTWRITEBYTECODE=1 \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wheel
+
 # The installable QGIS plugin: the provider plus librastrum and ONNX Runtime (CPU).
 plugin-zip: build
 	scripts/plugin_zip.sh $(TARGET)/rastrum-qgis-plugin.zip $(RELEASE)
+
+# The custom QGIS plugin repository (plugins.qgis.org takes no compiled binaries): plugins.xml
+# for the zip, to publish beside it at PLUGIN_BASE_URL (docs/qgis.md, "Install").
+PLUGIN_BASE_URL ?= file://$(TARGET)
+plugin-repo: plugin-zip
+	python3 scripts/plugin_repository.py $(TARGET)/rastrum-qgis-plugin.zip $(PLUGIN_BASE_URL) $(TARGET)/plugins.xml
 
 # tests/c/run_model.c is the C API's way into the model corpus (tests/qgis/test_corpus.py).
 test-qgis: plugin-zip stage
@@ -98,6 +125,13 @@ test-qgis: plugin-zip stage
 	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip RASTRUM_GDAL_PLUGIN=$(RELEASE)/libgdal_rastrum.so \
 	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
+
+# The same plugin zip in QGIS 3.40 / GDAL 3.10 (a Debian 13 chroot, built once into
+# ~/.cache/rastrum-trixie): its segmentation equals `rastrum run`'s bytes here.
+TRIXIE := $(HOME)/.cache/rastrum-trixie
+test-qgis-340: plugin-zip stage
+	scripts/trixie_chroot.sh $(TRIXIE)
+	tests/trixie/qgis_340.sh $(TRIXIE) $(TARGET)/rastrum-qgis-plugin.zip $(STAGE)/bin/rastrum
 
 # The trainer builds against the libtorch of PyTorch's wheel (tch's LIBTORCH_USE_PYTORCH).
 TRAIN_ENV = LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/.venv-train/bin:$$PATH \

@@ -9,7 +9,6 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFields,
-    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
@@ -18,7 +17,6 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -32,7 +30,7 @@ from qgis.core import (
     QgsVectorFileWriter,
 )
 
-from . import _native, classes_table, dialog, helpdocs, styling, summary
+from . import _native, classes_table, compat, dialog, helpdocs, styling, summary
 
 DEVICES = [("CPU", "cpu"), ("CUDA", "cuda"), ("TensorRT", "tensorrt")]
 FROM_CARD = "From the model card"
@@ -143,7 +141,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     def _add(self, parameter, help_text, advanced=False):
         parameter.setHelp(help_text)
         if advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setFlags(parameter.flags() | compat.FLAG_ADVANCED)
         self.addParameter(parameter)
 
     def initAlgorithm(self, config=None):
@@ -184,7 +182,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                                                 "is not available", defaultValue=False),
                   "The provider actually used is reported in the log and the PROVIDER output.", advanced=True)
         self._add(QgsProcessingParameterNumber(self.THREADS, "Threads (0 = all cores)",
-                                               QgsProcessingParameterNumber.Integer, 0, minValue=0),
+                                               compat.INTEGER, 0, minValue=0),
                   "ONNX Runtime intra-op threads.", advanced=True)
         if self.PROBABILITIES in self.shows:
             self._add(QgsProcessingParameterBoolean(self.PROBABILITIES, "Also write class probabilities",
@@ -218,7 +216,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
         self._add(QgsProcessingParameterExtent(self.EXTENT, "Processing extent", optional=True),
                   "Only this extent is processed (and written).")
         self._add(QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons",
-                                                      [QgsProcessing.TypeVectorPolygon], optional=True),
+                                                      [compat.VECTOR_POLYGON], optional=True),
                   "Pixels outside the polygons are nodata; tiles wholly outside are skipped. "
                   "Selected features only and filters are honoured.")
         self._add(QgsProcessingParameterString(self.CREATION_OPTIONS, "GeoTIFF creation options "
@@ -234,11 +232,11 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
                   "output-nodata=-1;cog=true;set=seg_thresh=0.4.", advanced=True)
         if self.OUTPUT_VECTOR in self.shows:
             self.addParameter(QgsProcessingParameterVectorDestination(
-                self.OUTPUT_VECTOR, "Class polygons (with class names)", QgsProcessing.TypeVectorPolygon,
+                self.OUTPUT_VECTOR, "Class polygons (with class names)", compat.VECTOR_POLYGON,
                 optional=True, createByDefault=False))
         if self.output_vector:
             self.addParameter(QgsProcessingParameterVectorDestination(
-                self.OUTPUT, self.output_label, QgsProcessing.TypeVectorPolygon))
+                self.OUTPUT, self.output_label, compat.VECTOR_POLYGON))
         else:
             self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.output_label))
         if self.PROBABILITIES in self.shows:
@@ -251,7 +249,7 @@ class RastrumAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def _number(name, label, kind, minimum=None):
         """An optional number with no default: unset means 'from the card'."""
-        number_type = QgsProcessingParameterNumber.Integer if kind is int else QgsProcessingParameterNumber.Double
+        number_type = compat.INTEGER if kind is int else compat.DOUBLE
         parameter = QgsProcessingParameterNumber(name, label, number_type, None, optional=True)
         if minimum is not None:
             parameter.setMinimum(minimum)

@@ -13,16 +13,16 @@ mode, the graphical modeler and qgis_process work as before."""
 import html
 import re
 
-from qgis.gui import QgsProcessingGui, QgsProcessingMultipleSelectionDialog
+from qgis.gui import QgsProcessingMultipleSelectionDialog
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
 
 from . import _native, summary
 
 try:  # Processing's Python wrappers (QGIS desktop and qgis_process both ship them)
-    from processing.gui.wrappers import WidgetWrapper
+    from processing.gui.wrappers import DIALOG_STANDARD, WidgetWrapper
 except ImportError:  # without them the fields stay plain (see `metadata`)
-    WidgetWrapper = None
+    DIALOG_STANDARD, WidgetWrapper = None, None
 
 # Parameters whose empty field shows the card's value, and the resolved card's key for it.
 PLACEHOLDERS = {
@@ -75,12 +75,12 @@ class ModelAwareBandsWrapper(WidgetWrapper or object):
         self.edit = QLineEdit()
         self.edit.setObjectName("rastrumBands")
         self.edit.textChanged.connect(lambda: self.widgetValueHasChanged.emit(self))
-        if self.dialogType != QgsProcessingGui.Standard:
+        if self.dialogType != DIALOG_STANDARD:
             return self.edit
         self.summary = QLabel("Choose a model to see what it expects.")
         self.summary.setObjectName(self.SUMMARY_NAME)
         self.summary.setWordWrap(True)
-        self.summary.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         pick = QToolButton()
         pick.setText("…")
         pick.setToolTip("Pick the input layer's bands, in the model's channel order")
@@ -106,7 +106,7 @@ class ModelAwareBandsWrapper(WidgetWrapper or object):
     def postInitialize(self, wrappers):  # noqa: N802
         self.others = {w.parameterDefinition().name(): w for w in wrappers if w is not self}
         model = self.others.get("MODEL")
-        if self.dialogType == QgsProcessingGui.Standard and model is not None:
+        if self.dialogType == DIALOG_STANDARD and model is not None:
             model.widgetValueHasChanged.connect(lambda *_: self.model_changed())
             self.model_changed()
 
@@ -158,5 +158,5 @@ class ModelAwareBandsWrapper(WidgetWrapper or object):
         dialog = QgsProcessingMultipleSelectionDialog(bands, [b for b in chosen if b in bands], self.widget)
         dialog.setWindowTitle("Bands, in the model's channel order (drag to reorder)")
         dialog.setValueFormatter(lambda b: f"Band {b}: {layer.bandName(b)}")
-        if dialog.exec_():
+        if dialog.exec():
             self.setValue(",".join(str(b) for b in dialog.selectedOptions()))

@@ -18,7 +18,6 @@ from qgis.core import (
     QgsPalettedRasterRenderer,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
-    QgsRasterBandStats,
     QgsRasterLayer,
     QgsRasterShader,
     QgsRendererCategory,
@@ -26,6 +25,8 @@ from qgis.core import (
     QgsSingleBandPseudoColorRenderer,
 )
 from qgis.PyQt.QtGui import QColor
+
+from . import compat
 
 CLASSES = "classes"  # a class band (u8 ids, colour table, category names)
 PROBABILITIES = "probabilities"  # float bands in 0..1
@@ -71,11 +72,11 @@ def _ramp_renderer(layer, kind):
     if kind == PROBABILITIES:
         low, high = 0.0, 1.0
     else:
-        stats = provider.bandStatistics(band, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+        stats = provider.bandStatistics(band, compat.STATS_MIN | compat.STATS_MAX)
         low, high = stats.minimumValue, stats.maximumValue
         if not high > low:
             high = low + 1.0
-    ramp_shader = QgsColorRampShader(low, high, _viridis(), QgsColorRampShader.Interpolated)
+    ramp_shader = QgsColorRampShader(low, high, _viridis(), compat.INTERPOLATED)
     ramp_shader.classifyColorRamp(5, band)
     shader = QgsRasterShader(low, high)
     shader.setRasterShaderFunction(ramp_shader)

@@ -83,7 +83,7 @@ def test_metadata_and_lazy_class_factory():
     metadata.read(PLUGIN_SOURCE / "rastrum/metadata.txt")
     general = metadata["general"]
     assert general["hasProcessingProvider"] == "yes"
-    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMinimumVersion"] == "3.22" and general["qgisMaximumVersion"] == "4.99"
     # Importing the package loads neither QGIS modules of ours nor the native library.
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import rastrum; "
             "print(sorted(m for m in sys.modules if m.startswith('rastrum')))")
@@ -122,6 +122,38 @@ def test_provider_has_one_algorithm_per_task(qgis_app):
         url = QgsApplication.processingRegistry().algorithmById(f"rastrum:{algorithm}").helpUrl()
         assert url.startswith("file://") and url.endswith(page), url
         assert os.path.isfile(url[len("file://"):]), url
+
+
+def test_the_sources_use_spellings_qgis_3_and_4_both_read():
+    """QGIS 4 (Qt 6) keeps only the scoped enums of QGIS 3.36+ and PyQt6 only scoped Qt enums
+    and exec(): the plugin takes QGIS's changed enums from compat.py and imports Qt through
+    qgis.PyQt only."""
+    import re
+
+    old = re.compile(r"from PyQt[56]|import PyQt[56]|\.exec_\(|QgsProcessingParameterDefinition\.Flag|"
+                     r"QgsProcessing\.Type|QgsProcessingParameterNumber\.(Integer|Double)|"
+                     r"QgsRasterBandStats\.(Min|Max)\b|QgsColorRampShader\.Interpolated|"
+                     r"\bQt\.(Align|TextSelectable|Checked|Unchecked|Horizontal|Vertical)")
+    for path in sorted((PLUGIN_SOURCE / "rastrum").glob("*.py")):
+        if path.name == "compat.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not old.search(line), f"{path.name}:{number}: {line.strip()}"
+
+
+def test_the_plugin_repository_xml_describes_the_zip(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "plugins.xml"
+    zip_path = os.environ["RASTRUM_PLUGIN_ZIP"]
+    subprocess.run([sys.executable, str(PLUGIN_SOURCE.parent / "scripts/plugin_repository.py"), zip_path,
+                    "https://example.invalid/releases/0.1.0", str(out)], check=True)
+    plugin = ET.parse(out).getroot().find("pyqgis_plugin")
+    metadata = configparser.ConfigParser()
+    metadata.read(PLUGIN_SOURCE / "rastrum/metadata.txt")
+    assert plugin.get("name") == "Rastrum" and plugin.get("version") == metadata["general"]["version"]
+    assert plugin.findtext("qgis_maximum_version") == "4.99"
+    assert plugin.findtext("download_url") == f"https://example.invalid/releases/0.1.0/{os.path.basename(zip_path)}"
 
 
 def test_the_zip_carries_the_icon_and_the_help_pages():
