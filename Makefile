@@ -7,7 +7,7 @@ RELEASE := $(TARGET)/release
 STAGE := $(TARGET)/stage
 PREFIX ?= /usr/local
 
-.PHONY: plugin-repo wheel test-wheel test-qgis-340 setup setup-test build-cli build demo test bench-detect test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
+.PHONY: plugin-repo wheel test-wheel test-qgis-chroots setup setup-test build-cli build demo test bench-detect test-architecture test-dask bench-dask bench-host test-bench test-fuzz fuzz test-examples test-rust test-c test-python test-qgis test-train build-train plugin-zip install stage header bench bench-train bench-gpu clean check-fresh
 
 # What the demo needs (GDAL, ONNX Runtime's venv, the model); setup-test adds what the tests do.
 setup:
@@ -35,7 +35,7 @@ demo: build-cli
 # C/C++ hosts against a staged install, the Python binding, the QGIS plugin in a real QGIS, and
 # the trainer on libtorch, the five workflows of examples/ at their CI size, and the peers bench at
 # a small size (its comparisons agree).
-test: test-architecture test-rust test-c test-python test-wheel test-dask test-qgis test-qgis-340 test-train test-examples test-bench test-fuzz
+test: test-architecture test-rust test-c test-python test-wheel test-dask test-qgis test-qgis-chroots test-train test-examples test-bench test-fuzz
 
 # The module rules of ARCHITECTURE.md: no import circle, no file over 600 lines or function over
 # 100, unsafe only in src/ffi/ and src/raster/gdal.rs.
@@ -126,12 +126,16 @@ test-qgis: plugin-zip stage
 	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
 
-# The same plugin zip in QGIS 3.40 / GDAL 3.10 (a Debian 13 chroot, built once into
-# ~/.cache/rastrum-trixie): its segmentation equals `rastrum run`'s bytes here.
-TRIXIE := $(HOME)/.cache/rastrum-trixie
-test-qgis-340: plugin-zip stage
-	scripts/trixie_chroot.sh $(TRIXIE)
-	tests/trixie/qgis_340.sh $(TRIXIE) $(TARGET)/rastrum-qgis-plugin.zip $(STAGE)/bin/rastrum
+# The same plugin zip in other QGIS and GDAL versions, each in a Debian chroot built once into
+# ~/.cache (outside the clone): QGIS 3.40 / GDAL 3.10 (Debian 13) and QGIS 3.44 / GDAL 3.13
+# (sid); its segmentation equals `rastrum run`'s bytes here.
+test-qgis-chroots: plugin-zip stage
+	scripts/debian_chroot.sh trixie $(HOME)/.cache/rastrum-trixie
+	tests/qgis_chroot/qgis_in_chroot.sh $(HOME)/.cache/rastrum-trixie $(TARGET)/rastrum-qgis-plugin.zip \
+	  $(STAGE)/bin/rastrum 3.40 3.10
+	scripts/debian_chroot.sh sid $(HOME)/.cache/rastrum-sid
+	tests/qgis_chroot/qgis_in_chroot.sh $(HOME)/.cache/rastrum-sid $(TARGET)/rastrum-qgis-plugin.zip \
+	  $(STAGE)/bin/rastrum 3.44 3.13
 
 # The trainer builds against the libtorch of PyTorch's wheel (tch's LIBTORCH_USE_PYTORCH).
 TRAIN_ENV = LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/.venv-train/bin:$$PATH \
