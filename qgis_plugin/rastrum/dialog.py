@@ -113,8 +113,10 @@ class ModelAwareBandsWrapper(WidgetWrapper or object):
     def model_changed(self):
         """Reads the chosen model's card and shows it: the summary and the placeholders."""
         path = _value_of(self.others["MODEL"])
-        if not path:
+        # Each keystroke in the path field says "changed": read a model once per path.
+        if not path or path == getattr(self, "_shown_path", None):
             return
+        self._shown_path = path
         try:
             with _native.Model(path) as model:
                 card = model.card({"task": self.task} if self.task else None)

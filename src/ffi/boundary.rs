@@ -113,12 +113,11 @@ fn inject_panic(name: &str) -> bool {
 /// status and message, and a panic to RASTRUM_PANIC (nothing unwinds into the host).
 pub fn boundary(name: &'static str, body: impl FnOnce() -> FfiResult) -> i32 {
     set_last_error("");
-    // A portable librastrum binds to the GDAL of the host process: one too old is said first.
-    if let Err(message) = crate::raster::gdal::check_version() {
-        set_last_error(&message);
-        return RASTRUM_RUNTIME;
-    }
-    guarded(name, body)
+    guarded(name, || {
+        // A portable librastrum binds to the GDAL of the host process: one too old is said first.
+        crate::raster::gdal::check_version().map_err(|m| Failure::new(RASTRUM_RUNTIME, m))?;
+        body()
+    })
 }
 
 /// Runs a `_free` function's body under the same panic guard, keeping the last error: hosts
