@@ -34,11 +34,64 @@ pub fn read(path: &Path) -> Result<Vec<(String, String)>> {
 /// refused, naming its key, and nothing is written.
 pub fn write(model: &Path, out: &Path, changes: &[Edit]) -> Result<Vec<(String, String)>> {
     let bytes = read_model(model)?;
+    check_external_data(&bytes, model, out)?;
     let mut card = entries(&bytes).map_err(|m| Error::model(model, m))?;
     edits::apply(&mut card, changes)?;
     let rewritten = rewrite(&bytes, &card).map_err(|m| Error::model(model, m))?;
     atomic::write_with(out, |temp| std::fs::write(temp, &rewritten).map_err(|e| Error::io(out, e.to_string())))?;
     Ok(card)
+}
+
+/// The graph down to what says whether its weights live in other files: each initializer's
+/// `data_location` (1: EXTERNAL) and `external_data` (its `location`, relative to the model).
+#[derive(Clone, PartialEq, Message)]
+struct ExternalModel {
+    #[prost(message, optional, tag = "7")]
+    graph: Option<ExternalGraph>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ExternalGraph {
+    #[prost(message, repeated, tag = "5")]
+    initializer: Vec<ExternalTensor>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ExternalTensor {
+    #[prost(message, repeated, tag = "13")]
+    external_data: Vec<StringStringEntryProto>,
+    #[prost(int32, tag = "14")]
+    data_location: i32,
+}
+
+/// A model whose weights are in other files finds them by paths relative to itself: its copy
+/// must stay in the same folder (or it would load without its weights).
+fn check_external_data(bytes: &[u8], model: &Path, out: &Path) -> Result<()> {
+    let graph = ExternalModel::decode(bytes).ok().and_then(|m| m.graph).unwrap_or_default();
+    let mut files: Vec<String> = graph
+        .initializer
+        .iter()
+        .filter(|t| t.data_location == 1)
+        .flat_map(|t| t.external_data.iter().filter(|e| e.key == "location").map(|e| e.value.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    let folder = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+    };
+    if files.is_empty() || folder(model) == folder(out) {
+        return Ok(());
+    }
+    Err(Error::model(
+        model,
+        format!(
+            "its weights are in other files ({}), found by paths relative to the model: write the card into a model \
+             in the same folder ({})",
+            files.join(", "),
+            folder(model).display()
+        ),
+    ))
 }
 
 fn read_model(path: &Path) -> Result<Vec<u8>> {
@@ -150,5 +203,17 @@ mod tests {
         };
         assert_eq!(strip(&out), strip(&model));
         assert!(fields(b"not a model").is_err());
+    }
+
+    #[test]
+    fn a_model_with_external_weights_is_written_only_beside_itself() {
+        let location = StringStringEntryProto { key: "location".into(), value: "weights.bin".into() };
+        let tensor = ExternalTensor { external_data: vec![location], data_location: 1 };
+        let bytes = ExternalModel { graph: Some(ExternalGraph { initializer: vec![tensor] }) }.encode_to_vec();
+        let dir = std::env::temp_dir();
+        let model = dir.join("m.onnx");
+        assert!(check_external_data(&bytes, &model, &dir.join("m_card.onnx")).is_ok());
+        let e = check_external_data(&bytes, &model, Path::new("/elsewhere/m.onnx")).unwrap_err().to_string();
+        assert!(e.contains("weights.bin") && e.contains("same folder"), "{e}");
     }
 }
