@@ -123,7 +123,7 @@ test-qgis: plugin-zip stage
 	RASTRUM_LIBRARY=$(RELEASE)/librastrum.so RASTRUM_ORT_LIB=$(ORT_LIB) RASTRUM_CLI=$(RELEASE)/rastrum \
 	  RASTRUM_C_RUN=$(TARGET)/run_model \
 	  RASTRUM_PLUGIN_ZIP=$(TARGET)/rastrum-qgis-plugin.zip RASTRUM_GDAL_PLUGIN=$(RELEASE)/libgdal_rastrum.so \
-	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 \
+	  QT_QPA_PLATFORM=offscreen PYTHONDONTWRITEBYTECODE=1 RASTRUM_SCREENSHOTS=$(TARGET)/screenshots \
 	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/qgis
 
 # The same plugin zip in other QGIS and GDAL versions, each in a Debian chroot built once into
